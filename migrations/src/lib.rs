@@ -1,0 +1,14 @@
+//! Database migrations for Wharf: one file per change, applied at start-up and by `wharf migrate`.
+//! A migration that has landed is never edited; a change is a new file.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261130_000001_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261130_000001_accounts::Migration)]
+    }
+}

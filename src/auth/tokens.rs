@@ -1,0 +1,58 @@
+//! API tokens: `wharf_` + 32 random bytes, shown once; the database keeps the SHA-256.
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+
+use super::{random_token, token_hash};
+use crate::store::entities::api_token;
+
+pub const TOKEN_PREFIX: &str = "wharf_";
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn issue(db: &impl ConnectionTrait, user_id: i64, name: &str, days: u32) -> Result<IssuedToken, DbErr> {
+    let token = format!("{TOKEN_PREFIX}{}", random_token());
+    let now = Utc::now();
+    let expires_at = now + Duration::days(i64::from(days));
+    api_token::ActiveModel {
+        user_id: Set(user_id),
+        name: Set(name.to_string()),
+        token_hash: Set(token_hash(&token)),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(IssuedToken { token, expires_at })
+}
+
+/// The user a live token belongs to; records its use.
+pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<i64>, DbErr> {
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let Some(row) = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(token_hash(token)))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Ok(None);
+    }
+    let user_id = row.user_id;
+    // Recording the last use at most once a minute keeps the hot path free of writes.
+    if row.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
+        let mut active: api_token::ActiveModel = row.into();
+        active.last_used_at = Set(Some(now));
+        active.update(db).await?;
+    }
+    Ok(Some(user_id))
+}

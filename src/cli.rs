@@ -1,0 +1,175 @@
+//! The command line: `serve` (the default), `migrate`, `user add`.
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::password;
+use crate::config::{ConfigError, Overrides, Settings};
+use crate::domain::Secret;
+use crate::services::accounts::{self, NewUserInput};
+use crate::services::{ServiceError, audit, bootstrap};
+use crate::startup::{Application, StartError};
+use crate::{store, telemetry};
+
+const EXAMPLES: &str = "\
+Examples:
+  wharf serve --demo                      try it: seeds dev / lead / admin and prints their passwords
+  wharf --config /etc/wharf/wharf.toml     serve with a configuration file
+  WHARF_DATABASE_URL=postgres://wharf@db/wharf wharf migrate
+  wharf user add alice --admin            create an admin; prints a generated password
+  printf '%s' \"$PW\" | wharf user add bob --password-stdin
+
+Configuration: defaults -> wharf.toml -> WHARF_* environment (`__` nests: WHARF_LOGIN__MAX_FAILURES)
+-> command-line flags. See README.md for every key.";
+
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, about = "Wharf: a self-service container portal", after_help = EXAMPLES)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, ./wharf.toml is read when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (overrides `bind`).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Database URL: sqlite://wharf.db?mode=rwc or postgres://user:pass@host/db (overrides `database_url`).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the portal (the default command).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage local user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Seed a demo organisation: `dev` (member of team-a), `lead` (its manager) and `admin`,
+    /// with fresh passwords printed at start. For trying Wharf, never for a real install.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a local user. Without --password-stdin a password is generated and printed.
+    Add {
+        /// The user name (a-z, 0-9, '.', '_', '-').
+        name: String,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The name shown in the portal.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("{0}")]
+    Input(String),
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+impl CliError {
+    /// 2 for what the user must fix (configuration, input), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Input(_) => 2,
+            CliError::Service(ServiceError::Invalid(_) | ServiceError::Conflict(_)) => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let overrides = Overrides { bind: cli.bind, database_url: cli.database_url };
+    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    telemetry::init(&settings.log);
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(settings, args).await,
+        Command::Migrate => {
+            let db = store::connect(&settings.database_url).await?;
+            store::migrate(&db).await?;
+            println!("database {} is up to date", settings.database_url);
+            Ok(())
+        }
+        Command::User(UserCommand::Add { name, admin, password_stdin, display_name, email }) => {
+            let (pw, generated) = if password_stdin {
+                (read_password_stdin()?, false)
+            } else {
+                (password::generate(), true)
+            };
+            let db = store::connect(&settings.database_url).await?;
+            store::migrate(&db).await?;
+            let input = NewUserInput { username: name, password: Some(pw.clone()), display_name, email, is_admin: admin };
+            let user = accounts::create_user(&db, audit::CLI, input).await?;
+            println!("created user {}{}", user.username, if user.is_admin { " (admin)" } else { "" });
+            if generated {
+                println!("password: {}", pw.expose());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_password_stdin() -> Result<Secret, CliError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Input(format!("cannot read the password from standard input: {e}")))?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return Err(CliError::Input("--password-stdin: standard input held no password".into()));
+    }
+    Ok(Secret::new(pw))
+}
+
+async fn serve(settings: Settings, args: ServeArgs) -> Result<(), CliError> {
+    let admin_password = settings.admin_password.clone();
+    let (base_url, bind_ip) = (settings.base_url.clone(), settings.bind.ip());
+    let app = Application::build(settings).await?;
+    let base = base_url.map(|u| u.to_string()).unwrap_or_else(|| format!("http://{bind_ip}:{}/", app.port()));
+    if args.demo {
+        println!("demo organisation (passwords are new at each --demo start):");
+        for a in bootstrap::seed_demo(app.db()).await? {
+            println!("  {:<6} {:<22} {}", a.username, a.password.expose(), a.role);
+        }
+    }
+    if let Some(pw) = bootstrap::ensure_admin(app.db(), admin_password.as_ref()).await? {
+        println!("created the first admin account: admin / {}", pw.expose());
+        println!("(shown once; set WHARF_ADMIN_PASSWORD to choose it instead)");
+    }
+    tracing::info!(port = app.port(), "Wharf is listening");
+    println!("Wharf is ready at {base}");
+    app.run_until_stopped().await.map_err(CliError::Serve)
+}

@@ -1,0 +1,331 @@
+//! Settings: defaults -> `wharf.toml` (optional) -> `WHARF_*` environment (`__` nests) -> CLI flags.
+//! Parsed once at start-up into typed values; a bad value stops start-up with a message naming the key.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::magic::RelativePathBuf;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::domain::Secret;
+
+/// The environment variables the test harness uses; they are not configuration keys.
+const ENV_IGNORED_PREFIX: &str = "test_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration key `{key}`: {message}")]
+    BadValue { key: &'static str, message: String },
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    #[serde(default = "default_bind")]
+    bind: String,
+    #[serde(default = "default_database_url")]
+    database_url: String,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default = "default_catalog_dir")]
+    catalog_dir: RelativePathBuf,
+    #[serde(default)]
+    workers: Option<usize>,
+    #[serde(default = "default_log")]
+    log: String,
+    #[serde(default)]
+    admin_password: Option<Secret>,
+    #[serde(default)]
+    session: SessionSettings,
+    #[serde(default)]
+    login: LoginSettings,
+    #[serde(default = "default_api_token_days")]
+    api_token_days: u32,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_database_url() -> String {
+    "sqlite://wharf.db?mode=rwc".into()
+}
+fn default_catalog_dir() -> RelativePathBuf {
+    RelativePathBuf::from(PathBuf::from("./catalog"))
+}
+fn default_log() -> String {
+    "info".into()
+}
+fn default_api_token_days() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// How long a browser session lasts, in hours.
+    pub hours: u32,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self { hours: 12 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    /// Failed logins for one user name before it is locked for `lockout_minutes`.
+    pub max_failures: u32,
+    /// Failed logins from one address before it is locked for `lockout_minutes`.
+    pub max_failures_per_address: u32,
+    pub lockout_minutes: u32,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self { max_failures: 5, max_failures_per_address: 20, lockout_minutes: 15 }
+    }
+}
+
+/// Which database the URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    url: String,
+    kind: DatabaseKind,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let kind = if raw.starts_with("sqlite:") {
+            DatabaseKind::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            DatabaseKind::Postgres
+        } else {
+            return Err(format!(
+                "`{}` is not a database URL Wharf can use: it must start with sqlite:// or postgres://",
+                redact_url(raw)
+            ));
+        };
+        Ok(Self { url: raw.to_string(), kind })
+    }
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.url))
+    }
+}
+
+/// Hides the password of a URL (`postgres://user:secret@host` -> `postgres://user:***@host`).
+fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub base_url: Option<Url>,
+    pub catalog_dir: PathBuf,
+    pub workers: usize,
+    pub log: String,
+    pub admin_password: Option<Secret>,
+    pub session: SessionSettings,
+    pub login: LoginSettings,
+    pub api_token_days: u32,
+}
+
+impl Settings {
+    /// Loads the layers. `file` is the `--config` flag: when given, it must exist; otherwise
+    /// `wharf.toml` in the current directory is read if present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) if !path.is_file() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("wharf.toml").is_file() => {
+                figment = figment.merge(Toml::file_exact("wharf.toml"))
+            }
+            None => {}
+        }
+        figment = figment
+            .merge(
+                Env::prefixed("WHARF_")
+                    .split("__")
+                    .filter(|key| !key.as_str().starts_with(ENV_IGNORED_PREFIX)),
+            )
+            .merge(Serialized::defaults(overrides));
+        Self::from_figment(figment)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
+        raw.try_into()
+    }
+
+    /// Session cookies get the `Secure` flag when Wharf is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.as_ref().is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+/// figment reports one error per problem; join them into one readable line each.
+fn describe(e: figment::Error) -> String {
+    e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+impl TryFrom<RawSettings> for Settings {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawSettings) -> Result<Self, Self::Error> {
+        let bind = raw.bind.parse::<SocketAddr>().map_err(|_| ConfigError::BadValue {
+            key: "bind",
+            message: format!("`{}` is not an address:port such as 127.0.0.1:8080", raw.bind),
+        })?;
+        let database_url = DatabaseUrl::parse(&raw.database_url)
+            .map_err(|message| ConfigError::BadValue { key: "database_url", message })?;
+        let base_url = match raw.base_url.as_deref() {
+            None | Some("") => None,
+            Some(s) => {
+                let url = Url::parse(s).map_err(|e| ConfigError::BadValue {
+                    key: "base_url",
+                    message: format!("`{s}` is not a URL: {e}"),
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(ConfigError::BadValue {
+                        key: "base_url",
+                        message: format!("`{s}` must be an http:// or https:// URL"),
+                    });
+                }
+                Some(url)
+            }
+        };
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log) {
+            return Err(ConfigError::BadValue {
+                key: "log",
+                message: format!("`{}` is not a log filter: {e}", raw.log),
+            });
+        }
+        let workers = match raw.workers {
+            Some(0) => {
+                return Err(ConfigError::BadValue {
+                    key: "workers",
+                    message: "must be at least 1".into(),
+                });
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        };
+        if raw.session.hours == 0 {
+            return Err(ConfigError::BadValue { key: "session.hours", message: "must be at least 1".into() });
+        }
+        if raw.login.max_failures == 0 || raw.login.max_failures_per_address == 0 {
+            return Err(ConfigError::BadValue {
+                key: "login.max_failures",
+                message: "login limits must be at least 1".into(),
+            });
+        }
+        if raw.api_token_days == 0 {
+            return Err(ConfigError::BadValue { key: "api_token_days", message: "must be at least 1".into() });
+        }
+        Ok(Settings {
+            bind,
+            database_url,
+            base_url,
+            catalog_dir: raw.catalog_dir.relative(),
+            workers,
+            log: raw.log,
+            admin_password: raw.admin_password,
+            session: raw.session,
+            login: raw.login,
+            api_token_days: raw.api_token_days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn from_toml(toml: &str) -> Result<Settings, ConfigError> {
+        Settings::from_figment(Figment::new().merge(Toml::string(toml)))
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let s = from_toml("").unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url.kind(), DatabaseKind::Sqlite);
+        assert_eq!(s.catalog_dir, PathBuf::from("./catalog"));
+        assert!(!s.secure_cookies());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = from_toml("bnd = \"127.0.0.1:1\"").unwrap_err().to_string();
+        assert!(err.contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = from_toml("bind = \"nowhere\"").unwrap_err().to_string();
+        assert!(err.contains("`bind`") && err.contains("nowhere"), "{err}");
+        let err = from_toml("database_url = \"mysql://x\"").unwrap_err().to_string();
+        assert!(err.contains("database_url"), "{err}");
+        let err = from_toml("[login]\nmax_failures = \"many\"").unwrap_err().to_string();
+        assert!(err.contains("max_failures"), "{err}");
+        let err = from_toml("base_url = \"ftp://x\"").unwrap_err().to_string();
+        assert!(err.contains("base_url"), "{err}");
+    }
+
+    #[test]
+    fn later_layers_win_and_https_means_secure_cookies() {
+        let fig = Figment::new()
+            .merge(Toml::string("bind = \"127.0.0.1:1\"\nbase_url = \"https://wharf.example\""))
+            .merge(Serialized::defaults(Overrides { bind: Some("127.0.0.1:2".into()), database_url: None }));
+        let s = Settings::from_figment(fig).unwrap();
+        assert_eq!(s.bind.port(), 2);
+        assert!(s.secure_cookies());
+    }
+
+    #[test]
+    fn database_password_is_not_displayed() {
+        let url = DatabaseUrl::parse("postgres://wharf:hunter2@db:5432/wharf").unwrap();
+        assert!(!url.to_string().contains("hunter2"));
+    }
+}

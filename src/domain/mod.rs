@@ -1,0 +1,6 @@
+//! Types and rules, no I/O. Values are parsed once at the edge and carried as these types.
+mod names;
+mod secret;
+
+pub use names::{GroupName, NameError, Role, Username};
+pub use secret::Secret;

@@ -1,0 +1,12 @@
+//! Wharf: a self-service container portal. The binary in `main.rs` is a thin shell over this library,
+//! so that the integration tests drive the same code.
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod docker;
+pub mod domain;
+pub mod services;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,105 @@
+//! First start: make sure someone can log in as admin; `serve --demo`: a demo organisation.
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use serde_json::json;
+
+use super::accounts::{self, NewGroupInput, NewUserInput};
+use super::{ServiceResult, audit};
+use crate::auth::{password, sessions};
+use crate::domain::{Role, Secret};
+use crate::store::entities::user;
+
+pub const ADMIN: &str = "admin";
+
+/// With no admin at all, makes `admin` one, with `configured` as its password or a random one.
+/// Returns the password when it was generated, so that the caller prints it once.
+pub async fn ensure_admin(db: &DatabaseConnection, configured: Option<&Secret>) -> ServiceResult<Option<Secret>> {
+    if user::Entity::find().filter(user::Column::IsAdmin.eq(true)).count(db).await? > 0 {
+        return Ok(None);
+    }
+    let (pw, generated) = match configured {
+        Some(pw) => (pw.clone(), false),
+        None => (password::generate(), true),
+    };
+    match accounts::find_user(db, ADMIN).await? {
+        None => {
+            accounts::create_user(
+                db,
+                audit::SYSTEM,
+                NewUserInput {
+                    username: ADMIN.into(),
+                    password: Some(pw.clone()),
+                    display_name: Some("Administrator".into()),
+                    email: None,
+                    is_admin: true,
+                },
+            )
+            .await?;
+        }
+        Some(existing) => {
+            // A user called admin exists but nobody is an admin: restore it as the way in.
+            let hash = password::hash(pw.clone()).await?;
+            let txn = db.begin().await?;
+            let id = existing.id;
+            let mut active: user::ActiveModel = existing.into();
+            active.is_admin = Set(true);
+            active.is_active = Set(true);
+            active.password_hash = Set(Some(hash));
+            active.updated_at = Set(Utc::now());
+            active.update(&txn).await?;
+            sessions::delete_for_user(&txn, id).await?;
+            audit::record(&txn, audit::SYSTEM, "user.restore_admin", "user:admin", json!({})).await?;
+            txn.commit().await?;
+        }
+    }
+    Ok(generated.then_some(pw))
+}
+
+pub struct DemoAccount {
+    pub username: &'static str,
+    pub password: Secret,
+    pub role: &'static str,
+}
+
+/// The demo organisation: `dev` (member of `team-a`), `lead` (its manager) and `admin`.
+/// Each start with `--demo` gives the three accounts fresh passwords, printed by the caller.
+pub async fn seed_demo(db: &DatabaseConnection) -> ServiceResult<Vec<DemoAccount>> {
+    if accounts::find_group(db, "team-a").await?.is_none() {
+        accounts::create_group(
+            db,
+            audit::SYSTEM,
+            NewGroupInput { name: "team-a".into(), description: Some("Demo team".into()) },
+        )
+        .await?;
+    }
+    let people = [
+        ("dev", "Dana Developer", Some(Role::Member), false, "consumer: member of team-a"),
+        ("lead", "Lee Lead", Some(Role::Manager), false, "manager of team-a"),
+        (ADMIN, "Administrator", None, true, "admin"),
+    ];
+    let mut out = Vec::new();
+    for (name, display, role, is_admin, what) in people {
+        let pw = password::generate();
+        if accounts::find_user(db, name).await?.is_none() {
+            accounts::create_user(
+                db,
+                audit::SYSTEM,
+                NewUserInput {
+                    username: name.into(),
+                    password: Some(pw.clone()),
+                    display_name: Some(display.into()),
+                    email: None,
+                    is_admin,
+                },
+            )
+            .await?;
+        } else {
+            accounts::set_password(db, audit::SYSTEM, name, pw.clone()).await?;
+        }
+        if let Some(role) = role {
+            accounts::set_membership(db, audit::SYSTEM, "team-a", name, role).await?;
+        }
+        out.push(DemoAccount { username: name, password: pw, role: what });
+    }
+    Ok(out)
+}

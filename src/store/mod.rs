@@ -1,0 +1,45 @@
+//! Persistence: sea-orm entities (persistence shapes) and the queries the services use.
+pub mod entities;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::{DatabaseKind, DatabaseUrl};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the database {url}: {source}")]
+    Connect { url: String, source: DbErr },
+    #[error("database migration failed: {0}")]
+    Migrate(DbErr),
+}
+
+/// Opens the pool. SQLite connections get WAL, foreign keys and a busy timeout, each one.
+pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, StoreError> {
+    let mut opts = ConnectOptions::new(url.expose().to_string());
+    opts.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+    match url.kind() {
+        DatabaseKind::Sqlite => {
+            let in_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
+            opts.max_connections(if in_memory { 1 } else { 8 }).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+            });
+        }
+        DatabaseKind::Postgres => {
+            opts.max_connections(16);
+        }
+    }
+    Database::connect(opts)
+        .await
+        .map_err(|source| StoreError::Connect { url: url.to_string(), source })
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
+    Migrator::up(db, None).await.map_err(StoreError::Migrate)
+}

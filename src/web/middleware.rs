@@ -1,0 +1,135 @@
+//! Authentication and CSRF for every request, and the request id on every response.
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::Cookie;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use tracing_actix_web::RequestId;
+
+use super::AppState;
+use super::error::AppError;
+use crate::auth::sessions::{self, CSRF_COOKIE, SESSION_COOKIE};
+use crate::auth::{AuthContext, AuthVia, constant_time_eq, random_token, tokens};
+use crate::services::accounts;
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// Finds who is calling (API token, else session cookie), and checks the CSRF token of every
+/// state-changing request that a browser could send on its own: forms (field `csrf_token`) and
+/// session-authenticated API calls (header `X-CSRF-Token`). Bearer calls need none.
+pub async fn authenticate(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(req.error_response(AppError::Internal("application state missing".into())).map_into_boxed_body());
+    };
+    match resolve(&mut req, &state).await {
+        Ok((ctx, new_cookie)) => {
+            req.extensions_mut().insert(ctx);
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            if let Some(cookie) = new_cookie {
+                res.response_mut().add_cookie(&cookie)?;
+            }
+            Ok(res)
+        }
+        Err(e) => Ok(req.error_response(e).map_into_boxed_body()),
+    }
+}
+
+async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthContext, Option<Cookie<'static>>), AppError> {
+    let is_api = req.path().starts_with("/api/");
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| AppError::Unauthorized("the Authorization header is not readable text".into()))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
+        let user_id = tokens::authenticate(&state.db, token)
+            .await?
+            .ok_or_else(|| AppError::Unauthorized("the API token is invalid, expired or revoked".into()))?;
+        let principal = accounts::load_principal(&state.db, user_id, AuthVia::Token)
+            .await?
+            .ok_or_else(|| AppError::Unauthorized("the API token's account is disabled".into()))?;
+        return Ok((AuthContext { principal: Some(principal), csrf_token: String::new(), session_token: None }, None));
+    }
+
+    let mut principal = None;
+    let mut csrf = None;
+    let mut session_token = None;
+    if let Some(token) = req.cookie(SESSION_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c))
+        && let Some(session) = sessions::find(&state.db, &token).await?
+        && let Some(p) = accounts::load_principal(&state.db, session.user_id, AuthVia::Session).await?
+    {
+        principal = Some(p);
+        csrf = Some(session.csrf_token);
+        session_token = Some(token);
+    }
+
+    let mut new_cookie = None;
+    let csrf = match csrf.or_else(|| req.cookie(CSRF_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c))) {
+        Some(token) => token,
+        None => {
+            let token = random_token();
+            new_cookie = Some(sessions::signed_cookie(
+                &state.cookie_key,
+                CSRF_COOKIE,
+                token.clone(),
+                state.settings.secure_cookies(),
+                None,
+            ));
+            token
+        }
+    };
+
+    // An anonymous API call carries no ambient credentials, so it cannot be forged cross-site.
+    if changes_state && !(is_api && principal.is_none()) {
+        let sent = sent_csrf_token(req, is_api).await?;
+        if !sent.as_deref().is_some_and(|s| constant_time_eq(s, &csrf)) {
+            return Err(AppError::Csrf(
+                "missing or invalid CSRF token: reload the page and submit the form again".into(),
+            ));
+        }
+    }
+    Ok((AuthContext { principal, csrf_token: csrf, session_token }, new_cookie))
+}
+
+/// The token the request sent: the header, or for a form the `csrf_token` field. Reading the
+/// form puts its body back, so the handler still gets it.
+async fn sent_csrf_token(req: &mut ServiceRequest, is_api: bool) -> Result<Option<String>, AppError> {
+    if let Some(v) = req.headers().get(CSRF_HEADER) {
+        return Ok(v.to_str().ok().map(str::to_string));
+    }
+    if is_api || req.content_type() != "application/x-www-form-urlencoded" {
+        return Ok(None);
+    }
+    let body = req
+        .extract::<web::Bytes>()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));
+    req.set_payload(Payload::from(body));
+    Ok(token)
+}
+
+/// Copies tracing-actix-web's request id into an `X-Request-Id` response header.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}

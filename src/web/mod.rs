@@ -1,0 +1,78 @@
+//! HTTP: pages, the `/api/v1` JSON API, middleware, errors and views.
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod pages;
+pub mod views;
+
+use std::sync::Arc;
+
+use actix_web::cookie::Key;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use crate::config::Settings;
+use error::AppError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub cookie_key: Key,
+}
+
+/// Every route of the app. `startup` mounts this and nothing else.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(error::json_config())
+        .app_data(error::form_config())
+        .app_data(error::query_config())
+        .app_data(error::path_config())
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/static/{file:.*}", web::get().to(static_file))
+        .service(web::scope("/api/v1").configure(api::routes).default_service(web::to(api_not_found)))
+        .configure(pages::routes)
+        .default_service(web::to(page_not_found));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    state
+        .db
+        .ping()
+        .await
+        .map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
+}
+
+async fn api_not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound("no such API endpoint".into()))
+}
+
+async fn page_not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound("there is no page at this address".into()))
+}
+
+/// The stylesheet and scripts are compiled into the binary: one file to deploy.
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    ("css/wharf.css", "text/css; charset=utf-8", include_str!("../../static/css/wharf.css")),
+];
+
+async fn static_file(path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let name = path.into_inner();
+    let (_, mime, body) = STATIC_FILES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .ok_or_else(|| AppError::NotFound(format!("no static file `{name}`")))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, *mime))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(*body))
+}

@@ -1,0 +1,128 @@
+//! Login and logout.
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{render, see_other};
+use crate::auth::sessions::{self, SESSION_COOKIE};
+use crate::domain::Secret;
+use crate::services::accounts::{self, Attempt};
+use crate::services::ServiceError;
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::{Anyone, Signed, client_address};
+use crate::web::views::Layout;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login_page))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout));
+}
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+struct LoginPage {
+    layout: Layout,
+    username: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path on this site is a place to go after login (no `//evil.example`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+async fn login_page(who: Anyone, q: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
+    let next = safe_next(q.next.as_deref());
+    if who.0.principal.is_some() {
+        return Ok(see_other(&next));
+    }
+    render(
+        StatusCode::OK,
+        &LoginPage { layout: Layout::new(Some(&who.0), "login", "Log in"), username: String::new(), next, error: None },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    req: HttpRequest,
+    who: Anyone,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let attempt = Attempt {
+        username: form.username.clone(),
+        password: Secret::new(form.password),
+        address: client_address(&req),
+    };
+    let failed = |status, message: String| {
+        render(
+            status,
+            &LoginPage {
+                layout: Layout::new(Some(&who.0), "login", "Log in"),
+                username: form.username.clone(),
+                next: next.clone(),
+                error: Some(message),
+            },
+        )
+    };
+    match accounts::login(&state.db, &state.settings, &attempt).await {
+        Ok(done) => {
+            let cookie = sessions::signed_cookie(
+                &state.cookie_key,
+                SESSION_COOKIE,
+                done.session_token,
+                state.settings.secure_cookies(),
+                Some(state.settings.session.hours),
+            );
+            let mut res = see_other(&next);
+            res.add_cookie(&cookie).map_err(AppError::internal)?;
+            Ok(res)
+        }
+        Err(ServiceError::Unauthorized(m)) => failed(StatusCode::UNAUTHORIZED, m),
+        Err(e @ ServiceError::Throttled { .. }) => failed(StatusCode::TOO_MANY_REQUESTS, AppError::from(e).to_string()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    if let Some(token) = &user.ctx.session_token {
+        accounts::logout(&state.db, &user.principal, token).await?;
+    }
+    let mut res = see_other("/login");
+    res.add_cookie(&sessions::removal(SESSION_COOKIE, state.settings.secure_cookies()))
+        .map_err(AppError::internal)?;
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_site() {
+        assert_eq!(safe_next(Some("/admin/users?page=2")), "/admin/users?page=2");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil"] {
+            assert_eq!(safe_next(Some(bad)), "/");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

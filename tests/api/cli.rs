@@ -1,0 +1,179 @@
+//! The `wharf` binary itself: help, configuration errors, migrate, user add, serve --demo.
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Db, fresh_database};
+
+fn wharf() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    // Start from a clean slate: no WHARF_* from the caller, and a folder without wharf.toml.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WHARF_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(std::env::temp_dir()).env("RUST_LOG", "warn");
+    cmd
+}
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run wharf");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_commands_and_examples() {
+    let (code, stdout, _) = output(wharf().arg("--help"));
+    assert_eq!(code, 0);
+    for word in ["serve", "migrate", "user", "--config", "Examples:", "--demo"] {
+        assert!(stdout.contains(word), "--help lacks {word}: {stdout}");
+    }
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_key() {
+    let (code, _, stderr) = output(wharf().arg("migrate").env("WHARF_BIND", "nowhere"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("`bind`") && stderr.contains("nowhere"), "{stderr}");
+
+    let (code, _, stderr) = output(wharf().arg("migrate").env("WHARF_LOGIN__MAX_FAILURES", "lots"));
+    assert_eq!(code, 2);
+    assert!(stderr.to_lowercase().contains("login.max_failures") && stderr.contains("lots"), "{stderr}");
+
+    let (code, _, stderr) = output(wharf().arg("migrate").env("WHARF_NO_SUCH_KEY", "1"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no_such_key"), "{stderr}");
+
+    let dir = std::env::temp_dir().join(format!("wharf-cfg-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wharf.toml");
+    std::fs::write(&file, "bind = \"127.0.0.1:0\"\ndatabse_url = \"sqlite://x.db\"\n").unwrap();
+    let (code, _, stderr) = output(wharf().arg("--config").arg(&file).arg("migrate"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("databse_url"), "{stderr}");
+
+    let (code, _, stderr) = output(wharf().arg("--config").arg(dir.join("missing.toml")).arg("migrate"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+
+    let (code, _, stderr) = output(wharf().arg("--database-url").arg("mysql://db").arg("migrate"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("database_url"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+async fn migrate_and_add_users(db: Db) {
+    let url = fresh_database(db).await;
+    let (code, stdout, stderr) = output(wharf().args(["--database-url", &url, "migrate"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("up to date"));
+
+    let mut child = wharf()
+        .args(["--database-url", &url, "user", "add", "alice", "--admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"alice-password\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("created user alice (admin)") && !stdout.contains("alice-password"), "{stdout}");
+
+    // A generated password is printed once.
+    let (code, stdout, _) = output(wharf().args(["--database-url", &url, "user", "add", "bob"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("password: "), "{stdout}");
+
+    // Taken names and bad passwords are refused with a clear message and exit 2.
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "user", "add", "bob"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("taken"), "{stderr}");
+    let mut child = wharf()
+        .args(["--database-url", &url, "user", "add", "carol", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+}
+
+#[tokio::test]
+async fn migrate_and_user_add_on_sqlite() {
+    migrate_and_add_users(Db::Sqlite).await
+}
+
+#[tokio::test]
+async fn migrate_and_user_add_on_postgres() {
+    migrate_and_add_users(Db::Postgres).await
+}
+
+/// `wharf serve --demo`: the three demo users log in with the printed passwords and see the
+/// navigation of their role.
+#[tokio::test]
+async fn serve_demo_prints_working_passwords() {
+    let url = fresh_database(Db::Sqlite).await;
+    let mut child = wharf()
+        .args(["--database-url", &url, "--bind", "127.0.0.1:0", "serve", "--demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut passwords = std::collections::HashMap::new();
+    let mut base = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while base.is_none() && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else { continue };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [user @ ("dev" | "lead" | "admin"), pw, ..] = words.as_slice() {
+            passwords.insert(user.to_string(), pw.to_string());
+        }
+        if let Some(rest) = line.strip_prefix("Wharf is ready at ") {
+            base = Some(rest.trim_end_matches('/').to_string());
+        }
+    }
+    let base = base.expect("serve printed its address");
+    assert_eq!(passwords.len(), 3, "{passwords:?}");
+    for (user, expect_admin) in [("dev", false), ("lead", false), ("admin", true)] {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let html = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+        let token = crate::helpers::csrf_in(&html).unwrap();
+        let res = client
+            .post(format!("{base}/login"))
+            .form(&[("csrf_token", token.as_str()), ("username", user), ("password", passwords[user].as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{user} logs in");
+        let html = client.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+        assert_eq!(html.contains("href=\"/admin/users\""), expect_admin, "{user}");
+        assert_eq!(html.contains("href=\"/teams\""), user == "lead", "{user}");
+    }
+    child.kill().ok();
+    child.wait().ok();
+}

@@ -1,0 +1,260 @@
+//! `spawn_app`: the real application on port 0 with a fresh database (SQLite file or a new
+//! PostgreSQL database on the server that scripts/test starts), and clients to drive it.
+use std::sync::LazyLock;
+
+use figment::Figment;
+use figment::providers::Serialized;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Client, Response, StatusCode, redirect};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use wharf::config::Settings;
+use wharf::domain::Secret;
+use wharf::services::bootstrap;
+use wharf::startup::Application;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the named async test functions `fn(Db)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Db::Postgres).await
+            }
+        }
+    )*};
+}
+
+static LOGGING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        wharf::telemetry::init("info");
+    }
+});
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the suite with scripts/test"))
+}
+
+/// A fresh, empty database of the kind asked for; returns its URL.
+pub async fn fresh_database(db: Db) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    match db {
+        Db::Sqlite => {
+            // scripts/test gives a folder that it removes at the end.
+            let dir = std::env::var_os("WHARF_TEST_TMP").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+            let path = dir.join(format!("wharf-test-{id}.db"));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+        Db::Postgres => {
+            let admin_url = env("WHARF_TEST_PG_URL");
+            let conn = Database::connect(admin_url.as_str()).await.expect("connect to the test PostgreSQL server");
+            let name = format!("wharf_test_{id}");
+            conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create a test database");
+            conn.close().await.ok();
+            let (base, _) = admin_url.rsplit_once('/').expect("a database URL with a path");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+}
+
+/// Options beyond the defaults, as configuration keys (`{"login": {"max_failures": 3}}`).
+pub async fn spawn_app_with(db: Db, extra: Value) -> TestApp {
+    LazyLock::force(&LOGGING);
+    let database_url = fresh_database(db).await;
+    let mut config = json!({
+        "bind": "127.0.0.1:0",
+        "database_url": database_url,
+        "workers": 2,
+        "log": "info",
+    });
+    if let (Some(base), Some(more)) = (config.as_object_mut(), extra.as_object()) {
+        for (k, v) in more {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    let settings = Settings::from_figment(Figment::new().merge(Serialized::defaults(config))).expect("test settings");
+    let app = Application::build(settings).await.expect("build the app");
+    bootstrap::ensure_admin(app.db(), Some(&Secret::new(ADMIN_PASSWORD))).await.expect("first admin");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { address: format!("http://127.0.0.1:{port}") }
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, json!({})).await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A client with no credentials that does not follow redirects.
+    pub fn anonymous(&self) -> Api {
+        Api { base: self.address.clone(), client: plain_client(HeaderMap::new()) }
+    }
+
+    /// An API token for `username` through `POST /api/v1/auth/token`.
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let res = self
+            .anonymous()
+            .post("/api/v1/auth/token", &json!({"username": username, "password": password}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "token for {username}");
+        let body: Value = res.json().await.expect("token body");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn api_as(&self, username: &str, password: &str) -> Api {
+        let token = self.token(username, password).await;
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+        Api { base: self.address.clone(), client: plain_client(headers) }
+    }
+
+    pub async fn admin(&self) -> Api {
+        self.api_as("admin", ADMIN_PASSWORD).await
+    }
+
+    /// A browser: keeps cookies, does not follow redirects.
+    pub fn browser(&self) -> Browser {
+        let client = Client::builder()
+            .cookie_store(true)
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("client");
+        Browser { base: self.address.clone(), client }
+    }
+
+    /// The demo-style organisation used by many tests: `team-a` with `dev` (member) and
+    /// `lead` (manager), created through the API. Passwords are `<name>-password-1`.
+    pub async fn seed_team(&self) -> Api {
+        let admin = self.admin().await;
+        assert_eq!(admin.post("/api/v1/groups", &json!({"name": "team-a"})).await.status(), StatusCode::CREATED);
+        for (name, role) in [("dev", "member"), ("lead", "manager")] {
+            let res = admin
+                .post("/api/v1/users", &json!({"username": name, "password": password_of(name)}))
+                .await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+            let res = admin.put(&format!("/api/v1/groups/team-a/members/{name}"), &json!({"role": role})).await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        admin
+    }
+}
+
+pub fn password_of(name: &str) -> String {
+    format!("{name}-password-1")
+}
+
+fn plain_client(headers: HeaderMap) -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// A JSON API client (anonymous or with a Bearer token).
+pub struct Api {
+    base: String,
+    client: Client,
+}
+
+impl Api {
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("request")
+    }
+    pub async fn post_raw(&self, path: &str, body: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.client.put(format!("{}{path}", self.base)).json(body).send().await.expect("request")
+    }
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(format!("{}{path}", self.base)).send().await.expect("request")
+    }
+    pub async fn json(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.json().await.expect("json")
+    }
+}
+
+/// A browser session: cookies kept, redirects not followed, CSRF tokens read from pages.
+pub struct Browser {
+    base: String,
+    pub client: Client,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
+    }
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let res = self.get(path).await;
+        let status = res.status();
+        (status, res.text().await.expect("body"))
+    }
+    /// The CSRF token that the forms of `path` carry.
+    pub async fn csrf_token(&self, path: &str) -> String {
+        let (_, html) = self.page(path).await;
+        csrf_in(&html).unwrap_or_else(|| panic!("no csrf_token on {path}"))
+    }
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.client.post(format!("{}{path}", self.base)).form(fields).send().await.expect("request")
+    }
+    /// Posts a form with the CSRF token of the page `from`.
+    pub async fn submit(&self, from: &str, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf_token(from).await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(path, &all).await
+    }
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.submit("/login", "/login", &[("username", username), ("password", password)]).await
+    }
+    pub async fn login_ok(&self, username: &str, password: &str) {
+        let res = self.login(username, password).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "login of {username}");
+    }
+}
+
+pub fn csrf_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
+}
+
+/// The `error.code` of an API error body.
+pub async fn error_code(res: Response) -> String {
+    let body: Value = res.json().await.expect("error body is JSON");
+    body["error"]["code"].as_str().expect("error.code").to_string()
+}

@@ -1,0 +1,161 @@
+//! Every route, every role: who may and who may not. Pages are driven as a browser with a
+//! valid CSRF token (so only the role decides); the API with Bearer tokens.
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, Api, Browser, Db, TestApp, password_of, spawn_app};
+use crate::on_both_databases;
+
+on_both_databases!(every_route_checks_the_role);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Consumer,
+    Manager,
+    Admin,
+}
+
+const ALL: [Who; 4] = [Who::Anonymous, Who::Consumer, Who::Manager, Who::Admin];
+
+/// What a route answers each role. `LOGIN` is the redirect to the login page.
+const LOGIN: u16 = 303;
+
+struct Route {
+    method: Method,
+    path: &'static str,
+    /// Form fields (pages) or a JSON body (API), with `{who}` replaced by the role's name.
+    body: Option<Value>,
+    expect: [u16; 4],
+}
+
+fn r(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 4]) -> Route {
+    Route { method, path, body, expect }
+}
+
+fn pages() -> Vec<Route> {
+    use Method as M;
+    vec![
+        r(M::GET, "/healthz", None, [200, 200, 200, 200]),
+        r(M::GET, "/readyz", None, [200, 200, 200, 200]),
+        r(M::GET, "/static/css/wharf.css", None, [200, 200, 200, 200]),
+        r(M::GET, "/login", None, [200, LOGIN, LOGIN, LOGIN]),
+        r(M::GET, "/", None, [LOGIN, 200, 200, 200]),
+        r(M::GET, "/teams", None, [LOGIN, 403, 200, 403]),
+        r(M::GET, "/admin/users", None, [LOGIN, 403, 403, 200]),
+        r(M::POST, "/admin/users", Some(json!({"username": "new-{who}", "password": "new-user-password"})), [LOGIN, 403, 403, 303]),
+        r(M::GET, "/admin/groups", None, [LOGIN, 403, 403, 200]),
+        r(M::POST, "/admin/groups", Some(json!({"name": "group-{who}"})), [LOGIN, 403, 403, 303]),
+        r(M::GET, "/admin/groups/team-a", None, [LOGIN, 403, 403, 200]),
+        r(M::POST, "/admin/groups/team-a/members", Some(json!({"username": "victim", "role": "member"})), [LOGIN, 403, 403, 303]),
+        r(M::POST, "/admin/groups/team-a/members/victim/remove", Some(json!({})), [LOGIN, 403, 403, 303]),
+        r(M::GET, "/admin/audit", None, [LOGIN, 403, 403, 200]),
+        r(M::POST, "/logout", Some(json!({})), [LOGIN, 303, 303, 303]),
+    ]
+}
+
+fn api() -> Vec<Route> {
+    use Method as M;
+    vec![
+        r(M::GET, "/api/v1/me", None, [401, 200, 200, 200]),
+        r(M::GET, "/api/v1/users", None, [401, 403, 403, 200]),
+        r(M::POST, "/api/v1/users", Some(json!({"username": "api-{who}", "password": "new-user-password"})), [401, 403, 403, 201]),
+        r(M::GET, "/api/v1/groups", None, [401, 403, 403, 200]),
+        r(M::POST, "/api/v1/groups", Some(json!({"name": "api-group-{who}"})), [401, 403, 403, 201]),
+        r(M::GET, "/api/v1/groups/team-a", None, [401, 200, 200, 200]),
+        r(M::PUT, "/api/v1/groups/team-a/members/victim", Some(json!({"role": "member"})), [401, 403, 403, 200]),
+        r(M::DELETE, "/api/v1/groups/team-a/members/victim", None, [401, 403, 403, 204]),
+        r(M::GET, "/api/v1/audit", None, [401, 403, 403, 200]),
+        r(M::POST, "/api/v1/auth/token", Some(json!({"username": "victim", "password": "victim-password-1"})), [201, 201, 201, 201]),
+    ]
+}
+
+fn name(who: Who) -> &'static str {
+    match who {
+        Who::Anonymous => "anon",
+        Who::Consumer => "dev",
+        Who::Manager => "lead",
+        Who::Admin => "admin",
+    }
+}
+
+fn fill(body: &Value, who: Who) -> Value {
+    serde_json::from_str(&body.to_string().replace("{who}", name(who))).unwrap()
+}
+
+async fn browser_for(app: &TestApp, who: Who) -> Browser {
+    let b = app.browser();
+    match who {
+        Who::Anonymous => {}
+        Who::Admin => b.login_ok("admin", ADMIN_PASSWORD).await,
+        other => b.login_ok(name(other), &password_of(name(other))).await,
+    }
+    b
+}
+
+async fn api_for(app: &TestApp, who: Who) -> Api {
+    match who {
+        Who::Anonymous => app.anonymous(),
+        Who::Admin => app.admin().await,
+        other => app.api_as(name(other), &password_of(name(other))).await,
+    }
+}
+
+async fn every_route_checks_the_role(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.seed_team().await;
+    let res = admin.post("/api/v1/users", &json!({"username": "victim", "password": password_of("victim")})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let mut failures = Vec::new();
+    for (i, who) in ALL.into_iter().enumerate() {
+        // Pages: a fresh browser per route, since /logout ends the session.
+        for route in pages() {
+            let b = browser_for(&app, who).await;
+            let url = app.url(route.path);
+            let res = match &route.body {
+                None => b.client.request(route.method.clone(), url).send().await.unwrap(),
+                Some(body) => {
+                    let token = b.csrf_token(if who == Who::Anonymous { "/login" } else { "/" }).await;
+                    let mut fields: Vec<(String, String)> = fill(body, who)
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect();
+                    fields.push(("csrf_token".into(), token));
+                    b.client.request(route.method.clone(), url).form(&fields).send().await.unwrap()
+                }
+            };
+            if res.status().as_u16() != route.expect[i] {
+                failures.push(format!("{who:?} {} {} -> {} (expected {})", route.method, route.path, res.status(), route.expect[i]));
+            }
+        }
+        let client = api_for(&app, who).await;
+        for route in api() {
+            let path = route.path;
+            let res = match (&route.method, &route.body) {
+                (&Method::GET, _) => client.get(path).await,
+                (&Method::DELETE, _) => client.delete(path).await,
+                (&Method::PUT, Some(b)) => client.put(path, &fill(b, who)).await,
+                (_, Some(b)) => client.post(path, &fill(b, who)).await,
+                (m, None) => panic!("{m} {path} needs a body"),
+            };
+            let status = res.status();
+            if status.as_u16() != route.expect[i] {
+                failures.push(format!("{who:?} {} {path} -> {status} (expected {})", route.method, route.expect[i]));
+            }
+            if status.is_client_error() {
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                if body["error"]["code"].as_str().is_none() {
+                    failures.push(format!("{who:?} {} {path}: error without the JSON shape: {body}", route.method));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "role checks that do not hold:\n{}", failures.join("\n"));
+
+    // A member of no group does not see another group's details: 404, as if it did not exist.
+    let outsider = app.api_as("victim", &password_of("victim")).await;
+    assert_eq!(outsider.get("/api/v1/groups/team-a").await.status(), StatusCode::NOT_FOUND);
+}
