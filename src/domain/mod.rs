@@ -1,4 +1,5 @@
 //! Types and rules, no I/O. Values are parsed once at the edge and carried as these types.
+pub mod blueprint;
 mod names;
 mod secret;
 

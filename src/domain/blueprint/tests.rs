@@ -1,0 +1,176 @@
+//! Each rule of BLUEPRINTS.md, refused with line and column.
+use serde_json::json;
+
+use super::inputs;
+use super::resolve::{DeploymentRef, resolve};
+use super::*;
+
+const EXAMPLE: &str = r#"id: two-tier-web
+name: Two-tier web service
+description: Web server with a private database, on its own network.
+category: Web
+version: 3
+inputs:
+  replicas:   { type: integer, title: Web instances, default: 1, min: 1, max: 4 }
+  memory_mb:  { type: integer, title: Memory per instance (MB), default: 256, enum: [128, 256, 512, 1024] }
+  greeting:   { type: string,  title: Greeting, default: hello, pattern: "^[A-Za-z ]{1,40}$" }
+  db_password: { type: string,  title: Database password, secret: true, generate: true }
+  debug:      { type: boolean, title: Debug logging, default: false }
+components:
+  db:
+    image: example/db:1.0
+    env: { DB_PASSWORD: "${inputs.db_password}" }
+    volumes: [ { name: data, target: /var/lib/db } ]
+    resources: { memory_mb: 512, cpus: 0.5 }
+    health: { cmd: ["/bin/sh", "-c", "test -e /tmp/ready"], interval_s: 1, retries: 30 }
+  web:
+    image: example/web:2.1
+    command: ["httpd", "-f", "-p", "8080"]
+    env: { GREETING: "${inputs.greeting}", DB_HOST: db, DEBUG: "${inputs.debug}" }
+    ports: [ { container: 8080 } ]
+    resources: { memory_mb: "${inputs.memory_mb}", cpus: 0.5 }
+    replicas: "${inputs.replicas}"
+    depends_on: [db]
+    tty: false
+    stdin_open: false
+    restart: unless-stopped
+outputs:
+  url: "http://${host.address}:${components.web.ports.8080}"
+"#;
+
+fn errors(src: &str) -> Vec<BlueprintError> {
+    parse(src).expect_err("the blueprint should be refused")
+}
+
+/// The one error of `src`, checked for its position and a word of its message.
+fn refused(src: &str, line: usize, column: usize, word: &str) {
+    let errs = errors(src);
+    assert!(
+        errs.iter().any(|e| e.line == line && e.column == column && e.message.contains(word)),
+        "expected {line}:{column} `{word}` in {errs:#?}"
+    );
+}
+
+fn minimal(component: &str) -> String {
+    format!("id: demo\nname: Demo\nversion: 1\ncomponents:\n  app:\n{component}")
+}
+
+#[test]
+fn the_design_example_parses() {
+    let bp = parse(EXAMPLE).unwrap();
+    assert_eq!(bp.id, "two-tier-web");
+    assert_eq!(bp.version, 3);
+    assert_eq!(bp.inputs.len(), 5);
+    let order: Vec<&str> = bp.start_order().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(order, ["db", "web"]);
+}
+
+#[test]
+fn inputs_are_substituted_and_checked() {
+    let bp = parse(EXAMPLE).unwrap();
+    let given = json!({"replicas": 3, "memory_mb": "512", "greeting": "hi there"});
+    let values = inputs::validate(&bp, given.as_object().unwrap()).unwrap();
+    assert_eq!(values["db_password"].render().len(), 24, "generated");
+    let dep = DeploymentRef { id: "d1".into(), name: "n".into() };
+    let spec = resolve(&bp, &values, &dep).unwrap();
+    let web = spec.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.replicas, 3);
+    assert_eq!(web.memory_mb, Some(512));
+    assert!(web.env.contains(&("GREETING".into(), "hi there".into())));
+    assert!(web.env.contains(&("DEBUG".into(), "false".into())));
+    // Secrets are masked for display.
+    assert_eq!(inputs::to_json(&bp, &values, true)["db_password"], "********");
+
+    for (bad, field) in [
+        (json!({"replicas": 9}), "replicas"),
+        (json!({"memory_mb": 300}), "memory_mb"),
+        (json!({"greeting": "no! symbols"}), "greeting"),
+        (json!({"debug": "maybe"}), "debug"),
+        (json!({"nope": 1}), "nope"),
+    ] {
+        let errs = inputs::validate(&bp, bad.as_object().unwrap()).unwrap_err();
+        assert!(errs.iter().any(|(f, _)| f == field), "{bad}: {errs:?}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_refused_where_they_are() {
+    refused("id: demo\nname: Demo\nversion: 1\nflavour: x\ncomponents:\n  app: { image: busybox }\n", 4, 1, "unknown field `flavour`");
+    refused(&minimal("    image: busybox\n    imagee: x\n"), 7, 5, "unknown field `imagee`");
+    refused(&minimal("    image: busybox\n    resources: { memory: 5 }\n"), 7, 18, "unknown field `memory`");
+}
+
+#[test]
+fn references_to_unknown_inputs_are_refused_at_the_reference() {
+    refused(&minimal("    image: busybox\n    env: { A: \"x ${inputs.missing}\" }\n"), 7, 18, "inputs.missing");
+    refused(&minimal("    image: busybox\n    command: [\"${input.x}\"]\n"), 7, 16, "not a known reference");
+    refused(&minimal("    image: \"${host.address}\"\n"), 6, 13, "only be used in outputs");
+}
+
+#[test]
+fn depends_on_cycles_and_unknown_components_are_refused() {
+    let src = "id: demo\nname: Demo\nversion: 1\ncomponents:\n  a: { image: busybox, depends_on: [b] }\n  b: { image: busybox, depends_on: [a] }\n";
+    let errs = errors(src);
+    assert!(errs.iter().any(|e| e.message.contains("cycle") && e.line >= 5), "{errs:?}");
+    refused("id: demo\nname: Demo\nversion: 1\ncomponents:\n  a: { image: busybox, depends_on: [zz] }\n", 5, 37, "`zz`");
+}
+
+#[test]
+fn bad_images_and_ports_are_refused() {
+    refused(&minimal("    image: \"Not An Image\"\n"), 6, 13, "not an image reference");
+    refused(&minimal("    image: busybox\n    ports: [70000]\n"), 7, 13, "out of range");
+    refused(&minimal("    image: busybox\n    ports: [ { container: 80, host: 0 } ]\n"), 7, 37, "out of range");
+    refused(&minimal("    image: busybox\n    ports: [ { container: 80, protocol: sctp } ]\n"), 7, 41, "sctp");
+}
+
+#[test]
+fn guardrails_need_a_trusted_blueprint() {
+    refused(&minimal("    image: busybox\n    privileged: true\n"), 7, 17, "privileged");
+    refused(&minimal("    image: busybox\n    volumes: [ { source: /etc, target: /host-etc } ]\n"), 7, 16, "host path");
+    refused(&minimal("    image: busybox\n    network_mode: host\n"), 7, 19, "host networking");
+    refused(&minimal("    image: busybox\n    cap_add: [NET_ADMIN]\n"), 7, 15, "NET_ADMIN");
+    refused(&minimal("    image: busybox\n    devices: [/dev/kvm]\n"), 7, 15, "/dev/kvm");
+    // An input cannot smuggle host networking in: the resolved value is checked.
+    let src = "id: demo\nname: Demo\nversion: 1\ninputs:\n  mode: { type: string, default: host }\ncomponents:\n  app:\n    image: busybox\n    network_mode: \"${inputs.mode}\"\n";
+    refused(src, 9, 20, "host networking");
+    // Trusted blueprints may.
+    let trusted = format!("trusted: true\n{}", minimal("    image: busybox\n    privileged: true\n    network_mode: host\n"));
+    assert!(parse(&trusted).is_ok());
+}
+
+#[test]
+fn input_definitions_are_checked() {
+    let base = |inputs: &str| format!("id: demo\nname: Demo\nversion: 1\ninputs:\n{inputs}components:\n  app: {{ image: busybox }}\n");
+    refused(&base("  n: { type: float }\n"), 5, 14, "not a type");
+    refused(&base("  n: { type: integer, default: 9, max: 5 }\n"), 5, 32, "does not fit");
+    refused(&base("  n: { type: string, pattern: \"([a-z\" }\n"), 5, 32, "regular expression");
+    refused(&base("  s: { type: string, secret: true, default: x }\n"), 5, 6, "takes no default");
+    refused(&base("  Bad-Name: { type: string }\n"), 5, 3, "input name");
+    refused(&base("  n: { type: integer, min: 1, pattern: x }\n"), 5, 40, "string inputs only");
+}
+
+#[test]
+fn structure_errors_say_where() {
+    refused("id: demo\nname: Demo\nversion: one\ncomponents:\n  app: { image: busybox }\n", 3, 10, "whole number");
+    refused("id: Demo_1\nname: Demo\nversion: 1\ncomponents:\n  app: { image: busybox }\n", 1, 5, "id `Demo_1`");
+    refused("id: demo\nname: Demo\nversion: 1\ncomponents: {}\n", 4, 13, "at least one component");
+    refused("id: demo\nname: Demo\nversion: 1\ncomponents:\n  app: { image: busybox, command: httpd }\n", 5, 35, "must be a list");
+    let errs = errors("id: demo\nversion: 1\ncomponents:\n  app: { image: busybox }\n");
+    assert!(errs.iter().any(|e| e.message.contains("needs `name`")), "{errs:?}");
+    let errs = errors("id: demo\nname: [x\n");
+    assert!(errs[0].message.contains("YAML syntax error"), "{errs:?}");
+}
+
+#[test]
+fn outputs_must_name_published_ports() {
+    let src = "id: demo\nname: Demo\nversion: 1\ncomponents:\n  app: { image: busybox, ports: [80] }\noutputs:\n  url: \"http://${host.address}:${components.app.ports.81}\"\n";
+    refused(src, 7, 32, "publishes no container port 81");
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let src = "id: demo\nname: Demo\nversion: 1\ncomponents:\n  app:\n    image: busybox\n    tty: maybe\n    restart: sometimes\n";
+    let errs = errors(src);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!((errs[0].line, errs[1].line), (7, 8));
+}
