@@ -1,34 +1,64 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
-use bollard::query_parameters::ListImagesOptionsBuilder;
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
+    NetworkCreateRequest, NetworkingConfig, PortBinding as DockerPortBinding, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
 use bollard::{API_DEFAULT_VERSION, Docker};
+use futures_util::StreamExt;
 
-use super::{ContainerHost, DockerError, EngineInfo, HostEndpoint, ImageInfo};
+use super::tls::TlsFiles;
+use super::{
+    ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, HostEndpoint,
+    ImageInfo, MountSpec, PublishedPort, TlsMaterial, labels,
+};
 
-/// Seconds a call may take before the engine counts as unreachable.
-const TIMEOUT_SECS: u64 = 30;
+/// Seconds a call may take before the engine counts as unreachable. Pulls and waits are
+/// streamed, so this bounds each answer, not a whole pull.
+const TIMEOUT_SECS: u64 = 120;
 
 pub struct BollardHost {
     endpoint: HostEndpoint,
     docker: Docker,
+    _tls: Option<TlsFiles>,
 }
 
 impl BollardHost {
     /// Connects and agrees on an API version with the engine (Debian's engine speaks 1.41).
     pub async fn connect(endpoint: HostEndpoint) -> Result<Self, DockerError> {
+        Self::connect_with(endpoint, None).await
+    }
+
+    pub async fn connect_with(endpoint: HostEndpoint, tls: Option<&TlsMaterial>) -> Result<Self, DockerError> {
         let shown = endpoint.to_string();
-        let docker = match &endpoint {
-            HostEndpoint::Unix(path) => Docker::connect_with_unix(path, TIMEOUT_SECS, API_DEFAULT_VERSION),
-            HostEndpoint::Tcp { host, port } => {
+        let unreachable = |m: String| DockerError::Unreachable { endpoint: shown.clone(), message: m };
+        let mut files = None;
+        let docker = match (&endpoint, tls) {
+            (HostEndpoint::Unix(path), None) => Docker::connect_with_unix(path, TIMEOUT_SECS, API_DEFAULT_VERSION),
+            (HostEndpoint::Unix(_), Some(_)) => {
+                return Err(DockerError::BadEndpoint { endpoint: shown, reason: "TLS applies to tcp:// endpoints only".into() });
+            }
+            (HostEndpoint::Tcp { host, port }, None) => {
                 Docker::connect_with_http(&format!("tcp://{host}:{port}"), TIMEOUT_SECS, API_DEFAULT_VERSION)
             }
+            (HostEndpoint::Tcp { host, port }, Some(material)) => {
+                let f = TlsFiles::write(material).map_err(|e| unreachable(format!("cannot write the TLS files: {e}")))?;
+                let d = Docker::connect_with_ssl(&format!("tcp://{host}:{port}"), &f.key(), &f.cert(), &f.ca(), TIMEOUT_SECS, API_DEFAULT_VERSION);
+                files = Some(f);
+                d
+            }
         }
-        .map_err(|e| DockerError::Unreachable { endpoint: shown.clone(), message: e.to_string() })?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| DockerError::Unreachable { endpoint: shown, message: e.to_string() })?;
-        Ok(Self { endpoint, docker })
+        .map_err(|e| unreachable(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| unreachable(describe(&e)))?;
+        Ok(Self { endpoint, docker, _tls: files })
     }
 
     fn map_err(&self, operation: &'static str, e: BollardError) -> DockerError {
@@ -37,8 +67,61 @@ impl BollardHost {
             BollardError::DockerResponseServerError { status_code: 404, message } => DockerError::NotFound { endpoint, message },
             BollardError::DockerResponseServerError { status_code: 409, message } => DockerError::Conflict { endpoint, message },
             BollardError::DockerResponseServerError { message, .. } => DockerError::Engine { endpoint, operation, message },
-            other => DockerError::Unreachable { endpoint, message: other.to_string() },
+            other => DockerError::Unreachable { endpoint, message: describe(&other) },
         }
+    }
+}
+
+/// An error with its causes, which for connection failures hold the useful part.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn label_filters(labels: &[String]) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), labels.to_vec())])
+}
+
+fn container_info(c: bollard::models::ContainerInspectResponse) -> ContainerInfo {
+    let state = c.state.unwrap_or_default();
+    let mut ports = Vec::new();
+    if let Some(map) = c.network_settings.and_then(|n| n.ports) {
+        for (key, bindings) in map {
+            let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            let Ok(container_port) = port.parse::<u16>() else { continue };
+            for b in bindings.unwrap_or_default() {
+                if let Some(host_port) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) {
+                    ports.push(PublishedPort {
+                        container_port,
+                        protocol: proto.to_string(),
+                        host_ip: b.host_ip.unwrap_or_default(),
+                        host_port,
+                    });
+                }
+            }
+        }
+    }
+    ports.sort_by_key(|p| (p.container_port, p.host_port));
+    ports.dedup_by_key(|p| (p.container_port, p.host_port));
+    ContainerInfo {
+        id: c.id.unwrap_or_default(),
+        name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+        running: state.running.unwrap_or(false),
+        state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+        health: state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|s| !s.is_empty() && s != "none"),
+        exit_code: state.exit_code,
+        error: state.error.filter(|e| !e.is_empty()),
+        ports,
+        labels: c.config.and_then(|c| c.labels).unwrap_or_default(),
     }
 }
 
@@ -72,10 +155,7 @@ impl ContainerHost for BollardHost {
             .list_images(Some(ListImagesOptionsBuilder::default().build()))
             .await
             .map_err(|e| self.map_err("list images", e))?;
-        Ok(images
-            .into_iter()
-            .map(|i| ImageInfo { id: i.id, tags: i.repo_tags, size_bytes: i.size })
-            .collect())
+        Ok(images.into_iter().map(|i| ImageInfo { id: i.id, tags: i.repo_tags, size_bytes: i.size }).collect())
     }
 
     async fn inspect_image(&self, reference: &str) -> Result<ImageInfo, DockerError> {
@@ -85,5 +165,251 @@ impl ContainerHost for BollardHost {
             tags: image.repo_tags.unwrap_or_default(),
             size_bytes: image.size.unwrap_or_default(),
         })
+    }
+
+    async fn pull_image(&self, reference: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<(), DockerError> {
+        let options = CreateImageOptionsBuilder::default().from_image(reference).build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| self.map_err("pull image", e))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(DockerError::Engine { endpoint: self.endpoint.to_string(), operation: "pull image", message: err });
+            }
+            if let Some(status) = info.status {
+                let line = match (info.id, info.progress_detail.and_then(|d| d.current.zip(d.total))) {
+                    (Some(id), Some((cur, total))) if total > 0 => format!("{id}: {status} {}%", cur * 100 / total),
+                    (Some(id), _) => format!("{id}: {status}"),
+                    (None, _) => status,
+                };
+                progress(line);
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError> {
+        match self.docker.inspect_network(name, None).await {
+            Ok(n) => return Ok(n.id.unwrap_or_default()),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(e) => return Err(self.map_err("inspect network", e)),
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.iter().cloned().collect()),
+            ..Default::default()
+        };
+        let created = self.docker.create_network(request).await.map_err(|e| self.map_err("create network", e))?;
+        Ok(created.id)
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(self.map_err("remove network", e)),
+        }
+    }
+
+    async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<(), DockerError> {
+        // Creating a volume that exists returns it: the call is idempotent by name.
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.iter().cloned().collect()),
+            ..Default::default()
+        };
+        self.docker.create_volume(request).await.map(|_| ()).map_err(|e| self.map_err("create volume", e))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(self.map_err("remove volume", e)),
+        }
+    }
+
+    async fn inspect_container(&self, name_or_id: &str) -> Result<Option<ContainerInfo>, DockerError> {
+        match self.docker.inspect_container(name_or_id, None).await {
+            Ok(c) => Ok(Some(container_info(c))),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(self.map_err("inspect container", e)),
+        }
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
+        let mut exposed = Vec::new();
+        let mut bindings: HashMap<String, Option<Vec<DockerPortBinding>>> = HashMap::new();
+        for p in &spec.ports {
+            let key = format!("{}/{}", p.container_port, p.protocol);
+            exposed.push(key.clone());
+            bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(DockerPortBinding {
+                host_ip: None,
+                host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
+            });
+        }
+        let mounts = spec
+            .mounts
+            .iter()
+            .map(|m| match m {
+                MountSpec::Volume { name, target, read_only } => Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(name.clone()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+                MountSpec::Bind { source, target, read_only } => Mount {
+                    typ: Some(MountType::BIND),
+                    source: Some(source.clone()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        let restart = match spec.restart.as_str() {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        };
+        let seconds = |s: u32| i64::from(s) * 1_000_000_000;
+        let host_config = HostConfig {
+            port_bindings: Some(bindings),
+            mounts: Some(mounts),
+            memory: spec.memory_mb.map(|m| m * 1024 * 1024),
+            nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+            restart_policy: Some(RestartPolicy { name: Some(restart), maximum_retry_count: None }),
+            privileged: Some(spec.privileged),
+            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+            devices: (!spec.devices.is_empty()).then(|| {
+                spec.devices
+                    .iter()
+                    .map(|d| DeviceMapping {
+                        path_on_host: Some(d.clone()),
+                        path_in_container: Some(d.clone()),
+                        cgroup_permissions: Some("rwm".into()),
+                    })
+                    .collect()
+            }),
+            network_mode: Some(if spec.host_network {
+                "host".to_string()
+            } else {
+                spec.network.as_ref().map(|(n, _)| n.clone()).unwrap_or_else(|| "bridge".into())
+            }),
+            ..Default::default()
+        };
+        let networking_config = match (&spec.network, spec.host_network) {
+            (Some((name, aliases)), false) => Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    name.clone(),
+                    EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() },
+                )])),
+            }),
+            _ => None,
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: spec.cmd.clone(),
+            entrypoint: spec.entrypoint.clone(),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels.iter().cloned().collect()),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            tty: Some(spec.tty),
+            open_stdin: Some(spec.stdin_open),
+            attach_stdin: Some(spec.stdin_open),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            healthcheck: spec.health.as_ref().map(|h| HealthConfig {
+                test: Some([vec!["CMD".to_string()], h.cmd.clone()].concat()),
+                interval: Some(seconds(h.interval_s)),
+                timeout: Some(seconds(h.timeout_s)),
+                retries: Some(i64::from(h.retries)),
+                start_period: Some(seconds(h.start_period_s)),
+                start_interval: None,
+            }),
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let created = self.docker.create_container(Some(options), body).await.map_err(|e| self.map_err("create container", e))?;
+        Ok(created.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<(), DockerError> {
+        match self.docker.start_container(id, None).await {
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(self.map_err("start container", e)),
+        }
+    }
+
+    async fn stop_container(&self, id: &str, timeout_s: i32) -> Result<(), DockerError> {
+        let options = StopContainerOptionsBuilder::default().t(timeout_s).build();
+        match self.docker.stop_container(id, Some(options)).await {
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(self.map_err("stop container", e)),
+        }
+    }
+
+    async fn restart_container(&self, id: &str, timeout_s: i32) -> Result<(), DockerError> {
+        let options = RestartContainerOptionsBuilder::default().t(timeout_s).build();
+        self.docker.restart_container(id, Some(options)).await.map_err(|e| self.map_err("restart container", e))
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            // Already being removed: the engine finishes it.
+            Err(BollardError::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
+            Err(e) => Err(self.map_err("remove container", e)),
+        }
+    }
+
+    async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>, DockerError> {
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&label_filters(labels)).build();
+        let list = self.docker.list_containers(Some(options)).await.map_err(|e| self.map_err("list containers", e))?;
+        let mut out = Vec::new();
+        for c in list {
+            let Some(id) = c.id else { continue };
+            if let Some(info) = self.inspect_container(&id).await? {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_networks(&self, labels: &[String]) -> Result<Vec<String>, DockerError> {
+        let options = ListNetworksOptionsBuilder::default().filters(&label_filters(labels)).build();
+        let list = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
+        Ok(list.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<String>, DockerError> {
+        let options = ListVolumesOptionsBuilder::default().filters(&label_filters(labels)).build();
+        let list = self.docker.list_volumes(Some(options)).await.map_err(|e| self.map_err("list volumes", e))?;
+        Ok(list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+    }
+
+    fn container_events(&self) -> EventStream {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("label".to_string(), vec![format!("{}=true", labels::MANAGED)]),
+        ]);
+        let options = EventsOptionsBuilder::default().filters(&filters).build();
+        let endpoint = self.endpoint.to_string();
+        let stream = self.docker.events(Some(options)).map(move |item| match item {
+            Ok(ev) => {
+                let actor = ev.actor.unwrap_or_default();
+                let attributes = actor.attributes.unwrap_or_default();
+                Ok(ContainerEvent {
+                    container_id: actor.id.unwrap_or_default(),
+                    action: ev.action.unwrap_or_default(),
+                    deployment: attributes.get(labels::DEPLOYMENT).cloned(),
+                })
+            }
+            Err(e) => Err(DockerError::Unreachable { endpoint: endpoint.clone(), message: describe(&e) }),
+        });
+        Box::pin(stream)
     }
 }

@@ -1,6 +1,7 @@
 //! The Docker Engine behind a trait. Only this module talks to bollard; the rest of Wharf sees
 //! `ContainerHost` and typed `DockerError`s.
 mod bollard_host;
+mod tls;
 
 use std::fmt;
 
@@ -79,6 +80,113 @@ pub struct ImageInfo {
     pub size_bytes: i64,
 }
 
+/// The labels every object Wharf makes carries; finding what Wharf owns is a label query.
+pub mod labels {
+    pub const MANAGED: &str = "io.wharf.managed";
+    pub const DEPLOYMENT: &str = "io.wharf.deployment";
+    pub const COMPONENT: &str = "io.wharf.component";
+    pub const REPLICA: &str = "io.wharf.replica";
+}
+
+/// A TLS client identity for a `tcp://` endpoint, as PEM text.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsMaterial { .. }")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    pub container_port: u16,
+    pub protocol: String,
+    /// `None`: the engine picks a free port on the host address.
+    pub host_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSpec {
+    Volume { name: String, target: String, read_only: bool },
+    Bind { source: String, target: String, read_only: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub cmd: Vec<String>,
+    pub interval_s: u32,
+    pub timeout_s: u32,
+    pub retries: u32,
+    pub start_period_s: u32,
+}
+
+/// Everything needed to create one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    pub ports: Vec<PortBinding>,
+    /// The network to join, and the names others reach this container by on it.
+    pub network: Option<(String, Vec<String>)>,
+    pub host_network: bool,
+    pub mounts: Vec<MountSpec>,
+    pub memory_mb: Option<i64>,
+    pub cpus: Option<f64>,
+    pub tty: bool,
+    pub stdin_open: bool,
+    pub restart: String,
+    pub health: Option<HealthCheck>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub devices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    pub container_port: u16,
+    pub protocol: String,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// What Wharf reads back of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub running: bool,
+    /// created, running, exited, ...
+    pub state: String,
+    /// starting, healthy, unhealthy, when the container has a health check.
+    pub health: Option<String>,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub ports: Vec<PublishedPort>,
+    pub labels: std::collections::HashMap<String, String>,
+}
+
+/// A change the engine reports about a Wharf container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    pub container_id: String,
+    /// start, die, stop, kill, destroy, health_status, ...
+    pub action: String,
+    pub deployment: Option<String>,
+}
+
+pub type EventStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<ContainerEvent, DockerError>> + Send>>;
+
 #[async_trait]
 pub trait ContainerHost: Send + Sync {
     fn endpoint(&self) -> &HostEndpoint;
@@ -87,6 +195,29 @@ pub trait ContainerHost: Send + Sync {
     async fn list_images(&self) -> Result<Vec<ImageInfo>, DockerError>;
     /// One image by reference; `DockerError::NotFound` when the engine does not have it.
     async fn inspect_image(&self, reference: &str) -> Result<ImageInfo, DockerError>;
+    /// Pulls an image, telling `progress` what the engine reports as it goes.
+    async fn pull_image(&self, reference: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<(), DockerError>;
+    /// Creates a bridge network unless one of that name exists; returns its id.
+    async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
+    async fn remove_network(&self, name: &str) -> Result<(), DockerError>;
+    async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<(), DockerError>;
+    async fn remove_volume(&self, name: &str) -> Result<(), DockerError>;
+    /// `None` when there is no such container.
+    async fn inspect_container(&self, name_or_id: &str) -> Result<Option<ContainerInfo>, DockerError>;
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, DockerError>;
+    /// Starting a running container is not an error.
+    async fn start_container(&self, id: &str) -> Result<(), DockerError>;
+    async fn stop_container(&self, id: &str, timeout_s: i32) -> Result<(), DockerError>;
+    async fn restart_container(&self, id: &str, timeout_s: i32) -> Result<(), DockerError>;
+    /// Force-removes a container and its anonymous volumes; a missing one is not an error.
+    async fn remove_container(&self, id: &str) -> Result<(), DockerError>;
+    /// Containers (running or not) carrying every one of `labels` (`key=value`).
+    async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>, DockerError>;
+    /// Names of networks / volumes carrying every one of `labels`.
+    async fn list_networks(&self, labels: &[String]) -> Result<Vec<String>, DockerError>;
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<String>, DockerError>;
+    /// Container events of Wharf-managed containers, from now on.
+    fn container_events(&self) -> EventStream;
 }
 
 #[cfg(test)]
