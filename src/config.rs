@@ -56,6 +56,10 @@ struct RawSettings {
     login: LoginSettings,
     #[serde(default = "default_api_token_days")]
     api_token_days: u32,
+    #[serde(default)]
+    engine: EngineSettings,
+    #[serde(default)]
+    hosts: HostSettings,
 }
 
 fn default_bind() -> String {
@@ -100,6 +104,40 @@ pub struct LoginSettings {
 impl Default for LoginSettings {
     fn default() -> Self {
         Self { max_failures: 5, max_failures_per_address: 20, lockout_minutes: 15 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// Provisioning jobs run at once by this process.
+    pub workers: usize,
+    /// How long a claimed job stays claimed without a heartbeat; after that another worker
+    /// (or another replica) takes it over.
+    pub lease_secs: u32,
+    /// How long to wait for a component's health check to pass.
+    pub health_timeout_secs: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self { workers: 4, lease_secs: 15, health_timeout_secs: 120 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostSettings {
+    /// Seconds between two health checks of each host.
+    pub health_interval_secs: u32,
+    /// Register the local Docker socket as host `local` at start-up when no host exists.
+    pub register_local: bool,
+    pub local_socket: PathBuf,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        Self { health_interval_secs: 3, register_local: true, local_socket: PathBuf::from("/var/run/docker.sock") }
     }
 }
 
@@ -167,6 +205,8 @@ pub struct Settings {
     pub session: SessionSettings,
     pub login: LoginSettings,
     pub api_token_days: u32,
+    pub engine: EngineSettings,
+    pub hosts: HostSettings,
 }
 
 impl Settings {
@@ -259,6 +299,15 @@ impl TryFrom<RawSettings> for Settings {
                 message: "login limits must be at least 1".into(),
             });
         }
+        if raw.engine.workers == 0 || raw.engine.workers > 64 {
+            return Err(ConfigError::BadValue { key: "engine.workers", message: "must be 1 to 64".into() });
+        }
+        if raw.engine.lease_secs < 3 {
+            return Err(ConfigError::BadValue { key: "engine.lease_secs", message: "must be at least 3".into() });
+        }
+        if raw.hosts.health_interval_secs == 0 {
+            return Err(ConfigError::BadValue { key: "hosts.health_interval_secs", message: "must be at least 1".into() });
+        }
         if raw.api_token_days == 0 {
             return Err(ConfigError::BadValue { key: "api_token_days", message: "must be at least 1".into() });
         }
@@ -273,6 +322,8 @@ impl TryFrom<RawSettings> for Settings {
             session: raw.session,
             login: raw.login,
             api_token_days: raw.api_token_days,
+            engine: raw.engine,
+            hosts: raw.hosts,
         })
     }
 }

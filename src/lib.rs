@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod domain;
+pub mod engine;
 pub mod services;
 pub mod startup;
 pub mod store;

@@ -1,5 +1,6 @@
 //! Builds the application: database, migrations, state, routes, listener.
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -10,6 +11,8 @@ use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::engine::Engine;
+use crate::services::{audit, blueprints, hosts};
 use crate::web::{self as routes, AppState};
 use crate::{auth, store};
 
@@ -43,7 +46,13 @@ impl Application {
             .map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?.port();
         let workers = settings.workers;
-        let state = Data::new(AppState { db: db.clone(), settings: Arc::new(settings), cookie_key });
+        import_catalog(&db, &settings.catalog_dir).await;
+        if settings.hosts.register_local {
+            register_local_host(&db, &settings.hosts.local_socket).await;
+        }
+        let engine = Engine::new(db.clone(), settings.engine.clone(), settings.hosts.clone());
+        engine.start();
+        let state = Data::new(AppState { db: db.clone(), settings: Arc::new(settings), cookie_key, engine });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -72,5 +81,56 @@ impl Application {
     /// Serves until the process is told to stop (SIGINT / SIGTERM stop it gracefully).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Imports the catalog folder: new blueprint versions are added; a changed published version
+/// or an invalid file is reported, with its file, and changes nothing.
+async fn import_catalog(db: &DatabaseConnection, dir: &Path) {
+    if !dir.is_dir() {
+        tracing::info!(dir = %dir.display(), "no catalog folder to import");
+        return;
+    }
+    match blueprints::import_dir(db, dir).await {
+        Err(e) => tracing::error!(dir = %dir.display(), error = %e, "cannot read the catalog folder"),
+        Ok(results) => {
+            for (file, outcome) in results {
+                let file = file.display().to_string();
+                match outcome {
+                    blueprints::FileOutcome::Published(p) if p.created => {
+                        tracing::info!(%file, blueprint = %p.id, version = p.version, "blueprint version imported")
+                    }
+                    blueprints::FileOutcome::Published(_) => {}
+                    blueprints::FileOutcome::Invalid(errs) => {
+                        for e in errs {
+                            tracing::error!("{file}:{e}");
+                        }
+                    }
+                    blueprints::FileOutcome::Refused(why) => tracing::warn!(%file, "not imported: {why}"),
+                }
+            }
+        }
+    }
+}
+
+/// With no host registered and a local Docker socket present, registers it as `local`.
+async fn register_local_host(db: &DatabaseConnection, socket: &Path) {
+    if !socket.exists() {
+        return;
+    }
+    match hosts::list(db).await {
+        Ok(list) if list.is_empty() => {
+            let input = hosts::HostInput {
+                name: "local".into(),
+                endpoint: format!("unix://{}", socket.display()),
+                ..Default::default()
+            };
+            match hosts::register(db, audit::SYSTEM, input, false).await {
+                Ok(_) => tracing::info!(socket = %socket.display(), "registered the local Docker engine as host `local`"),
+                Err(e) => tracing::warn!(error = %e, "could not register the local Docker engine"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot list hosts"),
     }
 }

@@ -1,7 +1,10 @@
 //! Use cases that the web layer and the CLI share. Transactions and audit calls live here.
 pub mod accounts;
 pub mod audit;
+pub mod blueprints;
 pub mod bootstrap;
+pub mod deployments;
+pub mod hosts;
 
 use sea_orm::DbErr;
 use serde::Serialize;
@@ -33,6 +36,8 @@ pub enum ServiceError {
     Unauthorized(String),
     #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
+    #[error("the blueprint is invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Blueprint(Vec<crate::domain::blueprint::BlueprintError>),
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: i64 },
     #[error("database error: {0}")]

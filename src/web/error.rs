@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::views::Layout;
 use crate::auth::AuthContext;
-use crate::services::{FieldError, ServiceError};
+use crate::services::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -27,7 +27,7 @@ pub enum AppError {
     #[error("{0}")]
     Conflict(String),
     #[error("{message}")]
-    Invalid { message: String, details: Vec<FieldError> },
+    Invalid { message: String, details: serde_json::Value },
     #[error("{message}")]
     TooManyAttempts { message: String, retry_after_secs: i64 },
     #[error("the server could not finish this request; it has been logged")]
@@ -69,7 +69,14 @@ impl From<ServiceError> for AppError {
                     [one] => format!("{}: {}", one.field, one.message),
                     _ => format!("{} fields are invalid", details.len()),
                 };
-                AppError::Invalid { message, details }
+                AppError::Invalid { message, details: json!(details) }
+            }
+            ServiceError::Blueprint(errors) => {
+                let message = match errors.as_slice() {
+                    [one] => format!("the blueprint is invalid at line {}, column {}: {}", one.line, one.column, one.message),
+                    _ => format!("the blueprint has {} errors", errors.len()),
+                };
+                AppError::Invalid { message, details: json!(errors) }
             }
             ServiceError::Throttled { retry_after_secs } => AppError::TooManyAttempts {
                 message: format!(
@@ -109,7 +116,7 @@ impl ResponseError for AppError {
             tracing::error!(cause = %cause, "request failed");
         }
         let details = match self {
-            AppError::Invalid { details, .. } => json!(details),
+            AppError::Invalid { details, .. } => details.clone(),
             _ => serde_json::Value::Null,
         };
         let mut res = HttpResponse::build(self.status_code());

@@ -15,6 +15,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::engine::Engine;
 use error::AppError;
 
 /// What every handler can reach.
@@ -22,6 +23,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub cookie_key: Key,
+    pub engine: Engine,
 }
 
 /// Every route of the app. `startup` mounts this and nothing else.

@@ -1,22 +1,13 @@
 //! The `wharf` binary itself: help, configuration errors, migrate, user add, serve --demo.
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
 use crate::helpers::{Db, fresh_database};
 
 fn wharf() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
-    // Start from a clean slate: no WHARF_* from the caller, and a folder without wharf.toml.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WHARF_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(std::env::temp_dir()).env("RUST_LOG", "warn");
-    cmd
+    crate::helpers::wharf_command()
 }
 
 fn output(cmd: &mut Command) -> (i32, String, String) {
@@ -125,36 +116,16 @@ async fn migrate_and_user_add_on_postgres() {
 #[tokio::test]
 async fn serve_demo_prints_working_passwords() {
     let url = fresh_database(Db::Sqlite).await;
-    let mut child = wharf()
-        .args(["--database-url", &url, "--bind", "127.0.0.1:0", "serve", "--demo"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let served = crate::helpers::serve(&["--database-url", &url, "serve", "--demo"], &[("WHARF_HOSTS__REGISTER_LOCAL", "false")]);
     let mut passwords = std::collections::HashMap::new();
-    let mut base = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while base.is_none() && Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else { continue };
+    for line in &served.printed {
         let words: Vec<&str> = line.split_whitespace().collect();
         if let [user @ ("dev" | "lead" | "admin"), pw, ..] = words.as_slice() {
             passwords.insert(user.to_string(), pw.to_string());
         }
-        if let Some(rest) = line.strip_prefix("Wharf is ready at ") {
-            base = Some(rest.trim_end_matches('/').to_string());
-        }
     }
-    let base = base.expect("serve printed its address");
-    assert_eq!(passwords.len(), 3, "{passwords:?}");
+    assert_eq!(passwords.len(), 3, "{:?}", served.printed);
+    let base = served.base.clone();
     for (user, expect_admin) in [("dev", false), ("lead", false), ("admin", true)] {
         let client = reqwest::Client::builder()
             .cookie_store(true)
@@ -174,6 +145,4 @@ async fn serve_demo_prints_working_passwords() {
         assert_eq!(html.contains("href=\"/admin/users\""), expect_admin, "{user}");
         assert_eq!(html.contains("href=\"/teams\""), user == "lead", "{user}");
     }
-    child.kill().ok();
-    child.wait().ok();
 }

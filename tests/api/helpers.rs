@@ -83,6 +83,10 @@ pub async fn spawn_app_with(db: Db, extra: Value) -> TestApp {
         "database_url": database_url,
         "workers": 2,
         "log": "info",
+        // Tests publish their own blueprints and register their own hosts.
+        "catalog_dir": "/nonexistent/wharf-test-catalog",
+        "hosts": {"register_local": false, "health_interval_secs": 1},
+        "engine": {"lease_secs": 5, "workers": 4, "health_timeout_secs": 60},
     });
     if let (Some(base), Some(more)) = (config.as_object_mut(), extra.as_object()) {
         for (k, v) in more {
@@ -194,6 +198,15 @@ impl Api {
             .await
             .expect("request")
     }
+    pub async fn client_post_yaml(&self, path: &str, yaml: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/yaml")
+            .body(yaml.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
     pub async fn put(&self, path: &str, body: &Value) -> Response {
         self.client.put(format!("{}{path}", self.base)).json(body).send().await.expect("request")
     }
@@ -257,4 +270,157 @@ pub fn csrf_in(html: &str) -> Option<String> {
 pub async fn error_code(res: Response) -> String {
     let body: Value = res.json().await.expect("error body is JSON");
     body["error"]["code"].as_str().expect("error.code").to_string()
+}
+
+// ----- Docker test hosts --------------------------------------------------------------------
+
+/// The endpoints of the test daemons that scripts/test starts: [unix socket, tcp].
+pub fn docker_hosts() -> Vec<String> {
+    env("WHARF_TEST_DOCKER_HOSTS").split(',').map(str::to_string).collect()
+}
+
+pub fn test_image() -> String {
+    env("WHARF_TEST_IMAGE")
+}
+
+/// Runs the docker CLI against a test host; returns stdout, panics with stderr on failure.
+pub fn docker(endpoint: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .arg("-H")
+        .arg(endpoint)
+        .args(args)
+        .output()
+        .expect("run the docker CLI");
+    assert!(out.status.success(), "docker {args:?} on {endpoint}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What Wharf left on a host for a deployment: containers, networks and volumes by label.
+pub fn leftovers(endpoint: &str, deployment: &str) -> Vec<String> {
+    let filter = format!("label=io.wharf.deployment={deployment}");
+    let mut out = Vec::new();
+    for (kind, args) in [
+        ("container", vec!["ps", "-a", "-q", "--filter", filter.as_str()]),
+        ("network", vec!["network", "ls", "-q", "--filter", filter.as_str()]),
+        ("volume", vec!["volume", "ls", "-q", "--filter", filter.as_str()]),
+    ] {
+        for line in docker(endpoint, &args).lines().filter(|l| !l.trim().is_empty()) {
+            out.push(format!("{kind} {line}"));
+        }
+    }
+    out
+}
+
+/// Polls `check` until it returns Some, or panics with `what` after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+impl TestApp {
+    /// Registers both test hosts (as `h1`, unix socket, and `h2`, tcp) and waits until both are up.
+    pub async fn register_test_hosts(&self, admin: &Api) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (i, endpoint) in docker_hosts().into_iter().enumerate() {
+            let name = format!("h{}", i + 1);
+            let res = admin.post("/api/v1/hosts", &json!({"name": name, "endpoint": endpoint, "labels": {"n": (i + 1).to_string()}})).await;
+            assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+            out.push((name, endpoint));
+        }
+        out
+    }
+
+    /// Polls a deployment until its status is one of `states`.
+    pub async fn wait_deployment(&self, admin: &Api, id: &str, states: &[&str], secs: u64) -> Value {
+        let path = format!("/api/v1/deployments/{id}");
+        eventually(secs, &format!("deployment {id} to be {states:?}"), || async {
+            let d = admin.json(&path).await;
+            states.contains(&d["status"].as_str().unwrap_or_default()).then_some(d)
+        })
+        .await
+    }
+}
+
+// ----- the wharf binary as a process ----------------------------------------------------------
+
+/// A `wharf` command with a clean environment: no WHARF_* from the caller, run from a folder
+/// without wharf.toml.
+pub fn wharf_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WHARF_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(std::env::temp_dir()).env("RUST_LOG", "warn");
+    cmd
+}
+
+/// A running `wharf serve`, killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    /// Every line it printed on stdout before it was ready.
+    pub printed: Vec<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `wharf serve` with `args` and `envs`, and waits for "Wharf is ready at".
+pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
+    use std::io::BufRead;
+    let mut cmd = wharf_command();
+    cmd.args(["--bind", "127.0.0.1:0"]).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start wharf");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut printed = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) else {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("wharf exited with {status}: {printed:?}");
+            }
+            continue;
+        };
+        if let Some(rest) = line.strip_prefix("Wharf is ready at ") {
+            let base = rest.trim_end_matches('/').to_string();
+            return Served { child, base, printed };
+        }
+        printed.push(line);
+    }
+    let _ = child.kill();
+    panic!("wharf did not become ready: {printed:?}");
+}
+
+impl Served {
+    /// The app behind this process, as a TestApp, to use the same clients.
+    pub fn app(&self) -> TestApp {
+        TestApp { address: self.base.clone() }
+    }
 }

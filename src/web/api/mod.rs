@@ -14,7 +14,10 @@ use crate::services::accounts::{self, Attempt, NewGroupInput, NewUserInput};
 use crate::services::audit::{self, AuditFilter};
 use crate::services::{FieldError, Page, PageRequest, ServiceError};
 
+mod infra;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(infra::routes);
     cfg.route("/auth/token", web::post().to(create_token))
         .route("/me", web::get().to(me))
         .route("/users", web::get().to(list_users))
@@ -34,7 +37,7 @@ struct PageQuery {
 }
 
 /// A page as a JSON array, with `X-Total-Count` and a `Link` to the next page.
-fn page_response<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
+pub(super) fn page_response<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     res.insert_header(("X-Total-Count", page.total.to_string()));
     if page.has_next() {

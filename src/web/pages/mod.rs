@@ -48,6 +48,7 @@ pub(super) fn form_errors(e: crate::services::ServiceError) -> Result<FormErrors
     use crate::services::ServiceError as E;
     match e {
         E::Invalid(v) => Ok(FormErrors(v)),
+        E::Blueprint(v) => Ok(FormErrors(v.into_iter().map(|e| FieldError::new("source", e.to_string())).collect())),
         E::Conflict(m) | E::NotFound(m) => Ok(FormErrors(vec![FieldError::new("", m)])),
         other => Err(other.into()),
     }

@@ -1,0 +1,77 @@
+//! Host health: every host is asked for its engine info at a fixed interval; one that does
+//! not answer in time is marked down, and up again when it answers.
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::future::join_all;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::json;
+
+use super::Engine;
+use crate::services::audit;
+use crate::store::entities::{host, resource};
+
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub async fn run(engine: Engine) {
+    let interval = Duration::from_secs(u64::from(engine.inner.hosts.health_interval_secs));
+    loop {
+        match host::Entity::find().all(&engine.inner.db).await {
+            Ok(hosts) => {
+                join_all(hosts.into_iter().map(|h| check(&engine, h))).await;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot list hosts for health checks"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+pub async fn check(engine: &Engine, h: host::Model) {
+    let db = &engine.inner.db;
+    let result = tokio::time::timeout(CHECK_TIMEOUT, async {
+        let conn = engine.pool().get(&h).await?;
+        conn.info().await
+    })
+    .await;
+    let containers = resource::Entity::find()
+        .filter(resource::Column::HostId.eq(h.id))
+        .filter(resource::Column::Kind.eq("container"))
+        .count(db)
+        .await
+        .unwrap_or(0);
+    let previous = h.status.clone();
+    let name = h.name.clone();
+    let id = h.id;
+    let mut active: host::ActiveModel = h.into();
+    active.checked_at = Set(Some(Utc::now()));
+    active.containers = Set(i32::try_from(containers).unwrap_or(i32::MAX));
+    let status = match result {
+        Ok(Ok(info)) => {
+            active.last_error = Set(None);
+            active.engine_version = Set(Some(info.version));
+            active.cpus = Set(Some(info.cpus as i32));
+            active.memory_mb = Set(Some(info.memory_mb));
+            "up"
+        }
+        Ok(Err(e)) => {
+            active.last_error = Set(Some(e.to_string()));
+            "down"
+        }
+        Err(_) => {
+            active.last_error = Set(Some(format!("the engine did not answer within {} s", CHECK_TIMEOUT.as_secs())));
+            "down"
+        }
+    };
+    active.status = Set(status.into());
+    if status == "down" {
+        engine.pool().forget(id).await;
+    }
+    if let Err(e) = active.update(db).await {
+        tracing::error!(host = %name, error = %e, "cannot record the host's health");
+        return;
+    }
+    if previous != status {
+        tracing::info!(host = %name, from = %previous, to = status, "host status changed");
+        let _ = audit::record(db, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous})).await;
+    }
+}

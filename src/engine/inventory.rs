@@ -1,0 +1,176 @@
+//! Wharf's view of each host follows the host: every Wharf container's events update its
+//! deployment at once (stopped, drifted), and every (re)connection starts with a full sync.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use super::Engine;
+use crate::docker::ContainerHost;
+use crate::services::audit;
+use crate::store::entities::{deployment, host, resource};
+
+/// Deployment states the inventory may change; the others belong to running jobs.
+const SETTLED: [&str; 3] = ["running", "stopped", "drifted"];
+const FULL_SYNC_EVERY: Duration = Duration::from_secs(30);
+
+pub async fn run(engine: Engine) {
+    let mut followers: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    loop {
+        match host::Entity::find().all(&engine.inner.db).await {
+            Ok(hosts) => {
+                followers.retain(|id, task| {
+                    let keep = hosts.iter().any(|h| h.id == *id) && !task.is_finished();
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                for h in hosts {
+                    followers.entry(h.id).or_insert_with(|| {
+                        let engine = engine.clone();
+                        tokio::spawn(async move { follow(engine, h.id).await })
+                    });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "inventory cannot list hosts"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn follow(engine: Engine, host_id: i64) {
+    loop {
+        let h = match host::Entity::find_by_id(host_id).one(&engine.inner.db).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        let conn = match engine.pool().get(&h).await {
+            Ok(c) => c,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        // Listen first, then sync, so that no event falls between the two.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut events = conn.container_events();
+        let reader = tokio::spawn(async move {
+            while let Some(ev) = events.next().await {
+                let end = ev.is_err();
+                if tx.send(ev).is_err() || end {
+                    break;
+                }
+            }
+        });
+        sync_host(&engine, host_id, conn.as_ref()).await;
+        let mut last_sync = tokio::time::Instant::now();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                Ok(Some(Ok(ev))) => {
+                    if let Some(dep) = ev.deployment {
+                        refresh(&engine, &dep, conn.as_ref()).await;
+                    }
+                }
+                Ok(Some(Err(_))) | Ok(None) => break,
+                Err(_) => {}
+            }
+            if last_sync.elapsed() > FULL_SYNC_EVERY {
+                sync_host(&engine, host_id, conn.as_ref()).await;
+                last_sync = tokio::time::Instant::now();
+            }
+        }
+        reader.abort();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Brings every settled deployment of the host up to date.
+async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
+    let deps = deployment::Entity::find()
+        .filter(deployment::Column::HostId.eq(host_id))
+        .filter(deployment::Column::Status.is_in(SETTLED))
+        .all(&engine.inner.db)
+        .await
+        .unwrap_or_default();
+    for d in deps {
+        refresh(engine, &d.id, conn).await;
+    }
+}
+
+/// Looks at each container of a deployment and sets its status: running when all run,
+/// stopped when none does, drifted when one is missing or only some run.
+pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerHost) {
+    let db = &engine.inner.db;
+    let Ok(Some(d)) = deployment::Entity::find_by_id(deployment_id.to_string()).one(db).await else { return };
+    if !SETTLED.contains(&d.status.as_str()) {
+        return;
+    }
+    let Ok(containers) = resource::Entity::find()
+        .filter(resource::Column::DeploymentId.eq(deployment_id))
+        .filter(resource::Column::Kind.eq("container"))
+        .all(db)
+        .await
+    else {
+        return;
+    };
+    let (mut running, mut missing, total) = (0, 0, containers.len());
+    for r in containers {
+        let state = match conn.inspect_container(r.docker_id.as_deref().unwrap_or(&r.name)).await {
+            Ok(Some(info)) if info.running => {
+                running += 1;
+                "running"
+            }
+            Ok(Some(info)) => match info.state.as_str() {
+                "exited" | "dead" => "stopped",
+                "created" => "created",
+                "paused" => "paused",
+                "restarting" => "restarting",
+                "removing" => "removing",
+                _ => "unknown",
+            },
+            Ok(None) => {
+                missing += 1;
+                "missing"
+            }
+            Err(_) => return, // the host is unreachable: health checks say so; keep what we know
+        };
+        if r.status != state {
+            let mut a: resource::ActiveModel = r.into();
+            a.status = Set(state.into());
+            a.updated_at = Set(Utc::now());
+            let _ = a.update(db).await;
+        }
+    }
+    let status = if missing > 0 || (running > 0 && running < total) {
+        "drifted"
+    } else if running == total {
+        "running"
+    } else {
+        "stopped"
+    };
+    let reason = match status {
+        "drifted" if missing > 0 => Some(format!("{missing} of {total} containers were removed outside Wharf")),
+        "drifted" => Some(format!("{} of {total} containers are not running", total - running)),
+        _ => None,
+    };
+    if status != d.status || reason != d.error {
+        tracing::info!(deployment = %d.id, from = %d.status, to = status, "deployment state changed on its host");
+        let from = d.status.clone();
+        let mut a: deployment::ActiveModel = d.into();
+        a.status = Set(status.into());
+        a.error = Set(reason.clone());
+        a.updated_at = Set(Utc::now());
+        if a.update(db).await.is_ok() && status != from {
+            let _ = audit::record(db, audit::SYSTEM, &format!("deployment.{status}"), &format!("deployment:{deployment_id}"), json!({"from": from, "reason": reason})).await;
+        }
+    }
+}

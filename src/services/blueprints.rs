@@ -1,0 +1,225 @@
+//! Publishing blueprint versions (from the API, the pages or the catalog folder), and reading them.
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{ServiceError, ServiceResult, audit};
+use crate::domain::blueprint::{self, Blueprint, BlueprintError};
+use crate::store::entities::{blueprint as bp_entity, blueprint_version};
+
+/// Largest blueprint source accepted.
+pub const MAX_SOURCE: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub id: String,
+    pub version: i32,
+    /// False when this exact version was published before (nothing changed).
+    pub created: bool,
+}
+
+/// Parses, checks and stores a new version. The same version again with the same text is a
+/// no-op; with other text it is refused: a published version never changes.
+pub async fn publish(db: &DatabaseConnection, actor: &str, source: &str) -> ServiceResult<Published> {
+    if source.len() > MAX_SOURCE {
+        return Err(ServiceError::Blueprint(vec![BlueprintError { line: 1, column: 1, message: format!("the blueprint is larger than {} KiB", MAX_SOURCE / 1024) }]));
+    }
+    let bp = blueprint::parse(source).map_err(ServiceError::Blueprint)?;
+    let sha = hex::encode(Sha256::digest(source.as_bytes()));
+    let version = i32::try_from(bp.version).unwrap_or(i32::MAX);
+    let txn = db.begin().await?;
+    if let Some(existing) = blueprint_version::Entity::find_by_id((bp.id.clone(), version)).one(&txn).await? {
+        if existing.sha256 == sha {
+            return Ok(Published { id: bp.id, version, created: false });
+        }
+        return Err(ServiceError::Conflict(format!(
+            "version {version} of blueprint `{}` is published and cannot change; publish it as version {}",
+            bp.id,
+            latest(&txn, &bp.id).await?.map(|v| v + 1).unwrap_or(version + 1)
+        )));
+    }
+    let now = Utc::now();
+    match bp_entity::Entity::find_by_id(bp.id.clone()).one(&txn).await? {
+        None => {
+            bp_entity::ActiveModel {
+                id: Set(bp.id.clone()),
+                name: Set(bp.name.clone()),
+                description: Set(bp.description.clone()),
+                category: Set(bp.category.clone()),
+                latest_version: Set(version),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        Some(row) if version > row.latest_version => {
+            let mut a: bp_entity::ActiveModel = row.into();
+            a.name = Set(bp.name.clone());
+            a.description = Set(bp.description.clone());
+            a.category = Set(bp.category.clone());
+            a.latest_version = Set(version);
+            a.updated_at = Set(now);
+            a.update(&txn).await?;
+        }
+        Some(_) => {}
+    }
+    blueprint_version::ActiveModel {
+        blueprint_id: Set(bp.id.clone()),
+        version: Set(version),
+        source: Set(source.to_string()),
+        sha256: Set(sha),
+        trusted: Set(bp.trusted),
+        created_by: Set(actor.to_string()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(&txn, actor, "blueprint.publish", &format!("blueprint:{}", bp.id), json!({"version": version, "trusted": bp.trusted})).await?;
+    txn.commit().await?;
+    Ok(Published { id: bp.id, version, created: true })
+}
+
+async fn latest(db: &impl sea_orm::ConnectionTrait, id: &str) -> Result<Option<i32>, sea_orm::DbErr> {
+    Ok(bp_entity::Entity::find_by_id(id.to_string()).one(db).await?.map(|b| b.latest_version))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlueprintSummary {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub latest_version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    pub version: i32,
+    pub trusted: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlueprintDetail {
+    #[serde(flatten)]
+    pub summary: BlueprintSummary,
+    pub versions: Vec<VersionView>,
+    /// The latest version's text.
+    pub source: String,
+}
+
+fn summary(b: bp_entity::Model) -> BlueprintSummary {
+    BlueprintSummary {
+        id: b.id,
+        name: b.name,
+        description: b.description,
+        category: b.category,
+        latest_version: b.latest_version,
+        updated_at: b.updated_at,
+    }
+}
+
+pub async fn list(db: &DatabaseConnection) -> ServiceResult<Vec<BlueprintSummary>> {
+    Ok(bp_entity::Entity::find().order_by_asc(bp_entity::Column::Category).order_by_asc(bp_entity::Column::Name).all(db).await?.into_iter().map(summary).collect())
+}
+
+pub async fn detail(db: &DatabaseConnection, id: &str) -> ServiceResult<BlueprintDetail> {
+    let b = bp_entity::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no blueprint `{id}`")))?;
+    let versions = blueprint_version::Entity::find()
+        .filter(blueprint_version::Column::BlueprintId.eq(id))
+        .order_by_desc(blueprint_version::Column::Version)
+        .all(db)
+        .await?;
+    let source = versions.iter().find(|v| v.version == b.latest_version).map(|v| v.source.clone()).unwrap_or_default();
+    Ok(BlueprintDetail {
+        summary: summary(b),
+        versions: versions
+            .into_iter()
+            .map(|v| VersionView { version: v.version, trusted: v.trusted, created_by: v.created_by, created_at: v.created_at, sha256: v.sha256 })
+            .collect(),
+        source,
+    })
+}
+
+/// A published version, parsed.
+pub async fn load(db: &DatabaseConnection, id: &str, version: Option<i32>) -> ServiceResult<(Blueprint, i32)> {
+    let version = match version {
+        Some(v) => v,
+        None => latest(db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no blueprint `{id}`")))?,
+    };
+    let row = blueprint_version::Entity::find_by_id((id.to_string(), version))
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("blueprint `{id}` has no version {version}")))?;
+    let bp = blueprint::parse(&row.source).map_err(ServiceError::Blueprint)?;
+    Ok((bp, version))
+}
+
+/// What one file of a catalog folder gave.
+#[derive(Debug)]
+pub enum FileOutcome {
+    Published(Published),
+    Invalid(Vec<BlueprintError>),
+    Refused(String),
+}
+
+/// The blueprint files of a folder (`*.yaml`, `*.yml`), sorted.
+pub fn catalog_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Checks every file of a folder without storing anything: (file, errors) for each bad one.
+pub fn validate_dir(dir: &Path) -> std::io::Result<(usize, Vec<(PathBuf, Vec<BlueprintError>)>)> {
+    let files = catalog_files(dir)?;
+    let mut bad = Vec::new();
+    let mut ids: std::collections::HashMap<(String, u32), PathBuf> = std::collections::HashMap::new();
+    for f in &files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                bad.push((f.clone(), vec![BlueprintError { line: 1, column: 1, message: format!("cannot read the file: {e}") }]));
+                continue;
+            }
+        };
+        match blueprint::parse(&text) {
+            Ok(bp) => {
+                if let Some(other) = ids.insert((bp.id.clone(), bp.version), f.clone()) {
+                    bad.push((f.clone(), vec![BlueprintError { line: 1, column: 1, message: format!("blueprint `{}` version {} is also defined in {}", bp.id, bp.version, other.display()) }]));
+                }
+            }
+            Err(errs) => bad.push((f.clone(), errs)),
+        }
+    }
+    Ok((files.len(), bad))
+}
+
+/// Imports a catalog folder: new versions are added, published ones are left as they are, and
+/// every refusal is returned (and logged by the caller) with its file.
+pub async fn import_dir(db: &DatabaseConnection, dir: &Path) -> std::io::Result<Vec<(PathBuf, FileOutcome)>> {
+    let mut out = Vec::new();
+    for f in catalog_files(dir)? {
+        let outcome = match std::fs::read_to_string(&f) {
+            Err(e) => FileOutcome::Refused(format!("cannot read the file: {e}")),
+            Ok(text) => match publish(db, "catalog", &text).await {
+                Ok(p) => FileOutcome::Published(p),
+                Err(ServiceError::Blueprint(errs)) => FileOutcome::Invalid(errs),
+                Err(e) => FileOutcome::Refused(e.to_string()),
+            },
+        };
+        out.push((f, outcome));
+    }
+    Ok(out)
+}

@@ -1,0 +1,288 @@
+//! The provisioning service: make a deployment of a blueprint version, act on it, read it.
+//! The work itself is a durable job that the engine runs.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{FieldError, Page, PageRequest, ServiceError, ServiceResult, audit, blueprints};
+use crate::domain::blueprint::inputs;
+use crate::domain::blueprint::resolve::{self, DeploymentRef};
+use crate::engine::Engine;
+use crate::engine::queue::{self, JobKind};
+use crate::store::entities::{deployment, group, host, job, resource, user};
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployInput {
+    pub blueprint: String,
+    pub version: Option<i32>,
+    pub name: Option<String>,
+    pub inputs: serde_json::Map<String, Value>,
+    pub host_selector: BTreeMap<String, String>,
+    pub owner_id: Option<i64>,
+    pub group_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PortView {
+    pub container_port: u16,
+    pub host_port: u16,
+    pub protocol: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceView {
+    pub component: String,
+    pub replica: i32,
+    pub name: String,
+    pub container_id: Option<String>,
+    pub host: Option<String>,
+    pub status: String,
+    pub ports: Vec<PortView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentView {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub error: Option<String>,
+    /// What the running job is doing now.
+    pub progress: Option<String>,
+    pub blueprint: String,
+    pub blueprint_version: i32,
+    pub catalog_item: Option<String>,
+    pub request_id: Option<String>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub host: Option<String>,
+    pub inputs: Value,
+    pub outputs: Value,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub resources: Vec<ResourceView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentSummary {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub blueprint: String,
+    pub blueprint_version: i32,
+    pub host_id: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn is_name(s: &str) -> bool {
+    (2..=63).contains(&s.len()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !s.starts_with('-')
+}
+
+/// Checks everything that can be checked now (inputs, the resolved spec and its guardrails),
+/// then stores the deployment and its provisioning job in one transaction.
+pub async fn deploy(db: &DatabaseConnection, engine: &Engine, actor: &str, input: DeployInput) -> ServiceResult<DeploymentView> {
+    let (bp, version) = blueprints::load(db, &input.blueprint, input.version).await?;
+    let values = inputs::validate(&bp, &input.inputs)
+        .map_err(|errs| ServiceError::Invalid(errs.into_iter().map(|(f, m)| FieldError::new(format!("inputs.{f}"), m)).collect()))?;
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let name = match input.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(n) if is_name(n) => n.to_string(),
+        Some(n) => return Err(ServiceError::invalid("name", format!("`{n}` must be 2 to 63 characters of a-z, 0-9 and '-'"))),
+        None => format!("{}-{}", bp.id, &id[..6]),
+    };
+    resolve::resolve(&bp, &values, &DeploymentRef { id: id.clone(), name: name.clone() }).map_err(ServiceError::Blueprint)?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    deployment::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(name.clone()),
+        blueprint_id: Set(bp.id.clone()),
+        blueprint_version: Set(version),
+        inputs: Set(inputs::to_json(&bp, &values, false)),
+        host_id: Set(None),
+        host_selector: Set(json!(input.host_selector)),
+        status: Set("provisioning".into()),
+        error: Set(None),
+        outputs: Set(json!({})),
+        owner_id: Set(input.owner_id),
+        group_id: Set(input.group_id),
+        lease_expires_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    queue::enqueue(&txn, JobKind::Provision, &id).await?;
+    audit::record(
+        &txn,
+        actor,
+        "deployment.create",
+        &format!("deployment:{id}"),
+        json!({"blueprint": bp.id, "version": version, "name": name, "inputs": inputs::to_json(&bp, &values, true)}),
+    )
+    .await?;
+    txn.commit().await?;
+    engine.wake();
+    get(db, &id).await
+}
+
+/// Day-2 actions the engine carries out as jobs.
+pub async fn act(db: &DatabaseConnection, engine: &Engine, actor: &str, id: &str, action: &str) -> ServiceResult<DeploymentView> {
+    let d = find(db, id).await?;
+    let (to, kind) = match (action, d.status.as_str()) {
+        ("destroy", "running" | "stopped" | "drifted" | "failed") => ("destroying", JobKind::Destroy),
+        ("destroy", s) => return Err(ServiceError::Conflict(format!("a {s} deployment cannot be destroyed now"))),
+        ("retry", "failed") => ("provisioning", JobKind::Provision),
+        ("retry", s) => return Err(ServiceError::Conflict(format!("only a failed deployment can be retried; this one is {s}"))),
+        (other, _) => return Err(ServiceError::invalid("action", format!("`{other}` is not an action here: use destroy or retry"))),
+    };
+    let txn = db.begin().await?;
+    let mut a: deployment::ActiveModel = d.into();
+    a.status = Set(to.into());
+    a.error = Set(None);
+    a.updated_at = Set(Utc::now());
+    a.update(&txn).await?;
+    queue::enqueue(&txn, kind, id).await?;
+    audit::record(&txn, actor, &format!("deployment.{action}"), &format!("deployment:{id}"), json!({})).await?;
+    txn.commit().await?;
+    engine.wake();
+    get(db, id).await
+}
+
+async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<deployment::Model> {
+    deployment::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no deployment `{id}`")))
+}
+
+pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentView> {
+    let d = find(db, id).await?;
+    let h = match d.host_id {
+        Some(hid) => host::Entity::find_by_id(hid).one(db).await?,
+        None => None,
+    };
+    let owner = match d.owner_id {
+        Some(uid) => user::Entity::find_by_id(uid).one(db).await?.map(|u| u.username),
+        None => None,
+    };
+    let grp = match d.group_id {
+        Some(gid) => group::Entity::find_by_id(gid).one(db).await?.map(|g| g.name),
+        None => None,
+    };
+    let progress = if matches!(d.status.as_str(), "provisioning" | "destroying") {
+        job::Entity::find()
+            .filter(job::Column::DeploymentId.eq(&d.id))
+            .order_by_desc(job::Column::Id)
+            .one(db)
+            .await?
+            .and_then(|j| j.progress)
+    } else {
+        None
+    };
+    let mut resources: Vec<ResourceView> = resource::Entity::find()
+        .filter(resource::Column::DeploymentId.eq(&d.id))
+        .filter(resource::Column::Kind.eq("container"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| ResourceView {
+            component: r.component,
+            replica: r.replica,
+            name: r.name,
+            container_id: r.docker_id,
+            host: h.as_ref().map(|h| h.name.clone()),
+            status: r.status,
+            ports: serde_json::from_value::<Vec<Value>>(r.ports)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| {
+                    Some(PortView {
+                        container_port: u16::try_from(p["container_port"].as_u64()?).ok()?,
+                        host_port: u16::try_from(p["host_port"].as_u64()?).ok()?,
+                        protocol: p["protocol"].as_str().unwrap_or("tcp").to_string(),
+                        address: p["address"].as_str().unwrap_or_default().to_string(),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    resources.sort_by(|a, b| (&a.component, a.replica).cmp(&(&b.component, b.replica)));
+    // Secrets are masked for display: the blueprint says which inputs are secret.
+    let masked = match blueprints::load(db, &d.blueprint_id, Some(d.blueprint_version)).await {
+        Ok((bp, _)) => mask(&bp, &d.inputs),
+        Err(_) => json!({}),
+    };
+    Ok(DeploymentView {
+        id: d.id,
+        name: d.name,
+        status: d.status,
+        error: d.error,
+        progress,
+        blueprint: d.blueprint_id,
+        blueprint_version: d.blueprint_version,
+        catalog_item: None,
+        request_id: None,
+        owner,
+        group: grp,
+        host: h.map(|h| h.name),
+        inputs: masked,
+        outputs: d.outputs,
+        lease_expires_at: d.lease_expires_at,
+        resources,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    })
+}
+
+fn mask(bp: &crate::domain::blueprint::Blueprint, stored: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in stored.as_object().into_iter().flatten() {
+        let secret = bp.input(k).is_some_and(|i| i.secret);
+        out.insert(k.clone(), if secret { Value::String("********".into()) } else { v.clone() });
+    }
+    Value::Object(out)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentFilter {
+    pub status: Option<String>,
+    pub blueprint: Option<String>,
+}
+
+/// Newest first, paginated in SQL.
+pub async fn list(db: &DatabaseConnection, filter: &DeploymentFilter, page: PageRequest) -> ServiceResult<Page<DeploymentSummary>> {
+    let mut q = deployment::Entity::find();
+    if let Some(s) = filter.status.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(deployment::Column::Status.eq(s));
+    }
+    if let Some(b) = filter.blueprint.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(deployment::Column::BlueprintId.eq(b));
+    }
+    let total = q.clone().count(db).await?;
+    let rows = q
+        .order_by_desc(deployment::Column::CreatedAt)
+        .offset((page.page - 1) * page.per_page)
+        .limit(page.per_page)
+        .all(db)
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|d| DeploymentSummary {
+            id: d.id,
+            name: d.name,
+            status: d.status,
+            blueprint: d.blueprint_id,
+            blueprint_version: d.blueprint_version,
+            host_id: d.host_id,
+            error: d.error,
+            created_at: d.created_at,
+        })
+        .collect();
+    Ok(Page { items, page: page.page, per_page: page.per_page, total })
+}

@@ -1,0 +1,217 @@
+//! Registering Docker hosts, listing them, removing them.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{FieldError, ServiceError, ServiceResult, audit};
+use crate::docker::{BollardHost, ContainerHost, HostEndpoint, TlsMaterial};
+use crate::engine::pool::HostPool;
+use crate::store::entities::{deployment, host};
+
+/// How long registration waits for the engine to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Default)]
+pub struct HostInput {
+    pub name: String,
+    pub endpoint: String,
+    pub tls: Option<TlsMaterial>,
+    pub labels: BTreeMap<String, String>,
+    pub max_containers: Option<i32>,
+    pub publish_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineView {
+    pub version: Option<String>,
+    pub cpus: Option<i32>,
+    pub memory_mb: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostView {
+    pub id: i64,
+    pub name: String,
+    pub endpoint: String,
+    pub tls: bool,
+    pub labels: BTreeMap<String, String>,
+    pub status: String,
+    pub last_error: Option<String>,
+    pub engine: EngineView,
+    pub containers: i32,
+    pub max_containers: Option<i32>,
+    pub publish_address: String,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn view(h: host::Model) -> HostView {
+    HostView {
+        id: h.id,
+        tls: h.tls_key.is_some(),
+        labels: serde_json::from_value(h.labels).unwrap_or_default(),
+        name: h.name,
+        endpoint: h.endpoint,
+        status: h.status,
+        last_error: h.last_error,
+        engine: EngineView { version: h.engine_version, cpus: h.cpus, memory_mb: h.memory_mb },
+        containers: h.containers,
+        max_containers: h.max_containers,
+        publish_address: h.publish_address,
+        checked_at: h.checked_at,
+        created_at: h.created_at,
+    }
+}
+
+fn is_label_key(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 63 && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+}
+
+/// Checks the input; connects to the engine unless `check_connection` is off (the local
+/// socket found at start-up), so that a wrong endpoint or certificate is refused at once.
+pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, check_connection: bool) -> ServiceResult<HostView> {
+    let mut errors = Vec::new();
+    let name_ok = input.name.len() >= 2
+        && input.name.len() <= 63
+        && input.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !name_ok {
+        errors.push(FieldError::new("name", format!("`{}` must be 2 to 63 characters of a-z, 0-9 and '-'", input.name)));
+    }
+    let endpoint = HostEndpoint::parse(input.endpoint.trim()).map_err(|e| errors.push(FieldError::new("endpoint", e.to_string()))).ok();
+    if let (Some(HostEndpoint::Unix(_)), Some(_)) = (&endpoint, &input.tls) {
+        errors.push(FieldError::new("tls", "TLS applies to tcp:// endpoints only"));
+    }
+    if let Some(tls) = &input.tls {
+        for (field, pem, marker) in [("tls.ca_pem", &tls.ca_pem, "CERTIFICATE"), ("tls.cert_pem", &tls.cert_pem, "CERTIFICATE"), ("tls.key_pem", &tls.key_pem, "PRIVATE KEY")] {
+            if !pem.contains("-----BEGIN") || !pem.contains(marker) {
+                errors.push(FieldError::new(field, format!("must be PEM text with a {marker}")));
+            }
+        }
+    }
+    for k in input.labels.keys() {
+        if !is_label_key(k) {
+            errors.push(FieldError::new("labels", format!("`{k}` is not a label key (a-z, 0-9, '.', '_', '-', '/')")));
+        }
+    }
+    if input.max_containers.is_some_and(|m| m < 1) {
+        errors.push(FieldError::new("max_containers", "must be at least 1"));
+    }
+    let publish_address = match (&input.publish_address, &endpoint) {
+        (Some(a), _) if !a.trim().is_empty() => {
+            let a = a.trim().to_string();
+            if a.contains(['/', ' ', '@']) {
+                errors.push(FieldError::new("publish_address", format!("`{a}` is not a host name or address")));
+            }
+            a
+        }
+        (_, Some(HostEndpoint::Tcp { host, .. })) => host.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let Some(endpoint) = endpoint.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    if host::Entity::find().filter(host::Column::Name.eq(&input.name)).one(db).await?.is_some() {
+        return Err(ServiceError::Conflict(format!("the host name `{}` is taken", input.name)));
+    }
+    let mut info = None;
+    if check_connection {
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let conn = BollardHost::connect_with(endpoint.clone(), input.tls.as_ref()).await?;
+            conn.info().await
+        })
+        .await;
+        match connected {
+            Ok(Ok(i)) => info = Some(i),
+            Ok(Err(e)) => return Err(ServiceError::invalid("endpoint", format!("Wharf could not talk to the engine: {e}"))),
+            Err(_) => return Err(ServiceError::invalid("endpoint", format!("the engine at {endpoint} did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        }
+    }
+    let txn = db.begin().await?;
+    let now = Utc::now();
+    let row = host::ActiveModel {
+        name: Set(input.name.clone()),
+        endpoint: Set(endpoint.to_string()),
+        tls_ca: Set(input.tls.as_ref().map(|t| t.ca_pem.clone())),
+        tls_cert: Set(input.tls.as_ref().map(|t| t.cert_pem.clone())),
+        tls_key: Set(input.tls.as_ref().map(|t| t.key_pem.clone())),
+        labels: Set(json!(input.labels)),
+        max_containers: Set(input.max_containers),
+        publish_address: Set(publish_address),
+        status: Set(if info.is_some() { "up" } else { "unknown" }.into()),
+        last_error: Set(None),
+        engine_version: Set(info.as_ref().map(|i| i.version.clone())),
+        cpus: Set(info.as_ref().map(|i| i.cpus as i32)),
+        memory_mb: Set(info.as_ref().map(|i| i.memory_mb)),
+        containers: Set(0),
+        checked_at: Set(info.as_ref().map(|_| now)),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        "host.create",
+        &format!("host:{}", row.name),
+        json!({"endpoint": row.endpoint, "tls": row.tls_key.is_some(), "labels": row.labels, "max_containers": row.max_containers}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(view(row))
+}
+
+pub async fn list(db: &DatabaseConnection) -> ServiceResult<Vec<HostView>> {
+    Ok(host::Entity::find().order_by_asc(host::Column::Name).all(db).await?.into_iter().map(view).collect())
+}
+
+/// By id, or by name.
+pub async fn find(db: &DatabaseConnection, key: &str) -> ServiceResult<host::Model> {
+    let found = match key.parse::<i64>() {
+        Ok(id) => host::Entity::find_by_id(id).one(db).await?,
+        Err(_) => host::Entity::find().filter(host::Column::Name.eq(key)).one(db).await?,
+    };
+    found.ok_or_else(|| ServiceError::NotFound(format!("no host `{key}`")))
+}
+
+/// Deployments that still hold containers on a host.
+const LIVE: [&str; 5] = ["provisioning", "running", "stopped", "drifted", "destroying"];
+
+/// Refuses while live deployments depend on the host, unless `force`, which leaves their
+/// containers running on it, unmanaged: the deployments are marked failed and say so.
+pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: &str, force: bool) -> ServiceResult<()> {
+    let h = find(db, key).await?;
+    let live = deployment::Entity::find()
+        .filter(deployment::Column::HostId.eq(h.id))
+        .filter(deployment::Column::Status.is_in(LIVE))
+        .count(db)
+        .await?;
+    if live > 0 && !force {
+        return Err(ServiceError::Conflict(format!(
+            "{live} live deployment(s) run on host `{}`: destroy them first, or remove with force=true, which leaves their containers running on the host, no longer managed by Wharf",
+            h.name
+        )));
+    }
+    let txn = db.begin().await?;
+    if live > 0 {
+        deployment::Entity::update_many()
+            .col_expr(deployment::Column::Status, sea_orm::sea_query::Expr::value("failed"))
+            .col_expr(deployment::Column::Error, sea_orm::sea_query::Expr::value(format!("host `{}` was removed from Wharf; its containers were left on it", h.name)))
+            .filter(deployment::Column::HostId.eq(h.id))
+            .filter(deployment::Column::Status.is_in(LIVE))
+            .exec(&txn)
+            .await?;
+    }
+    host::Entity::delete_by_id(h.id).exec(&txn).await?;
+    audit::record(&txn, actor, "host.remove", &format!("host:{}", h.name), json!({"force": force, "live_deployments": live})).await?;
+    txn.commit().await?;
+    pool.forget(h.id).await;
+    Ok(())
+}

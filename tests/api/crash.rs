@@ -1,0 +1,128 @@
+//! Crash safety: the wharf process is killed with SIGKILL while it provisions several
+//! deployments, started again, and each deployment ends running or failed, with no duplicate
+//! and no orphaned container, network or volume.
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, Db, docker, eventually, fresh_database, leftovers, serve, test_image};
+use crate::on_both_databases;
+
+on_both_databases!(a_killed_portal_resumes_without_duplicates_or_orphans);
+
+fn slow_blueprint() -> String {
+    let image = test_image();
+    // `a` takes a few seconds to become healthy; `b` (two replicas) waits for it.
+    format!(
+        r#"id: slow
+name: Slow
+version: 1
+components:
+  a:
+    image: {image}
+    command: ["/bin/sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]
+    volumes: [ {{ name: state, target: /state }} ]
+    health: {{ cmd: ["/bin/sh", "-c", "test -e /tmp/ready"], interval_s: 1, retries: 30 }}
+  b:
+    image: {image}
+    command: ["sleep", "3600"]
+    replicas: 2
+    depends_on: [a]
+"#
+    )
+}
+
+async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
+    let url = fresh_database(db).await;
+    let envs = [
+        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+        ("WHARF_HOSTS__HEALTH_INTERVAL_SECS", "1"),
+        ("WHARF_ENGINE__LEASE_SECS", "3"),
+    ];
+    let first = serve(&["serve"], &envs);
+    let app = first.app();
+    let admin = app.admin().await;
+    let hosts = app.register_test_hosts(&admin).await;
+    let res = admin.client_post_yaml("/api/v1/blueprints", &slow_blueprint()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let res = admin.post("/api/v1/blueprints/slow/deploy", &json!({})).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+    // Kill it in the middle: once containers exist, before all are running.
+    eventually(30, "provisioning to be under way", || async {
+        let mut started = 0;
+        for id in &ids {
+            let d = admin.json(&format!("/api/v1/deployments/{id}")).await;
+            if !d["resources"].as_array().unwrap().is_empty() {
+                started += 1;
+            }
+        }
+        (started >= 1).then_some(())
+    })
+    .await;
+    let mut first = first;
+    let statuses: Vec<String> = {
+        let mut v = Vec::new();
+        for id in &ids {
+            v.push(admin.json(&format!("/api/v1/deployments/{id}")).await["status"].as_str().unwrap().to_string());
+        }
+        v
+    };
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().ok();
+    assert!(statuses.iter().any(|s| s == "provisioning"), "killed while provisioning: {statuses:?}");
+
+    // Started again on the same database: the jobs are taken over once their leases run out.
+    let second = serve(&["serve"], &envs);
+    let app = second.app();
+    let admin = app.admin().await;
+    let mut finals = Vec::new();
+    for id in &ids {
+        let d = app.wait_deployment(&admin, id, &["running", "failed"], 120).await;
+        finals.push(d);
+    }
+    for d in &finals {
+        let id = d["id"].as_str().unwrap();
+        let endpoint = hosts.iter().find(|(n, _)| Some(n.as_str()) == d["host"].as_str()).map(|(_, e)| e.clone());
+        let left: Vec<String> = hosts.iter().flat_map(|(_, e)| leftovers(e, id)).collect();
+        if d["status"] == "running" {
+            let endpoint = endpoint.expect("a running deployment has a host");
+            let filter = format!("label=io.wharf.deployment={id}");
+            let names: Vec<String> = docker(&endpoint, &["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let unique: BTreeSet<&String> = names.iter().collect();
+            assert_eq!(names.len(), 3, "{id}: exactly a, b-0, b-1: {names:?}");
+            assert_eq!(unique.len(), 3);
+            let running = docker(&endpoint, &["ps", "--filter", &filter, "-q"]).lines().count();
+            assert_eq!(running, 3, "{id}: all running");
+            assert_eq!(left.iter().filter(|l| l.starts_with("network")).count(), 1, "{id}: one network: {left:?}");
+            assert_eq!(left.iter().filter(|l| l.starts_with("volume")).count(), 1, "{id}: one volume: {left:?}");
+            assert_eq!(d["resources"].as_array().unwrap().len(), 3);
+        } else {
+            assert!(!d["error"].as_str().unwrap_or_default().is_empty(), "{d}");
+            assert_eq!(left, Vec::<String>::new(), "{id} failed and left things behind");
+        }
+    }
+    assert!(finals.iter().any(|d| d["status"] == "running"), "recovery provisions: {finals:?}");
+
+    for id in &ids {
+        let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    for id in &ids {
+        app.wait_deployment(&admin, id, &["destroyed"], 60).await;
+        for (_, e) in &hosts {
+            assert_eq!(leftovers(e, id), Vec::<String>::new());
+        }
+    }
+    drop(second);
+}

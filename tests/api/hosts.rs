@@ -1,0 +1,170 @@
+//! Registering hosts (unix, tcp, tcp + TLS), their health, and removal rules.
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{Db, docker_hosts, env, eventually, spawn_app};
+use crate::on_both_databases;
+
+on_both_databases!(hosts_register_and_report_their_engine, tls_hosts_need_the_right_certificate, a_host_that_stops_answering_is_marked_down_and_up_again);
+
+async fn hosts_register_and_report_their_engine(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    app.register_test_hosts(&admin).await;
+    let hosts: Value = admin.json("/api/v1/hosts").await;
+    let list = hosts.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    for h in list {
+        assert_eq!(h["status"], "up", "{h}");
+        assert!(!h["engine"]["version"].as_str().unwrap().is_empty(), "{h}");
+        assert!(h["engine"]["cpus"].as_i64().unwrap() >= 1);
+        assert!(h.get("tls_key").is_none());
+    }
+    assert_eq!(list[1]["publish_address"], "127.0.0.1");
+    let one = admin.json(&format!("/api/v1/hosts/{}", list[0]["id"])).await;
+    assert_eq!(one["name"], "h1");
+
+    // Bad input: clear errors, nothing registered.
+    let cases = [
+        (json!({"name": "h1", "endpoint": docker_hosts()[0]}), StatusCode::CONFLICT),
+        (json!({"name": "bad name", "endpoint": "unix:///x.sock"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "h3", "endpoint": "http://127.0.0.1:1"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "h3", "endpoint": "unix:///nonexistent/docker.sock"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "h3", "endpoint": "tcp://127.0.0.1:1"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "h3", "endpoint": "unix:///x.sock", "max_containers": 0}), StatusCode::UNPROCESSABLE_ENTITY),
+    ];
+    for (body, status) in cases {
+        let res = admin.post("/api/v1/hosts", &body).await;
+        assert_eq!(res.status(), status, "{body}");
+        let err: Value = res.json().await.unwrap();
+        assert!(!err["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let res = admin.post("/api/v1/hosts", &json!({"name": "h3", "endpoint": "unix:///nonexistent/docker.sock"})).await;
+    let err: Value = res.json().await.unwrap();
+    assert!(err["error"]["message"].as_str().unwrap().contains("/nonexistent/docker.sock"), "{err}");
+    assert_eq!(admin.json("/api/v1/hosts").await.as_array().unwrap().len(), 2);
+
+    // Removal: nothing lives there, so it goes.
+    let res = admin.delete("/api/v1/hosts/h2").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(admin.get("/api/v1/hosts/h2").await.status(), StatusCode::NOT_FOUND);
+}
+
+fn pem(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/{name}", env("WHARF_TEST_TLS_DIR"))).expect("a test certificate")
+}
+
+async fn tls_hosts_need_the_right_certificate(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    let endpoint = env("WHARF_TEST_TLS_ENDPOINT");
+    // Without TLS, a TLS daemon does not answer as Docker.
+    let res = admin.post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A client certificate from another CA is refused by the daemon, and so by Wharf.
+    let res = admin
+        .post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("bad-cert.pem"), "key_pem": pem("bad-key.pem")}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: Value = res.json().await.unwrap();
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(message.contains("could not talk to the engine"), "{message}");
+    // Not PEM at all.
+    let res = admin
+        .post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": "x", "cert_pem": "y", "key_pem": "z"}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(admin.json("/api/v1/hosts").await, json!([]), "nothing was registered");
+
+    // The right certificate works, and the key is never shown back.
+    let key = pem("key.pem");
+    let res = admin
+        .post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("cert.pem"), "key_pem": key}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let host: Value = res.json().await.unwrap();
+    assert_eq!(host["tls"], true);
+    assert_eq!(host["status"], "up");
+    let all = admin.get("/api/v1/hosts").await.text().await.unwrap();
+    assert!(!all.contains("PRIVATE KEY"), "the key leaked: {all}");
+    let audit = admin.get("/api/v1/audit?action=host").await.text().await.unwrap();
+    assert!(!audit.contains("PRIVATE KEY"));
+}
+
+/// A TCP relay to the tcp test daemon that the test can cut and restore.
+async fn relay(target: String) -> (u16, tokio::sync::watch::Sender<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::watch::channel(true);
+    tokio::spawn(async move {
+        let mut conns: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        loop {
+            let mut rx2 = rx.clone();
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((mut inbound, _)) = accepted else { continue };
+                    if !*rx.borrow() {
+                        drop(inbound);
+                        continue;
+                    }
+                    let target = target.clone();
+                    conns.push(tokio::spawn(async move {
+                        if let Ok(mut out) = TcpStream::connect(&target).await {
+                            let _ = copy_bidirectional(&mut inbound, &mut out).await;
+                        }
+                    }));
+                }
+                _ = rx2.changed() => {
+                    if !*rx2.borrow() {
+                        for c in conns.drain(..) { c.abort(); }
+                    }
+                }
+            }
+        }
+    });
+    (port, tx)
+}
+
+async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    let target = docker_hosts()[1].trim_start_matches("tcp://").to_string();
+    let (port, switch) = relay(target).await;
+    let res = admin.post("/api/v1/hosts", &json!({"name": "flaky", "endpoint": format!("tcp://127.0.0.1:{port}")})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    switch.send(false).unwrap();
+    let started = std::time::Instant::now();
+    let host = eventually(10, "the host to be marked down", || async {
+        let h = admin.json("/api/v1/hosts/flaky").await;
+        (h["status"] == "down").then_some(h)
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(host["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{host}");
+
+    // A deployment on a host that is down fails with a clear error; the host stays down.
+    let bp = format!("id: one-box\nname: One box\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", crate::helpers::test_image());
+    assert_eq!(admin.client_post_yaml("/api/v1/blueprints", &bp).await.status(), StatusCode::CREATED);
+    let res = admin.post("/api/v1/blueprints/one-box/deploy", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let d: Value = res.json().await.unwrap();
+    let d = app.wait_deployment(&admin, d["id"].as_str().unwrap(), &["failed", "running"], 30).await;
+    assert_eq!(d["status"], "failed");
+    assert!(d["error"].as_str().unwrap().contains("flaky is not up"), "{d}");
+
+    switch.send(true).unwrap();
+    let started = std::time::Instant::now();
+    eventually(10, "the host to be up again", || async {
+        (admin.json("/api/v1/hosts/flaky").await["status"] == "up").then_some(())
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let audit: Value = admin.json("/api/v1/audit?action=host").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"host.down") && actions.contains(&"host.up"), "{actions:?}");
+}

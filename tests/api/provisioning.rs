@@ -1,0 +1,203 @@
+//! The provisioning engine against the real test daemons: placement, private networks,
+//! published ports, failures that leave nothing behind, destroy, and drift.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, Db, TestApp, docker, leftovers, spawn_app, test_image};
+use crate::on_both_databases;
+
+on_both_databases!(
+    a_two_tier_deployment_runs_on_its_private_network,
+    placement_spreads_deployments_over_both_hosts,
+    an_unknown_image_fails_cleanly,
+    changes_behind_wharfs_back_show_within_seconds,
+);
+
+/// Web and db: db is healthy before web starts; web serves a page on a published port.
+fn two_tier() -> String {
+    let image = test_image();
+    format!(
+        r#"id: two-tier
+name: Two tier
+version: 1
+inputs:
+  greeting: {{ type: string, default: hello, pattern: "^[a-z]+$" }}
+  password: {{ type: string, secret: true, generate: true }}
+components:
+  db:
+    image: {image}
+    command: ["/bin/sh", "-c", "echo db-$DB_PASSWORD > /www/index.html; touch /tmp/ready; exec httpd -f -p 5432 -h /www"]
+    env: {{ DB_PASSWORD: "${{inputs.password}}" }}
+    volumes: [ {{ name: data, target: /data }} ]
+    health: {{ cmd: ["/bin/sh", "-c", "test -e /tmp/ready"], interval_s: 1, retries: 30 }}
+  web:
+    image: {image}
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    env: {{ GREETING: "${{inputs.greeting}}", DB_HOST: db }}
+    ports: [ {{ container: 8080 }} ]
+    depends_on: [db]
+outputs:
+  url: "http://${{host.address}}:${{components.web.ports.8080}}/"
+  greeting: "${{inputs.greeting}}"
+"#
+    )
+}
+
+async fn publish(admin: &Api, yaml: &str) {
+    let res = admin.client_post_yaml("/api/v1/blueprints", yaml).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+}
+
+async fn deploy(admin: &Api, blueprint: &str, body: Value) -> String {
+    let res = admin.post(&format!("/api/v1/blueprints/{blueprint}/deploy"), &body).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap_or_default());
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+}
+
+fn endpoint_of(hosts: &[(String, String)], name: &str) -> String {
+    hosts.iter().find(|(n, _)| n == name).map(|(_, e)| e.clone()).expect("a known host")
+}
+
+async fn destroy_and_check(app: &TestApp, admin: &Api, id: &str, endpoint: &str) {
+    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    app.wait_deployment(admin, id, &["destroyed"], 60).await;
+    assert_eq!(leftovers(endpoint, id), Vec::<String>::new(), "nothing of {id} is left on the host");
+}
+
+async fn a_two_tier_deployment_runs_on_its_private_network(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    let hosts = app.register_test_hosts(&admin).await;
+    publish(&admin, &two_tier()).await;
+    let id = deploy(&admin, "two-tier", json!({"inputs": {"greeting": "ahoy"}})).await;
+    let d = app.wait_deployment(&admin, &id, &["running", "failed"], 90).await;
+    assert_eq!(d["status"], "running", "{d}");
+    let endpoint = endpoint_of(&hosts, d["host"].as_str().unwrap());
+
+    // The published port answers on 127.0.0.1, and the output names it.
+    let url = d["outputs"]["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let web = d["resources"].as_array().unwrap().iter().find(|r| r["component"] == "web").unwrap().clone();
+    let port = web["ports"][0]["host_port"].as_u64().unwrap();
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("wharf test image"), "{page}");
+    assert_eq!(d["outputs"]["greeting"], "ahoy");
+
+    // The secret is masked in the API but reached the container.
+    assert_eq!(d["inputs"]["password"], "********");
+    // web reaches db by its name on the deployment's network, from inside the container.
+    let web_name = web["name"].as_str().unwrap();
+    let body = docker(&endpoint, &["exec", web_name, "wget", "-q", "-O", "-", "http://db:5432/"]);
+    assert!(body.starts_with("db-") && body.trim().len() > 10, "{body}");
+    let text = admin.get(&format!("/api/v1/deployments/{id}")).await.text().await.unwrap();
+    assert!(!text.contains(body.trim().trim_start_matches("db-")), "the generated password leaked into the API");
+
+    // Labels name the deployment and the component.
+    let labels = docker(&endpoint, &["inspect", "-f", "{{index .Config.Labels \"io.wharf.deployment\"}} {{index .Config.Labels \"io.wharf.component\"}}", web_name]);
+    assert_eq!(labels.trim(), format!("{id} web"));
+    assert!(leftovers(&endpoint, &id).iter().any(|l| l.starts_with("volume")), "the named volume exists");
+
+    destroy_and_check(&app, &admin, &id, &endpoint).await;
+}
+
+async fn placement_spreads_deployments_over_both_hosts(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    let hosts = app.register_test_hosts(&admin).await;
+    let bp = format!("id: sleeper\nname: Sleeper\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", test_image());
+    publish(&admin, &bp).await;
+    let first = deploy(&admin, "sleeper", json!({})).await;
+    let a = app.wait_deployment(&admin, &first, &["running", "failed"], 60).await;
+    let second = deploy(&admin, "sleeper", json!({})).await;
+    let b = app.wait_deployment(&admin, &second, &["running", "failed"], 60).await;
+    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("running"), Some("running")));
+    assert_ne!(a["host"], b["host"], "the second goes to the less loaded host");
+
+    // A label selector pins a deployment.
+    let third = deploy(&admin, "sleeper", json!({"host_selector": {"n": "2"}})).await;
+    let c = app.wait_deployment(&admin, &third, &["running", "failed"], 60).await;
+    assert_eq!(c["host"], "h2");
+    // No host matches: a clear failure.
+    let fourth = deploy(&admin, "sleeper", json!({"host_selector": {"zone": "mars"}})).await;
+    let d = app.wait_deployment(&admin, &fourth, &["running", "failed"], 60).await;
+    assert_eq!(d["status"], "failed");
+    assert!(d["error"].as_str().unwrap().contains("lacks the label zone=mars"), "{d}");
+
+    for (id, dep) in [(&first, &a), (&second, &b), (&third, &c)] {
+        destroy_and_check(&app, &admin, id, &endpoint_of(&hosts, dep["host"].as_str().unwrap())).await;
+    }
+}
+
+async fn an_unknown_image_fails_cleanly(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    let hosts = app.register_test_hosts(&admin).await;
+    // The first component starts, the second cannot: what the attempt made is removed.
+    let bp = format!(
+        "id: broken-image\nname: Broken\nversion: 1\ncomponents:\n  ok:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    volumes: [ {{ name: v, target: /v }} ]\n  missing:\n    image: wharf-test/no-such-image:1\n    depends_on: [ok]\n",
+        test_image()
+    );
+    publish(&admin, &bp).await;
+    let id = deploy(&admin, "broken-image", json!({})).await;
+    let d = app.wait_deployment(&admin, &id, &["running", "failed"], 90).await;
+    assert_eq!(d["status"], "failed");
+    let error = d["error"].as_str().unwrap();
+    assert!(error.contains("wharf-test/no-such-image:1") && error.contains("could not be pulled"), "{error}");
+    let endpoint = endpoint_of(&hosts, d["host"].as_str().unwrap());
+    assert_eq!(leftovers(&endpoint, &id), Vec::<String>::new());
+    assert_eq!(d["resources"], json!([]));
+
+    // Invalid inputs and blueprints that break guardrails once resolved are refused up front.
+    let res = admin.post("/api/v1/blueprints/broken-image/deploy", &json!({"inputs": {"nope": 1}})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["details"][0]["field"], "inputs.nope");
+    let res = admin.post("/api/v1/blueprints/no-such/deploy", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // A failed deployment can be retried (and fails the same way), or destroyed.
+    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "retry"})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let d = app.wait_deployment(&admin, &id, &["failed"], 90).await;
+    assert!(d["error"].as_str().unwrap().contains("could not be pulled"));
+    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "fly"})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    destroy_and_check(&app, &admin, &id, &endpoint).await;
+    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT, "a destroyed deployment cannot be destroyed again");
+}
+
+async fn changes_behind_wharfs_back_show_within_seconds(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    let hosts = app.register_test_hosts(&admin).await;
+    let bp = format!(
+        "id: pair\nname: Pair\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    replicas: 2\n",
+        test_image()
+    );
+    publish(&admin, &bp).await;
+    let id = deploy(&admin, "pair", json!({})).await;
+    let d = app.wait_deployment(&admin, &id, &["running", "failed"], 60).await;
+    assert_eq!(d["status"], "running");
+    let endpoint = endpoint_of(&hosts, d["host"].as_str().unwrap());
+    let names: Vec<String> = d["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names.len(), 2);
+
+    // Stopped from the CLI: both stopped -> stopped, within 5 s.
+    docker(&endpoint, &["stop", "-t", "0", &names[0], &names[1]]);
+    let started = std::time::Instant::now();
+    app.wait_deployment(&admin, &id, &["stopped"], 5).await;
+    assert!(started.elapsed().as_secs() <= 5);
+    docker(&endpoint, &["start", &names[0], &names[1]]);
+    app.wait_deployment(&admin, &id, &["running"], 5).await;
+
+    // Removed from the CLI: drifted, with the reason.
+    docker(&endpoint, &["rm", "-f", &names[1]]);
+    let d = app.wait_deployment(&admin, &id, &["drifted"], 5).await;
+    assert!(d["error"].as_str().unwrap().contains("removed outside Wharf"), "{d}");
+    let gone = d["resources"].as_array().unwrap().iter().find(|r| r["name"] == names[1].as_str()).unwrap().clone();
+    assert_eq!(gone["status"], "missing");
+
+    destroy_and_check(&app, &admin, &id, &endpoint).await;
+}
