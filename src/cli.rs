@@ -8,7 +8,7 @@ use crate::auth::password;
 use crate::config::{ConfigError, Overrides, Settings};
 use crate::domain::Secret;
 use crate::services::accounts::{self, NewUserInput};
-use crate::services::{ServiceError, audit, bootstrap};
+use crate::services::{ServiceError, audit, blueprints, bootstrap, hosts};
 use crate::startup::{Application, StartError};
 use crate::{store, telemetry};
 
@@ -18,6 +18,8 @@ Examples:
   wharf --config /etc/wharf/wharf.toml     serve with a configuration file
   WHARF_DATABASE_URL=postgres://wharf@db/wharf wharf migrate
   wharf user add alice --admin            create an admin; prints a generated password
+  wharf host add edge-1 tcp://10.0.0.5:2376 --tls-ca ca.pem --tls-cert cert.pem --tls-key key.pem --label zone=a
+  wharf catalog validate ./catalog        lint blueprints: file:line:column: message, exit 1 on errors
   printf '%s' \"$PW\" | wharf user add bob --password-stdin
 
 Configuration: defaults -> wharf.toml -> WHARF_* environment (`__` nests: WHARF_LOGIN__MAX_FAILURES)
@@ -48,6 +50,59 @@ pub enum Command {
     /// Manage local user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage Docker hosts.
+    #[command(subcommand)]
+    Host(HostCommand),
+    /// Work with blueprint folders.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Register a Docker engine; Wharf connects to it first and refuses one it cannot reach.
+    Add {
+        /// A name for the host (a-z, 0-9, '-').
+        name: String,
+        /// unix:///var/run/docker.sock, tcp://host:2375, or tcp://host:2376 with --tls-*
+        endpoint: String,
+        /// Placement label, KEY=VALUE (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// At most this many Wharf containers on the host.
+        #[arg(long)]
+        max_containers: Option<i32>,
+        /// The address users reach published ports at (default: the endpoint's host, or 127.0.0.1).
+        #[arg(long)]
+        publish_address: Option<String>,
+        /// CA certificate (PEM file) that signed the engine's certificate.
+        #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+        tls_ca: Option<PathBuf>,
+        /// Client certificate (PEM file).
+        #[arg(long, requires_all = ["tls_ca", "tls_key"])]
+        tls_cert: Option<PathBuf>,
+        /// Client key (PEM file).
+        #[arg(long, requires_all = ["tls_ca", "tls_cert"])]
+        tls_key: Option<PathBuf>,
+    },
+    /// List hosts with their last known health.
+    List,
+    /// Remove a host; refused while live deployments run there, unless --force.
+    Remove {
+        name: String,
+        /// Remove even with live deployments (their containers stay on the host, unmanaged).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Check every blueprint of a folder; exits 1 listing every error (file:line:column: message).
+    Validate {
+        /// The folder (default: the `catalog_dir` setting).
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -93,6 +148,9 @@ pub enum CliError {
     Input(String),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
+    /// Already reported on standard error; exit 1.
+    #[error("{0}")]
+    Reported(String),
 }
 
 impl CliError {
@@ -100,7 +158,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Config(_) | CliError::Input(_) => 2,
-            CliError::Service(ServiceError::Invalid(_) | ServiceError::Conflict(_)) => 2,
+            CliError::Service(ServiceError::Invalid(_) | ServiceError::Conflict(_) | ServiceError::NotFound(_)) => 2,
             _ => 1,
         }
     }
@@ -117,6 +175,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             store::migrate(&db).await?;
             println!("database {} is up to date", settings.database_url);
             Ok(())
+        }
+        Command::Host(cmd) => host_command(&settings, cmd).await,
+        Command::Catalog(CatalogCommand::Validate { dir }) => {
+            let dir = dir.unwrap_or_else(|| settings.catalog_dir.clone());
+            let (count, bad) = blueprints::validate_dir(&dir)
+                .map_err(|e| CliError::Input(format!("cannot read the folder {}: {e}", dir.display())))?;
+            for (file, errors) in &bad {
+                for e in errors {
+                    eprintln!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message);
+                }
+            }
+            if bad.is_empty() {
+                println!("{count} blueprint file(s) in {} are valid", dir.display());
+                Ok(())
+            } else {
+                let errors: usize = bad.iter().map(|(_, e)| e.len()).sum();
+                Err(CliError::Reported(format!("{errors} error(s) in {} of {count} file(s)", bad.len())))
+            }
         }
         Command::User(UserCommand::Add { name, admin, password_stdin, display_name, email }) => {
             let (pw, generated) = if password_stdin {
@@ -172,4 +248,58 @@ async fn serve(settings: Settings, args: ServeArgs) -> Result<(), CliError> {
     tracing::info!(port = app.port(), "Wharf is listening");
     println!("Wharf is ready at {base}");
     app.run_until_stopped().await.map_err(CliError::Serve)
+}
+
+async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliError> {
+    let db = store::connect(&settings.database_url).await?;
+    store::migrate(&db).await?;
+    match cmd {
+        HostCommand::Add { name, endpoint, labels, max_containers, publish_address, tls_ca, tls_cert, tls_key } => {
+            let mut map = std::collections::BTreeMap::new();
+            for l in labels {
+                let (k, v) = l.split_once('=').ok_or_else(|| CliError::Input(format!("--label `{l}`: expected KEY=VALUE")))?;
+                map.insert(k.to_string(), v.to_string());
+            }
+            let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| CliError::Input(format!("cannot read {}: {e}", p.display())));
+            let tls = match (tls_ca, tls_cert, tls_key) {
+                (Some(ca), Some(cert), Some(key)) => {
+                    Some(crate::docker::TlsMaterial { ca_pem: read(&ca)?, cert_pem: read(&cert)?, key_pem: read(&key)? })
+                }
+                _ => None,
+            };
+            let input = hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address };
+            let h = hosts::register(&db, audit::CLI, input, true).await?;
+            println!(
+                "registered host {} ({}): engine {}",
+                h.name,
+                h.endpoint,
+                h.engine.version.as_deref().unwrap_or("unknown")
+            );
+        }
+        HostCommand::List => {
+            let list = hosts::list(&db).await?;
+            if list.is_empty() {
+                println!("no host is registered");
+            }
+            println!("{:<16} {:<8} {:<40} {:<10} {:>10}  labels", "NAME", "STATUS", "ENDPOINT", "ENGINE", "CONTAINERS");
+            for h in list {
+                let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!(
+                    "{:<16} {:<8} {:<40} {:<10} {:>10}  {}",
+                    h.name,
+                    h.status,
+                    h.endpoint,
+                    h.engine.version.as_deref().unwrap_or("-"),
+                    h.containers,
+                    labels.join(",")
+                );
+            }
+        }
+        HostCommand::Remove { name, force } => {
+            let pool = crate::engine::pool::HostPool::default();
+            hosts::remove(&db, &pool, audit::CLI, &name, force).await?;
+            println!("removed host {name}");
+        }
+    }
+    Ok(())
 }

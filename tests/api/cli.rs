@@ -146,3 +146,49 @@ async fn serve_demo_prints_working_passwords() {
         assert_eq!(html.contains("href=\"/teams\""), user == "lead", "{user}");
     }
 }
+
+#[tokio::test]
+async fn catalog_validate_lists_every_error() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog");
+    let (code, stdout, stderr) = output(wharf().args(["catalog", "validate"]).arg(&repo));
+    assert_eq!(code, 0, "the shipped catalog is valid: {stderr}");
+    assert!(stdout.contains("4 blueprint file(s)"), "{stdout}");
+
+    let dir = std::env::temp_dir().join(format!("wharf-bad-catalog-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.yaml"), "id: a-bp\nname: A\nversion: 1\ncomponents:\n  x:\n    image: busybox\n    tty: maybe\n    ports: [0]\n").unwrap();
+    std::fs::write(dir.join("b.yml"), "id: b-bp\nname: B\nversion: 1\ncomponents:\n  y: { image: busybox, depends_on: [z] }\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a blueprint").unwrap();
+    let (code, _, stderr) = output(wharf().args(["catalog", "validate"]).arg(&dir));
+    assert_eq!(code, 1);
+    let a = dir.join("a.yaml").display().to_string();
+    let b = dir.join("b.yml").display().to_string();
+    assert!(stderr.contains(&format!("{a}:7:10: tty must be true or false")), "{stderr}");
+    assert!(stderr.contains(&format!("{a}:8:13: container port 0 is out of range")), "{stderr}");
+    assert!(stderr.contains(&format!("{b}:5:37:")), "{stderr}");
+    assert!(stderr.contains("3 error(s) in 2 of 2 file(s)"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn hosts_are_managed_from_the_command_line() {
+    let url = fresh_database(Db::Sqlite).await;
+    let endpoint = crate::helpers::docker_hosts()[1].clone();
+    let (code, stdout, stderr) = output(wharf().args(["--database-url", &url, "host", "add", "edge", &endpoint, "--label", "zone=a"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("registered host edge"), "{stdout}");
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "host", "add", "bad", "tcp://127.0.0.1:1"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("could not talk to the engine") || stderr.contains("did not answer"), "{stderr}");
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "host", "add", "bad", &endpoint, "--label", "zone"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("KEY=VALUE"), "{stderr}");
+    let (code, stdout, _) = output(wharf().args(["--database-url", &url, "host", "list"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("edge") && stdout.contains("zone=a") && !stdout.contains("bad"), "{stdout}");
+    let (code, stdout, _) = output(wharf().args(["--database-url", &url, "host", "remove", "edge"]));
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "host", "remove", "edge"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no host `edge`"), "{stderr}");
+}
