@@ -62,3 +62,74 @@ impl Layout {
         Self::new(Some(&ctx), section, title)
     }
 }
+
+/// One field of a form generated from a blueprint's typed inputs.
+#[derive(Debug, Clone)]
+pub struct InputField {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// text, password, number, select or checkbox
+    pub widget: &'static str,
+    pub value: String,
+    pub checked: bool,
+    pub choices: Vec<String>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub pattern: Option<String>,
+    pub required: bool,
+    /// The constraints, said for people.
+    pub hint: String,
+    pub error: Option<String>,
+}
+
+impl InputField {
+    /// `value` is what the user typed (kept on errors); secrets are never filled back in.
+    pub fn for_spec(spec: &crate::domain::blueprint::InputSpec, value: Option<&str>, error: Option<String>) -> Self {
+        use crate::domain::blueprint::InputType;
+        let default = spec.default.as_ref().map(|d| d.render());
+        let choices: Vec<String> = spec.choices.iter().flatten().map(|c| c.render()).collect();
+        let widget = match spec.kind {
+            InputType::Boolean => "checkbox",
+            _ if !choices.is_empty() => "select",
+            InputType::Integer => "number",
+            InputType::String if spec.secret => "password",
+            InputType::String => "text",
+        };
+        let value = if spec.secret { String::new() } else { value.map(str::to_string).or(default.clone()).unwrap_or_default() };
+        let mut hint = Vec::new();
+        match (spec.min, spec.max) {
+            (Some(a), Some(b)) => hint.push(format!("{a} to {b}")),
+            (Some(a), None) => hint.push(format!("at least {a}")),
+            (None, Some(b)) => hint.push(format!("at most {b}")),
+            _ => {}
+        }
+        if let Some(p) = &spec.pattern {
+            hint.push(format!("must match {}", p.as_str()));
+        }
+        if let (Some(a), Some(b)) = (spec.min_length, spec.max_length) {
+            hint.push(format!("{a} to {b} characters"));
+        }
+        if spec.generate {
+            hint.push("leave empty to generate one".into());
+        }
+        if let Some(d) = default.as_ref().filter(|_| !spec.secret && spec.kind != InputType::Boolean) {
+            hint.push(format!("default {d}"));
+        }
+        Self {
+            name: spec.name.clone(),
+            title: spec.title.clone(),
+            description: spec.description.clone(),
+            widget,
+            checked: value == "true",
+            value,
+            choices,
+            min: spec.min,
+            max: spec.max,
+            pattern: spec.pattern.as_ref().map(|p| p.as_str().to_string()),
+            required: spec.default.is_none() && !spec.generate && spec.kind != InputType::Boolean,
+            hint: hint.join(" · "),
+            error,
+        }
+    }
+}

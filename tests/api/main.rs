@@ -10,4 +10,5 @@ mod health;
 mod hosts;
 mod blueprints;
 mod provisioning;
+mod replicas;
 mod roles;

@@ -11,6 +11,7 @@ on_both_databases!(
     placement_spreads_deployments_over_both_hosts,
     an_unknown_image_fails_cleanly,
     changes_behind_wharfs_back_show_within_seconds,
+    admin_pages_publish_deploy_and_destroy,
 );
 
 /// Web and db: db is healthy before web starts; web serves a page on a published port.
@@ -98,6 +99,13 @@ async fn a_two_tier_deployment_runs_on_its_private_network(db: Db) {
     let labels = docker(&endpoint, &["inspect", "-f", "{{index .Config.Labels \"io.wharf.deployment\"}} {{index .Config.Labels \"io.wharf.component\"}}", web_name]);
     assert_eq!(labels.trim(), format!("{id} web"));
     assert!(leftovers(&endpoint, &id).iter().any(|l| l.starts_with("volume")), "the named volume exists");
+
+    // Its host cannot be removed while it lives there; the refusal says what removal would do.
+    let host = d["host"].as_str().unwrap();
+    let res = admin.delete(&format!("/api/v1/hosts/{host}")).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let err: Value = res.json().await.unwrap();
+    assert!(err["error"]["message"].as_str().unwrap().contains("1 live deployment"), "{err}");
 
     destroy_and_check(&app, &admin, &id, &endpoint).await;
 }
@@ -200,4 +208,64 @@ async fn changes_behind_wharfs_back_show_within_seconds(db: Db) {
     assert_eq!(gone["status"], "missing");
 
     destroy_and_check(&app, &admin, &id, &endpoint).await;
+}
+
+/// An admin publishes, deploys and destroys from the pages, as a person would.
+async fn admin_pages_publish_deploy_and_destroy(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.admin().await;
+    app.register_test_hosts(&admin).await;
+    let browser = app.browser();
+    browser.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let (status, html) = browser.page("/admin/hosts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("status-up") && html.contains("h1") && html.contains("h2"), "{html}");
+
+    // A broken blueprint: the page lists each error with line and column.
+    let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", "id: web\nname: Web\nversion: 1\ncomponents:\n  app: { image: busybox, tty: maybe }\n")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("5:31: tty must be true or false"), "{html}");
+
+    let image = test_image();
+    let yaml = format!(
+        "id: page-web\nname: Page web\nversion: 1\ninputs:\n  size: {{ type: integer, title: Size, default: 2, min: 1, max: 3 }}\n  loud: {{ type: boolean, title: Loud, default: true }}\n  token: {{ type: string, title: Token, secret: true, generate: true }}\ncomponents:\n  web:\n    image: {image}\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    env: {{ SIZE: \"${{inputs.size}}\", LOUD: \"${{inputs.loud}}\" }}\n    ports: [80]\noutputs:\n  url: \"http://${{host.address}}:${{components.web.ports.80}}/\"\n"
+    );
+    let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", &yaml)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/admin/blueprints/page-web");
+    let (_, html) = browser.page("/admin/blueprints/page-web").await;
+    assert!(html.contains("type=\"number\"") && html.contains("min=\"1\"") && html.contains("max=\"3\""), "{html}");
+    assert!(html.contains("type=\"password\"") && html.contains("type=\"checkbox\""), "{html}");
+
+    // A value out of range comes back beside its field, and nothing is deployed.
+    let res = browser
+        .submit("/admin/blueprints/page-web", "/admin/blueprints/page-web/deploy", &[("input.size", "9"), ("input.loud", "false"), ("name", "")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("must be at most 3"), "{html}");
+    assert!(html.contains("value=\"9\""), "the typed value is kept");
+    assert_eq!(admin.json("/api/v1/deployments").await, json!([]));
+
+    let res = browser
+        .submit("/admin/blueprints/page-web", "/admin/blueprints/page-web/deploy", &[("input.size", "3"), ("input.loud", "false"), ("name", "from-the-page")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let id = location.rsplit('/').next().unwrap().to_string();
+    let d = app.wait_deployment(&admin, &id, &["running", "failed"], 60).await;
+    assert_eq!(d["status"], "running", "{d}");
+    assert_eq!(d["name"], "from-the-page");
+    assert_eq!(d["inputs"]["loud"], false, "the unchecked box is false");
+    assert_eq!(d["inputs"]["token"], "********");
+    let (_, html) = browser.page(&location).await;
+    assert!(html.contains("status-running") && html.contains(d["outputs"]["url"].as_str().unwrap()), "{html}");
+    assert!(html.contains("wharf-") && html.contains("→ 80/tcp"), "{html}");
+
+    let res = browser.submit(&location, &format!("{location}/actions"), &[("action", "destroy")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.wait_deployment(&admin, &id, &["destroyed"], 60).await;
+    let (_, html) = browser.page("/admin/deployments?status=destroyed").await;
+    assert!(html.contains("from-the-page"), "{html}");
 }

@@ -1,5 +1,6 @@
 //! Server-rendered pages. Each handler names the role it needs through its extractor.
 mod admin;
+mod infra;
 mod session;
 
 use actix_web::http::{StatusCode, header};
@@ -17,7 +18,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/teams", web::get().to(teams))
         .configure(session::routes)
-        .configure(admin::routes);
+        .configure(admin::routes)
+        .configure(infra::routes);
 }
 
 pub(super) fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {

@@ -1,0 +1,64 @@
+//! Several portal processes on one PostgreSQL: each job runs once, on one of them.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, leftovers, serve, test_image};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_run_the_same_job_twice() {
+    let url = fresh_database(Db::Postgres).await;
+    let envs = [
+        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+        ("WHARF_HOSTS__HEALTH_INTERVAL_SECS", "1"),
+    ];
+    let one = serve(&["serve"], &envs);
+    let two = serve(&["serve"], &envs);
+    let (a, b) = (one.app(), two.app());
+    let admin_a = a.admin().await;
+    let admin_b = b.admin().await;
+    let hosts = a.register_test_hosts(&admin_a).await;
+    let bp = format!("id: tiny\nname: Tiny\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", test_image());
+    assert_eq!(admin_a.client_post_yaml("/api/v1/blueprints", &bp).await.status(), StatusCode::CREATED);
+    // Requests arrive at both replicas; both have workers polling the same queue.
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let admin = if i % 2 == 0 { &admin_a } else { &admin_b };
+        let res = admin.post("/api/v1/blueprints/tiny/deploy", &json!({})).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let d = a.wait_deployment(&admin_a, id, &["running", "failed"], 90).await;
+        assert_eq!(d["status"], "running", "{d}");
+        assert_eq!(d["resources"].as_array().unwrap().len(), 1);
+    }
+    // Each job was claimed once: one attempt each, and both replicas did some of the work.
+    let conn = Database::connect(url.as_str()).await.unwrap();
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(conn.get_database_backend(), "SELECT attempts, lease_owner FROM jobs WHERE kind = 'provision'"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 8);
+    let mut owners = std::collections::BTreeSet::new();
+    for row in &rows {
+        let attempts: i32 = row.try_get("", "attempts").unwrap();
+        let owner: String = row.try_get("", "lease_owner").unwrap();
+        assert_eq!(attempts, 1, "a job ran more than once");
+        owners.insert(owner);
+    }
+    assert_eq!(owners.len(), 2, "both replicas took jobs: {owners:?}");
+    for id in &ids {
+        let res = admin_b.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    for id in &ids {
+        a.wait_deployment(&admin_a, id, &["destroyed"], 60).await;
+        for (_, e) in &hosts {
+            assert_eq!(leftovers(e, id), Vec::<String>::new());
+        }
+    }
+}
