@@ -3,8 +3,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -180,14 +180,7 @@ pub async fn find_user(db: &impl ConnectionTrait, username: &str) -> Result<Opti
 }
 
 pub async fn list_users(db: &DatabaseConnection, page: PageRequest) -> ServiceResult<Page<UserView>> {
-    let q = user::Entity::find();
-    let total = q.clone().count(db).await?;
-    let rows = q
-        .order_by_asc(user::Column::Username)
-        .offset((page.page - 1) * page.per_page)
-        .limit(page.per_page)
-        .all(db)
-        .await?;
+    let (rows, total) = page.fetch(db, user::Entity::find().order_by_asc(user::Column::Username)).await?;
     let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
     let mut groups: HashMap<i64, Vec<GroupMembershipView>> = HashMap::new();
     for (m, g) in membership::Entity::find()
@@ -208,7 +201,7 @@ pub async fn list_users(db: &DatabaseConnection, page: PageRequest) -> ServiceRe
             user_view(u, gs)
         })
         .collect();
-    Ok(Page { items, page: page.page, per_page: page.per_page, total })
+    Ok(page.page_of(items, total))
 }
 
 /// Sets a new password for an existing account and ends its sessions.
@@ -261,14 +254,7 @@ pub async fn find_group(db: &impl ConnectionTrait, name: &str) -> Result<Option<
 }
 
 pub async fn list_groups(db: &DatabaseConnection, page: PageRequest) -> ServiceResult<Page<GroupSummary>> {
-    let q = group::Entity::find();
-    let total = q.clone().count(db).await?;
-    let rows = q
-        .order_by_asc(group::Column::Name)
-        .offset((page.page - 1) * page.per_page)
-        .limit(page.per_page)
-        .all(db)
-        .await?;
+    let (rows, total) = page.fetch(db, group::Entity::find().order_by_asc(group::Column::Name)).await?;
     let ids: Vec<i64> = rows.iter().map(|g| g.id).collect();
     let mut counts: HashMap<i64, (u64, u64)> = HashMap::new();
     for m in membership::Entity::find().filter(membership::Column::GroupId.is_in(ids)).all(db).await? {
@@ -285,7 +271,7 @@ pub async fn list_groups(db: &DatabaseConnection, page: PageRequest) -> ServiceR
             GroupSummary { name: g.name, description: g.description, members, managers, created_at: g.created_at }
         })
         .collect();
-    Ok(Page { items, page: page.page, per_page: page.per_page, total })
+    Ok(page.page_of(items, total))
 }
 
 pub async fn group_detail(db: &DatabaseConnection, name: &str) -> ServiceResult<GroupDetail> {

@@ -1,8 +1,8 @@
 //! The audit log: every change of state calls `record`, inside the change's own transaction.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -88,18 +88,12 @@ pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter, page: PageReq
     if let Some(since) = filter.since {
         q = q.filter(audit::Column::At.gte(since));
     }
-    let total = q.clone().count(db).await?;
-    let rows = q
-        .order_by_desc(audit::Column::Id)
-        .offset((page.page - 1) * page.per_page)
-        .limit(page.per_page)
-        .all(db)
-        .await?;
+    let (rows, total) = page.fetch(db, q.order_by_desc(audit::Column::Id)).await?;
     let items = rows
         .into_iter()
         .map(|r| AuditEntry { at: r.at, actor: r.actor, action: r.action, target: r.target, details: r.details })
         .collect();
-    Ok(Page { items, page: page.page, per_page: page.per_page, total })
+    Ok(page.page_of(items, total))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
     TransactionTrait,
 };
 use serde::Serialize;
@@ -264,13 +264,7 @@ pub async fn list(db: &DatabaseConnection, filter: &DeploymentFilter, page: Page
     if let Some(b) = filter.blueprint.as_deref().filter(|s| !s.is_empty()) {
         q = q.filter(deployment::Column::BlueprintId.eq(b));
     }
-    let total = q.clone().count(db).await?;
-    let rows = q
-        .order_by_desc(deployment::Column::CreatedAt)
-        .offset((page.page - 1) * page.per_page)
-        .limit(page.per_page)
-        .all(db)
-        .await?;
+    let (rows, total) = page.fetch(db, q.order_by_desc(deployment::Column::CreatedAt)).await?;
     let items = rows
         .into_iter()
         .map(|d| DeploymentSummary {
@@ -284,5 +278,5 @@ pub async fn list(db: &DatabaseConnection, filter: &DeploymentFilter, page: Page
             created_at: d.created_at,
         })
         .collect();
-    Ok(Page { items, page: page.page, per_page: page.per_page, total })
+    Ok(page.page_of(items, total))
 }

@@ -83,4 +83,20 @@ impl PageRequest {
     pub fn new(page: Option<u64>, per_page: Option<u64>) -> Self {
         Self { page: page.unwrap_or(1).max(1), per_page: per_page.unwrap_or(50).clamp(1, 200) }
     }
+
+    /// One page of an ordered query, with the total count: both in SQL.
+    pub async fn fetch<E>(self, db: &impl sea_orm::ConnectionTrait, query: sea_orm::Select<E>) -> Result<(Vec<E::Model>, u64), DbErr>
+    where
+        E: sea_orm::EntityTrait,
+        E::Model: Sync,
+    {
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let total = query.clone().count(db).await?;
+        let rows = query.offset((self.page - 1) * self.per_page).limit(self.per_page).all(db).await?;
+        Ok((rows, total))
+    }
+
+    pub fn page_of<T>(self, items: Vec<T>, total: u64) -> Page<T> {
+        Page { items, page: self.page, per_page: self.per_page, total }
+    }
 }

@@ -114,15 +114,6 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
     }
     assert!(finals.iter().any(|d| d["status"] == "running"), "recovery provisions: {finals:?}");
 
-    for id in &ids {
-        let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
-    }
-    for id in &ids {
-        app.wait_deployment(&admin, id, &["destroyed"], 60).await;
-        for (_, e) in &hosts {
-            assert_eq!(leftovers(e, id), Vec::<String>::new());
-        }
-    }
+    app.destroy_all(&admin, &ids, &hosts).await;
     drop(second);
 }

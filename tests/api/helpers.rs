@@ -340,6 +340,21 @@ impl TestApp {
         out
     }
 
+    /// Destroys deployments (all at once, so the engine works on them together) and checks
+    /// that nothing of them is left on any test host.
+    pub async fn destroy_all(&self, admin: &Api, ids: &[String], hosts: &[(String, String)]) {
+        for id in ids {
+            let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+            assert_eq!(res.status(), StatusCode::ACCEPTED, "destroy {id}");
+        }
+        for id in ids {
+            self.wait_deployment(admin, id, &["destroyed"], 60).await;
+            for (_, endpoint) in hosts {
+                assert_eq!(leftovers(endpoint, id), Vec::<String>::new(), "{id} left things on {endpoint}");
+            }
+        }
+    }
+
     /// Polls a deployment until its status is one of `states`.
     pub async fn wait_deployment(&self, admin: &Api, id: &str, states: &[&str], secs: u64) -> Value {
         let path = format!("/api/v1/deployments/{id}");

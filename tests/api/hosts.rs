@@ -168,3 +168,18 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"host.down") && actions.contains(&"host.up"), "{actions:?}");
 }
+
+/// With no host registered, a Docker socket at `hosts.local_socket` becomes host `local`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_socket_is_registered_at_start_up() {
+    let socket = docker_hosts()[0].trim_start_matches("unix://").to_string();
+    let app = crate::helpers::spawn_app_with(Db::Sqlite, json!({"hosts": {"register_local": true, "local_socket": socket, "health_interval_secs": 1}})).await;
+    let admin = app.admin().await;
+    let hosts: Value = admin.json("/api/v1/hosts").await;
+    assert_eq!(hosts[0]["name"], "local");
+    assert_eq!(hosts[0]["endpoint"], format!("unix://{socket}"));
+    eventually(10, "the local host to be checked", || async {
+        (admin.json("/api/v1/hosts/local").await["status"] == "up").then_some(())
+    })
+    .await;
+}

@@ -3,7 +3,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, leftovers, serve, test_image};
+use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, serve, test_image};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_run_the_same_job_twice() {
@@ -51,14 +51,5 @@ async fn two_replicas_never_run_the_same_job_twice() {
         owners.insert(owner);
     }
     assert_eq!(owners.len(), 2, "both replicas took jobs: {owners:?}");
-    for id in &ids {
-        let res = admin_b.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
-    }
-    for id in &ids {
-        a.wait_deployment(&admin_a, id, &["destroyed"], 60).await;
-        for (_, e) in &hosts {
-            assert_eq!(leftovers(e, id), Vec::<String>::new());
-        }
-    }
+    b.destroy_all(&admin_b, &ids, &hosts).await;
 }
