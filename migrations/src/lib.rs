@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261130_000001_accounts;
 mod m20261130_000002_hosts_blueprints_engine;
+mod m20261130_000003_catalog_requests;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261130_000001_accounts::Migration),
             Box::new(m20261130_000002_hosts_blueprints_engine::Migration),
+            Box::new(m20261130_000003_catalog_requests::Migration),
         ]
     }
 }

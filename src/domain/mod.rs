@@ -2,6 +2,9 @@
 pub mod blueprint;
 mod names;
 pub mod placement;
+pub mod policy;
+pub mod quota;
+pub mod request;
 mod secret;
 
 pub use names::{GroupName, NameError, Role, Username};

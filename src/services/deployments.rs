@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{FieldError, Page, PageRequest, ServiceError, ServiceResult, audit, blueprints};
 use crate::domain::blueprint::inputs;
+use crate::domain::quota::Amount;
 use crate::domain::blueprint::resolve::{self, DeploymentRef};
 use crate::engine::Engine;
 use crate::engine::queue::{self, JobKind};
@@ -86,52 +87,97 @@ fn is_name(s: &str) -> bool {
     (2..=63).contains(&s.len()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !s.starts_with('-')
 }
 
-/// Checks everything that can be checked now (inputs, the resolved spec and its guardrails),
-/// then stores the deployment and its provisioning job in one transaction.
-pub async fn deploy(db: &DatabaseConnection, engine: &Engine, actor: &str, input: DeployInput) -> ServiceResult<DeploymentView> {
-    let (bp, version) = blueprints::load(db, &input.blueprint, input.version).await?;
-    let values = inputs::validate(&bp, &input.inputs)
+/// A deployment that passed every check, ready to be stored.
+pub struct Prepared {
+    pub bp: crate::domain::blueprint::Blueprint,
+    pub version: i32,
+    pub values: inputs::InputValues,
+    pub id: String,
+    pub name: String,
+    /// What it will run: containers, memory and CPUs, replicas counted.
+    pub need: Amount,
+}
+
+/// Checks everything that can be checked before anything is stored: the blueprint version,
+/// the inputs (errors by field, as `inputs.NAME`), and the spec resolved with them
+/// (guardrails included).
+pub async fn prepare(db: &DatabaseConnection, blueprint: &str, version: Option<i32>, given: &serde_json::Map<String, Value>, name: Option<&str>) -> ServiceResult<Prepared> {
+    let (bp, version) = blueprints::load(db, blueprint, version).await?;
+    let values = inputs::validate(&bp, given)
         .map_err(|errs| ServiceError::Invalid(errs.into_iter().map(|(f, m)| FieldError::new(format!("inputs.{f}"), m)).collect()))?;
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let name = match input.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let name = match name.map(str::trim).filter(|s| !s.is_empty()) {
         Some(n) if is_name(n) => n.to_string(),
         Some(n) => return Err(ServiceError::invalid("name", format!("`{n}` must be 2 to 63 characters of a-z, 0-9 and '-'"))),
         None => format!("{}-{}", bp.id, &id[..6]),
     };
-    resolve::resolve(&bp, &values, &DeploymentRef { id: id.clone(), name: name.clone() }).map_err(ServiceError::Blueprint)?;
+    let spec = resolve::resolve(&bp, &values, &DeploymentRef { id: id.clone(), name: name.clone() }).map_err(ServiceError::Blueprint)?;
+    let mut need = Amount::default();
+    for c in &spec {
+        let n = i64::from(c.replicas);
+        need.containers += n;
+        need.memory_mb += n * c.memory_mb.unwrap_or(0);
+        need.cpus += n as f64 * c.cpus.unwrap_or(0.0);
+    }
+    Ok(Prepared { bp, version, values, id, name, need })
+}
+
+/// Where a deployment comes from, besides its blueprint.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub host_selector: BTreeMap<String, String>,
+    pub owner_id: Option<i64>,
+    pub group_id: Option<i64>,
+    pub catalog_item: Option<String>,
+    pub request_id: Option<String>,
+    pub lease_days: Option<i32>,
+}
+
+/// Stores a prepared deployment and queues its provisioning, in the caller's transaction.
+pub async fn insert(txn: &impl sea_orm::ConnectionTrait, p: &Prepared, origin: &Origin) -> Result<(), sea_orm::DbErr> {
     let now = Utc::now();
-    let txn = db.begin().await?;
     deployment::ActiveModel {
-        id: Set(id.clone()),
-        name: Set(name.clone()),
-        blueprint_id: Set(bp.id.clone()),
-        blueprint_version: Set(version),
-        inputs: Set(inputs::to_json(&bp, &values, false)),
+        id: Set(p.id.clone()),
+        name: Set(p.name.clone()),
+        blueprint_id: Set(p.bp.id.clone()),
+        blueprint_version: Set(p.version),
+        inputs: Set(inputs::to_json(&p.bp, &p.values, false)),
         host_id: Set(None),
-        host_selector: Set(json!(input.host_selector)),
+        host_selector: Set(json!(origin.host_selector)),
         status: Set("provisioning".into()),
         error: Set(None),
         outputs: Set(json!({})),
-        owner_id: Set(input.owner_id),
-        group_id: Set(input.group_id),
-        lease_expires_at: Set(None),
+        owner_id: Set(origin.owner_id),
+        group_id: Set(origin.group_id),
+        lease_expires_at: Set(origin.lease_days.map(|d| now + chrono::Duration::days(i64::from(d)))),
         created_at: Set(now),
         updated_at: Set(now),
+        catalog_item_id: Set(origin.catalog_item.clone()),
+        request_id: Set(origin.request_id.clone()),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    queue::enqueue(&txn, JobKind::Provision, &id).await?;
+    queue::enqueue(txn, JobKind::Provision, &p.id).await?;
+    Ok(())
+}
+
+/// An admin tries a blueprint: checked, stored and queued in one go.
+pub async fn deploy(db: &DatabaseConnection, engine: &Engine, actor: &str, input: DeployInput) -> ServiceResult<DeploymentView> {
+    let p = prepare(db, &input.blueprint, input.version, &input.inputs, input.name.as_deref()).await?;
+    let origin = Origin { host_selector: input.host_selector, owner_id: input.owner_id, group_id: input.group_id, ..Default::default() };
+    let txn = db.begin().await?;
+    insert(&txn, &p, &origin).await?;
     audit::record(
         &txn,
         actor,
         "deployment.create",
-        &format!("deployment:{id}"),
-        json!({"blueprint": bp.id, "version": version, "name": name, "inputs": inputs::to_json(&bp, &values, true)}),
+        &format!("deployment:{}", p.id),
+        json!({"blueprint": p.bp.id, "version": p.version, "name": p.name, "inputs": inputs::to_json(&p.bp, &p.values, true)}),
     )
     .await?;
     txn.commit().await?;
     engine.wake();
-    get(db, &id).await
+    get(db, &p.id).await
 }
 
 /// Day-2 actions the engine carries out as jobs.
@@ -226,8 +272,8 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentV
         progress,
         blueprint: d.blueprint_id,
         blueprint_version: d.blueprint_version,
-        catalog_item: None,
-        request_id: None,
+        catalog_item: d.catalog_item_id,
+        request_id: d.request_id,
         owner,
         group: grp,
         host: h.map(|h| h.name),

@@ -3,6 +3,7 @@ pub mod accounts;
 pub mod audit;
 pub mod blueprints;
 pub mod bootstrap;
+pub mod catalog;
 pub mod deployments;
 pub mod hosts;
 
@@ -38,6 +39,11 @@ pub enum ServiceError {
     Invalid(Vec<FieldError>),
     #[error("the blueprint is invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Blueprint(Vec<crate::domain::blueprint::BlueprintError>),
+    #[error("the condition does not parse at line {}, column {}: {}", .0.line, .0.column, .0.message)]
+    Condition(crate::domain::policy::ConditionError),
+    /// Over quota: each limit that the request would pass, with the numbers.
+    #[error("over the group's quota: {}", .0.join("; "))]
+    OverQuota(Vec<String>),
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: i64 },
     #[error("database error: {0}")]

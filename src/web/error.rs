@@ -78,6 +78,11 @@ impl From<ServiceError> for AppError {
                 };
                 AppError::Invalid { message, details: json!(errors) }
             }
+            ServiceError::Condition(c) => AppError::Invalid {
+                message: format!("the condition does not parse at line {}, column {}: {}", c.line, c.column, c.message),
+                details: json!([{"field": "condition", "line": c.line, "column": c.column, "message": c.message}]),
+            },
+            e @ ServiceError::OverQuota(_) => AppError::Conflict(e.to_string()),
             ServiceError::Throttled { retry_after_secs } => AppError::TooManyAttempts {
                 message: format!(
                     "too many failed logins: this account or address is locked; try again in {} minute(s)",

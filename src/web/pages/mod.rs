@@ -51,7 +51,8 @@ pub(super) fn form_errors(e: crate::services::ServiceError) -> Result<FormErrors
     match e {
         E::Invalid(v) => Ok(FormErrors(v)),
         E::Blueprint(v) => Ok(FormErrors(v.into_iter().map(|e| FieldError::new("source", e.to_string())).collect())),
-        E::Conflict(m) | E::NotFound(m) => Ok(FormErrors(vec![FieldError::new("", m)])),
+        E::Conflict(m) | E::NotFound(m) | E::Forbidden(m) => Ok(FormErrors(vec![FieldError::new("", m)])),
+        e @ (E::OverQuota(_) | E::Condition(_)) => Ok(FormErrors(vec![FieldError::new("", e.to_string())])),
         other => Err(other.into()),
     }
 }
