@@ -12,7 +12,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::engine::Engine;
-use crate::services::{audit, blueprints, hosts};
+use crate::services::{audit, blueprints, hosts, requests};
 use crate::web::{self as routes, AppState};
 use crate::{auth, store};
 
@@ -52,6 +52,7 @@ impl Application {
         }
         let engine = Engine::new(db.clone(), settings.engine.clone(), settings.hosts.clone());
         engine.start();
+        tokio::spawn(requests::run_scheduler(db.clone(), engine.clone()));
         let state = Data::new(AppState { db: db.clone(), settings: Arc::new(settings), cookie_key, engine });
         let server = HttpServer::new(move || {
             App::new()

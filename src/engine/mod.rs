@@ -32,6 +32,8 @@ struct Inner {
     db: DatabaseConnection,
     pool: HostPool,
     notify: Notify,
+    /// Wakes the request scheduler (a decision, an approval).
+    requests: Notify,
     /// This process's name in job leases.
     owner: String,
     settings: EngineSettings,
@@ -53,6 +55,7 @@ impl Engine {
                 db,
                 pool: HostPool::default(),
                 notify: Notify::new(),
+                requests: Notify::new(),
                 owner,
                 settings,
                 hosts,
@@ -68,6 +71,16 @@ impl Engine {
     /// Tells a worker that a job is waiting.
     pub fn wake(&self) {
         self.inner.notify.notify_one();
+    }
+
+    /// Tells the request scheduler that a request moved.
+    pub fn wake_requests(&self) {
+        self.inner.requests.notify_one();
+    }
+
+    /// Waits until woken, or `most` at the longest.
+    pub async fn requests_waited(&self, most: Duration) {
+        let _ = tokio::time::timeout(most, self.inner.requests.notified()).await;
     }
 
     /// Starts the workers, the host health checks and the inventory.

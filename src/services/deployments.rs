@@ -76,6 +76,9 @@ pub struct DeploymentSummary {
     pub id: String,
     pub name: String,
     pub status: String,
+    pub catalog_item: Option<String>,
+    pub request_id: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
     pub blueprint: String,
     pub blueprint_version: i32,
     pub host_id: Option<i64>,
@@ -299,11 +302,63 @@ fn mask(bp: &crate::domain::blueprint::Blueprint, stored: &Value) -> Value {
 pub struct DeploymentFilter {
     pub status: Option<String>,
     pub blueprint: Option<String>,
+    pub group: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// Owners see their deployments, managers their groups', admins all.
+pub fn visible(who: &crate::auth::Principal, owner_id: Option<i64>, group_id: Option<i64>) -> bool {
+    who.is_admin || owner_id == Some(who.user_id) || group_id.is_some_and(|g| who.manages(g))
+}
+
+/// A deployment the caller may see; 404 otherwise, as if it did not exist.
+pub async fn get_for(db: &DatabaseConnection, who: &crate::auth::Principal, id: &str) -> ServiceResult<DeploymentView> {
+    let d = find(db, id).await?;
+    if !visible(who, d.owner_id, d.group_id) {
+        return Err(ServiceError::NotFound(format!("no deployment `{id}`")));
+    }
+    get(db, id).await
+}
+
+/// A day-2 action by a user: they must see the deployment, and (unless admin) the group's
+/// entitlement for its catalog item must grant the action.
+pub async fn act_for(db: &DatabaseConnection, engine: &Engine, who: &crate::auth::Principal, id: &str, action: &str) -> ServiceResult<DeploymentView> {
+    let d = find(db, id).await?;
+    if !visible(who, d.owner_id, d.group_id) {
+        return Err(ServiceError::NotFound(format!("no deployment `{id}`")));
+    }
+    if !who.is_admin {
+        let allowed = match (&d.catalog_item_id, d.group_id) {
+            (Some(item), Some(g)) => match super::catalog::find_item(db, item).await {
+                Ok(item) => super::catalog::action_allowed(db, g, &item, action).await?,
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        if !allowed {
+            return Err(ServiceError::Forbidden(format!("your group's entitlement does not allow `{action}` on this deployment")));
+        }
+    }
+    act(db, engine, &who.username, id, action).await
 }
 
 /// Newest first, paginated in SQL.
-pub async fn list(db: &DatabaseConnection, filter: &DeploymentFilter, page: PageRequest) -> ServiceResult<Page<DeploymentSummary>> {
+pub async fn list(db: &DatabaseConnection, who: &crate::auth::Principal, filter: &DeploymentFilter, page: PageRequest) -> ServiceResult<Page<DeploymentSummary>> {
     let mut q = deployment::Entity::find();
+    if !who.is_admin {
+        let managed: Vec<i64> = who.groups.iter().filter(|g| g.role == crate::domain::Role::Manager).map(|g| g.group_id).collect();
+        q = q.filter(
+            sea_orm::Condition::any().add(deployment::Column::OwnerId.eq(who.user_id)).add(deployment::Column::GroupId.is_in(managed)),
+        );
+    }
+    if let Some(g) = filter.group.as_deref().filter(|s| !s.is_empty()) {
+        let gid = group::Entity::find().filter(group::Column::Name.eq(g)).one(db).await?.map(|g| g.id).unwrap_or(-1);
+        q = q.filter(deployment::Column::GroupId.eq(gid));
+    }
+    if let Some(o) = filter.owner.as_deref().filter(|s| !s.is_empty()) {
+        let uid = user::Entity::find().filter(user::Column::Username.eq(o.to_ascii_lowercase())).one(db).await?.map(|u| u.id).unwrap_or(-1);
+        q = q.filter(deployment::Column::OwnerId.eq(uid));
+    }
     if let Some(s) = filter.status.as_deref().filter(|s| !s.is_empty()) {
         q = q.filter(deployment::Column::Status.eq(s));
     }
@@ -317,6 +372,9 @@ pub async fn list(db: &DatabaseConnection, filter: &DeploymentFilter, page: Page
             id: d.id,
             name: d.name,
             status: d.status,
+            catalog_item: d.catalog_item_id,
+            request_id: d.request_id,
+            lease_expires_at: d.lease_expires_at,
             blueprint: d.blueprint_id,
             blueprint_version: d.blueprint_version,
             host_id: d.host_id,

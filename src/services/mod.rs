@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod deployments;
 pub mod hosts;
+pub mod requests;
 
 use sea_orm::DbErr;
 use serde::Serialize;

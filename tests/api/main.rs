@@ -11,4 +11,5 @@ mod hosts;
 mod blueprints;
 mod provisioning;
 mod replicas;
+mod requests;
 mod roles;

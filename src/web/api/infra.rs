@@ -12,7 +12,7 @@ use crate::services::deployments::{self, DeployInput, DeploymentFilter};
 use crate::services::{PageRequest, blueprints, hosts};
 use crate::web::AppState;
 use crate::web::error::AppError;
-use crate::web::extract::Admin;
+use crate::web::extract::{Admin, Signed};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/hosts", web::get().to(list_hosts))
@@ -148,17 +148,20 @@ struct ListQuery {
     per_page: Option<u64>,
     status: Option<String>,
     blueprint: Option<String>,
+    group: Option<String>,
+    owner: Option<String>,
 }
 
-async fn list_deployments(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
+/// Owners see theirs, managers their groups', admins all.
+async fn list_deployments(req: HttpRequest, user: Signed, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
-    let filter = DeploymentFilter { status: q.status, blueprint: q.blueprint };
-    let page = deployments::list(&state.db, &filter, PageRequest::new(q.page, q.per_page)).await?;
+    let filter = DeploymentFilter { status: q.status, blueprint: q.blueprint, group: q.group, owner: q.owner };
+    let page = deployments::list(&state.db, &user.principal, &filter, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
 }
 
-async fn get_deployment(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(deployments::get(&state.db, &id).await?))
+async fn get_deployment(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(deployments::get_for(&state.db, &user.principal, &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -167,7 +170,7 @@ struct ActionBody {
     action: String,
 }
 
-async fn act(admin: Admin, state: web::Data<AppState>, id: web::Path<String>, body: web::Json<ActionBody>) -> Result<HttpResponse, AppError> {
-    let d = deployments::act(&state.db, &state.engine, &admin.principal.username, &id, &body.action).await?;
+async fn act(user: Signed, state: web::Data<AppState>, id: web::Path<String>, body: web::Json<ActionBody>) -> Result<HttpResponse, AppError> {
+    let d = deployments::act_for(&state.db, &state.engine, &user.principal, &id, &body.action).await?;
     Ok(HttpResponse::Accepted().json(d))
 }

@@ -15,9 +15,10 @@ use crate::services::audit::{self, AuditFilter};
 use crate::services::{FieldError, Page, PageRequest, ServiceError};
 
 mod infra;
+mod requests;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(infra::routes);
+    cfg.configure(infra::routes).configure(requests::routes);
     cfg.route("/auth/token", web::post().to(create_token))
         .route("/me", web::get().to(me))
         .route("/users", web::get().to(list_users))

@@ -322,8 +322,8 @@ struct DeploymentsPage {
 async fn deployment_list(admin: Admin, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let status = q.status.unwrap_or_default();
-    let filter = DeploymentFilter { status: Some(status.clone()), blueprint: None };
-    let deployments = deployments::list(&state.db, &filter, PageRequest::new(q.page, None)).await?;
+    let filter = DeploymentFilter { status: Some(status.clone()), ..Default::default() };
+    let deployments = deployments::list(&state.db, &admin.principal, &filter, PageRequest::new(q.page, None)).await?;
     let query = format!("status={}", url::form_urlencoded::byte_serialize(status.as_bytes()).collect::<String>());
     render(
         StatusCode::OK,

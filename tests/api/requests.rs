@@ -1,0 +1,335 @@
+//! The self-service loop through the API: entitlements, inputs, quotas, approval policies with
+//! levels, conditions and timeouts, cancellation, and the whole way to running containers.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, Db, TestApp, error_code, leftovers, password_of, spawn_app, test_image};
+use crate::on_both_databases;
+
+on_both_databases!(
+    refusals_create_nothing,
+    a_two_level_policy_then_running_containers_then_destroy,
+    a_condition_only_fires_above_a_memory_size,
+    timeouts_approve_and_reject,
+    fifty_simultaneous_requests_never_pass_the_quota,
+    cancelling_and_day_two_entitlements,
+);
+
+fn web_blueprint(id: &str) -> String {
+    format!(
+        "id: {id}\nname: Web {id}\nversion: 1\ninputs:\n  memory_mb: {{ type: integer, title: Memory (MB), default: 64, enum: [32, 64, 128, 256] }}\n  replicas: {{ type: integer, default: 1, min: 1, max: 3 }}\n  password: {{ type: string, secret: true, generate: true }}\ncomponents:\n  web:\n    image: {}\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    env: {{ PASSWORD: \"${{inputs.password}}\" }}\n    ports: [80]\n    replicas: \"${{inputs.replicas}}\"\n    resources: {{ memory_mb: \"${{inputs.memory_mb}}\" }}\noutputs:\n  url: \"http://${{host.address}}:${{components.web.ports.80}}/\"\n",
+        test_image()
+    )
+}
+
+struct World {
+    admin: Api,
+    dev: Api,
+    lead: Api,
+    hosts: Vec<(String, String)>,
+}
+
+/// team-a (dev member, lead manager), both test hosts, and catalog items `web` (and `other`)
+/// that team-a is entitled to, with `destroy` as day-2 action.
+async fn world(app: &TestApp) -> World {
+    let admin = app.seed_team().await;
+    let hosts = app.register_test_hosts(&admin).await;
+    for id in ["web", "other"] {
+        assert_eq!(admin.client_post_yaml("/api/v1/blueprints", &web_blueprint(id)).await.status(), StatusCode::CREATED);
+        let res = admin
+            .post(
+                "/api/v1/catalog-items",
+                &json!({"id": id, "name": format!("Web {id}"), "category": "Web", "blueprint": id, "lease": {"default_days": 7, "max_days": 30, "grace_days": 3}}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    }
+    let res = admin.post("/api/v1/entitlements", &json!({"group": "team-a", "categories": ["Web"], "actions": ["destroy"]})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let dev = app.api_as("dev", &password_of("dev")).await;
+    let lead = app.api_as("lead", &password_of("lead")).await;
+    World { admin, dev, lead, hosts }
+}
+
+async fn add_user(app: &TestApp, admin: &Api, name: &str) -> Api {
+    let res = admin.post("/api/v1/users", &json!({"username": name, "password": password_of(name)})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    app.api_as(name, &password_of(name)).await
+}
+
+async fn request(api: &Api, body: Value) -> (StatusCode, Value) {
+    let res = api.post("/api/v1/requests", &body).await;
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_request(_app: &TestApp, api: &Api, id: &str, states: &[&str], secs: u64) -> Value {
+    let path = format!("/api/v1/requests/{id}");
+    crate::helpers::eventually(secs, &format!("request {id} to be {states:?}"), || async {
+        let r = api.json(&path).await;
+        states.contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
+    })
+    .await
+}
+
+async fn refusals_create_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    // team-b: dev is a member, but the group is entitled to nothing.
+    assert_eq!(w.admin.post("/api/v1/groups", &json!({"name": "team-b"})).await.status(), StatusCode::CREATED);
+    assert_eq!(w.admin.put("/api/v1/groups/team-b/members/dev", &json!({"role": "member"})).await.status(), StatusCode::OK);
+    let dev = app.api_as("dev", &password_of("dev")).await;
+
+    let (s, body) = request(&dev, json!({"catalog_item": "web", "group": "team-b"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(body["error"]["message"].as_str().unwrap().contains("not entitled"), "{body}");
+    let (s, body) = request(&dev, json!({"catalog_item": "web", "group": "ops"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(body["error"]["message"].as_str().unwrap().contains("not a member"), "{body}");
+    let (s, _) = request(&dev, json!({"catalog_item": "nope", "group": "team-a"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Invalid inputs: 422, per field.
+    let (s, body) = request(&dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 999, "replicas": "x", "colour": 1}, "lease_days": 99})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+    for f in ["inputs.memory_mb", "inputs.replicas", "inputs.colour", "lease_days"] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+
+    // Over quota: 409 with the numbers.
+    let res = w.admin.put("/api/v1/groups/team-a/quota", &json!({"max_containers": 2, "max_memory_mb": 100})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (s, body) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"replicas": 3, "memory_mb": 32}})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("containers: 0 in use + 3 requested > 2 allowed"), "{message}");
+
+    assert_eq!(w.admin.json("/api/v1/requests").await, json!([]), "nothing was created");
+    assert_eq!(w.admin.json("/api/v1/deployments").await, json!([]));
+    assert_eq!(w.admin.json("/api/v1/audit?action=request").await, json!([]));
+    let _ = w.hosts;
+}
+
+async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    let ops1 = add_user(&app, &w.admin, "ops1").await;
+    let ops2 = add_user(&app, &w.admin, "ops2").await;
+    let res = w
+        .admin
+        .post(
+            "/api/v1/approval-policies",
+            &json!({"name": "two levels", "scope": {"catalog_items": ["web"]}, "levels": [
+                {"approvers": {"group_managers": true}, "mode": "any"},
+                {"approvers": {"users": ["ops1", "ops2"]}, "mode": "all"}
+            ]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+
+    let (s, r) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 64}, "reason": "demo"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    assert_eq!(r["status"], "pending_approval");
+    assert_eq!(r["waiting_on"], json!(["lead"]));
+    assert_eq!(r["explain"]["policy"]["name"], "two levels");
+    assert_eq!(r["explain"]["entitlement"]["via"], "category Web");
+    assert_eq!(r["explain"]["levels"][1]["approvers"], json!(["ops1", "ops2"]));
+    assert_eq!(r["inputs"]["password"], "********");
+
+    // Nobody approves their own; level 2 cannot jump the queue.
+    let res = w.dev.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = ops1.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(res).await, "forbidden");
+    let inbox: Value = w.lead.json("/api/v1/approvals").await;
+    assert_eq!(inbox[0]["id"], id.as_str());
+
+    let res = w.lead.post(&format!("/api/v1/requests/{id}/approve"), &json!({"comment": "fine by me"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let r: Value = res.json().await.unwrap();
+    assert_eq!((r["status"].as_str(), r["level"].as_i64()), (Some("pending_approval"), Some(2)));
+    let res = ops1.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    let r: Value = res.json().await.unwrap();
+    assert_eq!(r["status"], "pending_approval", "`all` waits for every approver");
+    assert_eq!(r["waiting_on"], json!(["ops2"]));
+    let res = ops1.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT, "one decision per approver and level");
+    let res = ops2.post_raw(&format!("/api/v1/requests/{id}/approve"), "").await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let r = wait_request(&app, &w.dev, &id, &["succeeded", "failed"], 90).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let approvals: Vec<(i64, &str)> = r["approvals"].as_array().unwrap().iter().map(|a| (a["level"].as_i64().unwrap(), a["approver"].as_str().unwrap())).collect();
+    assert_eq!(approvals, [(1, "lead"), (2, "ops1"), (2, "ops2")]);
+    let kinds: Vec<&str> = r["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"submitted"));
+    assert!(kinds.contains(&"approved") && kinds.contains(&"provisioning") && kinds.last() == Some(&"succeeded"), "{kinds:?}");
+
+    // The developer's deployment: running, reachable on its published port.
+    let dep_id = r["deployment_id"].as_str().unwrap().to_string();
+    let d = w.dev.json(&format!("/api/v1/deployments/{dep_id}")).await;
+    assert_eq!(d["status"], "running");
+    assert_eq!((d["owner"].as_str(), d["group"].as_str(), d["catalog_item"].as_str()), (Some("dev"), Some("team-a"), Some("web")));
+    assert!(d["lease_expires_at"].is_string());
+    let page = reqwest::get(d["outputs"]["url"].as_str().unwrap()).await.unwrap().text().await.unwrap();
+    assert!(page.contains("wharf test image"));
+    // Managers see their group's deployment; someone else does not.
+    assert_eq!(w.lead.get(&format!("/api/v1/deployments/{dep_id}")).await.status(), StatusCode::OK);
+    assert_eq!(ops1.get(&format!("/api/v1/deployments/{dep_id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(ops1.json("/api/v1/deployments").await, json!([]));
+
+    // The generated secret reached the container, and nowhere else.
+    let endpoint = w.hosts.iter().find(|(n, _)| Some(n.as_str()) == d["host"].as_str()).unwrap().1.clone();
+    let container = d["resources"][0]["name"].as_str().unwrap();
+    let env = crate::helpers::docker(&endpoint, &["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", container]);
+    let secret = env.lines().find_map(|l| l.strip_prefix("PASSWORD=")).expect("the secret input").to_string();
+    assert_eq!(secret.len(), 24);
+    let seen = format!(
+        "{}{}{}",
+        w.admin.get("/api/v1/audit?per_page=200").await.text().await.unwrap(),
+        w.dev.get(&format!("/api/v1/requests/{id}")).await.text().await.unwrap(),
+        w.dev.get(&format!("/api/v1/deployments/{dep_id}")).await.text().await.unwrap()
+    );
+    assert!(!seen.contains(&secret), "the secret leaked");
+
+    // The developer destroys it; nothing is left on the host.
+    let res = w.dev.post(&format!("/api/v1/deployments/{dep_id}/actions"), &json!({"action": "destroy"})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    app.wait_deployment(&w.admin, &dep_id, &["destroyed"], 60).await;
+    assert_eq!(leftovers(&endpoint, &dep_id), Vec::<String>::new());
+
+    let audit: Value = w.admin.json("/api/v1/audit?action=request").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "request.approve").count(), 3);
+    assert!(actions.contains(&"request.submit"));
+}
+
+async fn a_condition_only_fires_above_a_memory_size(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    // A condition that does not parse is refused, with where.
+    let res = w
+        .admin
+        .post("/api/v1/approval-policies", &json!({"name": "bad", "condition": "request.inputs.memory_mb >", "levels": [{"approvers": {"admins": true}, "mode": "any"}]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["details"][0]["field"], "condition");
+    assert!(err["error"]["details"][0]["column"].as_u64().unwrap() > 1, "{err}");
+    assert_eq!(w.admin.json("/api/v1/approval-policies").await, json!([]));
+
+    let res = w
+        .admin
+        .post(
+            "/api/v1/approval-policies",
+            &json!({"name": "big memory", "condition": "request.inputs.memory_mb > 128", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // No quota pressure and no provisioning needed for this test: a tiny quota of memory.
+    let (s, small) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a", "inputs": {"memory_mb": 64}})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(small["explain"]["auto_approved"], true, "{small}");
+    assert!(small["explain"]["skipped_policies"][0]["reason"].as_str().unwrap().contains("is false"), "{small}");
+    let (s, big) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a", "inputs": {"memory_mb": 256}})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(big["status"], "pending_approval");
+    assert_eq!(big["explain"]["policy"]["condition"], "request.inputs.memory_mb > 128");
+    assert_eq!(big["explain"]["policy"]["values"]["request"]["inputs"]["memory_mb"], 256);
+    // Clean up the auto-approved one once it runs.
+    let r = wait_request(&app, &w.dev, small["id"].as_str().unwrap(), &["succeeded", "failed"], 90).await;
+    assert_eq!(r["status"], "succeeded");
+    app.destroy_all(&w.admin, &[r["deployment_id"].as_str().unwrap().to_string()], &w.hosts).await;
+}
+
+async fn timeouts_approve_and_reject(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    for (name, item, outcome) in [("approve on timeout", "web", "approve"), ("reject on timeout", "other", "reject")] {
+        let res = w
+            .admin
+            .post(
+                "/api/v1/approval-policies",
+                &json!({"name": name, "scope": {"catalog_items": [item]}, "levels": [{"approvers": {"group_managers": true}, "mode": "any", "timeout_hours": 0.0005, "on_timeout": outcome}]}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let (_, a) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
+    let (_, b) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a"})).await;
+    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("pending_approval"), Some("pending_approval")));
+    assert!(a["explain"]["levels"][0]["on_timeout_text"].as_str().unwrap().contains("approved"));
+    let b = wait_request(&app, &w.dev, b["id"].as_str().unwrap(), &["rejected"], 20).await;
+    assert_eq!(b["approvals"][0]["approver"], "system");
+    assert!(b["approvals"][0]["comment"].as_str().unwrap().contains("rejected by the policy"));
+    let a = wait_request(&app, &w.dev, a["id"].as_str().unwrap(), &["succeeded", "failed"], 90).await;
+    assert_eq!(a["status"], "succeeded", "{a}");
+    assert_eq!(a["approvals"][0]["decision"], "approved");
+    app.destroy_all(&w.admin, &[a["deployment_id"].as_str().unwrap().to_string()], &w.hosts).await;
+}
+
+async fn fifty_simultaneous_requests_never_pass_the_quota(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    // Pending requests count: nothing needs to run for the quota to fill up.
+    let res = w.admin.post("/api/v1/approval-policies", &json!({"name": "hold", "levels": [{"approvers": {"admins": true}, "mode": "any"}]})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(w.admin.put("/api/v1/groups/team-a/quota", &json!({"max_containers": 7})).await.status(), StatusCode::OK);
+    let (s, _) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"replicas": 2}})).await;
+    assert_eq!(s, StatusCode::CREATED, "2 of 7 in use");
+    let dev = std::sync::Arc::new(w.dev);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let dev = dev.clone();
+        tasks.push(tokio::spawn(async move { request(&dev, json!({"catalog_item": "web", "group": "team-a"})).await.0 }));
+    }
+    let mut created = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, refused), (5, 45), "exactly the 5 containers left");
+    let all: Value = w.admin.json("/api/v1/requests?per_page=200").await;
+    assert_eq!(all.as_array().unwrap().len(), 6);
+}
+
+async fn cancelling_and_day_two_entitlements(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    let res = w
+        .admin
+        .post("/api/v1/approval-policies", &json!({"name": "managers", "scope": {"catalog_items": ["other"]}, "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (_, r) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a"})).await;
+    let id = r["id"].as_str().unwrap();
+    assert_eq!(w.lead.post(&format!("/api/v1/requests/{id}/cancel"), &json!({})).await.status(), StatusCode::FORBIDDEN);
+    let res = w.dev.post(&format!("/api/v1/requests/{id}/cancel"), &json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "cancelled");
+    assert_eq!(w.lead.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await.status(), StatusCode::CONFLICT);
+
+    // Auto-approved and running: cancel is too late; stop is not in the entitlement; destroy is.
+    let (_, r) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
+    let r = wait_request(&app, &w.dev, r["id"].as_str().unwrap(), &["succeeded", "failed"], 90).await;
+    assert_eq!(r["status"], "succeeded");
+    let id = r["id"].as_str().unwrap();
+    assert_eq!(w.dev.post(&format!("/api/v1/requests/{id}/cancel"), &json!({})).await.status(), StatusCode::CONFLICT);
+    let dep = r["deployment_id"].as_str().unwrap().to_string();
+    let res = w.dev.post(&format!("/api/v1/deployments/{dep}/actions"), &json!({"action": "stop"})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.destroy_all(&w.dev, &[dep], &w.hosts).await;
+    // The destroyed deployment gives its quota back.
+    crate::helpers::eventually(10, "the quota to be released", || async {
+        let r = w.dev.json(&format!("/api/v1/requests/{id}")).await;
+        r["events"].as_array().unwrap().iter().any(|e| e["kind"] == "released").then_some(())
+    })
+    .await;
+}
