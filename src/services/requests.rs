@@ -392,6 +392,11 @@ async fn view(db: &DatabaseConnection, r: request::Model) -> ServiceResult<Reque
     })
 }
 
+/// A request's status, for the live page (visibility is checked by the caller).
+pub async fn status_of(db: &DatabaseConnection, id: &str) -> Option<String> {
+    request::Entity::find_by_id(id.to_string()).one(db).await.ok().flatten().map(|r| r.status)
+}
+
 pub async fn events_after(db: &DatabaseConnection, request_id: &str, after: i64) -> ServiceResult<Vec<EventView>> {
     Ok(request_event::Entity::find()
         .filter(request_event::Column::RequestId.eq(request_id))

@@ -65,6 +65,7 @@ async fn page_not_found() -> Result<HttpResponse, AppError> {
 /// The stylesheet and scripts are compiled into the binary: one file to deploy.
 const STATIC_FILES: &[(&str, &str, &str)] = &[
     ("css/wharf.css", "text/css; charset=utf-8", include_str!("../../static/css/wharf.css")),
+    ("js/timeline.js", "text/javascript; charset=utf-8", include_str!("../../static/js/timeline.js")),
 ];
 
 async fn static_file(path: web::Path<String>) -> Result<HttpResponse, AppError> {

@@ -13,3 +13,4 @@ mod provisioning;
 mod replicas;
 mod requests;
 mod roles;
+mod selfservice;

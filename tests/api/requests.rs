@@ -22,16 +22,16 @@ fn web_blueprint(id: &str) -> String {
     )
 }
 
-struct World {
-    admin: Api,
-    dev: Api,
-    lead: Api,
-    hosts: Vec<(String, String)>,
+pub(crate) struct World {
+    pub admin: Api,
+    pub dev: Api,
+    pub lead: Api,
+    pub hosts: Vec<(String, String)>,
 }
 
 /// team-a (dev member, lead manager), both test hosts, and catalog items `web` (and `other`)
 /// that team-a is entitled to, with `destroy` as day-2 action.
-async fn world(app: &TestApp) -> World {
+pub(crate) async fn world(app: &TestApp) -> World {
     let admin = app.seed_team().await;
     let hosts = app.register_test_hosts(&admin).await;
     for id in ["web", "other"] {

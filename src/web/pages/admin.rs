@@ -178,17 +178,20 @@ struct MemberForm {
 struct GroupPage {
     layout: Layout,
     group: GroupDetail,
+    quota: crate::domain::quota::Limits,
     form: MemberForm,
     errors: FormErrors,
 }
 
 async fn group(admin: Admin, state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, AppError> {
     let group = accounts::group_detail(&state.db, &name).await?;
+    let quota = quota_of(&state, &name).await?;
     render(
         StatusCode::OK,
         &GroupPage {
             layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "groups", &group.name),
             group,
+            quota,
             form: MemberForm { username: String::new(), role: "member".into() },
             errors: FormErrors::default(),
         },
@@ -213,17 +216,24 @@ async fn set_member(
         Err(e) => {
             let errors = form_errors(e)?;
             let group = accounts::group_detail(&state.db, &name).await?;
+            let quota = quota_of(&state, &name).await?;
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &GroupPage {
                     layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "groups", &group.name),
                     group,
+                    quota,
                     form,
                     errors,
                 },
             )
         }
     }
+}
+
+async fn quota_of(state: &AppState, group: &str) -> Result<crate::domain::quota::Limits, AppError> {
+    let g = accounts::find_group(&state.db, group).await?.ok_or_else(|| AppError::NotFound(format!("no group `{group}`")))?;
+    Ok(crate::services::catalog::limits_of(&state.db, g.id).await?)
 }
 
 async fn remove_member(admin: Admin, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {

@@ -327,18 +327,32 @@ async fn deployment_list(admin: Admin, state: web::Data<AppState>, q: web::Query
     let query = format!("status={}", url::form_urlencoded::byte_serialize(status.as_bytes()).collect::<String>());
     render(
         StatusCode::OK,
-        &DeploymentsPage { layout: layout(&admin, "deployments", "Deployments"), pager: Pager::of(&deployments, &query), deployments, status },
+        &DeploymentsPage { layout: layout(&admin, "all-deployments", "Deployments"), pager: Pager::of(&deployments, &query), deployments, status },
     )
 }
 
 #[derive(Template)]
-#[template(path = "pages/admin/deployment.html")]
-struct DeploymentPage {
-    layout: Layout,
-    d: DeploymentView,
-    outputs: Vec<(String, String)>,
-    busy: bool,
-    error: Option<String>,
+#[template(path = "pages/deployments/show.html")]
+pub(super) struct DeploymentPage {
+    pub layout: Layout,
+    pub d: DeploymentView,
+    pub outputs: Vec<(String, String)>,
+    pub busy: bool,
+    pub error: Option<String>,
+    /// Where the list and the actions are: `/admin/deployments` or `/deployments`.
+    pub base: &'static str,
+}
+
+impl DeploymentPage {
+    pub fn new(layout: Layout, d: DeploymentView, error: Option<String>, base: &'static str) -> Self {
+        let outputs = d
+            .outputs
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect())
+            .unwrap_or_default();
+        let busy = matches!(d.status.as_str(), "provisioning" | "destroying");
+        Self { layout, d, outputs, busy, error, base }
+    }
 }
 
 async fn deployment_page(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -347,13 +361,7 @@ async fn deployment_page(admin: Admin, state: web::Data<AppState>, id: web::Path
 
 async fn show_deployment(admin: &Admin, state: &AppState, id: &str, status: StatusCode, error: Option<String>) -> Result<HttpResponse, AppError> {
     let d = deployments::get(&state.db, id).await?;
-    let outputs = d
-        .outputs
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect())
-        .unwrap_or_default();
-    let busy = matches!(d.status.as_str(), "provisioning" | "destroying");
-    render(status, &DeploymentPage { layout: layout(admin, "deployments", &d.name), outputs, busy, d, error })
+    render(status, &DeploymentPage::new(layout(admin, "all-deployments", &d.name), d, error, "/admin/deployments"))
 }
 
 #[derive(Deserialize)]

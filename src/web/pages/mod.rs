@@ -1,6 +1,8 @@
 //! Server-rendered pages. Each handler names the role it needs through its extractor.
 mod admin;
+mod governance;
 mod infra;
+mod selfservice;
 mod session;
 
 use actix_web::http::{StatusCode, header};
@@ -19,7 +21,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teams", web::get().to(teams))
         .configure(session::routes)
         .configure(admin::routes)
-        .configure(infra::routes);
+        .configure(infra::routes)
+        .configure(selfservice::routes)
+        .configure(governance::routes);
 }
 
 pub(super) fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
@@ -52,7 +56,8 @@ pub(super) fn form_errors(e: crate::services::ServiceError) -> Result<FormErrors
         E::Invalid(v) => Ok(FormErrors(v)),
         E::Blueprint(v) => Ok(FormErrors(v.into_iter().map(|e| FieldError::new("source", e.to_string())).collect())),
         E::Conflict(m) | E::NotFound(m) | E::Forbidden(m) => Ok(FormErrors(vec![FieldError::new("", m)])),
-        e @ (E::OverQuota(_) | E::Condition(_)) => Ok(FormErrors(vec![FieldError::new("", e.to_string())])),
+        E::Condition(c) => Ok(FormErrors(vec![FieldError::new("condition", format!("does not parse at line {}, column {}: {}", c.line, c.column, c.message))])),
+        e @ E::OverQuota(_) => Ok(FormErrors(vec![FieldError::new("", e.to_string())])),
         other => Err(other.into()),
     }
 }

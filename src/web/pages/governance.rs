@@ -1,0 +1,245 @@
+//! Admin pages for the catalog, entitlements, approval policies and quotas.
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{FormErrors, form_errors, render, see_other};
+use crate::domain::policy::{Approvers, Level, Mode, Outcome, Scope};
+use crate::domain::quota::Limits;
+use crate::services::blueprints::{self, BlueprintSummary};
+use crate::services::catalog::{self, ACTIONS, EntitlementInput, EntitlementView, ItemInput, ItemView, PolicyInput, PolicyView};
+use crate::services::{FieldError, PageRequest, ServiceError, accounts};
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::Admin;
+use crate::web::views::Layout;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/catalog", web::get().to(page))
+        .route("/admin/catalog/items", web::post().to(create_item))
+        .route("/admin/catalog/entitlements", web::post().to(create_entitlement))
+        .route("/admin/catalog/policies", web::post().to(create_policy))
+        .route("/admin/groups/{name}/quota", web::post().to(set_quota));
+}
+
+#[derive(Template)]
+#[template(path = "pages/admin/catalog.html")]
+struct GovernancePage {
+    layout: Layout,
+    items: Vec<ItemView>,
+    entitlements: Vec<EntitlementView>,
+    policies: Vec<PolicyView>,
+    blueprints: Vec<BlueprintSummary>,
+    groups: Vec<String>,
+    actions: Vec<&'static str>,
+    /// Which form the errors belong to: item, entitlement or policy.
+    form: &'static str,
+    values: BTreeMap<String, String>,
+    errors: FormErrors,
+}
+
+impl GovernancePage {
+    fn v(&self, key: &str) -> String {
+        self.values.get(key).cloned().unwrap_or_default()
+    }
+    fn level_text(&self, l: &Level) -> String {
+        let mut who = Vec::new();
+        if l.approvers.group_managers {
+            who.push("group managers".to_string());
+        }
+        if !l.approvers.users.is_empty() {
+            who.push(l.approvers.users.join(", "));
+        }
+        if l.approvers.admins {
+            who.push("admins".to_string());
+        }
+        let mode = if l.mode == Mode::All { "all of" } else { "any of" };
+        let timeout = match (l.timeout_hours, l.on_timeout) {
+            (Some(h), Some(o)) => format!(" · {} after {h} h", if o == Outcome::Approve { "approve" } else { "reject" }),
+            _ => String::new(),
+        };
+        format!("{mode} {}{timeout}", who.join(" + "))
+    }
+    fn scope_text(&self, s: &Scope) -> String {
+        let mut parts = Vec::new();
+        if !s.catalog_items.is_empty() {
+            parts.push(format!("items {}", s.catalog_items.join(", ")));
+        }
+        if !s.categories.is_empty() {
+            parts.push(format!("categories {}", s.categories.join(", ")));
+        }
+        if !s.groups.is_empty() {
+            parts.push(format!("groups {}", s.groups.join(", ")));
+        }
+        if parts.is_empty() { "every request".into() } else { parts.join("; ") }
+    }
+}
+
+async fn build(state: &AppState, admin: &Admin, form: &'static str, values: BTreeMap<String, String>, errors: FormErrors) -> Result<GovernancePage, AppError> {
+    let groups = accounts::list_groups(&state.db, PageRequest::new(None, Some(200))).await?.items.into_iter().map(|g| g.name).collect();
+    Ok(GovernancePage {
+        layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "governance", "Catalog & policies"),
+        items: catalog::list_items(&state.db).await?,
+        entitlements: catalog::list_entitlements(&state.db).await?,
+        policies: catalog::list_policies(&state.db).await?,
+        blueprints: blueprints::list(&state.db).await?,
+        groups,
+        actions: ACTIONS.to_vec(),
+        form,
+        values,
+        errors,
+    })
+}
+
+async fn page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    render(StatusCode::OK, &build(&state, &admin, "", BTreeMap::new(), FormErrors::default()).await?)
+}
+
+type Fields = web::Form<Vec<(String, String)>>;
+
+/// Form pairs as a map (the last value of a key wins) and the list values of repeated keys.
+fn collect(form: Fields) -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
+    let mut one = BTreeMap::new();
+    let mut many: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in form.into_inner() {
+        many.entry(k.clone()).or_default().push(v.clone());
+        one.insert(k, v);
+    }
+    (one, many)
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+}
+
+fn number<T: std::str::FromStr>(values: &BTreeMap<String, String>, key: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    match values.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match s.parse() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(FieldError::new(key, format!("`{s}` is not a number")));
+                None
+            }
+        },
+    }
+}
+
+async fn answer(state: &AppState, admin: &Admin, form: &'static str, values: BTreeMap<String, String>, result: Result<(), ServiceError>) -> Result<HttpResponse, AppError> {
+    match result {
+        Ok(()) => Ok(see_other("/admin/catalog")),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &build(state, admin, form, values, errors).await?)
+        }
+    }
+}
+
+async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
+    let (v, _) = collect(form);
+    let mut errors = Vec::new();
+    let mut selector = BTreeMap::new();
+    for part in list(&v.get("host_selector").cloned().unwrap_or_default()) {
+        match part.split_once('=') {
+            Some((k, val)) => {
+                selector.insert(k.trim().to_string(), val.trim().to_string());
+            }
+            None => errors.push(FieldError::new("host_selector", format!("`{part}` is not KEY=VALUE"))),
+        }
+    }
+    let input = ItemInput {
+        id: v.get("id").cloned().unwrap_or_default().trim().to_string(),
+        name: v.get("name").cloned().unwrap_or_default(),
+        description: v.get("description").cloned().unwrap_or_default(),
+        category: v.get("category").cloned().unwrap_or_default(),
+        icon: v.get("icon").cloned().unwrap_or_default(),
+        blueprint: v.get("blueprint").cloned().unwrap_or_default(),
+        blueprint_version: number(&v, "blueprint_version", &mut errors),
+        host_selector: selector,
+        default_days: number(&v, "lease.default_days", &mut errors).unwrap_or(7),
+        max_days: number(&v, "lease.max_days", &mut errors).unwrap_or(30),
+        grace_days: number(&v, "lease.grace_days", &mut errors).unwrap_or(3),
+    };
+    let result = if errors.is_empty() { catalog::create_item(&state.db, &admin.principal.username, input).await.map(|_| ()) } else { Err(ServiceError::Invalid(errors)) };
+    answer(&state, &admin, "item", v, result).await
+}
+
+async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
+    let (v, many) = collect(form);
+    let input = EntitlementInput {
+        group: v.get("group").cloned().unwrap_or_default(),
+        catalog_items: list(&v.get("catalog_items").cloned().unwrap_or_default()),
+        categories: list(&v.get("categories").cloned().unwrap_or_default()),
+        actions: many.get("actions").cloned().unwrap_or_default(),
+    };
+    let result = catalog::create_entitlement(&state.db, &admin.principal.username, input).await.map(|_| ());
+    answer(&state, &admin, "entitlement", v, result).await
+}
+
+async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
+    let (v, _) = collect(form);
+    let mut errors = Vec::new();
+    let mut levels = Vec::new();
+    for n in 1..=3 {
+        let get = |k: &str| v.get(&format!("level{n}.{k}")).cloned().unwrap_or_default();
+        let who = get("approvers");
+        if who.is_empty() {
+            continue;
+        }
+        let approvers = match who.as_str() {
+            "group_managers" => Approvers { group_managers: true, users: vec![], admins: false },
+            "admins" => Approvers { group_managers: false, users: vec![], admins: true },
+            _ => Approvers { group_managers: false, users: list(&get("users")), admins: false },
+        };
+        let timeout_hours = number::<f64>(&v, &format!("level{n}.timeout_hours"), &mut errors);
+        let on_timeout = match get("on_timeout").as_str() {
+            "approve" => Some(Outcome::Approve),
+            "reject" => Some(Outcome::Reject),
+            _ => None,
+        };
+        levels.push(Level { approvers, mode: if get("mode") == "all" { Mode::All } else { Mode::Any }, timeout_hours, on_timeout: on_timeout.filter(|_| timeout_hours.is_some()) });
+    }
+    let input = PolicyInput {
+        name: v.get("name").cloned().unwrap_or_default(),
+        scope: Scope {
+            catalog_items: list(&v.get("scope.catalog_items").cloned().unwrap_or_default()),
+            categories: list(&v.get("scope.categories").cloned().unwrap_or_default()),
+            groups: list(&v.get("scope.groups").cloned().unwrap_or_default()),
+        },
+        condition: v.get("condition").cloned(),
+        actions: vec!["request".into()],
+        levels,
+    };
+    let result = if errors.is_empty() { catalog::create_policy(&state.db, &admin.principal.username, input).await.map(|_| ()) } else { Err(ServiceError::Invalid(errors)) };
+    answer(&state, &admin, "policy", v, result).await
+}
+
+#[derive(Deserialize)]
+struct QuotaForm {
+    #[serde(default)]
+    max_containers: String,
+    #[serde(default)]
+    max_memory_mb: String,
+    #[serde(default)]
+    max_cpus: String,
+}
+
+async fn set_quota(admin: Admin, state: web::Data<AppState>, name: web::Path<String>, form: web::Form<QuotaForm>) -> Result<HttpResponse, AppError> {
+    let f = form.into_inner();
+    let values: BTreeMap<String, String> =
+        [("max_containers", &f.max_containers), ("max_memory_mb", &f.max_memory_mb), ("max_cpus", &f.max_cpus)].into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let mut errors = Vec::new();
+    let limits = Limits {
+        max_containers: number(&values, "max_containers", &mut errors),
+        max_memory_mb: number(&values, "max_memory_mb", &mut errors),
+        max_cpus: number(&values, "max_cpus", &mut errors),
+    };
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors).into());
+    }
+    catalog::set_quota(&state.db, &admin.principal.username, &name, limits).await?;
+    Ok(see_other(&format!("/admin/groups/{name}")))
+}

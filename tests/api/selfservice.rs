@@ -1,0 +1,94 @@
+//! The self-service loop through the pages: the catalog, a generated request form, the live
+//! timeline (server-sent events), the approvals inbox, and the developer's deployment.
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_PASSWORD, Db, password_of, spawn_app};
+use crate::on_both_databases;
+use crate::requests::world;
+
+on_both_databases!(request_approve_and_follow_live_from_the_pages);
+
+async fn request_approve_and_follow_live_from_the_pages(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    let res = w
+        .admin
+        .post("/api/v1/approval-policies", &json!({"name": "managers approve", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let dev = app.browser();
+    dev.login_ok("dev", &password_of("dev")).await;
+    let (status, html) = dev.page("/catalog?q=web%20web").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("href=\"/catalog/web\"") && !html.contains("href=\"/catalog/other\""), "search filters: {html}");
+    let (_, form) = dev.page("/catalog/web").await;
+    assert!(form.contains("<select id=\"input-memory_mb\"") && form.contains("type=\"password\""), "{form}");
+    assert!(form.contains("max=\"30\""), "the lease maximum is shown");
+
+    // Errors come back beside their fields; nothing is requested.
+    let res = dev.submit("/catalog/web", "/catalog/web", &[("input.memory_mb", "64"), ("input.replicas", "9"), ("group", "team-a"), ("lease_days", "90")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("must be at most 3") && html.contains("must be 1 to 30 days"), "{html}");
+    assert_eq!(w.admin.json("/api/v1/requests").await, json!([]));
+
+    let res = dev
+        .submit("/catalog/web", "/catalog/web", &[("input.memory_mb", "64"), ("input.replicas", "1"), ("group", "team-a"), ("lease_days", "5"), ("reason", "try it")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let id = location.trim_start_matches("/requests/").to_string();
+    let (_, html) = dev.page(&location).await;
+    assert!(html.contains("pending_approval") && html.contains("Waiting on: <strong>lead</strong>"), "{html}");
+    assert!(html.contains("managers approve") && html.contains("data-live=\"true\""), "{html}");
+
+    // Follow it live: the event stream carries what happens next.
+    let stream = dev.get(&format!("/requests/{id}/events?after=2")).await;
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let collector = tokio::spawn(async move {
+        let mut stream = stream;
+        let mut body = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            body.push_str(&String::from_utf8_lossy(&chunk));
+            if body.contains("\"status\":\"succeeded\"") || body.contains("\"status\":\"failed\"") {
+                break;
+            }
+        }
+        body
+    });
+
+    let lead = app.browser();
+    lead.login_ok("lead", &password_of("lead")).await;
+    let (_, inbox) = lead.page("/approvals").await;
+    assert!(inbox.contains(&format!("/requests/{id}")), "{inbox}");
+    let res = lead.submit("/approvals", &format!("/requests/{id}/decide"), &[("decision", "approve"), ("comment", "go ahead")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    let body = tokio::time::timeout(std::time::Duration::from_secs(90), collector).await.expect("the stream ends").unwrap();
+    assert!(body.contains("event: timeline") && body.contains("lead approved level 1: “go ahead”"), "{body}");
+    assert!(body.contains("\"kind\":\"provisioning\"") && body.contains("\"status\":\"succeeded\""), "{body}");
+
+    // The developer's deployment, and its destruction from the page.
+    let r = w.dev.json(&format!("/api/v1/requests/{id}")).await;
+    let dep = r["deployment_id"].as_str().unwrap().to_string();
+    let (_, html) = dev.page("/deployments").await;
+    assert!(html.contains(&format!("/deployments/{dep}")), "{html}");
+    let (_, html) = dev.page(&format!("/deployments/{dep}")).await;
+    assert!(html.contains("status-running") && html.contains(&format!("/requests/{id}")), "{html}");
+    let res = dev.submit(&format!("/deployments/{dep}"), &format!("/deployments/{dep}/actions"), &[("action", "destroy")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.wait_deployment(&w.admin, &dep, &["destroyed"], 60).await;
+
+    // The admin's governance page lists what the loop used.
+    let admin = app.browser();
+    admin.login_ok("admin", ADMIN_PASSWORD).await;
+    let (_, html) = admin.page("/admin/catalog").await;
+    assert!(html.contains("managers approve") && html.contains("category Web"), "{html}");
+    let res = admin
+        .submit("/admin/catalog", "/admin/catalog/policies", &[("name", "broken"), ("condition", "request.lease_days >"), ("level1.approvers", "admins")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("does not parse at line 1"));
+}
