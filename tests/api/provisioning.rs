@@ -201,9 +201,15 @@ async fn changes_behind_wharfs_back_show_within_seconds(db: Db) {
     app.wait_deployment(&admin, &id, &["running"], 5).await;
 
     // Removed from the CLI: drifted, with the reason.
+    // (While the engine removes it, the container is first seen stopped: drifted "not
+    // running"; once it is gone the reason says so.)
     docker(&endpoint, &["rm", "-f", &names[1]]);
-    let d = app.wait_deployment(&admin, &id, &["drifted"], 5).await;
-    assert!(d["error"].as_str().unwrap().contains("removed outside Wharf"), "{d}");
+    let path = format!("/api/v1/deployments/{id}");
+    let d = crate::helpers::eventually(5, "the deployment to be drifted with a removed container", || async {
+        let d = admin.json(&path).await;
+        (d["status"] == "drifted" && d["error"].as_str().is_some_and(|e| e.contains("removed outside Wharf"))).then_some(d)
+    })
+    .await;
     let gone = d["resources"].as_array().unwrap().iter().find(|r| r["name"] == names[1].as_str()).unwrap().clone();
     assert_eq!(gone["status"], "missing");
 
