@@ -101,5 +101,55 @@ pub async fn seed_demo(db: &DatabaseConnection) -> ServiceResult<Vec<DemoAccount
         }
         out.push(DemoAccount { username: name, password: pw, role: what });
     }
+    seed_demo_catalog(db).await?;
     Ok(out)
+}
+
+/// Publishes every imported blueprint as a catalog item, entitles team-a to them with every
+/// day-2 action, and adds one approval policy, so that the demo users have something to do.
+async fn seed_demo_catalog(db: &DatabaseConnection) -> ServiceResult<()> {
+    use super::catalog::{self, EntitlementInput, ItemInput, PolicyInput};
+    use crate::domain::policy::{Approvers, Level, Mode, Scope};
+    if !catalog::list_items(db).await?.is_empty() {
+        return Ok(());
+    }
+    let mut categories = Vec::new();
+    for b in super::blueprints::list(db).await? {
+        let item = ItemInput {
+            id: b.id.clone(),
+            name: b.name.clone(),
+            description: b.description.clone(),
+            category: b.category.clone(),
+            icon: String::new(),
+            blueprint: b.id.clone(),
+            blueprint_version: None,
+            host_selector: Default::default(),
+            default_days: 7,
+            max_days: 30,
+            grace_days: 3,
+        };
+        catalog::create_item(db, audit::SYSTEM, item).await?;
+        if !categories.contains(&b.category) {
+            categories.push(b.category.clone());
+        }
+    }
+    if categories.is_empty() {
+        return Ok(());
+    }
+    let entitlement = EntitlementInput {
+        group: "team-a".into(),
+        catalog_items: vec![],
+        categories,
+        actions: catalog::ACTIONS.iter().map(|a| a.to_string()).collect(),
+    };
+    catalog::create_entitlement(db, audit::SYSTEM, entitlement).await?;
+    let policy = PolicyInput {
+        name: "long leases need the team lead".into(),
+        scope: Scope::default(),
+        condition: Some("request.lease_days > 7".into()),
+        actions: vec!["request".into()],
+        levels: vec![Level { approvers: Approvers { group_managers: true, users: vec![], admins: false }, mode: Mode::Any, timeout_hours: None, on_timeout: None }],
+    };
+    catalog::create_policy(db, audit::SYSTEM, policy).await?;
+    Ok(())
 }
