@@ -56,3 +56,30 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
     }
     Ok(Some(user_id))
 }
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Live: neither expired nor revoked.
+    pub active: bool,
+}
+
+pub fn view(t: api_token::Model, owner: String) -> TokenView {
+    let active = t.revoked_at.is_none() && t.expires_at > Utc::now();
+    TokenView {
+        id: t.id,
+        name: t.name,
+        owner,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        last_used_at: t.last_used_at,
+        revoked_at: t.revoked_at,
+        active,
+    }
+}

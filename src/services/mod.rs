@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod deployments;
 pub mod hosts;
 pub mod requests;
+pub mod tokens;
 
 use sea_orm::DbErr;
 use serde::Serialize;

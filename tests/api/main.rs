@@ -14,3 +14,4 @@ mod replicas;
 mod requests;
 mod roles;
 mod selfservice;
+mod tokens;

@@ -77,6 +77,9 @@ fn pages() -> Vec<Route> {
         r(M::POST, "/admin/catalog/entitlements", Some(json!({"group": "team-a"})), [LOGIN, 403, 403, 422]),
         r(M::POST, "/admin/catalog/policies", Some(json!({"name": ""})), [LOGIN, 403, 403, 422]),
         r(M::POST, "/admin/groups/team-a/quota", Some(json!({"max_containers": "40"})), [LOGIN, 403, 403, 303]),
+        r(M::GET, "/profile", None, [LOGIN, 200, 200, 200]),
+        r(M::POST, "/profile/tokens", Some(json!({"name": "t", "days": "7"})), [LOGIN, 201, 201, 201]),
+        r(M::POST, "/profile/tokens/999999/revoke", Some(json!({})), [LOGIN, 404, 404, 404]),
         r(M::POST, "/logout", Some(json!({})), [LOGIN, 303, 303, 303]),
     ]
 }
@@ -119,6 +122,10 @@ fn api() -> Vec<Route> {
         r(M::POST, "/api/v1/requests/no-such/reject", Some(json!({})), [401, 404, 404, 404]),
         r(M::POST, "/api/v1/requests/no-such/cancel", Some(json!({})), [401, 404, 404, 404]),
         r(M::GET, "/api/v1/approvals", None, [401, 200, 200, 200]),
+        r(M::GET, "/api/v1/tokens", None, [401, 200, 200, 200]),
+        r(M::GET, "/api/v1/tokens?all=true", None, [401, 403, 403, 200]),
+        r(M::POST, "/api/v1/tokens", Some(json!({"name": "t"})), [401, 201, 201, 201]),
+        r(M::DELETE, "/api/v1/tokens/999999", None, [401, 404, 404, 404]),
         r(M::POST, "/api/v1/auth/token", Some(json!({"username": "victim", "password": "victim-password-1"})), [201, 201, 201, 201]),
     ]
 }

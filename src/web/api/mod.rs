@@ -16,9 +16,10 @@ use crate::services::{FieldError, Page, PageRequest, ServiceError};
 
 mod infra;
 mod requests;
+mod tokens;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(infra::routes).configure(requests::routes);
+    cfg.configure(infra::routes).configure(requests::routes).configure(tokens::routes);
     cfg.route("/auth/token", web::post().to(create_token))
         .route("/me", web::get().to(me))
         .route("/users", web::get().to(list_users))

@@ -2,6 +2,7 @@
 mod admin;
 mod governance;
 mod infra;
+mod profile;
 mod selfservice;
 mod session;
 
@@ -23,7 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(admin::routes)
         .configure(infra::routes)
         .configure(selfservice::routes)
-        .configure(governance::routes);
+        .configure(governance::routes)
+        .configure(profile::routes);
 }
 
 pub(super) fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {

@@ -1,0 +1,50 @@
+//! `/api/v1/tokens`: personal API tokens.
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::services::tokens;
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::Signed;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tokens", web::get().to(list))
+        .route("/tokens", web::post().to(create))
+        .route("/tokens/{id}", web::delete().to(revoke));
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// Admins: everyone's tokens.
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list(user: Signed, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(tokens::list(&state.db, &user.principal, q.all).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default = "default_days")]
+    expires_in_days: u32,
+}
+
+fn default_days() -> u32 {
+    30
+}
+
+/// The token is in this answer only; Wharf keeps its hash.
+async fn create(user: Signed, state: web::Data<AppState>, body: web::Json<CreateBody>) -> Result<HttpResponse, AppError> {
+    let (view, issued) = tokens::create(&state.db, &user.principal, &body.name, body.expires_in_days).await?;
+    let mut out = json!(view);
+    out["token"] = json!(issued.token);
+    Ok(HttpResponse::Created().json(out))
+}
+
+async fn revoke(user: Signed, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(tokens::revoke(&state.db, &user.principal, id.into_inner()).await?))
+}
