@@ -60,6 +60,8 @@ struct RawSettings {
     engine: EngineSettings,
     #[serde(default)]
     hosts: HostSettings,
+    #[serde(default)]
+    oidc: OidcSettings,
 }
 
 fn default_bind() -> String {
@@ -141,6 +143,47 @@ impl Default for HostSettings {
     }
 }
 
+/// One rule of `[[oidc.group_map]]`: a value of the groups claim gives a role in a group.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMapping {
+    pub claim_value: String,
+    pub group: String,
+    pub role: crate::domain::Role,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// The provider's issuer URL; OpenID Connect is off without it.
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    /// The claim (in the ID token) that lists the user's groups.
+    pub groups_claim: String,
+    pub group_map: Vec<GroupMapping>,
+    /// Values of the groups claim that make a user an admin.
+    pub admin_values: Vec<String>,
+    /// The text of the login page's button.
+    pub button_label: String,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            client_id: "wharf".into(),
+            client_secret: None,
+            scopes: vec!["openid".into(), "profile".into(), "email".into(), "groups".into()],
+            groups_claim: "groups".into(),
+            group_map: Vec::new(),
+            admin_values: Vec::new(),
+            button_label: "Log in with single sign-on".into(),
+        }
+    }
+}
+
 /// Which database the URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatabaseKind {
@@ -207,6 +250,7 @@ pub struct Settings {
     pub api_token_days: u32,
     pub engine: EngineSettings,
     pub hosts: HostSettings,
+    pub oidc: OidcSettings,
 }
 
 impl Settings {
@@ -308,6 +352,23 @@ impl TryFrom<RawSettings> for Settings {
         if raw.hosts.health_interval_secs == 0 {
             return Err(ConfigError::BadValue { key: "hosts.health_interval_secs", message: "must be at least 1".into() });
         }
+        if let Some(issuer) = raw.oidc.issuer.as_deref() {
+            let ok = Url::parse(issuer).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(ConfigError::BadValue { key: "oidc.issuer", message: format!("`{issuer}` is not an http(s) URL") });
+            }
+            if raw.oidc.client_id.trim().is_empty() {
+                return Err(ConfigError::BadValue { key: "oidc.client_id", message: "must not be empty".into() });
+            }
+            if !raw.oidc.scopes.iter().any(|s| s == "openid") {
+                return Err(ConfigError::BadValue { key: "oidc.scopes", message: "must include openid".into() });
+            }
+        }
+        for m in &raw.oidc.group_map {
+            if crate::domain::GroupName::parse(&m.group).is_err() {
+                return Err(ConfigError::BadValue { key: "oidc.group_map", message: format!("`{}` is not a group name", m.group) });
+            }
+        }
         if raw.api_token_days == 0 {
             return Err(ConfigError::BadValue { key: "api_token_days", message: "must be at least 1".into() });
         }
@@ -324,6 +385,7 @@ impl TryFrom<RawSettings> for Settings {
             api_token_days: raw.api_token_days,
             engine: raw.engine,
             hosts: raw.hosts,
+            oidc: raw.oidc,
         })
     }
 }

@@ -24,6 +24,8 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot read or create the cookie signing key: {0}")]
     Key(sea_orm::DbErr),
+    #[error(transparent)]
+    Oidc(#[from] crate::auth::oidc::OidcError),
 }
 
 pub struct Application {
@@ -46,6 +48,14 @@ impl Application {
             .map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?.port();
         let workers = settings.workers;
+        let oidc = match settings.oidc.issuer {
+            Some(_) => {
+                let base = settings.base_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{}:{port}", settings.bind.ip()));
+                let redirect = format!("{base}/auth/oidc/callback");
+                Some(Arc::new(crate::auth::oidc::Oidc::discover(&settings.oidc, &redirect).await?))
+            }
+            None => None,
+        };
         import_catalog(&db, &settings.catalog_dir).await;
         if settings.hosts.register_local {
             register_local_host(&db, &settings.hosts.local_socket).await;
@@ -53,7 +63,7 @@ impl Application {
         let engine = Engine::new(db.clone(), settings.engine.clone(), settings.hosts.clone());
         engine.start();
         tokio::spawn(requests::run_scheduler(db.clone(), engine.clone()));
-        let state = Data::new(AppState { db: db.clone(), settings: Arc::new(settings), cookie_key, engine });
+        let state = Data::new(AppState { db: db.clone(), settings: Arc::new(settings), cookie_key, engine, oidc });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261130_000001_accounts;
 mod m20261130_000002_hosts_blueprints_engine;
 mod m20261130_000003_catalog_requests;
+mod m20261130_000004_oidc;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_accounts::Migration),
             Box::new(m20261130_000002_hosts_blueprints_engine::Migration),
             Box::new(m20261130_000003_catalog_requests::Migration),
+            Box::new(m20261130_000004_oidc::Migration),
         ]
     }
 }

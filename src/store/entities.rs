@@ -17,6 +17,8 @@ pub mod user {
         pub is_active: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// `issuer|sub` for users who log in through OpenID Connect.
+        pub oidc_subject: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub cookie_key: Key,
     pub engine: Engine,
+    /// Present when OpenID Connect is configured (and its provider was discovered).
+    pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
 }
 
 /// Every route of the app. `startup` mounts this and nothing else.

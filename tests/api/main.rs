@@ -8,6 +8,7 @@ mod crash;
 mod docker;
 mod health;
 mod hosts;
+mod oidc;
 mod blueprints;
 mod provisioning;
 mod replicas;

@@ -80,6 +80,9 @@ fn pages() -> Vec<Route> {
         r(M::GET, "/profile", None, [LOGIN, 200, 200, 200]),
         r(M::POST, "/profile/tokens", Some(json!({"name": "t", "days": "7"})), [LOGIN, 201, 201, 201]),
         r(M::POST, "/profile/tokens/999999/revoke", Some(json!({})), [LOGIN, 404, 404, 404]),
+        r(M::GET, "/auth/oidc/login", None, [404, 404, 404, 404]),
+        r(M::GET, "/auth/oidc/callback?code=x&state=y", None, [404, 404, 404, 404]),
+        r(M::POST, "/admin/settings/local-login", Some(json!({"enabled": "true"})), [LOGIN, 403, 403, 303]),
         r(M::POST, "/logout", Some(json!({})), [LOGIN, 303, 303, 303]),
     ]
 }
@@ -122,6 +125,8 @@ fn api() -> Vec<Route> {
         r(M::POST, "/api/v1/requests/no-such/reject", Some(json!({})), [401, 404, 404, 404]),
         r(M::POST, "/api/v1/requests/no-such/cancel", Some(json!({})), [401, 404, 404, 404]),
         r(M::GET, "/api/v1/approvals", None, [401, 200, 200, 200]),
+        r(M::GET, "/api/v1/settings/local-login", None, [401, 403, 403, 200]),
+        r(M::PUT, "/api/v1/settings/local-login", Some(json!({"enabled": false})), [401, 403, 403, 409]),
         r(M::GET, "/api/v1/tokens", None, [401, 200, 200, 200]),
         r(M::GET, "/api/v1/tokens?all=true", None, [401, 403, 403, 200]),
         r(M::POST, "/api/v1/tokens", Some(json!({"name": "t"})), [401, 201, 201, 201]),

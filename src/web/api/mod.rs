@@ -29,7 +29,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/groups/{group}", web::get().to(get_group))
         .route("/groups/{group}/members/{username}", web::put().to(set_member))
         .route("/groups/{group}/members/{username}", web::delete().to(remove_member))
-        .route("/audit", web::get().to(list_audit));
+        .route("/audit", web::get().to(list_audit))
+        .route("/settings/local-login", web::get().to(get_local_login))
+        .route("/settings/local-login", web::put().to(set_local_login));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocalLoginBody {
+    enabled: bool,
+}
+
+async fn get_local_login(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(json!({"enabled": accounts::local_login_enabled(&state.db).await?})))
+}
+
+/// Turning local login off is refused while no admin can log in through OpenID Connect.
+async fn set_local_login(admin: Admin, state: web::Data<AppState>, body: web::Json<LocalLoginBody>) -> Result<HttpResponse, AppError> {
+    accounts::set_local_login(&state.db, &admin.principal.username, body.enabled).await?;
+    Ok(HttpResponse::Ok().json(json!({"enabled": body.enabled})))
 }
 
 #[derive(Debug, Deserialize)]

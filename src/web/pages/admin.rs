@@ -18,6 +18,7 @@ use crate::web::views::{Layout, Pager};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users", web::get().to(users))
         .route("/admin/users", web::post().to(create_user))
+        .route("/admin/settings/local-login", web::post().to(local_login))
         .route("/admin/groups", web::get().to(groups))
         .route("/admin/groups", web::post().to(create_group))
         .route("/admin/groups/{name}", web::get().to(group))
@@ -52,6 +53,7 @@ struct UserForm {
 #[template(path = "pages/admin/users.html")]
 struct UsersPage {
     layout: Layout,
+    local_login: bool,
     pager: Pager,
     users: Page<UserView>,
     form: UserForm,
@@ -64,6 +66,7 @@ async fn users(admin: Admin, state: web::Data<AppState>, q: web::Query<ListQuery
     render(
         StatusCode::OK,
         &UsersPage {
+            local_login: accounts::local_login_enabled(&state.db).await?,
             layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "users", "Users"),
             pager: Pager::of(&users, ""),
             users,
@@ -93,6 +96,7 @@ async fn create_user(admin: Admin, state: web::Data<AppState>, form: web::Form<U
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &UsersPage {
+                    local_login: accounts::local_login_enabled(&state.db).await?,
                     layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "users", "Users"),
                     pager: Pager::of(&users, ""),
                     users,
@@ -103,6 +107,16 @@ async fn create_user(admin: Admin, state: web::Data<AppState>, form: web::Form<U
             )
         }
     }
+}
+
+#[derive(Deserialize)]
+struct LocalLoginForm {
+    enabled: String,
+}
+
+async fn local_login(admin: Admin, state: web::Data<AppState>, form: web::Form<LocalLoginForm>) -> Result<HttpResponse, AppError> {
+    accounts::set_local_login(&state.db, &admin.principal.username, form.enabled == "true").await?;
+    Ok(see_other("/admin/users"))
 }
 
 fn urlencode(s: &str) -> String {

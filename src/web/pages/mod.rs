@@ -5,6 +5,7 @@ mod infra;
 mod profile;
 mod selfservice;
 mod session;
+mod sso;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
@@ -21,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/teams", web::get().to(teams))
         .configure(session::routes)
+        .configure(sso::routes)
         .configure(admin::routes)
         .configure(infra::routes)
         .configure(selfservice::routes)

@@ -27,6 +27,9 @@ struct LoginPage {
     username: String,
     next: String,
     error: Option<String>,
+    /// The single sign-on button's label, when OpenID Connect is configured.
+    sso: Option<String>,
+    local: bool,
 }
 
 #[derive(Deserialize)]
@@ -35,21 +38,23 @@ struct NextQuery {
 }
 
 /// Only a path on this site is a place to go after login (no `//evil.example`).
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_string(),
         _ => "/".to_string(),
     }
 }
 
-async fn login_page(who: Anyone, q: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
+async fn login_page(who: Anyone, state: web::Data<AppState>, q: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
     let next = safe_next(q.next.as_deref());
     if who.0.principal.is_some() {
         return Ok(see_other(&next));
     }
+    let local = accounts::local_login_enabled(&state.db).await?;
+    let sso = state.oidc.as_ref().map(|o| o.button_label().to_string());
     render(
         StatusCode::OK,
-        &LoginPage { layout: Layout::new(Some(&who.0), "login", "Log in"), username: String::new(), next, error: None },
+        &LoginPage { layout: Layout::new(Some(&who.0), "login", "Log in"), username: String::new(), next, error: None, sso, local },
     )
 }
 
@@ -73,6 +78,7 @@ async fn login(
         password: Secret::new(form.password),
         address: client_address(&req),
     };
+    let sso = state.oidc.as_ref().map(|o| o.button_label().to_string());
     let failed = |status, message: String| {
         render(
             status,
@@ -81,6 +87,8 @@ async fn login(
                 username: form.username.clone(),
                 next: next.clone(),
                 error: Some(message),
+                sso: sso.clone(),
+                local: true,
             },
         )
     };
@@ -98,6 +106,7 @@ async fn login(
             Ok(res)
         }
         Err(ServiceError::Unauthorized(m)) => failed(StatusCode::UNAUTHORIZED, m),
+        Err(ServiceError::Forbidden(m)) => failed(StatusCode::FORBIDDEN, m),
         Err(e @ ServiceError::Throttled { .. }) => failed(StatusCode::TOO_MANY_REQUESTS, AppError::from(e).to_string()),
         Err(e) => Err(e.into()),
     }

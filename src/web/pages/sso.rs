@@ -1,0 +1,113 @@
+//! OpenID Connect: the redirect to the provider and the callback.
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{render, see_other};
+use crate::auth::oidc::Pending;
+use crate::auth::sessions::{self, SESSION_COOKIE};
+use crate::services::{ServiceError, accounts, audit};
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::{Anyone, client_address};
+use crate::web::views::Layout;
+
+const PENDING_COOKIE: &str = "wharf_oidc";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/oidc/login", web::get().to(login)).route("/auth/oidc/callback", web::get().to(callback));
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login(state: web::Data<AppState>, q: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
+    let oidc = state.oidc.as_ref().ok_or_else(|| AppError::NotFound("single sign-on is not configured".into()))?;
+    let next = super::session::safe_next(q.next.as_deref());
+    let (url, pending) = oidc.start(&next);
+    let value = serde_json::to_string(&pending).map_err(AppError::internal)?;
+    // Ten minutes to come back from the provider.
+    let mut cookie = sessions::signed_cookie(&state.cookie_key, PENDING_COOKIE, value, state.settings.secure_cookies(), None);
+    cookie.set_max_age(actix_web::cookie::time::Duration::minutes(10));
+    let mut res = see_other(&url);
+    res.add_cookie(&cookie).map_err(AppError::internal)?;
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "errors/error.html")]
+struct FailedPage {
+    layout: Layout,
+    status: u16,
+    reason: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(req: HttpRequest, who: Anyone, state: web::Data<AppState>, q: web::Query<CallbackQuery>) -> Result<HttpResponse, AppError> {
+    let oidc = state.oidc.as_ref().ok_or_else(|| AppError::NotFound("single sign-on is not configured".into()))?;
+    let address = client_address(&req);
+    let failed = |status: StatusCode, message: String| -> Result<HttpResponse, AppError> {
+        let mut res = render(
+            status,
+            &FailedPage { layout: Layout::new(Some(&who.0), "login", "Login failed"), status: status.as_u16(), reason: "Single sign-on failed".into(), message },
+        )?;
+        res.add_removal_cookie(&sessions::removal(PENDING_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
+        Ok(res)
+    };
+    let audit_failure = |reason: String| {
+        let db = state.db.clone();
+        let address = address.clone();
+        async move {
+            let _ = audit::record(&db, "oidc", "login.failed", "oidc", serde_json::json!({"address": address, "reason": reason})).await;
+        }
+    };
+    if let Some(err) = &q.error {
+        let message = format!("the provider refused the login: {err}{}", q.error_description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default());
+        audit_failure(message.clone()).await;
+        return failed(StatusCode::BAD_REQUEST, message);
+    }
+    let pending: Option<Pending> = req
+        .cookie(PENDING_COOKIE)
+        .and_then(|c| sessions::read_signed(&state.cookie_key, c))
+        .and_then(|v| serde_json::from_str(&v).ok());
+    let Some(pending) = pending else {
+        audit_failure("no login in progress".into()).await;
+        return failed(StatusCode::BAD_REQUEST, "no single sign-on login is in progress in this browser (it expired, or started elsewhere): start again".into());
+    };
+    if q.state.as_deref().is_none_or(|s| !crate::auth::constant_time_eq(s, &pending.state)) {
+        audit_failure("state mismatch".into()).await;
+        return failed(StatusCode::BAD_REQUEST, "the login state does not match the one this browser started: start again".into());
+    }
+    let Some(code) = q.code.as_deref() else {
+        return failed(StatusCode::BAD_REQUEST, "the provider sent no login code".into());
+    };
+    let identity = match oidc.finish(code, &pending).await {
+        Ok(i) => i,
+        Err(e) => {
+            audit_failure(e.to_string()).await;
+            return failed(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    match accounts::oidc_login(&state.db, &state.settings, &identity, &address).await {
+        Ok(done) => {
+            let cookie = sessions::signed_cookie(&state.cookie_key, SESSION_COOKIE, done.session_token, state.settings.secure_cookies(), Some(state.settings.session.hours));
+            let mut res = see_other(&pending.next);
+            res.add_cookie(&cookie).map_err(AppError::internal)?;
+            res.add_removal_cookie(&sessions::removal(PENDING_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
+            Ok(res)
+        }
+        Err(e @ (ServiceError::Forbidden(_) | ServiceError::Conflict(_) | ServiceError::Unauthorized(_))) => failed(StatusCode::FORBIDDEN, e.to_string()),
+        Err(e) => Err(e.into()),
+    }
+}
