@@ -439,3 +439,17 @@ impl Served {
         TestApp { address: self.base.clone() }
     }
 }
+
+/// The body of a published port's page. A port may take a moment to accept connections after
+/// the container reports running, so this retries for a few seconds before it fails.
+pub async fn fetch_published(url: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match reqwest::get(url).await {
+            Ok(res) => return res.text().await.expect("a body"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer: {last}");
+}

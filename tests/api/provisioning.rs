@@ -82,7 +82,7 @@ async fn a_two_tier_deployment_runs_on_its_private_network(db: Db) {
     let web = d["resources"].as_array().unwrap().iter().find(|r| r["component"] == "web").unwrap().clone();
     let port = web["ports"][0]["host_port"].as_u64().unwrap();
     assert_eq!(url, format!("http://127.0.0.1:{port}/"));
-    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let page = crate::helpers::fetch_published(&url).await;
     assert!(page.contains("wharf test image"), "{page}");
     assert_eq!(d["outputs"]["greeting"], "ahoy");
 

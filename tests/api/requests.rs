@@ -174,7 +174,7 @@ async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
     assert_eq!(d["status"], "running");
     assert_eq!((d["owner"].as_str(), d["group"].as_str(), d["catalog_item"].as_str()), (Some("dev"), Some("team-a"), Some("web")));
     assert!(d["lease_expires_at"].is_string());
-    let page = reqwest::get(d["outputs"]["url"].as_str().unwrap()).await.unwrap().text().await.unwrap();
+    let page = crate::helpers::fetch_published(d["outputs"]["url"].as_str().unwrap()).await;
     assert!(page.contains("wharf test image"));
     // Managers see their group's deployment; someone else does not.
     assert_eq!(w.lead.get(&format!("/api/v1/deployments/{dep_id}")).await.status(), StatusCode::OK);
