@@ -57,7 +57,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
     Ok(Some(user_id))
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: i64,
     pub name: String,

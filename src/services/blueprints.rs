@@ -14,7 +14,7 @@ use crate::store::entities::{blueprint as bp_entity, blueprint_version};
 /// Largest blueprint source accepted.
 pub const MAX_SOURCE: usize = 256 * 1024;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Published {
     pub id: String,
     pub version: i32,
@@ -88,7 +88,7 @@ async fn latest(db: &impl sea_orm::ConnectionTrait, id: &str) -> Result<Option<i
     Ok(bp_entity::Entity::find_by_id(id.to_string()).one(db).await?.map(|b| b.latest_version))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BlueprintSummary {
     pub id: String,
     pub name: String,
@@ -98,7 +98,7 @@ pub struct BlueprintSummary {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionView {
     pub version: i32,
     pub trusted: bool,
@@ -107,7 +107,7 @@ pub struct VersionView {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BlueprintDetail {
     #[serde(flatten)]
     pub summary: BlueprintSummary,

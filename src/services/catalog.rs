@@ -34,14 +34,14 @@ pub struct ItemInput {
     pub grace_days: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Lease {
     pub default_days: i32,
     pub max_days: i32,
     pub grace_days: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
     pub id: String,
     pub name: String,
@@ -153,7 +153,7 @@ pub struct EntitlementInput {
     pub actions: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EntitlementView {
     pub id: i64,
     pub group: String,
@@ -260,7 +260,7 @@ pub struct PolicyInput {
     pub levels: Vec<Level>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     pub id: i64,
     pub name: String,
@@ -396,7 +396,7 @@ pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64) -> Res
 
 // ----- what a user may request ---------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FormField {
     pub name: String,
     #[serde(rename = "type")]
@@ -443,7 +443,7 @@ pub fn form_of(bp: &Blueprint) -> Vec<FormField> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CatalogEntry {
     #[serde(flatten)]
     pub item: ItemView,

@@ -29,7 +29,7 @@ pub struct DeployInput {
     pub group_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PortView {
     pub container_port: u16,
     pub host_port: u16,
@@ -37,7 +37,7 @@ pub struct PortView {
     pub address: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResourceView {
     pub component: String,
     pub replica: i32,
@@ -48,7 +48,7 @@ pub struct ResourceView {
     pub ports: Vec<PortView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeploymentView {
     pub id: String,
     pub name: String,
@@ -71,7 +71,7 @@ pub struct DeploymentView {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeploymentSummary {
     pub id: String,
     pub name: String,

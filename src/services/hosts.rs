@@ -28,14 +28,14 @@ pub struct HostInput {
     pub publish_address: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EngineView {
     pub version: Option<String>,
     pub cpus: Option<i32>,
     pub memory_mb: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HostView {
     pub id: i64,
     pub name: String,

@@ -39,7 +39,7 @@ pub struct NewRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DecisionView {
     pub level: i32,
     pub approver: String,
@@ -48,7 +48,7 @@ pub struct DecisionView {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -56,7 +56,7 @@ pub struct EventView {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     pub id: String,
     pub status: String,
@@ -409,7 +409,7 @@ pub async fn events_after(db: &DatabaseConnection, request_id: &str, after: i64)
         .collect())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestSummary {
     pub id: String,
     pub status: String,

@@ -37,6 +37,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/static/{file:.*}", web::get().to(static_file))
+        // The OpenAPI document and its docs page, before the /api/v1 scope that would shadow them.
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
+                .url("/api/v1/openapi.json", <api::doc::ApiDoc as utoipa::OpenApi>::openapi()),
+        )
+        .route("/api/docs", web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/api/docs/")).finish() }))
         .service(web::scope("/api/v1").configure(api::routes).default_service(web::to(api_not_found)))
         .configure(pages::routes)
         .default_service(web::to(page_not_found));

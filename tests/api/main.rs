@@ -9,6 +9,7 @@ mod docker;
 mod health;
 mod hosts;
 mod oidc;
+mod openapi;
 mod blueprints;
 mod provisioning;
 mod replicas;

@@ -30,7 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 // ----- hosts --------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TlsBody {
     ca_pem: String,
@@ -38,7 +38,7 @@ struct TlsBody {
     key_pem: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HostBody {
     name: String,
@@ -50,6 +50,7 @@ struct HostBody {
     publish_address: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts", description = "Register a Docker engine; Wharf connects to it first (admins).", request_body = HostBody, responses((status = 201, body = crate::services::hosts::HostView), super::doc::Errors))]
 async fn create_host(admin: Admin, state: web::Data<AppState>, body: web::Json<HostBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let input = hosts::HostInput {
@@ -64,10 +65,12 @@ async fn create_host(admin: Admin, state: web::Data<AppState>, body: web::Json<H
     Ok(HttpResponse::Created().json(host))
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", description = "Hosts and their health (admins).", responses((status = 200, body = Vec<crate::services::hosts::HostView>), super::doc::Errors))]
 async fn list_hosts(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(hosts::list(&state.db).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "hosts", description = "One host (admins).", params(("id" = String, Path, description = "id or name")), responses((status = 200, body = crate::services::hosts::HostView), super::doc::Errors))]
 async fn get_host(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(hosts::view(hosts::find(&state.db, &id).await?)))
 }
@@ -78,6 +81,7 @@ struct ForceQuery {
     force: bool,
 }
 
+#[utoipa::path(delete, path = "/api/v1/hosts/{id}", tag = "hosts", description = "Remove a host; 409 while live deployments run there unless force (admins).", params(("id" = String, Path, description = "id or name"), ("force" = Option<bool>, Query)), responses((status = 204, description = "done"), super::doc::Errors))]
 async fn delete_host(admin: Admin, state: web::Data<AppState>, id: web::Path<String>, q: web::Query<ForceQuery>) -> Result<HttpResponse, AppError> {
     hosts::remove(&state.db, state.engine.pool(), &admin.principal.username, &id, q.force).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -87,6 +91,7 @@ async fn delete_host(admin: Admin, state: web::Data<AppState>, id: web::Path<Str
 
 /// The body is the YAML itself (`application/yaml`, `text/yaml`, `text/plain`), or JSON
 /// `{"source": "<yaml>"}`.
+#[utoipa::path(post, path = "/api/v1/blueprints", tag = "blueprints", description = "Publish a blueprint version (admins); 200 when this exact version exists.", request_body(content((String = "application/yaml"), (super::doc::SourceBody = "application/json"))), responses((status = 201, body = crate::services::blueprints::Published), super::doc::Errors))]
 async fn create_blueprint(req: HttpRequest, admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
     let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("the body is not UTF-8 text".into()))?;
     let source = match req.content_type() {
@@ -106,15 +111,17 @@ async fn create_blueprint(req: HttpRequest, admin: Admin, state: web::Data<AppSt
     Ok(HttpResponse::build(status).json(json!({"id": published.id, "version": published.version, "created": published.created})))
 }
 
+#[utoipa::path(get, path = "/api/v1/blueprints", tag = "blueprints", description = "Blueprints (admins).", responses((status = 200, body = Vec<crate::services::blueprints::BlueprintSummary>), super::doc::Errors))]
 async fn list_blueprints(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(blueprints::list(&state.db).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/blueprints/{id}", tag = "blueprints", description = "A blueprint with its versions (admins).", params(("id" = String, Path)), responses((status = 200, body = crate::services::blueprints::BlueprintDetail), super::doc::Errors))]
 async fn get_blueprint(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(blueprints::detail(&state.db, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeployBody {
     version: Option<i32>,
@@ -125,6 +132,7 @@ struct DeployBody {
     host_selector: BTreeMap<String, String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/blueprints/{id}/deploy", tag = "blueprints", description = "Deploy a blueprint to try it (admins).", params(("id" = String, Path)), request_body = DeployBody, responses((status = 202, body = crate::services::deployments::DeploymentView), super::doc::Errors))]
 async fn deploy(admin: Admin, state: web::Data<AppState>, id: web::Path<String>, body: web::Json<DeployBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let input = DeployInput {
@@ -153,6 +161,7 @@ struct ListQuery {
 }
 
 /// Owners see theirs, managers their groups', admins all.
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", description = "Deployments: own, managed groups', or all for admins.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50"), ("status" = Option<String>, Query), ("blueprint" = Option<String>, Query), ("group" = Option<String>, Query), ("owner" = Option<String>, Query)), responses((status = 200, body = Vec<crate::services::deployments::DeploymentSummary>), super::doc::Errors))]
 async fn list_deployments(req: HttpRequest, user: Signed, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let filter = DeploymentFilter { status: q.status, blueprint: q.blueprint, group: q.group, owner: q.owner };
@@ -160,16 +169,18 @@ async fn list_deployments(req: HttpRequest, user: Signed, state: web::Data<AppSt
     Ok(page_response(&req, page))
 }
 
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", description = "A deployment with its containers, ports and outputs.", params(("id" = String, Path)), responses((status = 200, body = crate::services::deployments::DeploymentView), super::doc::Errors))]
 async fn get_deployment(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(deployments::get_for(&state.db, &user.principal, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
     action: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/actions", tag = "deployments", description = "A day-2 action (destroy, retry), as the entitlement allows.", params(("id" = String, Path)), request_body = ActionBody, responses((status = 202, body = crate::services::deployments::DeploymentView), super::doc::Errors))]
 async fn act(user: Signed, state: web::Data<AppState>, id: web::Path<String>, body: web::Json<ActionBody>) -> Result<HttpResponse, AppError> {
     let d = deployments::act_for(&state.db, &state.engine, &user.principal, &id, &body.action).await?;
     Ok(HttpResponse::Accepted().json(d))

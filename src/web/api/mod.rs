@@ -14,6 +14,7 @@ use crate::services::accounts::{self, Attempt, NewGroupInput, NewUserInput};
 use crate::services::audit::{self, AuditFilter};
 use crate::services::{FieldError, Page, PageRequest, ServiceError};
 
+pub mod doc;
 mod infra;
 mod requests;
 mod tokens;
@@ -34,17 +35,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/settings/local-login", web::put().to(set_local_login));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LocalLoginBody {
     enabled: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/settings/local-login", tag = "settings", description = "Whether password logins are on (admins).", responses((status = 200, body = doc::LocalLoginView), doc::Errors))]
 async fn get_local_login(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(json!({"enabled": accounts::local_login_enabled(&state.db).await?})))
 }
 
 /// Turning local login off is refused while no admin can log in through OpenID Connect.
+#[utoipa::path(put, path = "/api/v1/settings/local-login", tag = "settings", description = "Turn password logins on or off (admins; off needs an admin who can use single sign-on).", request_body = LocalLoginBody, responses((status = 200, body = doc::LocalLoginView), doc::Errors))]
 async fn set_local_login(admin: Admin, state: web::Data<AppState>, body: web::Json<LocalLoginBody>) -> Result<HttpResponse, AppError> {
     accounts::set_local_login(&state.db, &admin.principal.username, body.enabled).await?;
     Ok(HttpResponse::Ok().json(json!({"enabled": body.enabled})))
@@ -79,13 +82,15 @@ pub(super) fn page_response<T: Serialize>(req: &HttpRequest, page: Page<T>) -> H
 
 // ----- tokens and me ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", description = "Log in with a local account; returns a token for Bearer authentication.", request_body = TokenBody, responses((status = 201, body = doc::TokenIssued), doc::Errors), security(()))]
 async fn create_token(req: HttpRequest, state: web::Data<AppState>, body: web::Json<TokenBody>) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let attempt = Attempt { username: body.username, password: body.password, address: client_address(&req) };
@@ -93,6 +98,7 @@ async fn create_token(req: HttpRequest, state: web::Data<AppState>, body: web::J
     Ok(HttpResponse::Created().json(json!({"token": issued.token, "expires_at": issued.expires_at})))
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", description = "Who is calling, and their groups.", responses((status = 200, body = doc::MeView), doc::Errors))]
 async fn me(user: Signed) -> HttpResponse {
     let p = user.principal;
     let groups: Vec<_> = p.groups.iter().map(|g| json!({"name": g.name, "role": g.role})).collect();
@@ -106,10 +112,11 @@ async fn me(user: Signed) -> HttpResponse {
 
 // ----- users --------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUserBody {
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
     display_name: Option<String>,
     email: Option<String>,
@@ -117,6 +124,7 @@ struct CreateUserBody {
     is_admin: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "people", description = "Create a local account (admins).", request_body = CreateUserBody, responses((status = 201, body = crate::services::accounts::UserView), doc::Errors))]
 async fn create_user(admin: Admin, state: web::Data<AppState>, body: web::Json<CreateUserBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let input = NewUserInput {
@@ -130,6 +138,7 @@ async fn create_user(admin: Admin, state: web::Data<AppState>, body: web::Json<C
     Ok(HttpResponse::Created().json(user))
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "people", description = "Accounts (admins); total in X-Total-Count.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50")), responses((status = 200, body = Vec<crate::services::accounts::UserView>), doc::Errors))]
 async fn list_users(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
     let page = accounts::list_users(&state.db, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
@@ -137,13 +146,14 @@ async fn list_users(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: w
 
 // ----- groups and memberships ---------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateGroupBody {
     name: String,
     description: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/groups", tag = "people", description = "Create a group (admins).", request_body = CreateGroupBody, responses((status = 201, body = crate::services::accounts::GroupSummary), doc::Errors))]
 async fn create_group(admin: Admin, state: web::Data<AppState>, body: web::Json<CreateGroupBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let group = accounts::create_group(&state.db, &admin.principal.username, NewGroupInput { name: b.name, description: b.description })
@@ -151,6 +161,7 @@ async fn create_group(admin: Admin, state: web::Data<AppState>, body: web::Json<
     Ok(HttpResponse::Created().json(group))
 }
 
+#[utoipa::path(get, path = "/api/v1/groups", tag = "people", description = "Groups (admins).", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50")), responses((status = 200, body = Vec<crate::services::accounts::GroupSummary>), doc::Errors))]
 async fn list_groups(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
     let page = accounts::list_groups(&state.db, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
@@ -158,6 +169,7 @@ async fn list_groups(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: 
 
 /// Admins see every group; a member or manager sees their own. Others get 404, as for a
 /// group that does not exist.
+#[utoipa::path(get, path = "/api/v1/groups/{group}", tag = "people", description = "A group and its members (admins and members).", params(("group" = String, Path)), responses((status = 200, body = crate::services::accounts::GroupDetail), doc::Errors))]
 async fn get_group(user: Signed, state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, AppError> {
     let visible = user.principal.is_admin || user.principal.groups.iter().any(|g| g.name == *name);
     if !visible {
@@ -166,12 +178,13 @@ async fn get_group(user: Signed, state: web::Data<AppState>, name: web::Path<Str
     Ok(HttpResponse::Ok().json(accounts::group_detail(&state.db, &name).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MemberBody {
     role: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/groups/{group}/members/{username}", tag = "people", description = "Add a member or change their role (admins).", params(("group" = String, Path), ("username" = String, Path)), request_body = MemberBody, responses((status = 200, body = doc::MembershipView), doc::Errors))]
 async fn set_member(
     admin: Admin,
     state: web::Data<AppState>,
@@ -187,6 +200,7 @@ async fn set_member(
     Ok(HttpResponse::build(StatusCode::OK).json(json!({"group": group, "username": username.to_ascii_lowercase(), "role": role})))
 }
 
+#[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{username}", tag = "people", description = "Remove a member (admins).", params(("group" = String, Path), ("username" = String, Path)), responses((status = 204, description = "done"), doc::Errors))]
 async fn remove_member(admin: Admin, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
     let (group, username) = path.into_inner();
     accounts::remove_membership(&state.db, &admin.principal.username, &group, &username).await?;
@@ -204,6 +218,7 @@ struct AuditQuery {
     since: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", description = "The audit log, newest first (admins).", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50"), ("actor" = Option<String>, Query), ("action" = Option<String>, Query, description = "an action or its prefix"), ("since" = Option<chrono::DateTime<chrono::Utc>>, Query)), responses((status = 200, body = Vec<crate::services::audit::AuditEntry>), doc::Errors))]
 async fn list_audit(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let filter = AuditFilter { actor: q.actor, action: q.action, since: q.since };

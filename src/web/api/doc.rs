@@ -1,0 +1,139 @@
+//! The OpenAPI document of `/api/v1`, generated from the handlers, served at
+//! `/api/v1/openapi.json` with a docs page at `/api/docs/`.
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+/// Every error: `{"error": {"code", "message", "details"}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A machine code: bad_request, unauthorized, forbidden, csrf_failed, not_found, conflict,
+    /// invalid_input, too_many_attempts, internal, unavailable, method_not_allowed, …
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// For invalid_input: a list of `{field, message}` or `{line, column, message}`.
+    pub details: Option<serde_json::Value>,
+}
+
+/// The error answers any endpoint may give.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Errors {
+    /// Malformed body, path or query.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No or bad credentials.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Not allowed (role, entitlement, CSRF).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Not found, or not visible to the caller.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// Method not allowed on this path.
+    #[response(status = 405)]
+    MethodNotAllowed(ErrorBody),
+    /// Conflict: taken name, illegal state change, over quota.
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// Body too large.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Unsupported content type.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// Invalid input, with details.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+    /// Too many failed logins.
+    #[response(status = 429)]
+    TooManyAttempts(ErrorBody),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenIssued {
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub groups: Vec<crate::services::accounts::GroupMembershipView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    pub group: String,
+    pub username: String,
+    pub role: crate::domain::Role,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuotaView {
+    pub group: String,
+    pub max_containers: Option<i64>,
+    pub max_memory_mb: Option<i64>,
+    pub max_cpus: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LocalLoginView {
+    pub enabled: bool,
+}
+
+/// A new personal token: the token itself is in this answer only.
+#[derive(Serialize, ToSchema)]
+pub struct NewTokenView {
+    #[serde(flatten)]
+    pub token_view: crate::auth::tokens::TokenView,
+    pub token: String,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A token from POST /api/v1/auth/token or the profile page")).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Wharf API", version = "1", description = "Self-service containers: catalog, requests, approvals, deployments."),
+    modifiers(&Security),
+    security(("bearer" = [])),
+    paths(
+        super::create_token, super::me, super::create_user, super::list_users, super::create_group, super::list_groups,
+        super::get_group, super::set_member, super::remove_member, super::list_audit, super::get_local_login, super::set_local_login,
+        super::infra::create_host, super::infra::list_hosts, super::infra::get_host, super::infra::delete_host,
+        super::infra::create_blueprint, super::infra::list_blueprints, super::infra::get_blueprint, super::infra::deploy,
+        super::infra::list_deployments, super::infra::get_deployment, super::infra::act,
+        super::requests::create_item, super::requests::list_items, super::requests::create_entitlement, super::requests::list_entitlements,
+        super::requests::create_policy, super::requests::list_policies, super::requests::set_quota, super::requests::catalog,
+        super::requests::submit, super::requests::list_requests, super::requests::get_request, super::requests::approve,
+        super::requests::reject, super::requests::cancel, super::requests::approvals,
+        super::tokens::list, super::tokens::create, super::tokens::revoke,
+    )
+)]
+pub struct ApiDoc;
+
+/// `POST /api/v1/blueprints` as JSON.
+#[derive(Serialize, ToSchema)]
+pub struct SourceBody {
+    /// The blueprint's YAML.
+    pub source: String,
+}
