@@ -270,7 +270,7 @@ impl Settings {
             .merge(
                 Env::prefixed("WHARF_")
                     .split("__")
-                    .filter(|key| !key.as_str().starts_with(ENV_IGNORED_PREFIX)),
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with(ENV_IGNORED_PREFIX)),
             )
             .merge(Serialized::defaults(overrides));
         Self::from_figment(figment)

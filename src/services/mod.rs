@@ -88,8 +88,9 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// Pages beyond a billion are clamped, so that no offset overflows.
     pub fn new(page: Option<u64>, per_page: Option<u64>) -> Self {
-        Self { page: page.unwrap_or(1).max(1), per_page: per_page.unwrap_or(50).clamp(1, 200) }
+        Self { page: page.unwrap_or(1).clamp(1, 1_000_000_000), per_page: per_page.unwrap_or(50).clamp(1, 200) }
     }
 
     /// One page of an ordered query, with the total count: both in SQL.
@@ -100,11 +101,23 @@ impl PageRequest {
     {
         use sea_orm::{PaginatorTrait, QuerySelect};
         let total = query.clone().count(db).await?;
-        let rows = query.offset((self.page - 1) * self.per_page).limit(self.per_page).all(db).await?;
+        let rows = query.offset((self.page - 1).saturating_mul(self.per_page)).limit(self.per_page).all(db).await?;
         Ok((rows, total))
     }
 
     pub fn page_of<T>(self, items: Vec<T>, total: u64) -> Page<T> {
         Page { items, page: self.page, per_page: self.per_page, total }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageRequest;
+
+    #[test]
+    fn pages_are_clamped() {
+        let p = PageRequest::new(Some(u64::MAX), Some(0));
+        assert_eq!((p.page, p.per_page), (1_000_000_000, 1));
+        assert_eq!(PageRequest::new(Some(0), Some(9999)).per_page, 200);
     }
 }

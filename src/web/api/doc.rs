@@ -115,6 +115,7 @@ impl Modify for Security {
 #[openapi(
     info(title = "Wharf API", version = "1", description = "Self-service containers: catalog, requests, approvals, deployments."),
     modifiers(&Security),
+    components(schemas(ErrorBody, ErrorDetail)),
     security(("bearer" = [])),
     paths(
         super::create_token, super::me, super::create_user, super::list_users, super::create_group, super::list_groups,
