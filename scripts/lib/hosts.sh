@@ -1,0 +1,163 @@
+# Test hosts for scripts/test and bench/run: a work folder removed at exit, private Docker
+# daemons (own data root, exec root, socket and bridge; published ports on 127.0.0.1), an
+# offline test image, TLS material, PostgreSQL and an OpenID provider. Sourced, not run; the
+# caller defines log, die and root, and calls setup_work first.
+
+# Installs the Debian packages whose command is missing: ensure_packages cmd:package ...
+ensure_packages() {
+  local need=() pair cmd pkg
+  for pair in "$@"; do
+    cmd=${pair%%:*}
+    pkg=${pair#*:}
+    case "$cmd" in
+      busybox-static) [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need+=("$pkg") ;;
+      initdb) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=("$pkg") ;;
+      *) command -v "$cmd" >/dev/null || need+=("$pkg") ;;
+    esac
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || die "missing packages (${need[*]}); run as root to install them, or install them yourself"
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  [ "$(id -u)" -eq 0 ] || die "the test hosts are private Docker daemons, which need root"
+}
+
+setup_work() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  chmod 755 "$work"  # the postgres user must reach its cluster inside
+  trap cleanup EXIT INT TERM
+}
+
+# ---------------------------------------------------------------- work folder and cleanup
+pids=()
+bridges=()
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+cleanup() {
+  local rc=$?
+  set +e
+  for d in "$work"/docker*; do
+    [ -f "$d/pid" ] || continue
+    local pid; pid=$(cat "$d/pid")
+    # Containers first, so the daemon can stop quickly.
+    docker -H "unix://$d/docker.sock" ps -aq 2>/dev/null | xargs -r docker -H "unix://$d/docker.sock" rm -f >/dev/null 2>&1
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  [ -f "$work/oidc.pid" ] && kill "$(cat "$work/oidc.pid")" 2>/dev/null
+  if [ -f "$work/pg/data/postmaster.pid" ]; then
+    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1
+  fi
+  for b in "${bridges[@]}"; do ip link del "$b" 2>/dev/null; done
+  # Anything a daemon left mounted under the work folder must go before the folder does.
+  grep -o " $work[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  rm -rf "$work"
+  exit $rc
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# ---------------------------------------------------------------- PostgreSQL
+start_postgres() {
+  install -d -o postgres -g postgres "$work/pg"
+  local port; port=$(free_port)
+  runuser -u postgres -- "$(pg_bin)/initdb" -D "$work/pg/data" -A trust -U postgres -E UTF8 >/dev/null
+  runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $work/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null || { cat "$work/pg/log" >&2; die "PostgreSQL did not start"; }
+  export WHARF_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  log "PostgreSQL on 127.0.0.1:$port"
+}
+
+# ---------------------------------------------------------------- Docker test hosts
+# Each daemon gets its own bridge, subnet and address pool, so the two never touch each
+# other's (or the machine's) networks. iptables is off: published ports go through
+# docker-proxy on 127.0.0.1, which is all the tests reach.
+start_docker() {
+  local n=$1 subnet=$2 pool=$3 tcp_port=${4:-} tls_port=${5:-}
+  local d="$work/docker$n" br="wharft$n-$$"
+  br=${br:0:15}
+  mkdir -p "$d"
+  ip link add name "$br" type bridge
+  bridges+=("$br")
+  ip addr add "$subnet" dev "$br"
+  ip link set "$br" up
+  local hosts=(-H "unix://$d/docker.sock")
+  [ -n "$tcp_port" ] && hosts+=(-H "tcp://127.0.0.1:$tcp_port")
+  if [ -n "$tls_port" ]; then
+    hosts+=(-H "tcp://127.0.0.1:$tls_port" --tlsverify --tlscacert "$work/tls/ca.pem"
+            --tlscert "$work/tls/server.pem" --tlskey "$work/tls/server-key.pem")
+  fi
+  dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" "${hosts[@]}" \
+    --bridge "$br" --iptables=false --ip-masq=false --ip 127.0.0.1 \
+    --default-address-pool "base=$pool,size=24" \
+    --containerd-namespace "wharf-test-$n" --containerd-plugins-namespace "wharf-test-$n-plugins" \
+    >"$d/log" 2>&1 &
+  for _ in $(seq 1 150); do
+    docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && break
+    kill -0 $! 2>/dev/null || { tail -20 "$d/log" >&2; die "dockerd $n exited"; }
+    sleep 0.2
+  done
+  docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 || { tail -20 "$d/log" >&2; die "dockerd $n did not answer"; }
+  docker -H "unix://$d/docker.sock" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" wharf-test/busybox:latest >/dev/null
+}
+
+make_test_image() {
+  local fs="$work/busybox-rootfs"
+  mkdir -p "$fs/bin" "$fs/tmp" "$fs/etc" "$fs/www"
+  cp /bin/busybox "$fs/bin/busybox"
+  for applet in $("$fs/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$fs/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$fs/etc/passwd"
+  echo 'root:x:0:' >"$fs/etc/group"
+  echo 'wharf test image' >"$fs/www/index.html"
+  tar -C "$fs" -cf "$work/busybox.tar" .
+}
+
+# A CA, a server certificate for 127.0.0.1, a client certificate it signed, and a client
+# certificate from another CA (which the daemon must refuse).
+make_tls() {
+  local t="$work/tls"
+  mkdir -p "$t"
+  (
+    cd "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wharf-test-ca" -keyout ca-key.pem -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server-key.pem -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=wharf" -keyout key.pem -out client.csr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile client.ext -out cert.pem 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=someone-else" -keyout bad-key.pem -out bad-cert.pem 2>/dev/null
+  ) || die "openssl could not make the test certificates"
+}
+
+# ---------------------------------------------------------------- OpenID provider
+# panva's oidc-provider, pinned by tests/oidc/package-lock.json, on 127.0.0.1. Its users and
+# their groups are read from a JSON file that the tests write.
+start_oidc() {
+  if [ ! -f tests/oidc/node_modules/oidc-provider/package.json ]; then
+    log "installing the test OpenID provider (npm ci)"
+    (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in tests/oidc failed"
+  fi
+  local port; port=$(free_port)
+  echo '{}' >"$work/oidc-users.json"
+  node tests/oidc/provider.mjs "$port" "$work/oidc-users.json" >"$work/oidc.log" 2>&1 &
+  echo $! >"$work/oidc.pid"
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/.well-known/openid-configuration" >/dev/null 2>&1 && break
+    kill -0 "$(cat "$work/oidc.pid")" 2>/dev/null || { cat "$work/oidc.log" >&2; die "the OpenID provider exited"; }
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$port/.well-known/openid-configuration" >/dev/null || { cat "$work/oidc.log" >&2; die "the OpenID provider did not answer"; }
+  export WHARF_TEST_OIDC_ISSUER="http://127.0.0.1:$port"
+  export WHARF_TEST_OIDC_USERS="$work/oidc-users.json"
+  log "OpenID provider on $WHARF_TEST_OIDC_ISSUER"
+}
+
