@@ -95,7 +95,7 @@ start_docker() {
   fi
   dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" "${hosts[@]}" \
     --bridge "$br" --iptables=false --ip-masq=false --ip 127.0.0.1 \
-    --default-address-pool "base=$pool,size=24" \
+    --default-address-pool "base=$pool,size=27" \
     --containerd-namespace "wharf-test-$n" --containerd-plugins-namespace "wharf-test-$n-plugins" \
     >"$d/log" 2>&1 &
   for _ in $(seq 1 150); do
