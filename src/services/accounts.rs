@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -133,7 +133,7 @@ pub async fn create_user(db: &DatabaseConnection, actor: &str, input: NewUserInp
         Some(pw) => Some(password::hash(pw).await?),
         None => None,
     };
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if find_user(&txn, new.username.as_ref()).await?.is_some() {
         return Err(ServiceError::Conflict(format!("the user name `{}` is taken", new.username)));
     }
@@ -209,7 +209,7 @@ pub async fn list_users(db: &DatabaseConnection, page: PageRequest) -> ServiceRe
 pub async fn set_password(db: &DatabaseConnection, actor: &str, username: &str, new: Secret) -> ServiceResult<()> {
     password::check_policy(&new).map_err(|e| ServiceError::invalid("password", e))?;
     let hash = password::hash(new).await?;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let row = find_user(&txn, username)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no user `{username}`")))?;
@@ -232,7 +232,7 @@ pub async fn create_group(db: &DatabaseConnection, actor: &str, input: NewGroupI
     if description.chars().count() > 500 {
         return Err(ServiceError::invalid("description", "a description must be at most 500 characters"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if find_group(&txn, name.as_ref()).await?.is_some() {
         return Err(ServiceError::Conflict(format!("the group name `{name}` is taken")));
     }
@@ -299,7 +299,7 @@ pub async fn set_membership(
     username: &str,
     role: Role,
 ) -> ServiceResult<bool> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let g = find_group(&txn, group_name)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
@@ -340,7 +340,7 @@ pub async fn set_membership(
 }
 
 pub async fn remove_membership(db: &DatabaseConnection, actor: &str, group_name: &str, username: &str) -> ServiceResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let g = find_group(&txn, group_name)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
@@ -441,7 +441,7 @@ pub struct LoggedIn {
 
 pub async fn login(db: &DatabaseConnection, settings: &Settings, attempt: &Attempt) -> ServiceResult<LoggedIn> {
     let u = check_password(db, settings, attempt).await?;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let session = sessions::create(&txn, u.id, settings.session.hours).await?;
     audit::record(&txn, &u.username, "login", &format!("user:{}", u.username), json!({"address": attempt.address, "via": "password"}))
         .await?;
@@ -453,7 +453,7 @@ pub async fn login(db: &DatabaseConnection, settings: &Settings, attempt: &Attem
 }
 
 pub async fn logout(db: &DatabaseConnection, principal: &Principal, session_token: &str) -> ServiceResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     sessions::delete(&txn, session_token).await?;
     audit::record(&txn, &principal.username, "logout", &format!("user:{}", principal.username), json!({})).await?;
     txn.commit().await?;
@@ -462,7 +462,7 @@ pub async fn logout(db: &DatabaseConnection, principal: &Principal, session_toke
 
 pub async fn issue_token(db: &DatabaseConnection, settings: &Settings, attempt: &Attempt) -> ServiceResult<tokens::IssuedToken> {
     let u = check_password(db, settings, attempt).await?;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let issued = tokens::issue(&txn, u.id, "api login", settings.api_token_days).await?;
     audit::record(
         &txn,
@@ -503,7 +503,7 @@ pub async fn set_local_login(db: &DatabaseConnection, actor: &str, enabled: bool
             ));
         }
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let row = setting::ActiveModel { key: Set(LOCAL_LOGIN.into()), value: Set(if enabled { "on" } else { "off" }.into()) };
     setting::Entity::insert(row)
         .on_conflict(sea_orm::sea_query::OnConflict::column(setting::Column::Key).update_column(setting::Column::Value).to_owned())
@@ -539,7 +539,7 @@ async fn free_username(db: &impl ConnectionTrait, wanted: &str) -> Result<String
 pub async fn oidc_login(db: &DatabaseConnection, settings: &Settings, identity: &crate::auth::oidc::Identity, address: &str) -> ServiceResult<LoggedIn> {
     let cfg = &settings.oidc;
     let is_admin = identity.groups.iter().any(|g| cfg.admin_values.contains(g));
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let now = Utc::now();
     let existing = user::Entity::find().filter(user::Column::OidcSubject.eq(&identity.subject)).one(&txn).await?;
     let display = identity.name.clone().unwrap_or_else(|| identity.username.clone());

@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -31,7 +31,7 @@ pub async fn publish(db: &DatabaseConnection, actor: &str, source: &str) -> Serv
     let bp = blueprint::parse(source).map_err(ServiceError::Blueprint)?;
     let sha = hex::encode(Sha256::digest(source.as_bytes()));
     let version = i32::try_from(bp.version).unwrap_or(i32::MAX);
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if let Some(existing) = blueprint_version::Entity::find_by_id((bp.id.clone(), version)).one(&txn).await? {
         if existing.sha256 == sha {
             return Ok(Published { id: bp.id, version, created: false });

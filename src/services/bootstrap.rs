@@ -1,6 +1,6 @@
 //! First start: make sure someone can log in as admin; `serve --demo`: a demo organisation.
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 
 use super::accounts::{self, NewGroupInput, NewUserInput};
@@ -39,7 +39,7 @@ pub async fn ensure_admin(db: &DatabaseConnection, configured: Option<&Secret>) 
         Some(existing) => {
             // A user called admin exists but nobody is an admin: restore it as the way in.
             let hash = password::hash(pw.clone()).await?;
-            let txn = db.begin().await?;
+            let txn = crate::store::begin(db).await?;
             let id = existing.id;
             let mut active: user::ActiveModel = existing.into();
             active.is_admin = Set(true);

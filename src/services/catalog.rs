@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -101,7 +101,7 @@ pub async fn create_item(db: &DatabaseConnection, actor: &str, input: ItemInput)
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if catalog_item::Entity::find_by_id(input.id.clone()).one(&txn).await?.is_some() {
         return Err(ServiceError::Conflict(format!("the catalog item `{}` exists", input.id)));
     }
@@ -185,7 +185,7 @@ pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: Ent
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let row = entitlement::ActiveModel {
         group_id: Set(g.id),
         catalog_items: Set(json!(input.catalog_items)),
@@ -325,7 +325,7 @@ pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyIn
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if approval_policy::Entity::find().filter(approval_policy::Column::Name.eq(&name)).one(&txn).await?.is_some() {
         return Err(ServiceError::Conflict(format!("a policy named `{name}` exists")));
     }
@@ -366,7 +366,7 @@ pub async fn set_quota(db: &DatabaseConnection, actor: &str, group_name: &str, l
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let row = quota::ActiveModel {
         group_id: Set(g.id),
         max_containers: Set(limits.max_containers.map(|n| i32::try_from(n).unwrap_or(i32::MAX))),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -168,7 +168,7 @@ pub async fn insert(txn: &impl sea_orm::ConnectionTrait, p: &Prepared, origin: &
 pub async fn deploy(db: &DatabaseConnection, engine: &Engine, actor: &str, input: DeployInput) -> ServiceResult<DeploymentView> {
     let p = prepare(db, &input.blueprint, input.version, &input.inputs, input.name.as_deref()).await?;
     let origin = Origin { host_selector: input.host_selector, owner_id: input.owner_id, group_id: input.group_id, ..Default::default() };
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     insert(&txn, &p, &origin).await?;
     audit::record(
         &txn,
@@ -193,7 +193,7 @@ pub async fn act(db: &DatabaseConnection, engine: &Engine, actor: &str, id: &str
         ("retry", s) => return Err(ServiceError::Conflict(format!("only a failed deployment can be retried; this one is {s}"))),
         (other, _) => return Err(ServiceError::invalid("action", format!("`{other}` is not an action here: use destroy or retry"))),
     };
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let mut a: deployment::ActiveModel = d.into();
     a.status = Set(to.into());
     a.error = Set(None);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+
 };
 use serde::Serialize;
 use serde_json::json;
@@ -133,7 +133,7 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ch
             Err(_) => return Err(ServiceError::invalid("endpoint", format!("the engine at {endpoint} did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
         }
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let now = Utc::now();
     let row = host::ActiveModel {
         name: Set(input.name.clone()),
@@ -199,7 +199,7 @@ pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: 
             h.name
         )));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if live > 0 {
         deployment::Entity::update_many()
             .col_expr(deployment::Column::Status, sea_orm::sea_query::Expr::value("failed"))

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -235,7 +235,7 @@ pub async fn submit(db: &DatabaseConnection, engine: &Engine, who: &Principal, i
 
     // Quota: check and reserve in one critical section.
     let _guard = QUOTA_LOCK.lock().await;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         group::Entity::find_by_id(group_id).lock_exclusive().one(&txn).await?;
     }
@@ -506,7 +506,7 @@ async fn record_decision(db: &DatabaseConnection, r: &request::Model, approver_i
         None => Vec::new(),
     };
     let level = levels.get(r.level as usize).cloned();
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     // The request must still be where we saw it: a racing decision or timeout wins otherwise.
     let current = request::Entity::find_by_id(r.id.clone()).lock_exclusive_if_pg(&txn).await?;
     let Some(current) = current.filter(|c| c.status == "pending_approval" && c.level == r.level) else {
@@ -584,7 +584,7 @@ pub async fn cancel(db: &DatabaseConnection, who: &Principal, id: &str) -> Servi
     }
     let status = RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Failed);
     status.cancel().map_err(|e| ServiceError::Conflict(e.to_string()))?;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let res = request::Entity::update_many()
         .col_expr(request::Column::Status, Expr::value("cancelled"))
         .col_expr(request::Column::HoldsQuota, Expr::value(false))
@@ -649,7 +649,7 @@ pub async fn tick(db: &DatabaseConnection, engine: &Engine) -> ServiceResult<()>
             ("succeeded", "destroyed") => ("succeeded", false, "released", "the deployment was destroyed; its quota is released".to_string()),
             _ => continue,
         };
-        let txn = db.begin().await?;
+        let txn = crate::store::begin(db).await?;
         let res = request::Entity::update_many()
             .col_expr(request::Column::Status, Expr::value(to))
             .col_expr(request::Column::HoldsQuota, Expr::value(holds))
@@ -676,7 +676,7 @@ async fn start(db: &DatabaseConnection, engine: &Engine, r: request::Model) -> S
         Ok(p) => p,
         Err(e) => {
             // Cannot happen for inputs checked at submission, unless the blueprint went away.
-            let txn = db.begin().await?;
+            let txn = crate::store::begin(db).await?;
             request::Entity::update_many()
                 .col_expr(request::Column::Status, Expr::value("failed"))
                 .col_expr(request::Column::HoldsQuota, Expr::value(false))
@@ -699,7 +699,7 @@ async fn start(db: &DatabaseConnection, engine: &Engine, r: request::Model) -> S
         request_id: Some(r.id.clone()),
         lease_days: Some(r.lease_days),
     };
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let res = request::Entity::update_many()
         .col_expr(request::Column::Status, Expr::value("provisioning"))
         .col_expr(request::Column::DeploymentId, Expr::value(Some(p.id.clone())))

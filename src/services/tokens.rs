@@ -1,7 +1,7 @@
 //! Personal API tokens: named, with an expiry, shown once, stored hashed, listed with their
 //! last use, revocable by their owner and by admins.
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
 use super::{ServiceError, ServiceResult, audit};
@@ -19,7 +19,7 @@ pub async fn create(db: &DatabaseConnection, who: &Principal, name: &str, days: 
     if days == 0 || days > MAX_DAYS {
         return Err(ServiceError::invalid("expires_in_days", format!("must be 1 to {MAX_DAYS} days")));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let issued = tokens::issue(&txn, who.user_id, name, days).await?;
     let row = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(crate::auth::token_hash(&issued.token)))
@@ -52,7 +52,7 @@ pub async fn revoke(db: &DatabaseConnection, who: &Principal, id: i64) -> Servic
     if t.revoked_at.is_some() {
         return Ok(tokens::view(t, owner));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let mut a: api_token::ActiveModel = t.into();
     a.revoked_at = Set(Some(Utc::now()));
     let t = a.update(&txn).await?;

@@ -43,3 +43,11 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, StoreError
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     Migrator::up(db, None).await.map_err(StoreError::Migrate)
 }
+
+/// Starts a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE),
+/// waiting up to the busy timeout for it: a deferred transaction that reads and then writes
+/// fails at once with "database is locked" when another connection wrote in between.
+pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }).await
+}
