@@ -125,6 +125,8 @@ impl Engine {
             }
         };
         beat.abort();
+        // A request may be waiting on this deployment: let the request scheduler look now.
+        let _wake_requests = WakeOnDrop(self);
         let dep = &job.deployment_id;
         match result {
             Ok(()) => {
@@ -318,7 +320,7 @@ impl Engine {
             if tokio::time::Instant::now() > deadline {
                 return Err(fail(format!("component `{}` was not healthy within {} s", c.name, self.inner.settings.health_timeout_secs)));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -353,6 +355,15 @@ impl Engine {
         }
         resource::Entity::delete_many().filter(resource::Column::DeploymentId.eq(dep_id)).exec(db).await?;
         Ok(())
+    }
+}
+
+/// Wakes the request scheduler when the job's outcome is recorded (at the end of `run_job`).
+struct WakeOnDrop<'a>(&'a Engine);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.wake_requests();
     }
 }
 

@@ -149,18 +149,34 @@ pub async fn detail(db: &DatabaseConnection, id: &str) -> ServiceResult<Blueprin
     })
 }
 
-/// A published version, parsed.
+/// Parsed versions. A published version never changes, so a parse is good forever.
+static PARSED: std::sync::LazyLock<std::sync::RwLock<std::collections::HashMap<(String, i32), Blueprint>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A published version, parsed (once per process).
 pub async fn load(db: &DatabaseConnection, id: &str, version: Option<i32>) -> ServiceResult<(Blueprint, i32)> {
     let version = match version {
         Some(v) => v,
         None => latest(db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no blueprint `{id}`")))?,
     };
-    let row = blueprint_version::Entity::find_by_id((id.to_string(), version))
+    let key = (id.to_string(), version);
+    if let Some(bp) = PARSED.read().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok((bp, version));
+    }
+    let row = blueprint_version::Entity::find_by_id(key.clone())
         .one(db)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("blueprint `{id}` has no version {version}")))?;
     let bp = blueprint::parse(&row.source).map_err(ServiceError::Blueprint)?;
+    if let Ok(mut m) = PARSED.write() {
+        m.insert(key, bp.clone());
+    }
     Ok((bp, version))
+}
+
+/// The latest version of every blueprint, in one query.
+pub async fn latest_versions(db: &DatabaseConnection) -> ServiceResult<std::collections::HashMap<String, i32>> {
+    Ok(bp_entity::Entity::find().all(db).await?.into_iter().map(|b| (b.id, b.latest_version)).collect())
 }
 
 /// What one file of a catalog folder gave.

@@ -24,7 +24,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, StoreError
     match url.kind() {
         DatabaseKind::Sqlite => {
             let in_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
-            opts.max_connections(if in_memory { 1 } else { 8 }).map_sqlx_sqlite_opts(|o| {
+            opts.max_connections(if in_memory { 1 } else { 4 }).map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
