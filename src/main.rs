@@ -3,7 +3,27 @@ use std::process::ExitCode;
 use clap::Parser;
 use wharf::cli::{Cli, run};
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" {
+    fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+}
+
+/// argon2 works in 19 MiB of memory per hash. glibc raises its mmap threshold after the first
+/// such block is freed, and then keeps every later one in a per-thread arena: a few logins left
+/// the process at 90 MB. A fixed threshold keeps large blocks in mmap, returned when freed.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+        // SAFETY: mallopt only sets an allocator parameter; it is called before any thread starts.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
