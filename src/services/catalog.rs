@@ -162,6 +162,11 @@ pub struct EntitlementView {
     pub actions: Vec<String>,
 }
 
+/// Whether an entitlement names the item, or the item's category.
+fn covers(e: &entitlement::Model, item: &catalog_item::Model) -> bool {
+    strings(&e.catalog_items).contains(&item.id) || strings(&e.categories).contains(&item.category)
+}
+
 fn strings(v: &Value) -> Vec<String> {
     serde_json::from_value(v.clone()).unwrap_or_default()
 }
@@ -241,8 +246,7 @@ pub async fn entitlement_for(db: &impl sea_orm::ConnectionTrait, group_id: i64, 
 /// Whether `group_id` is entitled to `action` on deployments of `item`.
 pub async fn action_allowed(db: &DatabaseConnection, group_id: i64, item: &catalog_item::Model, action: &str) -> Result<bool, sea_orm::DbErr> {
     for e in entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).all(db).await? {
-        let covers = strings(&e.catalog_items).contains(&item.id) || strings(&e.categories).contains(&item.category);
-        if covers && strings(&e.actions).iter().any(|a| a == action) {
+        if covers(&e, item) && strings(&e.actions).iter().any(|a| a == action) {
             return Ok(true);
         }
     }
@@ -462,11 +466,9 @@ pub async fn catalog_for(db: &DatabaseConnection, who: &Principal) -> ServiceRes
     let mut out = Vec::new();
     for item in items {
         let mut groups = BTreeSet::new();
-        for e in &entitlements {
-            if strings(&e.catalog_items).contains(&item.id) || strings(&e.categories).contains(&item.category) {
-                if let Some(g) = who.groups.iter().find(|g| g.group_id == e.group_id) {
-                    groups.insert(g.name.clone());
-                }
+        for e in entitlements.iter().filter(|e| covers(e, &item)) {
+            if let Some(g) = who.groups.iter().find(|g| g.group_id == e.group_id) {
+                groups.insert(g.name.clone());
             }
         }
         if groups.is_empty() && !who.is_admin {
