@@ -99,7 +99,8 @@ impl Server {
     }
     fn rss_mb(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok()).unwrap_or(0.0)
+            / 1024.0
     }
 }
 
@@ -208,7 +209,14 @@ struct Row {
 }
 
 fn row(figure: &str, wharf: String, baseline: String, ratio: Option<f64>, target: &str, met: bool) -> Row {
-    Row { figure: figure.into(), wharf, baseline, ratio: ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "—".into()), target: target.into(), met }
+    Row {
+        figure: figure.into(),
+        wharf,
+        baseline,
+        ratio: ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "—".into()),
+        target: target.into(),
+        met,
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -232,20 +240,41 @@ async fn main() {
     }
     startups.sort_by(f64::total_cmp);
     let startup = percentile(&startups, 0.5);
-    rows.push(row("start-up to ready (fresh SQLite), median of 5", format!("{:.0} ms", startup * 1000.0), "—".into(), None, "≤ 1 s", startup <= 1.0));
+    rows.push(row(
+        "start-up to ready (fresh SQLite), median of 5",
+        format!("{:.0} ms", startup * 1000.0),
+        "—".into(),
+        None,
+        "≤ 1 s",
+        startup <= 1.0,
+    ));
 
     // ---- the server for everything else.
     let s = start_server().await;
     for (i, endpoint) in hosts.iter().enumerate() {
         s.post("/api/v1/hosts", json!({"name": format!("h{}", i + 1), "endpoint": endpoint, "labels": {"n": (i + 1).to_string()}})).await;
     }
-    let bp = format!("id: bench\nname: Bench\nversion: 1\ncategory: Bench\ncomponents:\n  app:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n");
-    let res = s.client.post(format!("{}/api/v1/blueprints", s.base)).bearer_auth(&s.token).header("content-type", "application/yaml").body(bp).send().await.unwrap();
+    let bp = format!(
+        "id: bench\nname: Bench\nversion: 1\ncategory: Bench\ncomponents:\n  app:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n"
+    );
+    let res = s
+        .client
+        .post(format!("{}/api/v1/blueprints", s.base))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/yaml")
+        .body(bp)
+        .send()
+        .await
+        .unwrap();
     assert!(res.status().is_success());
     s.post("/api/v1/groups", json!({"name": "bench"})).await;
     s.call(reqwest::Method::PUT, "/api/v1/groups/bench/members/admin", Some(json!({"role": "member"}))).await;
     s.post("/api/v1/catalog-items", json!({"id": "bench-h1", "name": "Bench on h1", "category": "Bench", "blueprint": "bench", "host_selector": {"n": "1"}, "lease": {"default_days": 1, "max_days": 1}})).await;
-    s.post("/api/v1/catalog-items", json!({"id": "bench", "name": "Bench", "category": "Bench", "blueprint": "bench", "lease": {"default_days": 1, "max_days": 1}})).await;
+    s.post(
+        "/api/v1/catalog-items",
+        json!({"id": "bench", "name": "Bench", "category": "Bench", "blueprint": "bench", "lease": {"default_days": 1, "max_days": 1}}),
+    )
+    .await;
     s.post("/api/v1/entitlements", json!({"group": "bench", "categories": ["Bench"], "actions": ["destroy"]})).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = s.rss_mb();
@@ -271,8 +300,22 @@ async fn main() {
     ours.sort_by(f64::total_cmp);
     raw.sort_by(f64::total_cmp);
     let (p50, p95, r50, r95) = (percentile(&ours, 0.5), percentile(&ours, 0.95), percentile(&raw, 0.5), percentile(&raw, 0.95));
-    rows.push(row("provisioning latency p50 (request → running, n=50)", format!("{:.0} ms", p50 * 1000.0), format!("{:.0} ms", r50 * 1000.0), Some(p50 / r50), "ratio ≤ 1.15", p50 / r50 <= 1.15));
-    rows.push(row("provisioning latency p95", format!("{:.0} ms", p95 * 1000.0), format!("{:.0} ms", r95 * 1000.0), Some(p95 / r95), "—", true));
+    rows.push(row(
+        "provisioning latency p50 (request → running, n=50)",
+        format!("{:.0} ms", p50 * 1000.0),
+        format!("{:.0} ms", r50 * 1000.0),
+        Some(p50 / r50),
+        "ratio ≤ 1.15",
+        p50 / r50 <= 1.15,
+    ));
+    rows.push(row(
+        "provisioning latency p95",
+        format!("{:.0} ms", p95 * 1000.0),
+        format!("{:.0} ms", r95 * 1000.0),
+        Some(p95 / r95),
+        "—",
+        true,
+    ));
 
     // ---- burst: 200 requests at once over both hosts, against 200 raw create + start with the
     // engine's concurrency (4 workers), alternating hosts.
@@ -281,7 +324,9 @@ async fn main() {
     let mut tasks = Vec::new();
     for _ in 0..200 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.post("/api/v1/requests", json!({"catalog_item": "bench", "group": "bench"})).await["id"].as_str().unwrap().to_string() }));
+        tasks.push(tokio::spawn(async move {
+            s.post("/api/v1/requests", json!({"catalog_item": "bench", "group": "bench"})).await["id"].as_str().unwrap().to_string()
+        }));
     }
     let mut ids = Vec::new();
     for task in tasks {
@@ -291,7 +336,13 @@ async fn main() {
     while succeeded + failed < 200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let list = s.get("/api/v1/requests?per_page=200").await;
-        let statuses: Vec<&str> = list.as_array().unwrap().iter().filter(|r| ids.contains(&r["id"].as_str().unwrap_or_default().to_string())).map(|r| r["status"].as_str().unwrap_or_default()).collect();
+        let statuses: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| ids.contains(&r["id"].as_str().unwrap_or_default().to_string()))
+            .map(|r| r["status"].as_str().unwrap_or_default())
+            .collect();
         succeeded = statuses.iter().filter(|s| **s == "succeeded").count();
         failed = statuses.iter().filter(|s| matches!(**s, "failed" | "rejected" | "cancelled")).count();
         assert!(t.elapsed() < Duration::from_secs(600), "the burst did not finish");
@@ -341,7 +392,12 @@ async fn main() {
             let mut peak: f64 = 0.0;
             loop {
                 let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0;
+                let rss = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+                    / 1024.0;
                 peak = peak.max(rss);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 if rss == 0.0 {
@@ -394,7 +450,15 @@ async fn main() {
     // ---- the table.
     let mut table = String::from("| figure | Wharf | baseline | ratio | target | met |\n|---|---|---|---|---|---|\n");
     for r in &rows {
-        table.push_str(&format!("| {} | {} | {} | {} | {} | {} |\n", r.figure, r.wharf, r.baseline, r.ratio, r.target, if r.met { "yes" } else { "**no**" }));
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.figure,
+            r.wharf,
+            r.baseline,
+            r.ratio,
+            r.target,
+            if r.met { "yes" } else { "**no**" }
+        ));
     }
     println!("\n{table}");
     let machine = machine();
@@ -445,11 +509,22 @@ async fn insert_deployments(s: &Server, n: usize) {
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpu.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()).unwrap_or_default();
+    let model = cpu
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let total = mem.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0 / 1024.0;
+    let total =
+        mem.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok()).unwrap_or(0.0)
+            / 1024.0
+            / 1024.0;
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let engine = Command::new("dockerd").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let engine = Command::new("dockerd")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     format!("Machine: {cores} cores ({model}), {total:.0} GiB, Linux {}; {engine}; SQLite database.", kernel.trim())
 }

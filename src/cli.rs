@@ -179,8 +179,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Host(cmd) => host_command(&settings, cmd).await,
         Command::Catalog(CatalogCommand::Validate { dir }) => {
             let dir = dir.unwrap_or_else(|| settings.catalog_dir.clone());
-            let (count, bad) = blueprints::validate_dir(&dir)
-                .map_err(|e| CliError::Input(format!("cannot read the folder {}: {e}", dir.display())))?;
+            let (count, bad) =
+                blueprints::validate_dir(&dir).map_err(|e| CliError::Input(format!("cannot read the folder {}: {e}", dir.display())))?;
             for (file, errors) in &bad {
                 for e in errors {
                     eprintln!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message);
@@ -195,11 +195,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::User(UserCommand::Add { name, admin, password_stdin, display_name, email }) => {
-            let (pw, generated) = if password_stdin {
-                (read_password_stdin()?, false)
-            } else {
-                (password::generate(), true)
-            };
+            let (pw, generated) = if password_stdin { (read_password_stdin()?, false) } else { (password::generate(), true) };
             let db = store::connect(&settings.database_url).await?;
             store::migrate(&db).await?;
             let input = NewUserInput { username: name, password: Some(pw.clone()), display_name, email, is_admin: admin };
@@ -219,10 +215,7 @@ fn read_password_stdin() -> Result<Secret, CliError> {
         eprint!("password: ");
     }
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| CliError::Input(format!("cannot read the password from standard input: {e}")))?;
+    stdin.lock().read_line(&mut line).map_err(|e| CliError::Input(format!("cannot read the password from standard input: {e}")))?;
     let pw = line.trim_end_matches(['\r', '\n']).to_string();
     if pw.is_empty() {
         return Err(CliError::Input("--password-stdin: standard input held no password".into()));
@@ -269,12 +262,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
             };
             let input = hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address };
             let h = hosts::register(&db, audit::CLI, input, true).await?;
-            println!(
-                "registered host {} ({}): engine {}",
-                h.name,
-                h.endpoint,
-                h.engine.version.as_deref().unwrap_or("unknown")
-            );
+            println!("registered host {} ({}): engine {}", h.name, h.endpoint, h.engine.version.as_deref().unwrap_or("unknown"));
         }
         HostCommand::List => {
             let list = hosts::list(&db).await?;

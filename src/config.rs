@@ -204,10 +204,7 @@ impl DatabaseUrl {
         } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             DatabaseKind::Postgres
         } else {
-            return Err(format!(
-                "`{}` is not a database URL Wharf can use: it must start with sqlite:// or postgres://",
-                redact_url(raw)
-            ));
+            return Err(format!("`{}` is not a database URL Wharf can use: it must start with sqlite:// or postgres://", redact_url(raw)));
         };
         Ok(Self { url: raw.to_string(), kind })
     }
@@ -261,17 +258,11 @@ impl Settings {
         match file {
             Some(path) if !path.is_file() => return Err(ConfigError::MissingFile(path.into())),
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
-            None if Path::new("wharf.toml").is_file() => {
-                figment = figment.merge(Toml::file_exact("wharf.toml"))
-            }
+            None if Path::new("wharf.toml").is_file() => figment = figment.merge(Toml::file_exact("wharf.toml")),
             None => {}
         }
         figment = figment
-            .merge(
-                Env::prefixed("WHARF_")
-                    .split("__")
-                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with(ENV_IGNORED_PREFIX)),
-            )
+            .merge(Env::prefixed("WHARF_").split("__").filter(|key| !key.as_str().to_ascii_lowercase().starts_with(ENV_IGNORED_PREFIX)))
             .merge(Serialized::defaults(overrides));
         Self::from_figment(figment)
     }
@@ -300,36 +291,25 @@ impl TryFrom<RawSettings> for Settings {
             key: "bind",
             message: format!("`{}` is not an address:port such as 127.0.0.1:8080", raw.bind),
         })?;
-        let database_url = DatabaseUrl::parse(&raw.database_url)
-            .map_err(|message| ConfigError::BadValue { key: "database_url", message })?;
+        let database_url =
+            DatabaseUrl::parse(&raw.database_url).map_err(|message| ConfigError::BadValue { key: "database_url", message })?;
         let base_url = match raw.base_url.as_deref() {
             None | Some("") => None,
             Some(s) => {
-                let url = Url::parse(s).map_err(|e| ConfigError::BadValue {
-                    key: "base_url",
-                    message: format!("`{s}` is not a URL: {e}"),
-                })?;
+                let url =
+                    Url::parse(s).map_err(|e| ConfigError::BadValue { key: "base_url", message: format!("`{s}` is not a URL: {e}") })?;
                 if !matches!(url.scheme(), "http" | "https") {
-                    return Err(ConfigError::BadValue {
-                        key: "base_url",
-                        message: format!("`{s}` must be an http:// or https:// URL"),
-                    });
+                    return Err(ConfigError::BadValue { key: "base_url", message: format!("`{s}` must be an http:// or https:// URL") });
                 }
                 Some(url)
             }
         };
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log) {
-            return Err(ConfigError::BadValue {
-                key: "log",
-                message: format!("`{}` is not a log filter: {e}", raw.log),
-            });
+            return Err(ConfigError::BadValue { key: "log", message: format!("`{}` is not a log filter: {e}", raw.log) });
         }
         let workers = match raw.workers {
             Some(0) => {
-                return Err(ConfigError::BadValue {
-                    key: "workers",
-                    message: "must be at least 1".into(),
-                });
+                return Err(ConfigError::BadValue { key: "workers", message: "must be at least 1".into() });
             }
             Some(n) => n,
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -338,10 +318,7 @@ impl TryFrom<RawSettings> for Settings {
             return Err(ConfigError::BadValue { key: "session.hours", message: "must be at least 1".into() });
         }
         if raw.login.max_failures == 0 || raw.login.max_failures_per_address == 0 {
-            return Err(ConfigError::BadValue {
-                key: "login.max_failures",
-                message: "login limits must be at least 1".into(),
-            });
+            return Err(ConfigError::BadValue { key: "login.max_failures", message: "login limits must be at least 1".into() });
         }
         if raw.engine.workers == 0 || raw.engine.workers > 64 {
             return Err(ConfigError::BadValue { key: "engine.workers", message: "must be 1 to 64".into() });

@@ -44,13 +44,16 @@ impl Application {
 
     pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> Result<Self, StartError> {
         let cookie_key = auth::sessions::signing_key(&db).await.map_err(StartError::Key)?;
-        let listener = TcpListener::bind(settings.bind)
-            .map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?;
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?.port();
         let workers = settings.workers;
         let oidc = match settings.oidc.issuer {
             Some(_) => {
-                let base = settings.base_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{}:{port}", settings.bind.ip()));
+                let base = settings
+                    .base_url
+                    .as_ref()
+                    .map(|u| u.as_str().trim_end_matches('/').to_string())
+                    .unwrap_or_else(|| format!("http://{}:{port}", settings.bind.ip()));
                 let redirect = format!("{base}/auth/oidc/callback");
                 Some(Arc::new(crate::auth::oidc::Oidc::discover(&settings.oidc, &redirect).await?))
             }
@@ -131,11 +134,7 @@ async fn register_local_host(db: &DatabaseConnection, socket: &Path) {
     }
     match hosts::list(db).await {
         Ok(list) if list.is_empty() => {
-            let input = hosts::HostInput {
-                name: "local".into(),
-                endpoint: format!("unix://{}", socket.display()),
-                ..Default::default()
-            };
+            let input = hosts::HostInput { name: "local".into(), endpoint: format!("unix://{}", socket.display()), ..Default::default() };
             match hosts::register(db, audit::SYSTEM, input, false).await {
                 Ok(_) => tracing::info!(socket = %socket.display(), "registered the local Docker engine as host `local`"),
                 Err(e) => tracing::warn!(error = %e, "could not register the local Docker engine"),

@@ -11,7 +11,9 @@ pub fn init(filter: &str) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false)
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
         // A line when each request's span closes: the access log, with its request id.
         .with_span_events(FmtSpan::CLOSE)
         .with_ansi(std::io::stderr().is_terminal())

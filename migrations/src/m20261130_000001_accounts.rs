@@ -138,14 +138,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("idx_memberships_user")
-                .table(Memberships::Table)
-                .col(Memberships::UserId)
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(Index::create().name("idx_memberships_user").table(Memberships::Table).col(Memberships::UserId).to_owned()).await?;
         m.create_table(
             Table::create()
                 .table(Sessions::Table)
@@ -194,11 +187,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_table(
-            Table::create()
-                .table(Settings::Table)
-                .col(string(Settings::Key).primary_key())
-                .col(text(Settings::Value))
-                .to_owned(),
+            Table::create().table(Settings::Table).col(string(Settings::Key).primary_key()).col(text(Settings::Value)).to_owned(),
         )
         .await?;
         m.create_table(
@@ -213,13 +202,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for (name, col) in [
-            ("idx_audit_at", AuditLog::At),
-            ("idx_audit_actor", AuditLog::Actor),
-            ("idx_audit_action", AuditLog::Action),
-        ] {
-            m.create_index(Index::create().name(name).table(AuditLog::Table).col(col).to_owned())
-                .await?;
+        for (name, col) in [("idx_audit_at", AuditLog::At), ("idx_audit_actor", AuditLog::Actor), ("idx_audit_action", AuditLog::Action)] {
+            m.create_index(Index::create().name(name).table(AuditLog::Table).col(col).to_owned()).await?;
         }
         Ok(())
     }

@@ -236,11 +236,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create()
-                .name("idx_resources_host")
-                .table(DeploymentResources::Table)
-                .col(DeploymentResources::HostId)
-                .to_owned(),
+            Index::create().name("idx_resources_host").table(DeploymentResources::Table).col(DeploymentResources::HostId).to_owned(),
         )
         .await?;
         m.create_table(

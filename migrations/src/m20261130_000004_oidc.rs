@@ -15,7 +15,8 @@ enum Users {
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.alter_table(Table::alter().table(Users::Table).add_column(string_null(Users::OidcSubject)).to_owned()).await?;
-        m.create_index(Index::create().name("idx_users_oidc_subject").table(Users::Table).col(Users::OidcSubject).unique().to_owned()).await?;
+        m.create_index(Index::create().name("idx_users_oidc_subject").table(Users::Table).col(Users::OidcSubject).unique().to_owned())
+            .await?;
         Ok(())
     }
 }

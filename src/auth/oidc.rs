@@ -71,7 +71,8 @@ impl Oidc {
             .map_err(|e| OidcError::Discovery { issuer: issuer.clone(), message: chain(&e) })?;
         let secret = settings.client_secret.as_ref().map(|s| ClientSecret::new(s.expose().to_string()));
         let redirect = RedirectUrl::new(redirect.to_string()).map_err(|e| OidcError::Config(format!("redirect URL: {e}")))?;
-        let client = CoreClient::from_provider_metadata(metadata, ClientId::new(settings.client_id.clone()), secret).set_redirect_uri(redirect);
+        let client =
+            CoreClient::from_provider_metadata(metadata, ClientId::new(settings.client_id.clone()), secret).set_redirect_uri(redirect);
         Ok(Self { client, http, issuer, settings: settings.clone() })
     }
 
@@ -124,7 +125,13 @@ impl Oidc {
         let verifier = self.client.id_token_verifier();
         let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_string())).map_err(|e| OidcError::InvalidToken(chain(&e)))?;
         // The token is verified: its payload can be read for the groups claim.
-        let payload = id_token.to_string().split('.').nth(1).and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).unwrap_or_default();
+        let payload = id_token
+            .to_string()
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .unwrap_or_default();
         let groups = match &payload[&self.settings.groups_claim] {
             serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
             serde_json::Value::String(one) => vec![one.clone()],

@@ -32,10 +32,7 @@ pub fn check_policy(password: &Secret) -> Result<(), String> {
 
 pub async fn hash(password: Secret) -> Result<String, PasswordError> {
     tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.expose().as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
+        Argon2::default().hash_password(password.expose().as_bytes()).map(|h| h.to_string()).map_err(|e| PasswordError::Hash(e.to_string()))
     })
     .await?
 }

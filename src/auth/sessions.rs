@@ -85,12 +85,7 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: i64) -> Result<
 
 /// Builds a signed cookie and returns it as it goes on the wire.
 pub fn signed_cookie(key: &Key, name: &'static str, value: String, secure: bool, max_age_hours: Option<u32>) -> Cookie<'static> {
-    let mut cookie = Cookie::build(name, value)
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .finish();
+    let mut cookie = Cookie::build(name, value).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();
     if let Some(h) = max_age_hours {
         cookie.set_max_age(CookieDuration::hours(i64::from(h)));
     }

@@ -37,11 +37,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
         return Ok(None);
     }
     let now = Utc::now();
-    let Some(row) = api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(token_hash(token)))
-        .one(db)
-        .await?
-    else {
+    let Some(row) = api_token::Entity::find().filter(api_token::Column::TokenHash.eq(token_hash(token))).one(db).await? else {
         return Ok(None);
     };
     if row.revoked_at.is_some() || row.expires_at <= now {

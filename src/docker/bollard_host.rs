@@ -3,22 +3,21 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, PortBinding as DockerPortBinding, RestartPolicy, RestartPolicyNameEnum,
-    VolumeCreateRequest,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, Mount, MountType, NetworkCreateRequest,
+    NetworkingConfig, PortBinding as DockerPortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::StreamExt;
 
 use super::tls::TlsFiles;
 use super::{
-    ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, HostEndpoint,
-    ImageInfo, MountSpec, PublishedPort, TlsMaterial, labels,
+    ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, HostEndpoint, ImageInfo, MountSpec,
+    PublishedPort, TlsMaterial, labels,
 };
 
 /// Seconds a call may take before the engine counts as unreachable. Pulls and waits are
@@ -51,7 +50,14 @@ impl BollardHost {
             }
             (HostEndpoint::Tcp { host, port }, Some(material)) => {
                 let f = TlsFiles::write(material).map_err(|e| unreachable(format!("cannot write the TLS files: {e}")))?;
-                let d = Docker::connect_with_ssl(&format!("tcp://{host}:{port}"), &f.key(), &f.cert(), &f.ca(), TIMEOUT_SECS, API_DEFAULT_VERSION);
+                let d = Docker::connect_with_ssl(
+                    &format!("tcp://{host}:{port}"),
+                    &f.key(),
+                    &f.cert(),
+                    &f.ca(),
+                    TIMEOUT_SECS,
+                    API_DEFAULT_VERSION,
+                );
                 files = Some(f);
                 d
             }
@@ -150,11 +156,8 @@ impl ContainerHost for BollardHost {
     }
 
     async fn list_images(&self) -> Result<Vec<ImageInfo>, DockerError> {
-        let images = self
-            .docker
-            .list_images(Some(ListImagesOptionsBuilder::default().build()))
-            .await
-            .map_err(|e| self.map_err("list images", e))?;
+        let images =
+            self.docker.list_images(Some(ListImagesOptionsBuilder::default().build())).await.map_err(|e| self.map_err("list images", e))?;
         Ok(images.into_iter().map(|i| ImageInfo { id: i.id, tags: i.repo_tags, size_bytes: i.size }).collect())
     }
 
@@ -212,11 +215,8 @@ impl ContainerHost for BollardHost {
 
     async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<(), DockerError> {
         // Creating a volume that exists returns it: the call is idempotent by name.
-        let request = VolumeCreateRequest {
-            name: Some(name.to_string()),
-            labels: Some(labels.iter().cloned().collect()),
-            ..Default::default()
-        };
+        let request =
+            VolumeCreateRequest { name: Some(name.to_string()), labels: Some(labels.iter().cloned().collect()), ..Default::default() };
         self.docker.create_volume(request).await.map(|_| ()).map_err(|e| self.map_err("create volume", e))
     }
 
@@ -241,10 +241,11 @@ impl ContainerHost for BollardHost {
         for p in &spec.ports {
             let key = format!("{}/{}", p.container_port, p.protocol);
             exposed.push(key.clone());
-            bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(DockerPortBinding {
-                host_ip: None,
-                host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
-            });
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(DockerPortBinding { host_ip: None, host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()) });
         }
         let mounts = spec
             .mounts

@@ -227,10 +227,7 @@ mod tests {
     #[test]
     fn endpoints() {
         assert_eq!(HostEndpoint::parse("unix:///var/run/docker.sock").unwrap(), HostEndpoint::Unix("/var/run/docker.sock".into()));
-        assert_eq!(
-            HostEndpoint::parse("tcp://127.0.0.1:2375").unwrap(),
-            HostEndpoint::Tcp { host: "127.0.0.1".into(), port: 2375 }
-        );
+        assert_eq!(HostEndpoint::parse("tcp://127.0.0.1:2375").unwrap(), HostEndpoint::Tcp { host: "127.0.0.1".into(), port: 2375 });
         for bad in ["unix://relative.sock", "tcp://host", "tcp://host:http", "tcp://:1", "http://h:1", "tcp://h:0"] {
             let e = HostEndpoint::parse(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");

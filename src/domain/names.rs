@@ -42,9 +42,7 @@ impl GroupName {
             return Err(NameError("a group name must be 2 to 63 characters long".into()));
         }
         if !name.chars().all(ok_char) || name.starts_with('-') || name.ends_with('-') {
-            return Err(NameError(format!(
-                "`{raw}` is not a valid group name: use a-z, 0-9 and '-', not at either end"
-            )));
+            return Err(NameError(format!("`{raw}` is not a valid group name: use a-z, 0-9 and '-', not at either end")));
         }
         Ok(Self(name.to_string()))
     }

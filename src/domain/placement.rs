@@ -26,22 +26,23 @@ pub fn choose(candidates: &[Candidate], selector: &BTreeMap<String, String>, nee
         } else if let Some((k, v)) = selector.iter().find(|(k, v)| c.labels.get(*k) != Some(*v)) {
             reasons.push(format!("{} lacks the label {k}={v}", c.name));
         } else if c.max_containers.is_some_and(|m| c.containers + needed > m) {
-            reasons.push(format!("{} is full ({} of {} containers, {needed} more needed)", c.name, c.containers, c.max_containers.unwrap_or(0)));
+            reasons.push(format!(
+                "{} is full ({} of {} containers, {needed} more needed)",
+                c.name,
+                c.containers,
+                c.max_containers.unwrap_or(0)
+            ));
         } else {
             fitting.push(c);
         }
     }
-    fitting
-        .into_iter()
-        .min_by_key(|c| (c.deployments, c.containers, c.name.clone()))
-        .map(|c| c.id)
-        .ok_or_else(|| {
-            if candidates.is_empty() {
-                "no Docker host is registered".to_string()
-            } else {
-                format!("no host can take this deployment: {}", reasons.join("; "))
-            }
-        })
+    fitting.into_iter().min_by_key(|c| (c.deployments, c.containers, c.name.clone())).map(|c| c.id).ok_or_else(|| {
+        if candidates.is_empty() {
+            "no Docker host is registered".to_string()
+        } else {
+            format!("no host can take this deployment: {}", reasons.join("; "))
+        }
+    })
 }
 
 #[cfg(test)]

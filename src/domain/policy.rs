@@ -146,9 +146,19 @@ mod tests {
         assert!(s.covers("x", "Tools", "team-a").is_err());
         assert!(s.covers("x", "Web", "team-b").is_err());
         assert!(Scope::default().covers("x", "y", "z").is_ok());
-        let l = Level { approvers: Approvers { group_managers: false, users: vec![], admins: false }, mode: Mode::Any, timeout_hours: None, on_timeout: None };
+        let l = Level {
+            approvers: Approvers { group_managers: false, users: vec![], admins: false },
+            mode: Mode::Any,
+            timeout_hours: None,
+            on_timeout: None,
+        };
         assert!(l.check(1).is_err());
-        let l = Level { approvers: Approvers { group_managers: true, users: vec![], admins: false }, mode: Mode::All, timeout_hours: Some(1.0), on_timeout: None };
+        let l = Level {
+            approvers: Approvers { group_managers: true, users: vec![], admins: false },
+            mode: Mode::All,
+            timeout_hours: Some(1.0),
+            on_timeout: None,
+        };
         assert!(l.check(1).unwrap_err().contains("on_timeout"));
     }
 }

@@ -170,7 +170,14 @@ pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerH
         a.error = Set(reason.clone());
         a.updated_at = Set(Utc::now());
         if a.update(db).await.is_ok() && status != from {
-            let _ = audit::record(db, audit::SYSTEM, &format!("deployment.{status}"), &format!("deployment:{deployment_id}"), json!({"from": from, "reason": reason})).await;
+            let _ = audit::record(
+                db,
+                audit::SYSTEM,
+                &format!("deployment.{status}"),
+                &format!("deployment:{deployment_id}"),
+                json!({"from": from, "reason": reason}),
+            )
+            .await;
         }
     }
 }

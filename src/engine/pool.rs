@@ -15,7 +15,13 @@ pub struct HostPool {
 
 /// What a connection depends on: a changed endpoint or certificate means a new connection.
 fn fingerprint(h: &host::Model) -> String {
-    format!("{}|{}|{}|{}", h.endpoint, h.tls_ca.as_deref().unwrap_or(""), h.tls_cert.as_deref().unwrap_or(""), h.tls_key.as_deref().map(str::len).unwrap_or(0))
+    format!(
+        "{}|{}|{}|{}",
+        h.endpoint,
+        h.tls_ca.as_deref().unwrap_or(""),
+        h.tls_cert.as_deref().unwrap_or(""),
+        h.tls_key.as_deref().map(str::len).unwrap_or(0)
+    )
 }
 
 pub fn tls_of(h: &host::Model) -> Option<TlsMaterial> {

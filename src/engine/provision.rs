@@ -62,7 +62,13 @@ impl Ctx<'_> {
     }
 }
 
-pub async fn set_deployment(db: &DatabaseConnection, id: &str, status: &str, error: Option<String>, outputs: Option<Value>) -> Result<(), sea_orm::DbErr> {
+pub async fn set_deployment(
+    db: &DatabaseConnection,
+    id: &str,
+    status: &str,
+    error: Option<String>,
+    outputs: Option<Value>,
+) -> Result<(), sea_orm::DbErr> {
     if let Some(d) = deployment::Entity::find_by_id(id.to_string()).one(db).await? {
         let mut a: deployment::ActiveModel = d.into();
         a.status = Set(status.into());
@@ -84,7 +90,8 @@ pub async fn load_spec(db: &DatabaseConnection, d: &deployment::Model) -> Result
         .ok_or_else(|| fail(format!("blueprint {} version {} is gone", d.blueprint_id, d.blueprint_version)))?;
     let bp = blueprint::parse(&v.source).map_err(|e| fail(format!("the stored blueprint no longer parses: {}", e[0])))?;
     let given = d.inputs.as_object().cloned().unwrap_or_default();
-    let values = inputs::validate(&bp, &given).map_err(|e| fail(format!("the stored inputs no longer fit the blueprint: {}: {}", e[0].0, e[0].1)))?;
+    let values = inputs::validate(&bp, &given)
+        .map_err(|e| fail(format!("the stored inputs no longer fit the blueprint: {}: {}", e[0].0, e[0].1)))?;
     Ok((bp, values))
 }
 
@@ -137,12 +144,8 @@ impl Engine {
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!(job = job.id, deployment = %dep, error = %message, "job failed");
-                let still_provisioning = deployment::Entity::find_by_id(dep.clone())
-                    .one(db)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|d| d.status == "provisioning");
+                let still_provisioning =
+                    deployment::Entity::find_by_id(dep.clone()).one(db).await.ok().flatten().is_some_and(|d| d.status == "provisioning");
                 if job.kind == "provision" && !still_provisioning {
                     // A stale job for a deployment that moved on: leave the deployment alone.
                 } else if job.kind == "provision" {
@@ -200,10 +203,8 @@ impl Engine {
 
     async fn provision(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
         let db = ctx.db();
-        let d = deployment::Entity::find_by_id(ctx.job.deployment_id.clone())
-            .one(db)
-            .await?
-            .ok_or_else(|| fail("the deployment is gone"))?;
+        let d =
+            deployment::Entity::find_by_id(ctx.job.deployment_id.clone()).one(db).await?.ok_or_else(|| fail("the deployment is gone"))?;
         if d.status != "provisioning" {
             return Err(fail(format!("the deployment is {}, not provisioning", d.status)));
         }
@@ -234,9 +235,11 @@ impl Engine {
                             let _ = queue::progress(&db2, job_id, &owner, &line).await;
                         }
                     });
-                    let pulled = conn.pull_image(image, &move |line| {
-                        let _ = tx.send(line);
-                    }).await;
+                    let pulled = conn
+                        .pull_image(image, &move |line| {
+                            let _ = tx.send(line);
+                        })
+                        .await;
                     let _ = writer.await;
                     pulled.map_err(|e| fail(format!("image `{image}` is not on host `{}` and could not be pulled: {e}", h.name)))?;
                 }
@@ -295,17 +298,24 @@ impl Engine {
             ctx.still_ours()?;
         }
 
-        let outputs = resolve::render_outputs(&bp, &values, &OutputContext { host_address: &h.publish_address, deployment: &dep, ports: &published });
+        let outputs =
+            resolve::render_outputs(&bp, &values, &OutputContext { host_address: &h.publish_address, deployment: &dep, ports: &published });
         ctx.still_ours()?;
         set_deployment(db, &d.id, "running", None, Some(json!(outputs))).await?;
         Ok(())
     }
 
     /// Waits until the container runs and, when it has a health check, is healthy.
-    async fn wait_ready(&self, conn: &dyn ContainerHost, id: &str, c: &ResolvedComponent) -> Result<crate::docker::ContainerInfo, StepError> {
+    async fn wait_ready(
+        &self,
+        conn: &dyn ContainerHost,
+        id: &str,
+        c: &ResolvedComponent,
+    ) -> Result<crate::docker::ContainerInfo, StepError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(self.inner.settings.health_timeout_secs));
         loop {
-            let info = conn.inspect_container(id).await?.ok_or_else(|| fail(format!("container of `{}` vanished while starting", c.name)))?;
+            let info =
+                conn.inspect_container(id).await?.ok_or_else(|| fail(format!("container of `{}` vanished while starting", c.name)))?;
             if !info.running && info.state != "created" && info.state != "restarting" {
                 let code = info.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
                 let why = info.error.clone().map(|e| format!(": {e}")).unwrap_or_default();
@@ -480,7 +490,13 @@ async fn record(
     resource::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([resource::Column::DeploymentId, resource::Column::Kind, resource::Column::Name])
-                .update_columns([resource::Column::DockerId, resource::Column::Status, resource::Column::Ports, resource::Column::UpdatedAt, resource::Column::HostId])
+                .update_columns([
+                    resource::Column::DockerId,
+                    resource::Column::Status,
+                    resource::Column::Ports,
+                    resource::Column::UpdatedAt,
+                    resource::Column::HostId,
+                ])
                 .to_owned(),
         )
         .exec(db)

@@ -51,12 +51,7 @@ fn claimable(now: chrono::DateTime<Utc>) -> Condition {
 /// workers (or two replicas) never both get the same job.
 pub async fn claim(db: &impl ConnectionTrait, owner: &str, lease_secs: u32) -> Result<Option<job::Model>, DbErr> {
     let now = Utc::now();
-    let candidates = job::Entity::find()
-        .filter(claimable(now))
-        .order_by_asc(job::Column::Id)
-        .limit(8)
-        .all(db)
-        .await?;
+    let candidates = job::Entity::find().filter(claimable(now)).order_by_asc(job::Column::Id).limit(8).all(db).await?;
     for c in candidates {
         let res = job::Entity::update_many()
             .col_expr(job::Column::Status, Expr::value("running"))

@@ -2,10 +2,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
 
@@ -184,12 +181,7 @@ pub async fn list_users(db: &DatabaseConnection, page: PageRequest) -> ServiceRe
     let (rows, total) = page.fetch(db, user::Entity::find().order_by_asc(user::Column::Username)).await?;
     let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
     let mut groups: HashMap<i64, Vec<GroupMembershipView>> = HashMap::new();
-    for (m, g) in membership::Entity::find()
-        .filter(membership::Column::UserId.is_in(ids))
-        .find_also_related(group::Entity)
-        .all(db)
-        .await?
-    {
+    for (m, g) in membership::Entity::find().filter(membership::Column::UserId.is_in(ids)).find_also_related(group::Entity).all(db).await? {
         if let Some(g) = g {
             groups.entry(m.user_id).or_default().push(GroupMembershipView { name: g.name, role: parse_role(&m.role) });
         }
@@ -210,9 +202,7 @@ pub async fn set_password(db: &DatabaseConnection, actor: &str, username: &str, 
     password::check_policy(&new).map_err(|e| ServiceError::invalid("password", e))?;
     let hash = password::hash(new).await?;
     let txn = crate::store::begin(db).await?;
-    let row = find_user(&txn, username)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no user `{username}`")))?;
+    let row = find_user(&txn, username).await?.ok_or_else(|| ServiceError::NotFound(format!("no user `{username}`")))?;
     let user_id = row.id;
     let mut active: user::ActiveModel = row.into();
     active.password_hash = Set(Some(hash));
@@ -244,8 +234,7 @@ pub async fn create_group(db: &DatabaseConnection, actor: &str, input: NewGroupI
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, actor, "group.create", &format!("group:{}", row.name), json!({"description": row.description}))
-        .await?;
+    audit::record(&txn, actor, "group.create", &format!("group:{}", row.name), json!({"description": row.description})).await?;
     txn.commit().await?;
     Ok(GroupSummary { name: row.name, description: row.description, members: 0, managers: 0, created_at: row.created_at })
 }
@@ -283,26 +272,16 @@ pub async fn group_detail(db: &DatabaseConnection, name: &str) -> ServiceResult<
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(m, u)| {
-            u.map(|u| MemberView { username: u.username, display_name: u.display_name, role: parse_role(&m.role) })
-        })
+        .filter_map(|(m, u)| u.map(|u| MemberView { username: u.username, display_name: u.display_name, role: parse_role(&m.role) }))
         .collect();
     members.sort_by(|a, b| (b.role == Role::Manager, &a.username).cmp(&(a.role == Role::Manager, &b.username)));
     Ok(GroupDetail { name: g.name, description: g.description, created_at: g.created_at, members })
 }
 
 /// Adds `username` to `group` with `role`, or changes their role. Returns whether it was new.
-pub async fn set_membership(
-    db: &DatabaseConnection,
-    actor: &str,
-    group_name: &str,
-    username: &str,
-    role: Role,
-) -> ServiceResult<bool> {
+pub async fn set_membership(db: &DatabaseConnection, actor: &str, group_name: &str, username: &str, role: Role) -> ServiceResult<bool> {
     let txn = crate::store::begin(db).await?;
-    let g = find_group(&txn, group_name)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
+    let g = find_group(&txn, group_name).await?.ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
     let u = find_user(&txn, username).await?.ok_or_else(|| ServiceError::NotFound(format!("no user `{username}`")))?;
     let existing = membership::Entity::find_by_id((g.id, u.id)).one(&txn).await?;
     let created = existing.is_none();
@@ -341,9 +320,7 @@ pub async fn set_membership(
 
 pub async fn remove_membership(db: &DatabaseConnection, actor: &str, group_name: &str, username: &str) -> ServiceResult<()> {
     let txn = crate::store::begin(db).await?;
-    let g = find_group(&txn, group_name)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
+    let g = find_group(&txn, group_name).await?.ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
     let u = find_user(&txn, username).await?.ok_or_else(|| ServiceError::NotFound(format!("no user `{username}`")))?;
     let res = membership::Entity::delete_by_id((g.id, u.id)).exec(&txn).await?;
     if res.rows_affected == 0 {
@@ -373,14 +350,7 @@ pub async fn load_principal(db: &impl ConnectionTrait, user_id: i64, via: AuthVi
         .filter_map(|(m, g)| g.map(|g| GroupRole { group_id: g.id, name: g.name, role: parse_role(&m.role) }))
         .collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Some(Principal {
-        user_id: u.id,
-        username: u.username,
-        display_name: u.display_name,
-        is_admin: u.is_admin,
-        groups,
-        via,
-    }))
+    Ok(Some(Principal { user_id: u.id, username: u.username, display_name: u.display_name, is_admin: u.is_admin, groups, via }))
 }
 
 /// Where a login attempt comes from, for throttling and the audit log.
@@ -446,9 +416,7 @@ pub async fn login(db: &DatabaseConnection, settings: &Settings, attempt: &Attem
     audit::record(&txn, &u.username, "login", &format!("user:{}", u.username), json!({"address": attempt.address, "via": "password"}))
         .await?;
     txn.commit().await?;
-    let principal = load_principal(db, u.id, AuthVia::Session)
-        .await?
-        .ok_or_else(|| ServiceError::Unauthorized(BAD_CREDENTIALS.into()))?;
+    let principal = load_principal(db, u.id, AuthVia::Session).await?.ok_or_else(|| ServiceError::Unauthorized(BAD_CREDENTIALS.into()))?;
     Ok(LoggedIn { session_token: session.token, principal })
 }
 
@@ -536,7 +504,12 @@ async fn free_username(db: &impl ConnectionTrait, wanted: &str) -> Result<String
 
 /// Logs in (creating at the first login) the user of a verified OpenID Connect identity,
 /// and re-syncs their admin flag and the memberships of mapped groups from the groups claim.
-pub async fn oidc_login(db: &DatabaseConnection, settings: &Settings, identity: &crate::auth::oidc::Identity, address: &str) -> ServiceResult<LoggedIn> {
+pub async fn oidc_login(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    identity: &crate::auth::oidc::Identity,
+    address: &str,
+) -> ServiceResult<LoggedIn> {
     let cfg = &settings.oidc;
     let is_admin = identity.groups.iter().any(|g| cfg.admin_values.contains(g));
     let txn = crate::store::begin(db).await?;
@@ -569,7 +542,14 @@ pub async fn oidc_login(db: &DatabaseConnection, settings: &Settings, identity: 
             }
             .insert(&txn)
             .await?;
-            audit::record(&txn, "oidc", "user.create", &format!("user:{}", u.username), json!({"subject": identity.subject, "is_admin": is_admin})).await?;
+            audit::record(
+                &txn,
+                "oidc",
+                "user.create",
+                &format!("user:{}", u.username),
+                json!({"subject": identity.subject, "is_admin": is_admin}),
+            )
+            .await?;
             u
         }
     };
@@ -588,9 +568,14 @@ pub async fn oidc_login(db: &DatabaseConnection, settings: &Settings, identity: 
         let g = match find_group(&txn, name).await? {
             Some(g) => g,
             None if wanted.contains_key(name) => {
-                let g = group::ActiveModel { name: Set(name.to_string()), description: Set("made from the OpenID Connect group mapping".into()), created_at: Set(now), ..Default::default() }
-                    .insert(&txn)
-                    .await?;
+                let g = group::ActiveModel {
+                    name: Set(name.to_string()),
+                    description: Set("made from the OpenID Connect group mapping".into()),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?;
                 audit::record(&txn, "oidc", "group.create", &format!("group:{name}"), json!({})).await?;
                 g
             }
@@ -599,25 +584,56 @@ pub async fn oidc_login(db: &DatabaseConnection, settings: &Settings, identity: 
         let current = membership::Entity::find_by_id((g.id, u.id)).one(&txn).await?;
         match (wanted.get(name), current) {
             (Some(role), None) => {
-                membership::ActiveModel { group_id: Set(g.id), user_id: Set(u.id), role: Set(role.as_str().into()), created_at: Set(now) }.insert(&txn).await?;
-                audit::record(&txn, "oidc", "membership.set", &format!("group:{name}"), json!({"user": u.username, "role": role.as_str(), "new": true})).await?;
+                membership::ActiveModel { group_id: Set(g.id), user_id: Set(u.id), role: Set(role.as_str().into()), created_at: Set(now) }
+                    .insert(&txn)
+                    .await?;
+                audit::record(
+                    &txn,
+                    "oidc",
+                    "membership.set",
+                    &format!("group:{name}"),
+                    json!({"user": u.username, "role": role.as_str(), "new": true}),
+                )
+                .await?;
             }
             (Some(role), Some(m)) if parse_role(&m.role) != *role => {
                 let mut a: membership::ActiveModel = m.into();
                 a.role = Set(role.as_str().into());
                 a.update(&txn).await?;
-                audit::record(&txn, "oidc", "membership.set", &format!("group:{name}"), json!({"user": u.username, "role": role.as_str(), "new": false})).await?;
+                audit::record(
+                    &txn,
+                    "oidc",
+                    "membership.set",
+                    &format!("group:{name}"),
+                    json!({"user": u.username, "role": role.as_str(), "new": false}),
+                )
+                .await?;
             }
             (None, Some(_)) => {
                 membership::Entity::delete_by_id((g.id, u.id)).exec(&txn).await?;
-                audit::record(&txn, "oidc", "membership.remove", &format!("group:{name}"), json!({"user": u.username, "reason": "no longer in the groups claim"})).await?;
+                audit::record(
+                    &txn,
+                    "oidc",
+                    "membership.remove",
+                    &format!("group:{name}"),
+                    json!({"user": u.username, "reason": "no longer in the groups claim"}),
+                )
+                .await?;
             }
             _ => {}
         }
     }
     let session = sessions::create(&txn, u.id, settings.session.hours).await?;
-    audit::record(&txn, &u.username, "login", &format!("user:{}", u.username), json!({"address": address, "via": "oidc", "groups": identity.groups})).await?;
+    audit::record(
+        &txn,
+        &u.username,
+        "login",
+        &format!("user:{}", u.username),
+        json!({"address": address, "via": "oidc", "groups": identity.groups}),
+    )
+    .await?;
     txn.commit().await?;
-    let principal = load_principal(db, u.id, AuthVia::Session).await?.ok_or_else(|| ServiceError::Unauthorized("the account is disabled".into()))?;
+    let principal =
+        load_principal(db, u.id, AuthVia::Session).await?.ok_or_else(|| ServiceError::Unauthorized("the account is disabled".into()))?;
     Ok(LoggedIn { session_token: session.token, principal })
 }

@@ -1,9 +1,6 @@
 //! The audit log: every change of state calls `record`, inside the change's own transaction.
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -17,13 +14,7 @@ pub const CLI: &str = "cli";
 /// Keys whose values never reach the log, whatever a caller passes.
 const SECRET_WORDS: [&str; 4] = ["password", "secret", "token", "key"];
 
-pub async fn record(
-    db: &impl ConnectionTrait,
-    actor: &str,
-    action: &str,
-    target: &str,
-    details: Value,
-) -> Result<(), DbErr> {
+pub async fn record(db: &impl ConnectionTrait, actor: &str, action: &str, target: &str, details: Value) -> Result<(), DbErr> {
     audit::ActiveModel {
         at: Set(Utc::now()),
         actor: Set(actor.to_string()),
@@ -43,11 +34,7 @@ fn redact(value: Value) -> Value {
             map.into_iter()
                 .map(|(k, v)| {
                     let lower = k.to_ascii_lowercase();
-                    if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
-                        (k, Value::String("***".into()))
-                    } else {
-                        (k, redact(v))
-                    }
+                    if SECRET_WORDS.iter().any(|w| lower.contains(w)) { (k, Value::String("***".into())) } else { (k, redact(v)) }
                 })
                 .collect(),
         ),
@@ -79,20 +66,14 @@ pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter, page: PageReq
         q = q.filter(audit::Column::Actor.eq(actor));
     }
     if let Some(action) = filter.action.as_deref().filter(|s| !s.is_empty()) {
-        q = q.filter(
-            Condition::any()
-                .add(audit::Column::Action.eq(action))
-                .add(audit::Column::Action.starts_with(format!("{action}."))),
-        );
+        q = q.filter(Condition::any().add(audit::Column::Action.eq(action)).add(audit::Column::Action.starts_with(format!("{action}."))));
     }
     if let Some(since) = filter.since {
         q = q.filter(audit::Column::At.gte(since));
     }
     let (rows, total) = page.fetch(db, q.order_by_desc(audit::Column::Id)).await?;
-    let items = rows
-        .into_iter()
-        .map(|r| AuditEntry { at: r.at, actor: r.actor, action: r.action, target: r.target, details: r.details })
-        .collect();
+    let items =
+        rows.into_iter().map(|r| AuditEntry { at: r.at, actor: r.actor, action: r.action, target: r.target, details: r.details }).collect();
     Ok(page.page_of(items, total))
 }
 

@@ -26,7 +26,11 @@ pub struct Published {
 /// no-op; with other text it is refused: a published version never changes.
 pub async fn publish(db: &DatabaseConnection, actor: &str, source: &str) -> ServiceResult<Published> {
     if source.len() > MAX_SOURCE {
-        return Err(ServiceError::Blueprint(vec![BlueprintError { line: 1, column: 1, message: format!("the blueprint is larger than {} KiB", MAX_SOURCE / 1024) }]));
+        return Err(ServiceError::Blueprint(vec![BlueprintError {
+            line: 1,
+            column: 1,
+            message: format!("the blueprint is larger than {} KiB", MAX_SOURCE / 1024),
+        }]));
     }
     let bp = blueprint::parse(source).map_err(ServiceError::Blueprint)?;
     let sha = hex::encode(Sha256::digest(source.as_bytes()));
@@ -79,7 +83,8 @@ pub async fn publish(db: &DatabaseConnection, actor: &str, source: &str) -> Serv
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, actor, "blueprint.publish", &format!("blueprint:{}", bp.id), json!({"version": version, "trusted": bp.trusted})).await?;
+    audit::record(&txn, actor, "blueprint.publish", &format!("blueprint:{}", bp.id), json!({"version": version, "trusted": bp.trusted}))
+        .await?;
     txn.commit().await?;
     Ok(Published { id: bp.id, version, created: true })
 }
@@ -128,11 +133,21 @@ fn summary(b: bp_entity::Model) -> BlueprintSummary {
 }
 
 pub async fn list(db: &DatabaseConnection) -> ServiceResult<Vec<BlueprintSummary>> {
-    Ok(bp_entity::Entity::find().order_by_asc(bp_entity::Column::Category).order_by_asc(bp_entity::Column::Name).all(db).await?.into_iter().map(summary).collect())
+    Ok(bp_entity::Entity::find()
+        .order_by_asc(bp_entity::Column::Category)
+        .order_by_asc(bp_entity::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(summary)
+        .collect())
 }
 
 pub async fn detail(db: &DatabaseConnection, id: &str) -> ServiceResult<BlueprintDetail> {
-    let b = bp_entity::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no blueprint `{id}`")))?;
+    let b = bp_entity::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no blueprint `{id}`")))?;
     let versions = blueprint_version::Entity::find()
         .filter(blueprint_version::Column::BlueprintId.eq(id))
         .order_by_desc(blueprint_version::Column::Version)
@@ -143,7 +158,13 @@ pub async fn detail(db: &DatabaseConnection, id: &str) -> ServiceResult<Blueprin
         summary: summary(b),
         versions: versions
             .into_iter()
-            .map(|v| VersionView { version: v.version, trusted: v.trusted, created_by: v.created_by, created_at: v.created_at, sha256: v.sha256 })
+            .map(|v| VersionView {
+                version: v.version,
+                trusted: v.trusted,
+                created_by: v.created_by,
+                created_at: v.created_at,
+                sha256: v.sha256,
+            })
             .collect(),
         source,
     })
@@ -213,7 +234,14 @@ pub fn validate_dir(dir: &Path) -> std::io::Result<(usize, Vec<(PathBuf, Vec<Blu
         match blueprint::parse(&text) {
             Ok(bp) => {
                 if let Some(other) = ids.insert((bp.id.clone(), bp.version), f.clone()) {
-                    bad.push((f.clone(), vec![BlueprintError { line: 1, column: 1, message: format!("blueprint `{}` version {} is also defined in {}", bp.id, bp.version, other.display()) }]));
+                    bad.push((
+                        f.clone(),
+                        vec![BlueprintError {
+                            line: 1,
+                            column: 1,
+                            message: format!("blueprint `{}` version {} is also defined in {}", bp.id, bp.version, other.display()),
+                        }],
+                    ));
                 }
             }
             Err(errs) => bad.push((f.clone(), errs)),

@@ -65,12 +65,7 @@ pub struct DemoAccount {
 /// Each start with `--demo` gives the three accounts fresh passwords, printed by the caller.
 pub async fn seed_demo(db: &DatabaseConnection) -> ServiceResult<Vec<DemoAccount>> {
     if accounts::find_group(db, "team-a").await?.is_none() {
-        accounts::create_group(
-            db,
-            audit::SYSTEM,
-            NewGroupInput { name: "team-a".into(), description: Some("Demo team".into()) },
-        )
-        .await?;
+        accounts::create_group(db, audit::SYSTEM, NewGroupInput { name: "team-a".into(), description: Some("Demo team".into()) }).await?;
     }
     let people = [
         ("dev", "Dana Developer", Some(Role::Member), false, "consumer: member of team-a"),
@@ -148,7 +143,12 @@ async fn seed_demo_catalog(db: &DatabaseConnection) -> ServiceResult<()> {
         scope: Scope::default(),
         condition: Some("request.lease_days > 7".into()),
         actions: vec!["request".into()],
-        levels: vec![Level { approvers: Approvers { group_managers: true, users: vec![], admins: false }, mode: Mode::Any, timeout_hours: None, on_timeout: None }],
+        levels: vec![Level {
+            approvers: Approvers { group_managers: true, users: vec![], admins: false },
+            mode: Mode::Any,
+            timeout_hours: None,
+            on_timeout: None,
+        }],
     };
     catalog::create_policy(db, audit::SYSTEM, policy).await?;
     Ok(())

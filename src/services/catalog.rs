@@ -69,7 +69,10 @@ pub fn item_view(i: catalog_item::Model) -> ItemView {
 }
 
 fn is_slug(s: &str) -> bool {
-    (2..=63).contains(&s.len()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !s.starts_with('-') && !s.ends_with('-')
+    (2..=63).contains(&s.len())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 pub async fn create_item(db: &DatabaseConnection, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
@@ -123,7 +126,14 @@ pub async fn create_item(db: &DatabaseConnection, actor: &str, input: ItemInput)
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, actor, "catalog_item.create", &format!("catalog_item:{}", row.id), json!({"blueprint": row.blueprint_id, "version": row.blueprint_version})).await?;
+    audit::record(
+        &txn,
+        actor,
+        "catalog_item.create",
+        &format!("catalog_item:{}", row.id),
+        json!({"blueprint": row.blueprint_id, "version": row.blueprint_version}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(item_view(row))
 }
@@ -210,7 +220,13 @@ pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: Ent
     )
     .await?;
     txn.commit().await?;
-    Ok(EntitlementView { id: row.id, group: g.name, catalog_items: input.catalog_items, categories: input.categories, actions: input.actions })
+    Ok(EntitlementView {
+        id: row.id,
+        group: g.name,
+        catalog_items: input.catalog_items,
+        categories: input.categories,
+        actions: input.actions,
+    })
 }
 
 pub async fn list_entitlements(db: &DatabaseConnection) -> ServiceResult<Vec<EntitlementView>> {
@@ -231,8 +247,14 @@ pub async fn list_entitlements(db: &DatabaseConnection) -> ServiceResult<Vec<Ent
 }
 
 /// The entitlement that lets `group_id` request `item`, and how ("catalog item x" / "category Y").
-pub async fn entitlement_for(db: &impl sea_orm::ConnectionTrait, group_id: i64, item: &catalog_item::Model) -> Result<Option<(entitlement::Model, String)>, sea_orm::DbErr> {
-    for e in entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).order_by_asc(entitlement::Column::Id).all(db).await? {
+pub async fn entitlement_for(
+    db: &impl sea_orm::ConnectionTrait,
+    group_id: i64,
+    item: &catalog_item::Model,
+) -> Result<Option<(entitlement::Model, String)>, sea_orm::DbErr> {
+    for e in
+        entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).order_by_asc(entitlement::Column::Id).all(db).await?
+    {
         if strings(&e.catalog_items).contains(&item.id) {
             return Ok(Some((e, format!("catalog item {}", item.id))));
         }
@@ -244,7 +266,12 @@ pub async fn entitlement_for(db: &impl sea_orm::ConnectionTrait, group_id: i64, 
 }
 
 /// Whether `group_id` is entitled to `action` on deployments of `item`.
-pub async fn action_allowed(db: &DatabaseConnection, group_id: i64, item: &catalog_item::Model, action: &str) -> Result<bool, sea_orm::DbErr> {
+pub async fn action_allowed(
+    db: &DatabaseConnection,
+    group_id: i64,
+    item: &catalog_item::Model,
+    action: &str,
+) -> Result<bool, sea_orm::DbErr> {
     for e in entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).all(db).await? {
         if covers(&e, item) && strings(&e.actions).iter().any(|a| a == action) {
             return Ok(true);
@@ -344,7 +371,14 @@ pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyIn
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, actor, "policy.create", &format!("policy:{}", row.name), json!({"scope": row.scope, "condition": row.condition, "levels": row.levels})).await?;
+    audit::record(
+        &txn,
+        actor,
+        "policy.create",
+        &format!("policy:{}", row.name),
+        json!({"scope": row.scope, "condition": row.condition, "levels": row.levels}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(policy_view(row))
 }
@@ -381,7 +415,12 @@ pub async fn set_quota(db: &DatabaseConnection, actor: &str, group_name: &str, l
     quota::Entity::insert(row)
         .on_conflict(
             sea_orm::sea_query::OnConflict::column(quota::Column::GroupId)
-                .update_columns([quota::Column::MaxContainers, quota::Column::MaxMemoryMb, quota::Column::MaxCpus, quota::Column::UpdatedAt])
+                .update_columns([
+                    quota::Column::MaxContainers,
+                    quota::Column::MaxMemoryMb,
+                    quota::Column::MaxCpus,
+                    quota::Column::UpdatedAt,
+                ])
                 .to_owned(),
         )
         .exec(&txn)
@@ -459,7 +498,8 @@ pub struct CatalogEntry {
 /// The items one of the caller's groups is entitled to (admins see every item, with the
 /// groups they belong to). Three queries, whatever the number of items.
 pub async fn catalog_for(db: &DatabaseConnection, who: &Principal) -> ServiceResult<Vec<CatalogEntry>> {
-    let items = catalog_item::Entity::find().order_by_asc(catalog_item::Column::Category).order_by_asc(catalog_item::Column::Name).all(db).await?;
+    let items =
+        catalog_item::Entity::find().order_by_asc(catalog_item::Column::Category).order_by_asc(catalog_item::Column::Name).all(db).await?;
     let group_ids: Vec<i64> = who.groups.iter().map(|g| g.group_id).collect();
     let entitlements = entitlement::Entity::find().filter(entitlement::Column::GroupId.is_in(group_ids)).all(db).await?;
     let latest = blueprints::latest_versions(db).await?;

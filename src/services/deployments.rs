@@ -3,17 +3,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{FieldError, Page, PageRequest, ServiceError, ServiceResult, audit, blueprints};
 use crate::domain::blueprint::inputs;
-use crate::domain::quota::Amount;
 use crate::domain::blueprint::resolve::{self, DeploymentRef};
+use crate::domain::quota::Amount;
 use crate::engine::Engine;
 use crate::engine::queue::{self, JobKind};
 use crate::store::entities::{deployment, group, host, job, resource, user};
@@ -104,7 +101,13 @@ pub struct Prepared {
 /// Checks everything that can be checked before anything is stored: the blueprint version,
 /// the inputs (errors by field, as `inputs.NAME`), and the spec resolved with them
 /// (guardrails included).
-pub async fn prepare(db: &DatabaseConnection, blueprint: &str, version: Option<i32>, given: &serde_json::Map<String, Value>, name: Option<&str>) -> ServiceResult<Prepared> {
+pub async fn prepare(
+    db: &DatabaseConnection,
+    blueprint: &str,
+    version: Option<i32>,
+    given: &serde_json::Map<String, Value>,
+    name: Option<&str>,
+) -> ServiceResult<Prepared> {
     let (bp, version) = blueprints::load(db, blueprint, version).await?;
     let values = inputs::validate(&bp, given)
         .map_err(|errs| ServiceError::Invalid(errs.into_iter().map(|(f, m)| FieldError::new(format!("inputs.{f}"), m)).collect()))?;
@@ -322,7 +325,13 @@ pub async fn get_for(db: &DatabaseConnection, who: &crate::auth::Principal, id: 
 
 /// A day-2 action by a user: they must see the deployment, and (unless admin) the group's
 /// entitlement for its catalog item must grant the action.
-pub async fn act_for(db: &DatabaseConnection, engine: &Engine, who: &crate::auth::Principal, id: &str, action: &str) -> ServiceResult<DeploymentView> {
+pub async fn act_for(
+    db: &DatabaseConnection,
+    engine: &Engine,
+    who: &crate::auth::Principal,
+    id: &str,
+    action: &str,
+) -> ServiceResult<DeploymentView> {
     let d = find(db, id).await?;
     if !visible(who, d.owner_id, d.group_id) {
         return Err(ServiceError::NotFound(format!("no deployment `{id}`")));
@@ -343,7 +352,12 @@ pub async fn act_for(db: &DatabaseConnection, engine: &Engine, who: &crate::auth
 }
 
 /// Newest first, paginated in SQL.
-pub async fn list(db: &DatabaseConnection, who: &crate::auth::Principal, filter: &DeploymentFilter, page: PageRequest) -> ServiceResult<Page<DeploymentSummary>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    who: &crate::auth::Principal,
+    filter: &DeploymentFilter,
+    page: PageRequest,
+) -> ServiceResult<Page<DeploymentSummary>> {
     let mut q = deployment::Entity::find();
     if !who.is_admin {
         let managed: Vec<i64> = who.groups.iter().filter(|g| g.role == crate::domain::Role::Manager).map(|g| g.group_id).collect();

@@ -3,10 +3,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
 
@@ -89,7 +86,11 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ch
         errors.push(FieldError::new("tls", "TLS applies to tcp:// endpoints only"));
     }
     if let Some(tls) = &input.tls {
-        for (field, pem, marker) in [("tls.ca_pem", &tls.ca_pem, "CERTIFICATE"), ("tls.cert_pem", &tls.cert_pem, "CERTIFICATE"), ("tls.key_pem", &tls.key_pem, "PRIVATE KEY")] {
+        for (field, pem, marker) in [
+            ("tls.ca_pem", &tls.ca_pem, "CERTIFICATE"),
+            ("tls.cert_pem", &tls.cert_pem, "CERTIFICATE"),
+            ("tls.key_pem", &tls.key_pem, "PRIVATE KEY"),
+        ] {
             if !pem.contains("-----BEGIN") || !pem.contains(marker) {
                 errors.push(FieldError::new(field, format!("must be PEM text with a {marker}")));
             }
@@ -130,7 +131,12 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ch
         match connected {
             Ok(Ok(i)) => info = Some(i),
             Ok(Err(e)) => return Err(ServiceError::invalid("endpoint", format!("Wharf could not talk to the engine: {e}"))),
-            Err(_) => return Err(ServiceError::invalid("endpoint", format!("the engine at {endpoint} did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+            Err(_) => {
+                return Err(ServiceError::invalid(
+                    "endpoint",
+                    format!("the engine at {endpoint} did not answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                ));
+            }
         }
     }
     let txn = crate::store::begin(db).await?;
@@ -203,7 +209,10 @@ pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: 
     if live > 0 {
         deployment::Entity::update_many()
             .col_expr(deployment::Column::Status, sea_orm::sea_query::Expr::value("failed"))
-            .col_expr(deployment::Column::Error, sea_orm::sea_query::Expr::value(format!("host `{}` was removed from Wharf; its containers were left on it", h.name)))
+            .col_expr(
+                deployment::Column::Error,
+                sea_orm::sea_query::Expr::value(format!("host `{}` was removed from Wharf; its containers were left on it", h.name)),
+            )
             .filter(deployment::Column::HostId.eq(h.id))
             .filter(deployment::Column::Status.is_in(LIVE))
             .exec(&txn)

@@ -18,13 +18,15 @@ use super::catalog;
 use super::deployments::{self, Origin};
 use super::{FieldError, Page, PageRequest, ServiceError, ServiceResult, audit};
 use crate::auth::Principal;
+use crate::domain::Role;
 use crate::domain::blueprint::inputs;
 use crate::domain::policy::{self, Level, Mode, Outcome};
 use crate::domain::quota::{self, Amount};
 use crate::domain::request::RequestStatus;
-use crate::domain::Role;
 use crate::engine::Engine;
-use crate::store::entities::{approval_policy, catalog_item, deployment, group, membership, request, request_decision, request_event, user};
+use crate::store::entities::{
+    approval_policy, catalog_item, deployment, group, membership, request, request_decision, request_event, user,
+};
 
 /// Quota checks and reservations happen one at a time in this process (SQLite); on
 /// PostgreSQL the group's row is also locked, for several replicas.
@@ -123,11 +125,8 @@ async fn approvers_of(db: &impl ConnectionTrait, level: &Level, group_id: i64, r
 }
 
 async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, sea_orm::DbErr> {
-    let rows = request::Entity::find()
-        .filter(request::Column::GroupId.eq(group_id))
-        .filter(request::Column::HoldsQuota.eq(true))
-        .all(db)
-        .await?;
+    let rows =
+        request::Entity::find().filter(request::Column::GroupId.eq(group_id)).filter(request::Column::HoldsQuota.eq(true)).all(db).await?;
     Ok(rows.iter().fold(Amount::default(), |a, r| Amount {
         containers: a.containers + i64::from(r.containers),
         memory_mb: a.memory_mb + r.memory_mb,
@@ -211,7 +210,10 @@ pub async fn submit(db: &DatabaseConnection, engine: &Engine, who: &Principal, i
             for (n, level) in view.levels.iter().enumerate() {
                 let people = approvers_of(db, level, group_id, &who.username).await?;
                 let timeout = match (level.timeout_hours, level.on_timeout) {
-                    (Some(h), Some(o)) => Some(format!("after {h} h without a decision, the level is {}", if o == Outcome::Approve { "approved" } else { "rejected" })),
+                    (Some(h), Some(o)) => Some(format!(
+                        "after {h} h without a decision, the level is {}",
+                        if o == Outcome::Approve { "approved" } else { "rejected" }
+                    )),
                     _ => None,
                 };
                 levels_explain.push(json!({
@@ -281,7 +283,17 @@ pub async fn submit(db: &DatabaseConnection, engine: &Engine, who: &Principal, i
         Some((p, _)) => {
             let first = levels_explain.first().and_then(|l| l["approvers"].as_array().cloned()).unwrap_or_default();
             let names: Vec<&str> = first.iter().filter_map(|v| v.as_str()).collect();
-            event(&txn, &id, "pending", format!("policy `{}` applies; level 1 waits on {}", p.name, if names.is_empty() { "nobody (timeout only)".into() } else { names.join(", ") })).await?
+            event(
+                &txn,
+                &id,
+                "pending",
+                format!(
+                    "policy `{}` applies; level 1 waits on {}",
+                    p.name,
+                    if names.is_empty() { "nobody (timeout only)".into() } else { names.join(", ") }
+                ),
+            )
+            .await?
         }
     }
     audit::record(
@@ -466,7 +478,14 @@ pub async fn inbox(db: &DatabaseConnection, who: &Principal) -> ServiceResult<Ve
 }
 
 /// An approver's decision on the current level.
-pub async fn decide(db: &DatabaseConnection, engine: &Engine, who: &Principal, id: &str, approve: bool, comment: &str) -> ServiceResult<RequestView> {
+pub async fn decide(
+    db: &DatabaseConnection,
+    engine: &Engine,
+    who: &Principal,
+    id: &str,
+    approve: bool,
+    comment: &str,
+) -> ServiceResult<RequestView> {
     let r = find(db, id).await?;
     if !can_see(who, &r) {
         return Err(ServiceError::NotFound(format!("no request `{id}`")));
@@ -500,7 +519,14 @@ pub async fn decide(db: &DatabaseConnection, engine: &Engine, who: &Principal, i
 
 /// Records one decision and moves the request on: a rejection ends it; an approval ends the
 /// level when its mode is satisfied, then the next level waits, or the request is approved.
-async fn record_decision(db: &DatabaseConnection, r: &request::Model, approver_id: Option<i64>, approver: &str, approve: bool, comment: &str) -> ServiceResult<()> {
+async fn record_decision(
+    db: &DatabaseConnection,
+    r: &request::Model,
+    approver_id: Option<i64>,
+    approver: &str,
+    approve: bool,
+    comment: &str,
+) -> ServiceResult<()> {
     let levels: Vec<Level> = match r.policy_id {
         Some(pid) => approval_policy::Entity::find_by_id(pid).one(db).await?.map(|p| catalog::policy_view(p).levels).unwrap_or_default(),
         None => Vec::new(),
@@ -556,19 +582,45 @@ async fn record_decision(db: &DatabaseConnection, r: &request::Model, approver_i
                     .as_array()
                     .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
                     .unwrap_or_default();
-                event(&txn, &r.id, "pending", format!("level {n} approved; level {} waits on {}", n + 1, if next.is_empty() { "nobody (timeout only)".into() } else { next.join(", ") })).await?;
+                event(
+                    &txn,
+                    &r.id,
+                    "pending",
+                    format!(
+                        "level {n} approved; level {} waits on {}",
+                        n + 1,
+                        if next.is_empty() { "nobody (timeout only)".into() } else { next.join(", ") }
+                    ),
+                )
+                .await?;
             } else {
                 a.status = Set("approved".into());
                 event(&txn, &r.id, "approved", format!("level {n} approved: the request is approved")).await?;
             }
         } else {
             let missing: Vec<&String> = approvers.iter().filter(|p| !approved_by.contains(p)).collect();
-            event(&txn, &r.id, "pending", format!("level {n} needs every approver; still waiting on {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))).await?;
+            event(
+                &txn,
+                &r.id,
+                "pending",
+                format!(
+                    "level {n} needs every approver; still waiting on {}",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .await?;
         }
     }
     a.updated_at = Set(now);
     a.update(&txn).await?;
-    audit::record(&txn, approver, if approve { "request.approve" } else { "request.reject" }, &format!("request:{}", r.id), json!({"level": n, "comment": comment})).await?;
+    audit::record(
+        &txn,
+        approver,
+        if approve { "request.approve" } else { "request.reject" },
+        &format!("request:{}", r.id),
+        json!({"level": n, "comment": comment}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -624,7 +676,10 @@ pub async fn tick(db: &DatabaseConnection, engine: &Engine) -> ServiceResult<()>
         let (Some(hours), Some(outcome), Some(started)) = (level.timeout_hours, level.on_timeout, r.level_started_at) else { continue };
         let due = started + chrono::Duration::milliseconds((hours * 3_600_000.0) as i64);
         if now >= due {
-            let comment = format!("no decision within {hours} h: {} by the policy", if outcome == Outcome::Approve { "approved" } else { "rejected" });
+            let comment = format!(
+                "no decision within {hours} h: {} by the policy",
+                if outcome == Outcome::Approve { "approved" } else { "rejected" }
+            );
             match record_decision(db, &r, None, "system", outcome == Outcome::Approve, &comment).await {
                 Ok(()) | Err(ServiceError::Conflict(_)) => {}
                 Err(e) => return Err(e),
@@ -637,7 +692,11 @@ pub async fn tick(db: &DatabaseConnection, engine: &Engine) -> ServiceResult<()>
     }
     // Provisioning and succeeded: follow the deployment.
     for r in request::Entity::find()
-        .filter(Condition::any().add(request::Column::Status.eq("provisioning")).add(Condition::all().add(request::Column::Status.eq("succeeded")).add(request::Column::HoldsQuota.eq(true))))
+        .filter(
+            Condition::any()
+                .add(request::Column::Status.eq("provisioning"))
+                .add(Condition::all().add(request::Column::Status.eq("succeeded")).add(request::Column::HoldsQuota.eq(true))),
+        )
         .all(db)
         .await?
     {
@@ -645,8 +704,12 @@ pub async fn tick(db: &DatabaseConnection, engine: &Engine) -> ServiceResult<()>
         let Some(d) = deployment::Entity::find_by_id(did.clone()).one(db).await? else { continue };
         let (to, holds, kind, message) = match (r.status.as_str(), d.status.as_str()) {
             ("provisioning", "running") => ("succeeded", true, "succeeded", format!("deployment {} is running", d.name)),
-            ("provisioning", "failed") => ("failed", false, "failed", format!("provisioning failed: {}", d.error.clone().unwrap_or_default())),
-            ("succeeded", "destroyed") => ("succeeded", false, "released", "the deployment was destroyed; its quota is released".to_string()),
+            ("provisioning", "failed") => {
+                ("failed", false, "failed", format!("provisioning failed: {}", d.error.clone().unwrap_or_default()))
+            }
+            ("succeeded", "destroyed") => {
+                ("succeeded", false, "released", "the deployment was destroyed; its quota is released".to_string())
+            }
             _ => continue,
         };
         let txn = crate::store::begin(db).await?;
@@ -713,7 +776,14 @@ async fn start(db: &DatabaseConnection, engine: &Engine, r: request::Model) -> S
     }
     deployments::insert(&txn, &p, &origin).await?;
     event(&txn, &r.id, "provisioning", format!("provisioning deployment {}", p.name)).await?;
-    audit::record(&txn, audit::SYSTEM, "deployment.create", &format!("deployment:{}", p.id), json!({"request": r.id, "catalog_item": item.id})).await?;
+    audit::record(
+        &txn,
+        audit::SYSTEM,
+        "deployment.create",
+        &format!("deployment:{}", p.id),
+        json!({"request": r.id, "catalog_item": item.id}),
+    )
+    .await?;
     txn.commit().await?;
     engine.wake();
     Ok(())

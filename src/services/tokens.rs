@@ -26,7 +26,14 @@ pub async fn create(db: &DatabaseConnection, who: &Principal, name: &str, days: 
         .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::NotFound("the new token vanished".into()))?;
-    audit::record(&txn, &who.username, "token.create", &format!("user:{}", who.username), json!({"name": name, "expires_at": issued.expires_at})).await?;
+    audit::record(
+        &txn,
+        &who.username,
+        "token.create",
+        &format!("user:{}", who.username),
+        json!({"name": name, "expires_at": issued.expires_at}),
+    )
+    .await?;
     txn.commit().await?;
     Ok((tokens::view(row, who.username.clone()), issued))
 }

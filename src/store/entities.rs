@@ -63,19 +63,9 @@ pub mod membership {
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {
-        #[sea_orm(
-            belongs_to = "super::group::Entity",
-            from = "Column::GroupId",
-            to = "super::group::Column::Id",
-            on_delete = "Cascade"
-        )]
+        #[sea_orm(belongs_to = "super::group::Entity", from = "Column::GroupId", to = "super::group::Column::Id", on_delete = "Cascade")]
         Group,
-        #[sea_orm(
-            belongs_to = "super::user::Entity",
-            from = "Column::UserId",
-            to = "super::user::Column::Id",
-            on_delete = "Cascade"
-        )]
+        #[sea_orm(belongs_to = "super::user::Entity", from = "Column::UserId", to = "super::user::Column::Id", on_delete = "Cascade")]
         User,
     }
 

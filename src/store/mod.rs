@@ -35,9 +35,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, StoreError
             opts.max_connections(16);
         }
     }
-    Database::connect(opts)
-        .await
-        .map_err(|source| StoreError::Connect { url: url.to_string(), source })
+    Database::connect(opts).await.map_err(|source| StoreError::Connect { url: url.to_string(), source })
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
@@ -49,5 +47,6 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
 /// fails at once with "database is locked" when another connection wrote in between.
 pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }).await
+    db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() })
+        .await
 }

@@ -173,12 +173,7 @@ pub async fn shape_errors(
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(res);
     }
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let app_error = res.response().error().and_then(|e| e.as_error::<AppError>());
     let message = match (app_error, res.response().error()) {
         (Some(e), _) => e.to_string(),
@@ -234,11 +229,9 @@ pub fn form_config() -> actix_web::web::FormConfig {
 }
 
 pub fn query_config() -> actix_web::web::QueryConfig {
-    actix_web::web::QueryConfig::default()
-        .error_handler(|err, _| AppError::BadRequest(format!("malformed query string: {err}")).into())
+    actix_web::web::QueryConfig::default().error_handler(|err, _| AppError::BadRequest(format!("malformed query string: {err}")).into())
 }
 
 pub fn path_config() -> actix_web::web::PathConfig {
-    actix_web::web::PathConfig::default()
-        .error_handler(|err, _| AppError::BadRequest(format!("malformed path: {err}")).into())
+    actix_web::web::PathConfig::default().error_handler(|err, _| AppError::BadRequest(format!("malformed path: {err}")).into())
 }

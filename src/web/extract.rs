@@ -9,10 +9,7 @@ use super::error::AppError;
 use crate::auth::{AuthContext, Principal};
 
 fn context(req: &HttpRequest) -> Result<AuthContext, AppError> {
-    req.extensions()
-        .get::<AuthContext>()
-        .cloned()
-        .ok_or_else(|| AppError::Internal("the authentication middleware did not run".into()))
+    req.extensions().get::<AuthContext>().cloned().ok_or_else(|| AppError::Internal("the authentication middleware did not run".into()))
 }
 
 /// Any caller, logged in or not.

@@ -2,8 +2,8 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::Cookie;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use tracing_actix_web::RequestId;
@@ -45,9 +45,7 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
 
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| AppError::Unauthorized("the Authorization header is not readable text".into()))?;
+        let value = value.to_str().map_err(|_| AppError::Unauthorized("the Authorization header is not readable text".into()))?;
         let token = value
             .strip_prefix("Bearer ")
             .map(str::trim)
@@ -78,13 +76,8 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
         Some(token) => token,
         None => {
             let token = random_token();
-            new_cookie = Some(sessions::signed_cookie(
-                &state.cookie_key,
-                CSRF_COOKIE,
-                token.clone(),
-                state.settings.secure_cookies(),
-                None,
-            ));
+            new_cookie =
+                Some(sessions::signed_cookie(&state.cookie_key, CSRF_COOKIE, token.clone(), state.settings.secure_cookies(), None));
             token
         }
     };
@@ -93,9 +86,7 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
     if changes_state && !(is_api && principal.is_none()) {
         let sent = sent_csrf_token(req, is_api).await?;
         if !sent.as_deref().is_some_and(|s| constant_time_eq(s, &csrf)) {
-            return Err(AppError::Csrf(
-                "missing or invalid CSRF token: reload the page and submit the form again".into(),
-            ));
+            return Err(AppError::Csrf("missing or invalid CSRF token: reload the page and submit the form again".into()));
         }
     }
     Ok((AuthContext { principal, csrf_token: csrf, session_token }, new_cookie))
@@ -110,10 +101,7 @@ async fn sent_csrf_token(req: &mut ServiceRequest, is_api: bool) -> Result<Optio
     if is_api || req.content_type() != "application/x-www-form-urlencoded" {
         return Ok(None);
     }
-    let body = req
-        .extract::<web::Bytes>()
-        .await
-        .map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
+    let body = req.extract::<web::Bytes>().await.map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
     let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
         .ok()
         .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));

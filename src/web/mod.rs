@@ -42,7 +42,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
                 .url("/api/v1/openapi.json", <api::doc::ApiDoc as utoipa::OpenApi>::openapi()),
         )
-        .route("/api/docs", web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/api/docs/")).finish() }))
+        .route(
+            "/api/docs",
+            web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/api/docs/")).finish() }),
+        )
         .service(web::scope("/api/v1").configure(api::routes).default_service(web::to(api_not_found)))
         .configure(pages::routes)
         .default_service(web::to(page_not_found));
@@ -54,11 +57,7 @@ async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))?;
+    state.db.ping().await.map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
 }
 
@@ -78,10 +77,8 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
 
 async fn static_file(path: web::Path<String>) -> Result<HttpResponse, AppError> {
     let name = path.into_inner();
-    let (_, mime, body) = STATIC_FILES
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| AppError::NotFound(format!("no static file `{name}`")))?;
+    let (_, mime, body) =
+        STATIC_FILES.iter().find(|(n, _, _)| *n == name).ok_or_else(|| AppError::NotFound(format!("no static file `{name}`")))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, *mime))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))

@@ -49,12 +49,7 @@ impl Layout {
             is_admin: p.is_admin,
             is_manager: p.is_manager(),
         });
-        Self {
-            title: title.to_string(),
-            section,
-            user,
-            csrf_token: ctx.map(|c| c.csrf_token.clone()).unwrap_or_default(),
-        }
+        Self { title: title.to_string(), section, user, csrf_token: ctx.map(|c| c.csrf_token.clone()).unwrap_or_default() }
     }
 
     pub fn for_user(principal: &Principal, csrf_token: &str, section: &'static str, title: &str) -> Self {

@@ -84,7 +84,14 @@ mod tests {
 
     #[test]
     fn good_and_bad_references() {
-        for ok in ["busybox", "busybox:1.36", "library/nginx:1.25-alpine", "registry.example.com:5000/team/app:v2", "localhost/x", "wharf-test/busybox:latest"] {
+        for ok in [
+            "busybox",
+            "busybox:1.36",
+            "library/nginx:1.25-alpine",
+            "registry.example.com:5000/team/app:v2",
+            "localhost/x",
+            "wharf-test/busybox:latest",
+        ] {
             assert!(ImageRef::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["", "Busybox", "busybox:", "bad image", "a//b", "-x", "x@sha256:abc", "reg:port/x"] {

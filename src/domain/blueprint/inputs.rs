@@ -82,12 +82,17 @@ pub fn validate(bp: &Blueprint, given: &serde_json::Map<String, Value>) -> Resul
     }
     let mut out = InputValues::new();
     for spec in &bp.inputs {
-        let provided = given.get(&spec.name).filter(|v| !v.is_null() && *v != &Value::String(String::new()) || spec.kind == InputType::Boolean && v.is_string());
+        let provided = given
+            .get(&spec.name)
+            .filter(|v| !v.is_null() && *v != &Value::String(String::new()) || spec.kind == InputType::Boolean && v.is_string());
         let value = match provided {
             Some(v) => match coerce(spec.kind, v) {
                 Some(value) => value,
                 None => {
-                    errors.push((spec.name.clone(), format!("must be {} {}", if spec.kind == InputType::Integer { "an" } else { "a" }, spec.kind.as_str())));
+                    errors.push((
+                        spec.name.clone(),
+                        format!("must be {} {}", if spec.kind == InputType::Integer { "an" } else { "a" }, spec.kind.as_str()),
+                    ));
                     continue;
                 }
             },

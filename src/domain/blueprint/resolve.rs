@@ -71,7 +71,9 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
     let mut out = Vec::new();
     let render = |t: &Tmpl| -> Result<String, BlueprintError> {
         t.render(|r| match r {
-            Ref::Input(n) => inputs.get(n).map(|v| v.render()).ok_or_else(|| BlueprintError::at(t.pos, format!("input `{n}` has no value"))),
+            Ref::Input(n) => {
+                inputs.get(n).map(|v| v.render()).ok_or_else(|| BlueprintError::at(t.pos, format!("input `{n}` has no value")))
+            }
             Ref::DeploymentId => Ok(dep.id.clone()),
             Ref::DeploymentName => Ok(dep.name.clone()),
             other => Err(BlueprintError::at(t.pos, format!("`${{{other}}}` can only be used in outputs"))),
@@ -82,7 +84,10 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
             IntField::Literal(n, pos) => (*n, *pos),
             IntField::Tmpl(t) => {
                 let s = render(t)?;
-                let n = s.trim().parse::<i64>().map_err(|_| BlueprintError::at(t.pos, format!("{what} must be a whole number, and `{s}` is not")))?;
+                let n = s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| BlueprintError::at(t.pos, format!("{what} must be a whole number, and `{s}` is not")))?;
                 (n, t.pos)
             }
         };
@@ -95,7 +100,10 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
     for c in bp.start_order() {
         let mut guard = |pos: Pos, what: &str| {
             if !bp.trusted {
-                errs.push(BlueprintError::at(pos, format!("component `{}`: {what} is not allowed unless the blueprint is marked `trusted: true` by an admin", c.name)));
+                errs.push(BlueprintError::at(
+                    pos,
+                    format!("component `{}`: {what} is not allowed unless the blueprint is marked `trusted: true` by an admin", c.name),
+                ));
             }
         };
         if c.privileged.0 {
@@ -127,7 +135,10 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                 if let Some(h) = host
                     && !host_ports.insert((h, p.protocol))
                 {
-                    return Err(BlueprintError::at(p.pos, format!("host port {h}/{} is used twice in this blueprint", p.protocol.as_str())));
+                    return Err(BlueprintError::at(
+                        p.pos,
+                        format!("host port {h}/{} is used twice in this blueprint", p.protocol.as_str()),
+                    ));
                 }
                 ports.push(ResolvedPort { container, host, protocol: p.protocol });
             }
@@ -151,7 +162,10 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                 Some(FloatField::Literal(f, pos)) => Some(cpu_range(*f, *pos)?),
                 Some(FloatField::Tmpl(t)) => {
                     let s = render(t)?;
-                    let f = s.trim().parse::<f64>().map_err(|_| BlueprintError::at(t.pos, format!("cpus must be a number, and `{s}` is not")))?;
+                    let f = s
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| BlueprintError::at(t.pos, format!("cpus must be a number, and `{s}` is not")))?;
                     Some(cpu_range(f, t.pos)?)
                 }
             };
@@ -174,10 +188,21 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                 Some(t) => match render(t)?.as_str() {
                     "host" if bp.trusted => true,
                     "host" => {
-                        return Err(BlueprintError::at(t.pos, format!("component `{}`: host networking is not allowed unless the blueprint is marked `trusted: true` by an admin", c.name)));
+                        return Err(BlueprintError::at(
+                            t.pos,
+                            format!(
+                                "component `{}`: host networking is not allowed unless the blueprint is marked `trusted: true` by an admin",
+                                c.name
+                            ),
+                        ));
                     }
                     other => {
-                        return Err(BlueprintError::at(t.pos, format!("network_mode `{other}` is not supported: components always join the deployment's private network; only `host` (trusted blueprints) replaces it")));
+                        return Err(BlueprintError::at(
+                            t.pos,
+                            format!(
+                                "network_mode `{other}` is not supported: components always join the deployment's private network; only `host` (trusted blueprints) replaces it"
+                            ),
+                        ));
                     }
                 },
             };
@@ -221,7 +246,10 @@ pub fn literal_guardrails(bp: &Blueprint) -> Vec<BlueprintError> {
     }
     let mut errs = Vec::new();
     let refuse = |errs: &mut Vec<BlueprintError>, c: &str, pos: Pos, what: &str| {
-        errs.push(BlueprintError::at(pos, format!("component `{c}`: {what} is not allowed unless the blueprint is marked `trusted: true` by an admin")));
+        errs.push(BlueprintError::at(
+            pos,
+            format!("component `{c}`: {what} is not allowed unless the blueprint is marked `trusted: true` by an admin"),
+        ));
     };
     for c in &bp.components {
         if c.privileged.0 {

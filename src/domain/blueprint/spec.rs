@@ -367,12 +367,28 @@ fn get<'a>(entries: &'a [(Key, Node)], name: &str) -> Option<&'a Node> {
 }
 
 const TOP: &[&str] = &["id", "name", "description", "category", "version", "trusted", "inputs", "components", "outputs"];
-const INPUT: &[&str] = &[
-    "type", "title", "description", "default", "min", "max", "min_length", "max_length", "pattern", "enum", "secret", "generate",
-];
+const INPUT: &[&str] =
+    &["type", "title", "description", "default", "min", "max", "min_length", "max_length", "pattern", "enum", "secret", "generate"];
 const COMPONENT: &[&str] = &[
-    "image", "command", "entrypoint", "env", "ports", "volumes", "resources", "replicas", "depends_on", "tty", "stdin_open",
-    "restart", "health", "working_dir", "user", "privileged", "cap_add", "devices", "network_mode",
+    "image",
+    "command",
+    "entrypoint",
+    "env",
+    "ports",
+    "volumes",
+    "resources",
+    "replicas",
+    "depends_on",
+    "tty",
+    "stdin_open",
+    "restart",
+    "health",
+    "working_dir",
+    "user",
+    "privileged",
+    "cap_add",
+    "devices",
+    "network_mode",
 ];
 
 /// Parses and checks a whole blueprint document.
@@ -842,7 +858,9 @@ fn parse_ports(p: &mut P, node: &Node) -> Vec<PortSpec> {
     let mut out = Vec::new();
     for item in items {
         let spec = match item {
-            Node::Scalar { .. } => p.int_field(item, "port").map(|container| PortSpec { container, host: None, protocol: Protocol::Tcp, pos: item.pos() }),
+            Node::Scalar { .. } => {
+                p.int_field(item, "port").map(|container| PortSpec { container, host: None, protocol: Protocol::Tcp, pos: item.pos() })
+            }
             Node::Map { entries, .. } => {
                 p.known(entries, &["container", "host", "protocol"], "a port");
                 let container = match get(entries, "container") {

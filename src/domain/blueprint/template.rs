@@ -11,7 +11,10 @@ pub enum Ref {
     DeploymentId,
     DeploymentName,
     /// The host port published for a component's container port.
-    ComponentPort { component: String, port: u16 },
+    ComponentPort {
+        component: String,
+        port: u16,
+    },
 }
 
 impl fmt::Display for Ref {

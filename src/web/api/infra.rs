@@ -82,7 +82,12 @@ struct ForceQuery {
 }
 
 #[utoipa::path(delete, path = "/api/v1/hosts/{id}", tag = "hosts", description = "Remove a host; 409 while live deployments run there unless force (admins).", params(("id" = String, Path, description = "id or name"), ("force" = Option<bool>, Query)), responses((status = 204, description = "done"), super::doc::Errors))]
-async fn delete_host(admin: Admin, state: web::Data<AppState>, id: web::Path<String>, q: web::Query<ForceQuery>) -> Result<HttpResponse, AppError> {
+async fn delete_host(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<ForceQuery>,
+) -> Result<HttpResponse, AppError> {
     hosts::remove(&state.db, state.engine.pool(), &admin.principal.username, &id, q.force).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -104,7 +109,9 @@ async fn create_blueprint(req: HttpRequest, admin: Admin, state: web::Data<AppSt
             serde_json::from_str::<Body>(text).map_err(|e| AppError::BadRequest(format!("malformed JSON body: {e}")))?.source
         }
         "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "text/plain" | "" => text.to_string(),
-        other => return Err(AppError::BadRequest(format!("send the blueprint as application/yaml or as JSON {{\"source\": …}}, not {other}"))),
+        other => {
+            return Err(AppError::BadRequest(format!("send the blueprint as application/yaml or as JSON {{\"source\": …}}, not {other}")));
+        }
     };
     let published = blueprints::publish(&state.db, &admin.principal.username, &source).await?;
     let status = if published.created { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::OK };
@@ -133,7 +140,12 @@ struct DeployBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/blueprints/{id}/deploy", tag = "blueprints", description = "Deploy a blueprint to try it (admins).", params(("id" = String, Path)), request_body = DeployBody, responses((status = 202, body = crate::services::deployments::DeploymentView), super::doc::Errors))]
-async fn deploy(admin: Admin, state: web::Data<AppState>, id: web::Path<String>, body: web::Json<DeployBody>) -> Result<HttpResponse, AppError> {
+async fn deploy(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<DeployBody>,
+) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let input = DeployInput {
         blueprint: id.into_inner(),
@@ -162,7 +174,12 @@ struct ListQuery {
 
 /// Owners see theirs, managers their groups', admins all.
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", description = "Deployments: own, managed groups', or all for admins.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50"), ("status" = Option<String>, Query), ("blueprint" = Option<String>, Query), ("group" = Option<String>, Query), ("owner" = Option<String>, Query)), responses((status = 200, body = Vec<crate::services::deployments::DeploymentSummary>), super::doc::Errors))]
-async fn list_deployments(req: HttpRequest, user: Signed, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
+async fn list_deployments(
+    req: HttpRequest,
+    user: Signed,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let filter = DeploymentFilter { status: q.status, blueprint: q.blueprint, group: q.group, owner: q.owner };
     let page = deployments::list(&state.db, &user.principal, &filter, PageRequest::new(q.page, q.per_page)).await?;
@@ -181,7 +198,12 @@ struct ActionBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/deployments/{id}/actions", tag = "deployments", description = "A day-2 action (destroy, retry), as the entitlement allows.", params(("id" = String, Path)), request_body = ActionBody, responses((status = 202, body = crate::services::deployments::DeploymentView), super::doc::Errors))]
-async fn act(user: Signed, state: web::Data<AppState>, id: web::Path<String>, body: web::Json<ActionBody>) -> Result<HttpResponse, AppError> {
+async fn act(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<ActionBody>,
+) -> Result<HttpResponse, AppError> {
     let d = deployments::act_for(&state.db, &state.engine, &user.principal, &id, &body.action).await?;
     Ok(HttpResponse::Accepted().json(d))
 }

@@ -156,8 +156,8 @@ struct CreateGroupBody {
 #[utoipa::path(post, path = "/api/v1/groups", tag = "people", description = "Create a group (admins).", request_body = CreateGroupBody, responses((status = 201, body = crate::services::accounts::GroupSummary), doc::Errors))]
 async fn create_group(admin: Admin, state: web::Data<AppState>, body: web::Json<CreateGroupBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
-    let group = accounts::create_group(&state.db, &admin.principal.username, NewGroupInput { name: b.name, description: b.description })
-        .await?;
+    let group =
+        accounts::create_group(&state.db, &admin.principal.username, NewGroupInput { name: b.name, description: b.description }).await?;
     Ok(HttpResponse::Created().json(group))
 }
 
@@ -192,10 +192,7 @@ async fn set_member(
     body: web::Json<MemberBody>,
 ) -> Result<HttpResponse, AppError> {
     let (group, username) = path.into_inner();
-    let role: Role = body
-        .role
-        .parse()
-        .map_err(|e: crate::domain::NameError| ServiceError::Invalid(vec![FieldError::new("role", e.0)]))?;
+    let role: Role = body.role.parse().map_err(|e: crate::domain::NameError| ServiceError::Invalid(vec![FieldError::new("role", e.0)]))?;
     accounts::set_membership(&state.db, &admin.principal.username, &group, &username, role).await?;
     Ok(HttpResponse::build(StatusCode::OK).json(json!({"group": group, "username": username.to_ascii_lowercase(), "role": role})))
 }
@@ -225,4 +222,3 @@ async fn list_audit(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: w
     let page = audit::list(&state.db, &filter, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
 }
-

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::page_response;
 use crate::domain::policy::{Level, Scope};
 use crate::domain::quota::Limits;
+use crate::services::PageRequest;
 use crate::services::catalog::{self, EntitlementInput, ItemInput, PolicyInput};
 use crate::services::requests::{self, NewRequest};
-use crate::services::PageRequest;
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::{Admin, Signed};
@@ -141,7 +141,12 @@ struct QuotaBody {
 }
 
 #[utoipa::path(put, path = "/api/v1/groups/{group}/quota", tag = "catalog", description = "Set a group's quota (admins).", params(("group" = String, Path)), request_body = QuotaBody, responses((status = 200, body = super::doc::QuotaView), super::doc::Errors))]
-async fn set_quota(admin: Admin, state: web::Data<AppState>, group: web::Path<String>, body: web::Json<QuotaBody>) -> Result<HttpResponse, AppError> {
+async fn set_quota(
+    admin: Admin,
+    state: web::Data<AppState>,
+    group: web::Path<String>,
+    body: web::Json<QuotaBody>,
+) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let limits = Limits { max_containers: b.max_containers, max_memory_mb: b.max_memory_mb, max_cpus: b.max_cpus };
     let set = catalog::set_quota(&state.db, &admin.principal.username, &group, limits).await?;
@@ -178,7 +183,12 @@ struct PageQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests", description = "Requests: own, managed groups', or all for admins.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50")), responses((status = 200, body = Vec<crate::services::requests::RequestSummary>), super::doc::Errors))]
-async fn list_requests(req: HttpRequest, user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
+async fn list_requests(
+    req: HttpRequest,
+    user: Signed,
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
     let page = requests::list(&state.db, &user.principal, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
 }
@@ -200,9 +210,7 @@ fn comment_of(body: &web::Bytes) -> Result<String, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(String::new());
     }
-    serde_json::from_slice::<DecisionBody>(body)
-        .map(|b| b.comment)
-        .map_err(|e| AppError::BadRequest(format!("malformed JSON body: {e}")))
+    serde_json::from_slice::<DecisionBody>(body).map(|b| b.comment).map_err(|e| AppError::BadRequest(format!("malformed JSON body: {e}")))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", description = "Approve the current level (its approvers).", params(("id" = String, Path)), request_body = Option<DecisionBody>, responses((status = 200, body = crate::services::requests::RequestView), super::doc::Errors))]
@@ -226,4 +234,3 @@ async fn cancel(user: Signed, state: web::Data<AppState>, id: web::Path<String>)
 async fn approvals(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(requests::inbox(&state.db, &user.principal).await?))
 }
-

@@ -9,9 +9,7 @@ use crate::web::error::AppError;
 use crate::web::extract::Signed;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tokens", web::get().to(list))
-        .route("/tokens", web::post().to(create))
-        .route("/tokens/{id}", web::delete().to(revoke));
+    cfg.route("/tokens", web::get().to(list)).route("/tokens", web::post().to(create)).route("/tokens/{id}", web::delete().to(revoke));
 }
 
 #[derive(Deserialize)]

@@ -220,9 +220,7 @@ async fn set_member(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let result = match form.role.parse::<Role>() {
-        Ok(role) => accounts::set_membership(&state.db, &admin.principal.username, &name, &form.username, role)
-            .await
-            .map(|_| ()),
+        Ok(role) => accounts::set_membership(&state.db, &admin.principal.username, &name, &form.username, role).await.map(|_| ()),
         Err(e) => Err(crate::services::ServiceError::Invalid(vec![FieldError::new("role", e.0)])),
     };
     match result {

@@ -78,7 +78,13 @@ impl GovernancePage {
     }
 }
 
-async fn build(state: &AppState, admin: &Admin, form: &'static str, values: BTreeMap<String, String>, errors: FormErrors) -> Result<GovernancePage, AppError> {
+async fn build(
+    state: &AppState,
+    admin: &Admin,
+    form: &'static str,
+    values: BTreeMap<String, String>,
+    errors: FormErrors,
+) -> Result<GovernancePage, AppError> {
     let groups = accounts::list_groups(&state.db, PageRequest::new(None, Some(200))).await?.items.into_iter().map(|g| g.name).collect();
     Ok(GovernancePage {
         layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "governance", "Catalog & policies"),
@@ -128,7 +134,13 @@ fn number<T: std::str::FromStr>(values: &BTreeMap<String, String>, key: &str, er
     }
 }
 
-async fn answer(state: &AppState, admin: &Admin, form: &'static str, values: BTreeMap<String, String>, result: Result<(), ServiceError>) -> Result<HttpResponse, AppError> {
+async fn answer(
+    state: &AppState,
+    admin: &Admin,
+    form: &'static str,
+    values: BTreeMap<String, String>,
+    result: Result<(), ServiceError>,
+) -> Result<HttpResponse, AppError> {
     match result {
         Ok(()) => Ok(see_other("/admin/catalog")),
         Err(e) => {
@@ -163,7 +175,11 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> 
         max_days: number(&v, "lease.max_days", &mut errors).unwrap_or(30),
         grace_days: number(&v, "lease.grace_days", &mut errors).unwrap_or(3),
     };
-    let result = if errors.is_empty() { catalog::create_item(&state.db, &admin.principal.username, input).await.map(|_| ()) } else { Err(ServiceError::Invalid(errors)) };
+    let result = if errors.is_empty() {
+        catalog::create_item(&state.db, &admin.principal.username, input).await.map(|_| ())
+    } else {
+        Err(ServiceError::Invalid(errors))
+    };
     answer(&state, &admin, "item", v, result).await
 }
 
@@ -200,7 +216,12 @@ async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -
             "reject" => Some(Outcome::Reject),
             _ => None,
         };
-        levels.push(Level { approvers, mode: if get("mode") == "all" { Mode::All } else { Mode::Any }, timeout_hours, on_timeout: on_timeout.filter(|_| timeout_hours.is_some()) });
+        levels.push(Level {
+            approvers,
+            mode: if get("mode") == "all" { Mode::All } else { Mode::Any },
+            timeout_hours,
+            on_timeout: on_timeout.filter(|_| timeout_hours.is_some()),
+        });
     }
     let input = PolicyInput {
         name: v.get("name").cloned().unwrap_or_default(),
@@ -213,7 +234,11 @@ async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -
         actions: vec!["request".into()],
         levels,
     };
-    let result = if errors.is_empty() { catalog::create_policy(&state.db, &admin.principal.username, input).await.map(|_| ()) } else { Err(ServiceError::Invalid(errors)) };
+    let result = if errors.is_empty() {
+        catalog::create_policy(&state.db, &admin.principal.username, input).await.map(|_| ())
+    } else {
+        Err(ServiceError::Invalid(errors))
+    };
     answer(&state, &admin, "policy", v, result).await
 }
 
@@ -227,10 +252,18 @@ struct QuotaForm {
     max_cpus: String,
 }
 
-async fn set_quota(admin: Admin, state: web::Data<AppState>, name: web::Path<String>, form: web::Form<QuotaForm>) -> Result<HttpResponse, AppError> {
+async fn set_quota(
+    admin: Admin,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    form: web::Form<QuotaForm>,
+) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
     let values: BTreeMap<String, String> =
-        [("max_containers", &f.max_containers), ("max_memory_mb", &f.max_memory_mb), ("max_cpus", &f.max_cpus)].into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        [("max_containers", &f.max_containers), ("max_memory_mb", &f.max_memory_mb), ("max_cpus", &f.max_cpus)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
     let mut errors = Vec::new();
     let limits = Limits {
         max_containers: number(&values, "max_containers", &mut errors),

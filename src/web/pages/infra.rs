@@ -76,7 +76,10 @@ impl HostsPage {
 
 async fn host_list(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let hosts = hosts::list(&state.db).await?;
-    render(StatusCode::OK, &HostsPage { layout: layout(&admin, "hosts", "Hosts"), hosts, form: HostForm::default(), errors: FormErrors::default() })
+    render(
+        StatusCode::OK,
+        &HostsPage { layout: layout(&admin, "hosts", "Hosts"), hosts, form: HostForm::default(), errors: FormErrors::default() },
+    )
 }
 
 fn parse_host_form(form: &HostForm) -> Result<hosts::HostInput, ServiceError> {
@@ -146,7 +149,12 @@ struct RemoveForm {
     force: Option<String>,
 }
 
-async fn host_remove(admin: Admin, state: web::Data<AppState>, name: web::Path<String>, form: web::Form<RemoveForm>) -> Result<HttpResponse, AppError> {
+async fn host_remove(
+    admin: Admin,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    form: web::Form<RemoveForm>,
+) -> Result<HttpResponse, AppError> {
     match hosts::remove(&state.db, state.engine.pool(), &admin.principal.username, &name, form.force.is_some()).await {
         Ok(()) => Ok(see_other("/admin/hosts")),
         Err(ServiceError::Conflict(m)) => {
@@ -171,7 +179,15 @@ struct BlueprintsPage {
 
 async fn blueprint_list(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let blueprints = blueprints::list(&state.db).await?;
-    render(StatusCode::OK, &BlueprintsPage { layout: layout(&admin, "blueprints", "Blueprints"), blueprints, source: String::new(), errors: FormErrors::default() })
+    render(
+        StatusCode::OK,
+        &BlueprintsPage {
+            layout: layout(&admin, "blueprints", "Blueprints"),
+            blueprints,
+            source: String::new(),
+            errors: FormErrors::default(),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -187,7 +203,10 @@ async fn blueprint_publish(admin: Admin, state: web::Data<AppState>, form: web::
         Err(e) => {
             let errors = form_errors(e)?;
             let blueprints = blueprints::list(&state.db).await?;
-            render(StatusCode::UNPROCESSABLE_ENTITY, &BlueprintsPage { layout: layout(&admin, "blueprints", "Blueprints"), blueprints, source, errors })
+            render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &BlueprintsPage { layout: layout(&admin, "blueprints", "Blueprints"), blueprints, source, errors },
+            )
         }
     }
 }
@@ -296,7 +315,15 @@ async fn blueprint_deploy(
             let detail = blueprints::detail(&state.db, &id).await?;
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &BlueprintPage { layout: layout(&admin, "blueprints", &bp.name), components: components_of(&bp), detail, fields, name, selector, errors },
+                &BlueprintPage {
+                    layout: layout(&admin, "blueprints", &bp.name),
+                    components: components_of(&bp),
+                    detail,
+                    fields,
+                    name,
+                    selector,
+                    errors,
+                },
             )
         }
     }
@@ -327,7 +354,12 @@ async fn deployment_list(admin: Admin, state: web::Data<AppState>, q: web::Query
     let query = format!("status={}", url::form_urlencoded::byte_serialize(status.as_bytes()).collect::<String>());
     render(
         StatusCode::OK,
-        &DeploymentsPage { layout: layout(&admin, "all-deployments", "Deployments"), pager: Pager::of(&deployments, &query), deployments, status },
+        &DeploymentsPage {
+            layout: layout(&admin, "all-deployments", "Deployments"),
+            pager: Pager::of(&deployments, &query),
+            deployments,
+            status,
+        },
     )
 }
 
@@ -359,7 +391,13 @@ async fn deployment_page(admin: Admin, state: web::Data<AppState>, id: web::Path
     show_deployment(&admin, &state, &id, StatusCode::OK, None).await
 }
 
-async fn show_deployment(admin: &Admin, state: &AppState, id: &str, status: StatusCode, error: Option<String>) -> Result<HttpResponse, AppError> {
+async fn show_deployment(
+    admin: &Admin,
+    state: &AppState,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
     let d = deployments::get(&state.db, id).await?;
     render(status, &DeploymentPage::new(layout(admin, "all-deployments", &d.name), d, error, "/admin/deployments"))
 }
@@ -369,7 +407,12 @@ struct ActionForm {
     action: String,
 }
 
-async fn deployment_action(admin: Admin, state: web::Data<AppState>, id: web::Path<String>, form: web::Form<ActionForm>) -> Result<HttpResponse, AppError> {
+async fn deployment_action(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, AppError> {
     match deployments::act(&state.db, &state.engine, &admin.principal.username, &id, &form.action).await {
         Ok(_) => Ok(see_other(&format!("/admin/deployments/{id}"))),
         Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {

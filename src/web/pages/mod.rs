@@ -60,7 +60,10 @@ pub(super) fn form_errors(e: crate::services::ServiceError) -> Result<FormErrors
         E::Invalid(v) => Ok(FormErrors(v)),
         E::Blueprint(v) => Ok(FormErrors(v.into_iter().map(|e| FieldError::new("source", e.to_string())).collect())),
         E::Conflict(m) | E::NotFound(m) | E::Forbidden(m) => Ok(FormErrors(vec![FieldError::new("", m)])),
-        E::Condition(c) => Ok(FormErrors(vec![FieldError::new("condition", format!("does not parse at line {}, column {}: {}", c.line, c.column, c.message))])),
+        E::Condition(c) => Ok(FormErrors(vec![FieldError::new(
+            "condition",
+            format!("does not parse at line {}, column {}: {}", c.line, c.column, c.message),
+        )])),
         e @ E::OverQuota(_) => Ok(FormErrors(vec![FieldError::new("", e.to_string())])),
         other => Err(other.into()),
     }

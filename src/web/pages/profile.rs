@@ -31,10 +31,20 @@ struct ProfilePage {
     errors: FormErrors,
 }
 
-async fn build(user: &Signed, state: &AppState, new_token: Option<(String, String)>, name: String, errors: FormErrors) -> Result<ProfilePage, AppError> {
+async fn build(
+    user: &Signed,
+    state: &AppState,
+    new_token: Option<(String, String)>,
+    name: String,
+    errors: FormErrors,
+) -> Result<ProfilePage, AppError> {
     let p = &user.principal;
     let mine = tokens::list(&state.db, p, false).await?;
-    let everyone = if p.is_admin { tokens::list(&state.db, p, true).await?.into_iter().filter(|t| t.active && t.owner != p.username).collect() } else { Vec::new() };
+    let everyone = if p.is_admin {
+        tokens::list(&state.db, p, true).await?.into_iter().filter(|t| t.active && t.owner != p.username).collect()
+    } else {
+        Vec::new()
+    };
     Ok(ProfilePage {
         layout: Layout::for_user(p, &user.ctx.csrf_token, "profile", "Profile"),
         groups: p.groups.iter().map(|g| (g.name.clone(), g.role.to_string())).collect(),
@@ -63,7 +73,9 @@ async fn create(user: Signed, state: web::Data<AppState>, form: web::Form<Create
     let days = f.days.trim().parse::<u32>().unwrap_or(0);
     match tokens::create(&state.db, &user.principal, &f.name, days).await {
         // Rendered, not redirected: the token must not travel in a URL, and is shown only now.
-        Ok((view, issued)) => render(StatusCode::CREATED, &build(&user, &state, Some((view.name, issued.token)), String::new(), FormErrors::default()).await?),
+        Ok((view, issued)) => {
+            render(StatusCode::CREATED, &build(&user, &state, Some((view.name, issued.token)), String::new(), FormErrors::default()).await?)
+        }
         Err(e) => {
             let errors = form_errors(e)?;
             render(StatusCode::UNPROCESSABLE_ENTITY, &build(&user, &state, None, f.name, errors).await?)

@@ -92,12 +92,19 @@ async fn entry_for(state: &AppState, user: &Signed, item: &str) -> Result<Catalo
         .ok_or_else(|| AppError::NotFound(format!("no catalog item `{item}` that your groups may request")))
 }
 
-async fn fields_for(state: &AppState, entry: &CatalogEntry, given: &BTreeMap<String, String>, errors: &FormErrors) -> Result<Vec<InputField>, AppError> {
+async fn fields_for(
+    state: &AppState,
+    entry: &CatalogEntry,
+    given: &BTreeMap<String, String>,
+    errors: &FormErrors,
+) -> Result<Vec<InputField>, AppError> {
     let (bp, _) = blueprints::load(&state.db, &entry.item.blueprint, entry.item.blueprint_version).await?;
     Ok(bp
         .inputs
         .iter()
-        .map(|i| InputField::for_spec(i, given.get(&i.name).map(String::as_str), errors.get(&format!("inputs.{}", i.name)).map(str::to_string)))
+        .map(|i| {
+            InputField::for_spec(i, given.get(&i.name).map(String::as_str), errors.get(&format!("inputs.{}", i.name)).map(str::to_string))
+        })
         .collect())
 }
 
@@ -108,11 +115,24 @@ async fn request_form(user: Signed, state: web::Data<AppState>, item: web::Path<
     let lease_days = entry.item.lease.default_days.to_string();
     render(
         StatusCode::OK,
-        &RequestForm { layout: layout(&user, "catalog", &entry.item.name), entry, fields, group, lease_days, reason: String::new(), errors: FormErrors::default() },
+        &RequestForm {
+            layout: layout(&user, "catalog", &entry.item.name),
+            entry,
+            fields,
+            group,
+            lease_days,
+            reason: String::new(),
+            errors: FormErrors::default(),
+        },
     )
 }
 
-async fn request_submit(user: Signed, state: web::Data<AppState>, item: web::Path<String>, form: web::Form<Vec<(String, String)>>) -> Result<HttpResponse, AppError> {
+async fn request_submit(
+    user: Signed,
+    state: web::Data<AppState>,
+    item: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
     let entry = entry_for(&state, &user, &item).await?;
     let mut given = BTreeMap::new();
     let (mut group, mut lease_days, mut reason) = (String::new(), String::new(), String::new());
@@ -135,7 +155,13 @@ async fn request_submit(user: Signed, state: web::Data<AppState>, item: web::Pat
     let result = match lease {
         Ok(lease) => {
             let inputs = given.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-            let input = NewRequest { catalog_item: entry.item.id.clone(), group: group.clone(), inputs, lease_days: lease, reason: Some(reason.clone()) };
+            let input = NewRequest {
+                catalog_item: entry.item.id.clone(),
+                group: group.clone(),
+                inputs,
+                lease_days: lease,
+                reason: Some(reason.clone()),
+            };
             requests::submit(&state.db, &state.engine, &user.principal, input).await
         }
         Err(e) => Err(e),
@@ -150,7 +176,10 @@ async fn request_submit(user: Signed, state: web::Data<AppState>, item: web::Pat
             };
             let errors = form_errors(e)?;
             let fields = fields_for(&state, &entry, &given, &errors).await?;
-            render(status, &RequestForm { layout: layout(&user, "catalog", &entry.item.name), entry, fields, group, lease_days, reason, errors })
+            render(
+                status,
+                &RequestForm { layout: layout(&user, "catalog", &entry.item.name), entry, fields, group, lease_days, reason, errors },
+            )
         }
     }
 }
@@ -229,14 +258,24 @@ fn levels_of(r: &RequestView) -> Vec<LevelView> {
         .map(|(i, l)| LevelView {
             number: i + 1,
             mode: l["mode"].as_str().unwrap_or("any").to_string(),
-            approvers: l["approvers"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()).unwrap_or_else(|| "nobody (timeout only)".into()),
+            approvers: l["approvers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "nobody (timeout only)".into()),
             timeout: l["on_timeout_text"].as_str().unwrap_or("no timeout").to_string(),
             current: r.status == "pending_approval" && r.level as usize == i + 1,
         })
         .collect()
 }
 
-async fn show_request(user: &Signed, state: &AppState, id: &str, status: StatusCode, error: Option<String>) -> Result<HttpResponse, AppError> {
+async fn show_request(
+    user: &Signed,
+    state: &AppState,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
     let r = requests::get(&state.db, &user.principal, id).await?;
     let can_decide = r.waiting_on.contains(&user.principal.username);
     let can_cancel = r.requester == user.principal.username && matches!(r.status.as_str(), "pending_approval" | "approved");
@@ -244,7 +283,17 @@ async fn show_request(user: &Signed, state: &AppState, id: &str, status: StatusC
     let last_event = r.events.last().map(|e| e.id).unwrap_or(0);
     render(
         status,
-        &RequestPage { layout: layout(user, "requests", &format!("Request {}", r.id)), levels: levels_of(&r), explain: explain_of(&r), r, can_decide, can_cancel, last_event, live, error },
+        &RequestPage {
+            layout: layout(user, "requests", &format!("Request {}", r.id)),
+            levels: levels_of(&r),
+            explain: explain_of(&r),
+            r,
+            can_decide,
+            can_cancel,
+            last_event,
+            live,
+            error,
+        },
     )
 }
 
@@ -259,47 +308,53 @@ struct EventsQuery {
 
 /// Server-sent events: each new timeline entry as `event: timeline`, and `event: status`
 /// when the request's status changes. Ends when the request settles.
-async fn request_events(user: Signed, state: web::Data<AppState>, id: web::Path<String>, q: web::Query<EventsQuery>) -> Result<HttpResponse, AppError> {
+async fn request_events(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<EventsQuery>,
+) -> Result<HttpResponse, AppError> {
     // Visibility is checked once, up front.
     let first = requests::get(&state.db, &user.principal, &id).await?;
     let id = id.into_inner();
     let after = q.after.unwrap_or(0);
     let db = state.db.clone();
-    let stream = futures_util::stream::unfold((db, id, after, first.status.clone(), 0u32), |(db, id, mut after, mut status, mut idle)| async move {
-        loop {
-            if idle > 0 {
-                tokio::time::sleep(Duration::from_millis(400)).await;
-            }
-            let mut out = String::new();
-            match requests::events_after(&db, &id, after).await {
-                Ok(events) => {
-                    for e in events {
-                        after = e.id;
-                        let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "message": e.message});
-                        out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
-                    }
+    let stream =
+        futures_util::stream::unfold((db, id, after, first.status.clone(), 0u32), |(db, id, mut after, mut status, mut idle)| async move {
+            loop {
+                if idle > 0 {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
                 }
-                Err(_) => return None,
+                let mut out = String::new();
+                match requests::events_after(&db, &id, after).await {
+                    Ok(events) => {
+                        for e in events {
+                            after = e.id;
+                            let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "message": e.message});
+                            out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
+                        }
+                    }
+                    Err(_) => return None,
+                }
+                let current = requests::status_of(&db, &id).await;
+                if let Some(s) = current.filter(|s| *s != status) {
+                    status = s;
+                    out.push_str(&format!("event: status\ndata: {}\n\n", serde_json::json!({"status": status})));
+                }
+                let settled = !matches!(status.as_str(), "pending_approval" | "approved" | "provisioning");
+                idle += 1;
+                if !out.is_empty() {
+                    return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (db, id, after, status, idle)));
+                }
+                if settled || idle > 1500 {
+                    return None;
+                }
+                if idle % 25 == 0 {
+                    // A comment keeps proxies from closing a quiet stream.
+                    return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (db, id, after, status, idle)));
+                }
             }
-            let current = requests::status_of(&db, &id).await;
-            if let Some(s) = current.filter(|s| *s != status) {
-                status = s;
-                out.push_str(&format!("event: status\ndata: {}\n\n", serde_json::json!({"status": status})));
-            }
-            let settled = !matches!(status.as_str(), "pending_approval" | "approved" | "provisioning");
-            idle += 1;
-            if !out.is_empty() {
-                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (db, id, after, status, idle)));
-            }
-            if settled || idle > 1500 {
-                return None;
-            }
-            if idle % 25 == 0 {
-                // A comment keeps proxies from closing a quiet stream.
-                return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (db, id, after, status, idle)));
-            }
-        }
-    });
+        });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -314,7 +369,12 @@ struct DecideForm {
     comment: String,
 }
 
-async fn request_decide(user: Signed, state: web::Data<AppState>, id: web::Path<String>, form: web::Form<DecideForm>) -> Result<HttpResponse, AppError> {
+async fn request_decide(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<DecideForm>,
+) -> Result<HttpResponse, AppError> {
     let approve = match form.decision.as_str() {
         "approve" => true,
         "reject" => false,
@@ -365,7 +425,10 @@ struct DeploymentsPage {
 
 async fn deployment_list(user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
     let deployments = deployments::list(&state.db, &user.principal, &DeploymentFilter::default(), PageRequest::new(q.page, None)).await?;
-    render(StatusCode::OK, &DeploymentsPage { layout: layout(&user, "deployments", "My deployments"), pager: Pager::of(&deployments, ""), deployments })
+    render(
+        StatusCode::OK,
+        &DeploymentsPage { layout: layout(&user, "deployments", "My deployments"), pager: Pager::of(&deployments, ""), deployments },
+    )
 }
 
 async fn deployment_page(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -378,7 +441,12 @@ struct ActionForm {
     action: String,
 }
 
-async fn deployment_action(user: Signed, state: web::Data<AppState>, id: web::Path<String>, form: web::Form<ActionForm>) -> Result<HttpResponse, AppError> {
+async fn deployment_action(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, AppError> {
     match deployments::act_for(&state.db, &state.engine, &user.principal, &id, &form.action).await {
         Ok(_) => Ok(see_other(&format!("/deployments/{id}"))),
         Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {

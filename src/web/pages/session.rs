@@ -7,17 +7,15 @@ use serde::Deserialize;
 use super::{render, see_other};
 use crate::auth::sessions::{self, SESSION_COOKIE};
 use crate::domain::Secret;
-use crate::services::accounts::{self, Attempt};
 use crate::services::ServiceError;
+use crate::services::accounts::{self, Attempt};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::{Anyone, Signed, client_address};
 use crate::web::views::Layout;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(login_page))
-        .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout));
+    cfg.route("/login", web::get().to(login_page)).route("/login", web::post().to(login)).route("/logout", web::post().to(logout));
 }
 
 #[derive(Template)]
@@ -65,19 +63,10 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(
-    req: HttpRequest,
-    who: Anyone,
-    state: web::Data<AppState>,
-    form: web::Form<LoginForm>,
-) -> Result<HttpResponse, AppError> {
+async fn login(req: HttpRequest, who: Anyone, state: web::Data<AppState>, form: web::Form<LoginForm>) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    let attempt = Attempt {
-        username: form.username.clone(),
-        password: Secret::new(form.password),
-        address: client_address(&req),
-    };
+    let attempt = Attempt { username: form.username.clone(), password: Secret::new(form.password), address: client_address(&req) };
     let sso = state.oidc.as_ref().map(|o| o.button_label().to_string());
     let failed = |status, message: String| {
         render(
@@ -117,8 +106,7 @@ async fn logout(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse
         accounts::logout(&state.db, &user.principal, token).await?;
     }
     let mut res = see_other("/login");
-    res.add_cookie(&sessions::removal(SESSION_COOKIE, state.settings.secure_cookies()))
-        .map_err(AppError::internal)?;
+    res.add_cookie(&sessions::removal(SESSION_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
     Ok(res)
 }
 

@@ -54,13 +54,23 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-async fn callback(req: HttpRequest, who: Anyone, state: web::Data<AppState>, q: web::Query<CallbackQuery>) -> Result<HttpResponse, AppError> {
+async fn callback(
+    req: HttpRequest,
+    who: Anyone,
+    state: web::Data<AppState>,
+    q: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, AppError> {
     let oidc = state.oidc.as_ref().ok_or_else(|| AppError::NotFound("single sign-on is not configured".into()))?;
     let address = client_address(&req);
     let failed = |status: StatusCode, message: String| -> Result<HttpResponse, AppError> {
         let mut res = render(
             status,
-            &FailedPage { layout: Layout::new(Some(&who.0), "login", "Login failed"), status: status.as_u16(), reason: "Single sign-on failed".into(), message },
+            &FailedPage {
+                layout: Layout::new(Some(&who.0), "login", "Login failed"),
+                status: status.as_u16(),
+                reason: "Single sign-on failed".into(),
+                message,
+            },
         )?;
         res.add_removal_cookie(&sessions::removal(PENDING_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
         Ok(res)
@@ -73,17 +83,21 @@ async fn callback(req: HttpRequest, who: Anyone, state: web::Data<AppState>, q: 
         }
     };
     if let Some(err) = &q.error {
-        let message = format!("the provider refused the login: {err}{}", q.error_description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default());
+        let message = format!(
+            "the provider refused the login: {err}{}",
+            q.error_description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+        );
         audit_failure(message.clone()).await;
         return failed(StatusCode::BAD_REQUEST, message);
     }
-    let pending: Option<Pending> = req
-        .cookie(PENDING_COOKIE)
-        .and_then(|c| sessions::read_signed(&state.cookie_key, c))
-        .and_then(|v| serde_json::from_str(&v).ok());
+    let pending: Option<Pending> =
+        req.cookie(PENDING_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c)).and_then(|v| serde_json::from_str(&v).ok());
     let Some(pending) = pending else {
         audit_failure("no login in progress".into()).await;
-        return failed(StatusCode::BAD_REQUEST, "no single sign-on login is in progress in this browser (it expired, or started elsewhere): start again".into());
+        return failed(
+            StatusCode::BAD_REQUEST,
+            "no single sign-on login is in progress in this browser (it expired, or started elsewhere): start again".into(),
+        );
     };
     if q.state.as_deref().is_none_or(|s| !crate::auth::constant_time_eq(s, &pending.state)) {
         audit_failure("state mismatch".into()).await;
@@ -101,13 +115,21 @@ async fn callback(req: HttpRequest, who: Anyone, state: web::Data<AppState>, q: 
     };
     match accounts::oidc_login(&state.db, &state.settings, &identity, &address).await {
         Ok(done) => {
-            let cookie = sessions::signed_cookie(&state.cookie_key, SESSION_COOKIE, done.session_token, state.settings.secure_cookies(), Some(state.settings.session.hours));
+            let cookie = sessions::signed_cookie(
+                &state.cookie_key,
+                SESSION_COOKIE,
+                done.session_token,
+                state.settings.secure_cookies(),
+                Some(state.settings.session.hours),
+            );
             let mut res = see_other(&pending.next);
             res.add_cookie(&cookie).map_err(AppError::internal)?;
             res.add_removal_cookie(&sessions::removal(PENDING_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
             Ok(res)
         }
-        Err(e @ (ServiceError::Forbidden(_) | ServiceError::Conflict(_) | ServiceError::Unauthorized(_))) => failed(StatusCode::FORBIDDEN, e.to_string()),
+        Err(e @ (ServiceError::Forbidden(_) | ServiceError::Conflict(_) | ServiceError::Unauthorized(_))) => {
+            failed(StatusCode::FORBIDDEN, e.to_string())
+        }
         Err(e) => Err(e.into()),
     }
 }
