@@ -222,11 +222,11 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
-/// Hides the password of a URL (`postgres://user:secret@host` -> `postgres://user:***@host`).
+/// Hides the password of a URL (`postgres://user:secret@host` -> `postgres://user:********@host`).
 fn redact_url(raw: &str) -> String {
     match Url::parse(raw) {
         Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+            let _ = u.set_password(Some(crate::domain::secret::MASK));
             u.to_string()
         }
         _ => raw.to_string(),

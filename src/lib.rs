@@ -7,6 +7,7 @@ pub mod docker;
 pub mod domain;
 pub mod engine;
 pub mod services;
+pub mod signals;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -12,7 +12,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::engine::Engine;
-use crate::services::{audit, blueprints, hosts, requests};
+use crate::services::{Context, audit, blueprints, hosts, requests};
+use crate::signals::Signals;
 use crate::web::{self as routes, AppState};
 use crate::{auth, store};
 
@@ -28,10 +29,15 @@ pub enum StartError {
     Oidc(#[from] crate::auth::oidc::OidcError),
 }
 
+/// The application, wired: its state, routes and listener. `build` starts nothing in the
+/// background; `start_background` (called by `run_until_stopped`) starts the engine's workers,
+/// host checks, inventory and the request scheduler.
 pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
+    engine: Engine,
+    ctx: Context,
 }
 
 impl Application {
@@ -63,10 +69,17 @@ impl Application {
         if settings.hosts.register_local {
             register_local_host(&db, &settings.hosts.local_socket).await;
         }
-        let engine = Engine::new(db.clone(), settings.engine.clone(), settings.hosts.clone());
-        engine.start();
-        tokio::spawn(requests::run_scheduler(db.clone(), engine.clone()));
-        let state = Data::new(AppState { db: db.clone(), settings: Arc::new(settings), cookie_key, engine, oidc });
+        let signals = Signals::default();
+        let engine = Engine::new(db.clone(), signals.clone(), settings.engine.clone(), settings.hosts.clone());
+        let ctx = Context::new(db.clone(), signals);
+        let state = Data::new(AppState {
+            db: db.clone(),
+            ctx: ctx.clone(),
+            settings: Arc::new(settings),
+            cookie_key,
+            engine: engine.clone(),
+            oidc,
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -81,7 +94,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db })
+        Ok(Self { port, server, db, engine, ctx })
     }
 
     pub fn port(&self) -> u16 {
@@ -92,8 +105,17 @@ impl Application {
         &self.db
     }
 
-    /// Serves until the process is told to stop (SIGINT / SIGTERM stop it gracefully).
+    /// Starts the background loops: the engine's workers, host health checks and inventory,
+    /// and the request scheduler.
+    pub fn start_background(&self) {
+        self.engine.start();
+        tokio::spawn(requests::scheduler::run(self.ctx.clone()));
+    }
+
+    /// Starts the background loops and serves until the process is told to stop (SIGINT /
+    /// SIGTERM stop it gracefully).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.start_background();
         self.server.await
     }
 }

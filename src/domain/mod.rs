@@ -1,11 +1,12 @@
 //! Types and rules, no I/O. Values are parsed once at the edge and carried as these types.
 pub mod blueprint;
+pub mod deployment;
 mod names;
 pub mod placement;
 pub mod policy;
 pub mod quota;
-pub mod request;
-mod secret;
+pub mod secret;
+pub mod states;
 
 pub use names::{GroupName, NameError, Role, Username};
 pub use secret::Secret;

@@ -1,14 +1,14 @@
 //! Quota arithmetic: what a group uses (running, in flight and pending), what a request needs.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Amount {
     pub containers: i64,
     pub memory_mb: i64,
     pub cpus: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Limits {
     pub max_containers: Option<i64>,
     pub max_memory_mb: Option<i64>,

@@ -2,6 +2,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
+/// What a secret value shows as, wherever it is shown.
+pub const MASK: &str = "********";
+
 /// A secret string (a password, a token): never printed by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

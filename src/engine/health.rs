@@ -8,7 +8,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use serde_json::json;
 
 use super::Engine;
-use crate::services::audit;
+use crate::domain::states::{HostStatus, ResourceKind};
+use crate::store::audit;
 use crate::store::entities::{host, resource};
 
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -35,11 +36,11 @@ pub async fn check(engine: &Engine, h: host::Model) {
     .await;
     let containers = resource::Entity::find()
         .filter(resource::Column::HostId.eq(h.id))
-        .filter(resource::Column::Kind.eq("container"))
+        .filter(resource::Column::Kind.eq(ResourceKind::Container))
         .count(db)
         .await
         .unwrap_or(0);
-    let previous = h.status.clone();
+    let previous = h.status;
     let name = h.name.clone();
     let id = h.id;
     let mut active: host::ActiveModel = h.into();
@@ -51,19 +52,19 @@ pub async fn check(engine: &Engine, h: host::Model) {
             active.engine_version = Set(Some(info.version));
             active.cpus = Set(Some(info.cpus as i32));
             active.memory_mb = Set(Some(info.memory_mb));
-            "up"
+            HostStatus::Up
         }
         Ok(Err(e)) => {
             active.last_error = Set(Some(e.to_string()));
-            "down"
+            HostStatus::Down
         }
         Err(_) => {
             active.last_error = Set(Some(format!("the engine did not answer within {} s", CHECK_TIMEOUT.as_secs())));
-            "down"
+            HostStatus::Down
         }
     };
-    active.status = Set(status.into());
-    if status == "down" {
+    active.status = Set(status);
+    if status == HostStatus::Down {
         engine.pool().forget(id).await;
     }
     if let Err(e) = active.update(db).await {
@@ -71,7 +72,7 @@ pub async fn check(engine: &Engine, h: host::Model) {
         return;
     }
     if previous != status {
-        tracing::info!(host = %name, from = %previous, to = status, "host status changed");
-        let _ = audit::record(db, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous})).await;
+        tracing::info!(host = %name, from = %previous, to = %status, "host status changed");
+        let _ = audit::record(db, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous.as_str()})).await;
     }
 }

@@ -11,11 +11,11 @@ use tokio::task::JoinHandle;
 
 use super::Engine;
 use crate::docker::ContainerHost;
-use crate::services::audit;
+use crate::domain::states::{self, DeploymentEvent, DeploymentStatus, ResourceKind, ResourceStatus};
+use crate::store::audit;
+use crate::store::deployments::Moved;
 use crate::store::entities::{deployment, host, resource};
-
-/// Deployment states the inventory may change; the others belong to running jobs.
-const SETTLED: [&str; 3] = ["running", "stopped", "drifted"];
+use crate::store;
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn run(engine: Engine) {
@@ -97,7 +97,7 @@ async fn follow(engine: Engine, host_id: i64) {
 async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
     let deps = deployment::Entity::find()
         .filter(deployment::Column::HostId.eq(host_id))
-        .filter(deployment::Column::Status.is_in(SETTLED))
+        .filter(deployment::Column::Status.is_in(DeploymentStatus::SETTLED.iter().copied()))
         .all(&engine.inner.db)
         .await
         .unwrap_or_default();
@@ -107,77 +107,55 @@ async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
 }
 
 /// Looks at each container of a deployment and sets its status: running when all run,
-/// stopped when none does, drifted when one is missing or only some run.
+/// stopped when none does, drifted when one is missing or only some run. Only settled
+/// deployments move: the others belong to running jobs.
 pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerHost) {
     let db = &engine.inner.db;
     let Ok(Some(d)) = deployment::Entity::find_by_id(deployment_id.to_string()).one(db).await else { return };
-    if !SETTLED.contains(&d.status.as_str()) {
+    if !d.status.is_settled() {
         return;
     }
     let Ok(containers) = resource::Entity::find()
         .filter(resource::Column::DeploymentId.eq(deployment_id))
-        .filter(resource::Column::Kind.eq("container"))
+        .filter(resource::Column::Kind.eq(ResourceKind::Container))
         .all(db)
         .await
     else {
         return;
     };
-    let (mut running, mut missing, total) = (0, 0, containers.len());
+    let mut seen = Vec::with_capacity(containers.len());
     for r in containers {
         let state = match conn.inspect_container(r.docker_id.as_deref().unwrap_or(&r.name)).await {
-            Ok(Some(info)) if info.running => {
-                running += 1;
-                "running"
-            }
-            Ok(Some(info)) => match info.state.as_str() {
-                "exited" | "dead" => "stopped",
-                "created" => "created",
-                "paused" => "paused",
-                "restarting" => "restarting",
-                "removing" => "removing",
-                _ => "unknown",
-            },
-            Ok(None) => {
-                missing += 1;
-                "missing"
-            }
+            Ok(Some(info)) => ResourceStatus::of_engine_state(&info.state, info.running),
+            Ok(None) => ResourceStatus::Missing,
             Err(_) => return, // the host is unreachable: health checks say so; keep what we know
         };
+        seen.push(state);
         if r.status != state {
             let mut a: resource::ActiveModel = r.into();
-            a.status = Set(state.into());
+            a.status = Set(state);
             a.updated_at = Set(Utc::now());
             let _ = a.update(db).await;
         }
     }
-    let status = if missing > 0 || (running > 0 && running < total) {
-        "drifted"
-    } else if running == total {
-        "running"
-    } else {
-        "stopped"
-    };
-    let reason = match status {
-        "drifted" if missing > 0 => Some(format!("{missing} of {total} containers were removed outside Wharf")),
-        "drifted" => Some(format!("{} of {total} containers are not running", total - running)),
-        _ => None,
-    };
-    if status != d.status || reason != d.error {
-        tracing::info!(deployment = %d.id, from = %d.status, to = status, "deployment state changed on its host");
-        let from = d.status.clone();
-        let mut a: deployment::ActiveModel = d.into();
-        a.status = Set(status.into());
-        a.error = Set(reason.clone());
-        a.updated_at = Set(Utc::now());
-        if a.update(db).await.is_ok() && status != from {
+    let (status, reason) = states::observed(&seen);
+    if status == d.status && reason == d.error {
+        return;
+    }
+    let from = d.status;
+    match store::deployments::advance(db, deployment_id, DeploymentEvent::Observed(status), reason.clone(), None).await {
+        Ok(Moved::To(_)) if status != from => {
+            tracing::info!(deployment = %deployment_id, %from, to = %status, "deployment state changed on its host");
             let _ = audit::record(
                 db,
                 audit::SYSTEM,
                 &format!("deployment.{status}"),
                 &format!("deployment:{deployment_id}"),
-                json!({"from": from, "reason": reason}),
+                json!({"from": from.as_str(), "reason": reason}),
             )
             .await;
         }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(deployment = %deployment_id, error = %e, "cannot record the deployment's state"),
     }
 }

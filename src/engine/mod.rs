@@ -10,30 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 
 use crate::config::{EngineSettings, HostSettings};
+use crate::signals::Signals;
 use pool::HostPool;
-
-/// Names of what Wharf creates for a deployment: deterministic, so every step can look first.
-pub mod names {
-    pub fn network(deployment: &str) -> String {
-        format!("wharf-{deployment}")
-    }
-    pub fn volume(deployment: &str, volume: &str) -> String {
-        format!("wharf-{deployment}-{volume}")
-    }
-    pub fn container(deployment: &str, component: &str, replica: u32) -> String {
-        format!("wharf-{deployment}-{component}-{replica}")
-    }
-}
 
 struct Inner {
     db: DatabaseConnection,
     pool: HostPool,
-    notify: Notify,
-    /// Wakes the request scheduler (a decision, an approval).
-    requests: Notify,
+    signals: Signals,
     /// This process's name in job leases.
     owner: String,
     settings: EngineSettings,
@@ -48,14 +34,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(db: DatabaseConnection, settings: EngineSettings, hosts: HostSettings) -> Self {
+    pub fn new(db: DatabaseConnection, signals: Signals, settings: EngineSettings, hosts: HostSettings) -> Self {
         let owner = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         Self {
             inner: Arc::new(Inner {
                 db,
                 pool: HostPool::default(),
-                notify: Notify::new(),
-                requests: Notify::new(),
+                signals,
                 owner,
                 settings,
                 hosts,
@@ -66,21 +51,6 @@ impl Engine {
 
     pub fn pool(&self) -> &HostPool {
         &self.inner.pool
-    }
-
-    /// Tells a worker that a job is waiting.
-    pub fn wake(&self) {
-        self.inner.notify.notify_one();
-    }
-
-    /// Tells the request scheduler that a request moved.
-    pub fn wake_requests(&self) {
-        self.inner.requests.notify_one();
-    }
-
-    /// Waits until woken, or `most` at the longest.
-    pub async fn requests_waited(&self, most: Duration) {
-        let _ = tokio::time::timeout(most, self.inner.requests.notified()).await;
     }
 
     /// Starts the workers, the host health checks and the inventory.
@@ -106,7 +76,7 @@ impl Engine {
                 Ok(None) => {
                     // Woken at once by a new job; the timeout finds jobs of other replicas and
                     // jobs whose worker died.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), inner.notify.notified()).await;
+                    inner.signals.job_waited(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
                     tracing::error!(worker = n, error = %e, "cannot read the job queue");

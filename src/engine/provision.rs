@@ -9,15 +9,20 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
-use serde_json::{Value, json};
 
+
+use super::Engine;
 use super::queue;
-use super::{Engine, names};
 use crate::docker::{ContainerHost, ContainerSpec, DockerError, HealthCheck, MountSpec, PortBinding, labels};
 use crate::domain::blueprint::resolve::{self, DeploymentRef, OutputContext, ResolvedComponent, ResolvedVolume};
 use crate::domain::blueprint::{self, Blueprint, inputs};
+use crate::domain::deployment::{PublishedPort, names};
 use crate::domain::placement::{self, Candidate};
+use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostStatus, JobKind, ResourceKind, ResourceStatus};
+use crate::signals::Signals;
+use crate::store::deployments::Moved;
 use crate::store::entities::{blueprint_version, deployment, host, job, resource};
+use crate::store::{self, PublishedPorts, StringMap};
 
 /// Jobs are tried this many times (a crash in the middle counts as a try) before they fail.
 const MAX_ATTEMPTS: i32 = 5;
@@ -62,22 +67,13 @@ impl Ctx<'_> {
     }
 }
 
-pub async fn set_deployment(
-    db: &DatabaseConnection,
-    id: &str,
-    status: &str,
-    error: Option<String>,
-    outputs: Option<Value>,
-) -> Result<(), sea_orm::DbErr> {
-    if let Some(d) = deployment::Entity::find_by_id(id.to_string()).one(db).await? {
-        let mut a: deployment::ActiveModel = d.into();
-        a.status = Set(status.into());
-        a.error = Set(error);
-        if let Some(o) = outputs {
-            a.outputs = Set(o);
-        }
-        a.updated_at = Set(Utc::now());
-        a.update(db).await?;
+/// Moves the deployment by `event`; a move its state refuses (the deployment moved on, a host
+/// was removed under it) is logged and leaves it as it is.
+async fn advance(db: &DatabaseConnection, id: &str, event: DeploymentEvent, error: Option<String>, outputs: Option<StringMap>) -> Result<(), sea_orm::DbErr> {
+    match store::deployments::advance(db, id, event, error, outputs).await? {
+        Moved::To(_) => {}
+        Moved::Refused(why) => tracing::warn!(deployment = %id, %why, "deployment left as it is"),
+        Moved::Raced => tracing::warn!(deployment = %id, ?event, "deployment changed meanwhile; left as it is"),
     }
     Ok(())
 }
@@ -89,8 +85,7 @@ pub async fn load_spec(db: &DatabaseConnection, d: &deployment::Model) -> Result
         .await?
         .ok_or_else(|| fail(format!("blueprint {} version {} is gone", d.blueprint_id, d.blueprint_version)))?;
     let bp = blueprint::parse(&v.source).map_err(|e| fail(format!("the stored blueprint no longer parses: {}", e[0])))?;
-    let given = d.inputs.as_object().cloned().unwrap_or_default();
-    let values = inputs::validate(&bp, &given)
+    let values = inputs::validate(&bp, &d.inputs.to_json_map())
         .map_err(|e| fail(format!("the stored inputs no longer fit the blueprint: {}: {}", e[0].0, e[0].1)))?;
     Ok((bp, values))
 }
@@ -125,15 +120,14 @@ impl Engine {
         let result = if job.attempts > MAX_ATTEMPTS {
             Err(fail(format!("gave up after {} attempts", job.attempts - 1)))
         } else {
-            match job.kind.as_str() {
-                "provision" => self.provision(&ctx).await,
-                "destroy" => self.destroy(&ctx).await,
-                other => Err(fail(format!("unknown job kind `{other}`"))),
+            match job.kind {
+                JobKind::Provision => self.provision(&ctx).await,
+                JobKind::Destroy => self.destroy(&ctx).await,
             }
         };
         beat.abort();
         // A request may be waiting on this deployment: let the request scheduler look now.
-        let _wake_requests = WakeOnDrop(self);
+        let _wake_requests = WakeOnDrop(&self.inner.signals);
         let dep = &job.deployment_id;
         match result {
             Ok(()) => {
@@ -144,18 +138,25 @@ impl Engine {
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!(job = job.id, deployment = %dep, error = %message, "job failed");
-                let still_provisioning =
-                    deployment::Entity::find_by_id(dep.clone()).one(db).await.ok().flatten().is_some_and(|d| d.status == "provisioning");
-                if job.kind == "provision" && !still_provisioning {
+                let still_provisioning = deployment::Entity::find_by_id(dep.clone())
+                    .one(db)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|d| d.status == DeploymentStatus::Provisioning);
+                match job.kind {
                     // A stale job for a deployment that moved on: leave the deployment alone.
-                } else if job.kind == "provision" {
-                    // Remove what the attempt made, then say why it failed.
-                    if let Err(cleanup) = self.remove_everything(&ctx).await {
-                        tracing::warn!(deployment = %dep, error = %cleanup, "cleanup after a failed provisioning was incomplete");
+                    JobKind::Provision if !still_provisioning => {}
+                    JobKind::Provision => {
+                        // Remove what the attempt made, then say why it failed.
+                        if let Err(cleanup) = self.remove_everything(&ctx).await {
+                            tracing::warn!(deployment = %dep, error = %cleanup, "cleanup after a failed provisioning was incomplete");
+                        }
+                        let _ = advance(db, dep, DeploymentEvent::JobFailed, Some(message.clone()), None).await;
                     }
-                    let _ = set_deployment(db, dep, "failed", Some(message.clone()), None).await;
-                } else {
-                    let _ = set_deployment(db, dep, "failed", Some(format!("destroy failed: {message}")), None).await;
+                    JobKind::Destroy => {
+                        let _ = advance(db, dep, DeploymentEvent::JobFailed, Some(format!("destroy failed: {message}")), None).await;
+                    }
                 }
                 let _ = queue::finish(db, job.id, &owner, Some(&message)).await;
             }
@@ -174,26 +175,25 @@ impl Engine {
         for h in &hosts {
             let deployments = deployment::Entity::find()
                 .filter(deployment::Column::HostId.eq(h.id))
-                .filter(deployment::Column::Status.is_in(["provisioning", "running", "stopped", "drifted", "destroying"]))
+                .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
                 .count(db)
                 .await?;
             let containers = resource::Entity::find()
                 .filter(resource::Column::HostId.eq(h.id))
-                .filter(resource::Column::Kind.eq("container"))
+                .filter(resource::Column::Kind.eq(ResourceKind::Container))
                 .count(db)
                 .await?;
             candidates.push(Candidate {
                 id: h.id,
                 name: h.name.clone(),
-                up: h.status == "up",
-                labels: serde_json::from_value(h.labels.clone()).unwrap_or_default(),
+                up: h.status == HostStatus::Up,
+                labels: h.labels.0.clone(),
                 max_containers: h.max_containers.map(i64::from),
                 containers: containers as i64,
                 deployments: deployments as i64,
             });
         }
-        let selector: BTreeMap<String, String> = serde_json::from_value(d.host_selector.clone()).unwrap_or_default();
-        let chosen = placement::choose(&candidates, &selector, needed).map_err(fail)?;
+        let chosen = placement::choose(&candidates, &d.host_selector.0, needed).map_err(fail)?;
         let mut a: deployment::ActiveModel = d.clone().into();
         a.host_id = Set(Some(chosen));
         a.updated_at = Set(Utc::now());
@@ -205,7 +205,7 @@ impl Engine {
         let db = ctx.db();
         let d =
             deployment::Entity::find_by_id(ctx.job.deployment_id.clone()).one(db).await?.ok_or_else(|| fail("the deployment is gone"))?;
-        if d.status != "provisioning" {
+        if d.status != DeploymentStatus::Provisioning {
             return Err(fail(format!("the deployment is {}, not provisioning", d.status)));
         }
         let (bp, values) = load_spec(db, &d).await?;
@@ -255,14 +255,14 @@ impl Engine {
         if needs_network {
             ctx.progress("creating the network").await;
             let net_id = conn.ensure_network(&network, &base_labels).await?;
-            record(db, &d.id, "network", "", 0, &network, Some(net_id), h.id, "ready", json!([])).await?;
+            record(db, &d.id, ResourceKind::Network, "", 0, &network, Some(net_id), h.id, ResourceStatus::Ready, vec![]).await?;
         }
         for c in &spec {
             for v in &c.volumes {
                 if let ResolvedVolume::Named { name, .. } = v {
                     let vol = names::volume(&d.id, name);
                     conn.ensure_volume(&vol, &base_labels).await?;
-                    record(db, &d.id, "volume", &c.name, 0, &vol, None, h.id, "ready", json!([])).await?;
+                    record(db, &d.id, ResourceKind::Volume, &c.name, 0, &vol, None, h.id, ResourceStatus::Ready, vec![]).await?;
                 }
             }
         }
@@ -276,7 +276,7 @@ impl Engine {
             for r in 0..c.replicas {
                 let name = names::container(&d.id, &c.name, r);
                 let id = ensure_container(conn.as_ref(), &container_spec(&d.id, c, r, &name, needs_network.then_some(&network))).await?;
-                record(db, &d.id, "container", &c.name, r as i32, &name, Some(id.clone()), h.id, "created", json!([])).await?;
+                record(db, &d.id, ResourceKind::Container, &c.name, r as i32, &name, Some(id.clone()), h.id, ResourceStatus::Created, vec![]).await?;
                 conn.start_container(&id).await?;
                 ids.push((r, name, id));
                 ctx.still_ours()?;
@@ -288,12 +288,17 @@ impl Engine {
                         published.entry((c.name.clone(), p.container_port)).or_insert(p.host_port);
                     }
                 }
-                let ports: Vec<Value> = info
+                let ports = info
                     .ports
                     .iter()
-                    .map(|p| json!({"container_port": p.container_port, "protocol": p.protocol, "host_port": p.host_port, "address": h.publish_address}))
+                    .map(|p| PublishedPort {
+                        container_port: p.container_port,
+                        protocol: p.protocol.clone(),
+                        host_port: p.host_port,
+                        address: h.publish_address.clone(),
+                    })
                     .collect();
-                record(db, &d.id, "container", &c.name, r as i32, &name, Some(id), h.id, "running", Value::Array(ports)).await?;
+                record(db, &d.id, ResourceKind::Container, &c.name, r as i32, &name, Some(id), h.id, ResourceStatus::Running, ports).await?;
             }
             ctx.still_ours()?;
         }
@@ -301,7 +306,7 @@ impl Engine {
         let outputs =
             resolve::render_outputs(&bp, &values, &OutputContext { host_address: &h.publish_address, deployment: &dep, ports: &published });
         ctx.still_ours()?;
-        set_deployment(db, &d.id, "running", None, Some(json!(outputs))).await?;
+        advance(db, &d.id, DeploymentEvent::Provisioned, None, Some(StringMap(outputs))).await?;
         Ok(())
     }
 
@@ -316,7 +321,7 @@ impl Engine {
         loop {
             let info =
                 conn.inspect_container(id).await?.ok_or_else(|| fail(format!("container of `{}` vanished while starting", c.name)))?;
-            if !info.running && info.state != "created" && info.state != "restarting" {
+            if !info.running && !ResourceStatus::of_engine_state(&info.state, info.running).is_starting() {
                 let code = info.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
                 let why = info.error.clone().map(|e| format!(": {e}")).unwrap_or_default();
                 return Err(fail(format!("component `{}` exited{code} right after it started{why}", c.name)));
@@ -337,7 +342,7 @@ impl Engine {
     async fn destroy(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
         ctx.progress("removing containers, network and volumes").await;
         self.remove_everything(ctx).await?;
-        set_deployment(ctx.db(), &ctx.job.deployment_id, "destroyed", None, None).await?;
+        advance(ctx.db(), &ctx.job.deployment_id, DeploymentEvent::Destroyed, None, None).await?;
         Ok(())
     }
 
@@ -369,11 +374,11 @@ impl Engine {
 }
 
 /// Wakes the request scheduler when the job's outcome is recorded (at the end of `run_job`).
-struct WakeOnDrop<'a>(&'a Engine);
+struct WakeOnDrop<'a>(&'a Signals);
 
 impl Drop for WakeOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.wake_requests();
+        self.0.request_moved();
     }
 }
 
@@ -465,25 +470,25 @@ fn container_spec(deployment: &str, c: &ResolvedComponent, replica: u32, name: &
 async fn record(
     db: &DatabaseConnection,
     deployment: &str,
-    kind: &str,
+    kind: ResourceKind,
     component: &str,
     replica: i32,
     name: &str,
     docker_id: Option<String>,
     host_id: i64,
-    status: &str,
-    ports: Value,
+    status: ResourceStatus,
+    ports: Vec<PublishedPort>,
 ) -> Result<(), sea_orm::DbErr> {
     let row = resource::ActiveModel {
         deployment_id: Set(deployment.into()),
-        kind: Set(kind.into()),
+        kind: Set(kind),
         component: Set(component.into()),
         replica: Set(replica),
         name: Set(name.into()),
         docker_id: Set(docker_id),
         host_id: Set(host_id),
-        status: Set(status.into()),
-        ports: Set(ports),
+        status: Set(status),
+        ports: Set(PublishedPorts(ports)),
         updated_at: Set(Utc::now()),
         ..Default::default()
     };

@@ -4,29 +4,16 @@ use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
+pub use crate::domain::states::JobKind;
+use crate::domain::states::JobStatus;
 use crate::store::entities::job;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    Provision,
-    Destroy,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Provision => "provision",
-            JobKind::Destroy => "destroy",
-        }
-    }
-}
 
 pub async fn enqueue(db: &impl ConnectionTrait, kind: JobKind, deployment_id: &str) -> Result<i64, DbErr> {
     let now = Utc::now();
     let row = job::ActiveModel {
-        kind: Set(kind.as_str().into()),
+        kind: Set(kind),
         deployment_id: Set(deployment_id.into()),
-        status: Set("queued".into()),
+        status: Set(JobStatus::Queued),
         attempts: Set(0),
         lease_owner: Set(None),
         lease_until: Set(None),
@@ -43,8 +30,8 @@ pub async fn enqueue(db: &impl ConnectionTrait, kind: JobKind, deployment_id: &s
 
 fn claimable(now: chrono::DateTime<Utc>) -> Condition {
     Condition::any()
-        .add(job::Column::Status.eq("queued"))
-        .add(Condition::all().add(job::Column::Status.eq("running")).add(job::Column::LeaseUntil.lt(now)))
+        .add(job::Column::Status.eq(JobStatus::Queued))
+        .add(Condition::all().add(job::Column::Status.eq(JobStatus::Running)).add(job::Column::LeaseUntil.lt(now)))
 }
 
 /// Takes the oldest claimable job, if any. The claim is one conditional UPDATE, so two
@@ -54,7 +41,7 @@ pub async fn claim(db: &impl ConnectionTrait, owner: &str, lease_secs: u32) -> R
     let candidates = job::Entity::find().filter(claimable(now)).order_by_asc(job::Column::Id).limit(8).all(db).await?;
     for c in candidates {
         let res = job::Entity::update_many()
-            .col_expr(job::Column::Status, Expr::value("running"))
+            .col_expr(job::Column::Status, Expr::value(JobStatus::Running))
             .col_expr(job::Column::LeaseOwner, Expr::value(owner))
             .col_expr(job::Column::LeaseUntil, Expr::value(now + Duration::seconds(i64::from(lease_secs))))
             .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
@@ -76,7 +63,7 @@ pub async fn heartbeat(db: &impl ConnectionTrait, id: i64, owner: &str, lease_se
         .col_expr(job::Column::LeaseUntil, Expr::value(Utc::now() + Duration::seconds(i64::from(lease_secs))))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::LeaseOwner.eq(owner))
-        .filter(job::Column::Status.eq("running"))
+        .filter(job::Column::Status.eq(JobStatus::Running))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -96,13 +83,13 @@ pub async fn progress(db: &impl ConnectionTrait, id: i64, owner: &str, text: &st
 /// Ends a job we hold: `done`, or `failed` with the error.
 pub async fn finish(db: &impl ConnectionTrait, id: i64, owner: &str, error: Option<&str>) -> Result<bool, DbErr> {
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, Expr::value(if error.is_some() { "failed" } else { "done" }))
+        .col_expr(job::Column::Status, Expr::value(if error.is_some() { JobStatus::Failed } else { JobStatus::Done }))
         .col_expr(job::Column::LastError, Expr::value(error.map(str::to_string)))
         .col_expr(job::Column::LeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::LeaseOwner.eq(owner))
-        .filter(job::Column::Status.eq("running"))
+        .filter(job::Column::Status.eq(JobStatus::Running))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)

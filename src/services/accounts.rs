@@ -117,10 +117,6 @@ pub struct GroupDetail {
     pub members: Vec<MemberView>,
 }
 
-fn parse_role(raw: &str) -> Role {
-    // Only this module writes the column, with Role::as_str; an unknown value reads as the lesser role.
-    raw.parse().unwrap_or(Role::Member)
-}
 
 // ----- users --------------------------------------------------------------------------------
 
@@ -183,7 +179,7 @@ pub async fn list_users(db: &DatabaseConnection, page: PageRequest) -> ServiceRe
     let mut groups: HashMap<i64, Vec<GroupMembershipView>> = HashMap::new();
     for (m, g) in membership::Entity::find().filter(membership::Column::UserId.is_in(ids)).find_also_related(group::Entity).all(db).await? {
         if let Some(g) = g {
-            groups.entry(m.user_id).or_default().push(GroupMembershipView { name: g.name, role: parse_role(&m.role) });
+            groups.entry(m.user_id).or_default().push(GroupMembershipView { name: g.name, role: m.role });
         }
     }
     let items = rows
@@ -250,7 +246,7 @@ pub async fn list_groups(db: &DatabaseConnection, page: PageRequest) -> ServiceR
     for m in membership::Entity::find().filter(membership::Column::GroupId.is_in(ids)).all(db).await? {
         let c = counts.entry(m.group_id).or_default();
         c.0 += 1;
-        if parse_role(&m.role) == Role::Manager {
+        if m.role == Role::Manager {
             c.1 += 1;
         }
     }
@@ -272,7 +268,7 @@ pub async fn group_detail(db: &DatabaseConnection, name: &str) -> ServiceResult<
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(m, u)| u.map(|u| MemberView { username: u.username, display_name: u.display_name, role: parse_role(&m.role) }))
+        .filter_map(|(m, u)| u.map(|u| MemberView { username: u.username, display_name: u.display_name, role: m.role }))
         .collect();
     members.sort_by(|a, b| (b.role == Role::Manager, &a.username).cmp(&(a.role == Role::Manager, &b.username)));
     Ok(GroupDetail { name: g.name, description: g.description, created_at: g.created_at, members })
@@ -286,20 +282,20 @@ pub async fn set_membership(db: &DatabaseConnection, actor: &str, group_name: &s
     let existing = membership::Entity::find_by_id((g.id, u.id)).one(&txn).await?;
     let created = existing.is_none();
     match existing {
-        Some(m) if parse_role(&m.role) == role => {
+        Some(m) if m.role == role => {
             txn.commit().await?;
             return Ok(false);
         }
         Some(m) => {
             let mut active: membership::ActiveModel = m.into();
-            active.role = Set(role.as_str().to_string());
+            active.role = Set(role);
             active.update(&txn).await?;
         }
         None => {
             membership::ActiveModel {
                 group_id: Set(g.id),
                 user_id: Set(u.id),
-                role: Set(role.as_str().to_string()),
+                role: Set(role),
                 created_at: Set(Utc::now()),
             }
             .insert(&txn)
@@ -347,7 +343,7 @@ pub async fn load_principal(db: &impl ConnectionTrait, user_id: i64, via: AuthVi
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(m, g)| g.map(|g| GroupRole { group_id: g.id, name: g.name, role: parse_role(&m.role) }))
+        .filter_map(|(m, g)| g.map(|g| GroupRole { group_id: g.id, name: g.name, role: m.role }))
         .collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(Principal { user_id: u.id, username: u.username, display_name: u.display_name, is_admin: u.is_admin, groups, via }))
@@ -584,7 +580,7 @@ pub async fn oidc_login(
         let current = membership::Entity::find_by_id((g.id, u.id)).one(&txn).await?;
         match (wanted.get(name), current) {
             (Some(role), None) => {
-                membership::ActiveModel { group_id: Set(g.id), user_id: Set(u.id), role: Set(role.as_str().into()), created_at: Set(now) }
+                membership::ActiveModel { group_id: Set(g.id), user_id: Set(u.id), role: Set(*role), created_at: Set(now) }
                     .insert(&txn)
                     .await?;
                 audit::record(
@@ -596,9 +592,9 @@ pub async fn oidc_login(
                 )
                 .await?;
             }
-            (Some(role), Some(m)) if parse_role(&m.role) != *role => {
+            (Some(role), Some(m)) if m.role != *role => {
                 let mut a: membership::ActiveModel = m.into();
-                a.role = Set(role.as_str().into());
+                a.role = Set(*role);
                 a.update(&txn).await?;
                 audit::record(
                     &txn,

@@ -1,5 +1,7 @@
 //! Publishing blueprint versions (from the API, the pages or the catalog folder), and reading them.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -7,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{ServiceError, ServiceResult, audit};
+use super::{Context, ServiceError, ServiceResult, audit};
 use crate::domain::blueprint::{self, Blueprint, BlueprintError};
 use crate::store::entities::{blueprint as bp_entity, blueprint_version};
 
@@ -171,17 +173,18 @@ pub async fn detail(db: &DatabaseConnection, id: &str) -> ServiceResult<Blueprin
 }
 
 /// Parsed versions. A published version never changes, so a parse is good forever.
-static PARSED: std::sync::LazyLock<std::sync::RwLock<std::collections::HashMap<(String, i32), Blueprint>>> =
-    std::sync::LazyLock::new(Default::default);
+#[derive(Clone, Default)]
+pub struct Cache(Arc<RwLock<HashMap<(String, i32), Blueprint>>>);
 
-/// A published version, parsed (once per process).
-pub async fn load(db: &DatabaseConnection, id: &str, version: Option<i32>) -> ServiceResult<(Blueprint, i32)> {
+/// A published version (`None`: the latest), parsed once per process.
+pub async fn load(ctx: &Context, id: &str, version: Option<i32>) -> ServiceResult<(Blueprint, i32)> {
+    let db = &ctx.db;
     let version = match version {
         Some(v) => v,
         None => latest(db, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no blueprint `{id}`")))?,
     };
     let key = (id.to_string(), version);
-    if let Some(bp) = PARSED.read().ok().and_then(|m| m.get(&key).cloned()) {
+    if let Some(bp) = ctx.blueprints().0.read().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok((bp, version));
     }
     let row = blueprint_version::Entity::find_by_id(key.clone())
@@ -189,7 +192,7 @@ pub async fn load(db: &DatabaseConnection, id: &str, version: Option<i32>) -> Se
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("blueprint `{id}` has no version {version}")))?;
     let bp = blueprint::parse(&row.source).map_err(ServiceError::Blueprint)?;
-    if let Ok(mut m) = PARSED.write() {
+    if let Ok(mut m) = ctx.blueprints().0.write() {
         m.insert(key, bp.clone());
     }
     Ok((bp, version))

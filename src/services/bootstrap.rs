@@ -123,7 +123,8 @@ async fn seed_demo_catalog(db: &DatabaseConnection) -> ServiceResult<()> {
             max_days: 30,
             grace_days: 3,
         };
-        catalog::create_item(db, audit::SYSTEM, item).await?;
+        let ctx = super::Context::new(db.clone(), crate::signals::Signals::default());
+        catalog::create_item(&ctx, audit::SYSTEM, item).await?;
         if !categories.contains(&b.category) {
             categories.push(b.category.clone());
         }

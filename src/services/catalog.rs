@@ -7,12 +7,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{FieldError, ServiceError, ServiceResult, accounts, audit, blueprints};
+use super::{Context, FieldError, ServiceError, ServiceResult, accounts, audit, blueprints};
 use crate::auth::Principal;
 use crate::domain::blueprint::{Blueprint, InputType};
-use crate::domain::policy::{self, Level, Scope};
+use crate::domain::policy::{self, Level, Policy, Scope};
 use crate::domain::quota::Limits;
 use crate::store::entities::{approval_policy, catalog_item, entitlement, group, quota, user};
+use crate::store::{Levels, StringList, StringMap};
 
 /// The day-2 actions an entitlement can grant.
 pub const ACTIONS: [&str; 8] = ["start", "stop", "restart", "logs", "console", "extend_lease", "destroy", "scale"];
@@ -56,7 +57,7 @@ pub struct ItemView {
 
 pub fn item_view(i: catalog_item::Model) -> ItemView {
     ItemView {
-        host_selector: serde_json::from_value(i.host_selector).unwrap_or_default(),
+        host_selector: i.host_selector.0,
         lease: Lease { default_days: i.lease_default_days, max_days: i.lease_max_days, grace_days: i.lease_grace_days },
         id: i.id,
         name: i.name,
@@ -75,7 +76,8 @@ fn is_slug(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-pub async fn create_item(db: &DatabaseConnection, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
+pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
+    let db = &ctx.db;
     let mut errors = Vec::new();
     if !is_slug(&input.id) {
         errors.push(FieldError::new("id", format!("`{}` must be 2 to 63 characters of a-z, 0-9 and '-'", input.id)));
@@ -95,7 +97,7 @@ pub async fn create_item(db: &DatabaseConnection, actor: &str, input: ItemInput)
     if !(0..=365).contains(&input.grace_days) {
         errors.push(FieldError::new("lease.grace_days", "must be 0 to 365"));
     }
-    if let Err(e) = blueprints::load(db, &input.blueprint, input.blueprint_version).await {
+    if let Err(e) = blueprints::load(ctx, &input.blueprint, input.blueprint_version).await {
         match e {
             ServiceError::NotFound(m) => errors.push(FieldError::new("blueprint", m)),
             other => return Err(other),
@@ -117,7 +119,7 @@ pub async fn create_item(db: &DatabaseConnection, actor: &str, input: ItemInput)
         icon: Set(input.icon.trim().to_string()),
         blueprint_id: Set(input.blueprint.clone()),
         blueprint_version: Set(input.blueprint_version),
-        host_selector: Set(json!(input.host_selector)),
+        host_selector: Set(StringMap(input.host_selector.clone())),
         lease_default_days: Set(input.default_days),
         lease_max_days: Set(input.max_days),
         lease_grace_days: Set(input.grace_days),
@@ -174,11 +176,7 @@ pub struct EntitlementView {
 
 /// Whether an entitlement names the item, or the item's category.
 fn covers(e: &entitlement::Model, item: &catalog_item::Model) -> bool {
-    strings(&e.catalog_items).contains(&item.id) || strings(&e.categories).contains(&item.category)
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    serde_json::from_value(v.clone()).unwrap_or_default()
+    e.catalog_items.0.contains(&item.id) || e.categories.0.contains(&item.category)
 }
 
 pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: EntitlementInput) -> ServiceResult<EntitlementView> {
@@ -203,9 +201,9 @@ pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: Ent
     let txn = crate::store::begin(db).await?;
     let row = entitlement::ActiveModel {
         group_id: Set(g.id),
-        catalog_items: Set(json!(input.catalog_items)),
-        categories: Set(json!(input.categories)),
-        actions: Set(json!(input.actions)),
+        catalog_items: Set(StringList(input.catalog_items.clone())),
+        categories: Set(StringList(input.categories.clone())),
+        actions: Set(StringList(input.actions.clone())),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
@@ -239,9 +237,9 @@ pub async fn list_entitlements(db: &DatabaseConnection) -> ServiceResult<Vec<Ent
         .map(|e| EntitlementView {
             id: e.id,
             group: groups.get(&e.group_id).cloned().unwrap_or_default(),
-            catalog_items: strings(&e.catalog_items),
-            categories: strings(&e.categories),
-            actions: strings(&e.actions),
+            catalog_items: e.catalog_items.0,
+            categories: e.categories.0,
+            actions: e.actions.0,
         })
         .collect())
 }
@@ -255,10 +253,10 @@ pub async fn entitlement_for(
     for e in
         entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).order_by_asc(entitlement::Column::Id).all(db).await?
     {
-        if strings(&e.catalog_items).contains(&item.id) {
+        if e.catalog_items.0.contains(&item.id) {
             return Ok(Some((e, format!("catalog item {}", item.id))));
         }
-        if strings(&e.categories).contains(&item.category) {
+        if e.categories.0.contains(&item.category) {
             return Ok(Some((e, format!("category {}", item.category))));
         }
     }
@@ -273,7 +271,7 @@ pub async fn action_allowed(
     action: &str,
 ) -> Result<bool, sea_orm::DbErr> {
     for e in entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).all(db).await? {
-        if covers(&e, item) && strings(&e.actions).iter().any(|a| a == action) {
+        if covers(&e, item) && e.actions.0.iter().any(|a| a == action) {
             return Ok(true);
         }
     }
@@ -291,25 +289,20 @@ pub struct PolicyInput {
     pub levels: Vec<Level>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PolicyView {
-    pub id: i64,
-    pub name: String,
-    pub scope: Scope,
-    pub condition: Option<String>,
-    pub actions: Vec<String>,
-    pub levels: Vec<Level>,
+/// A policy as the API shows it: the domain's `Policy`.
+pub type PolicyView = Policy;
+
+pub fn policy_view(p: approval_policy::Model) -> Policy {
+    Policy { id: p.id, name: p.name, scope: p.scope, condition: p.condition, actions: p.actions.0, levels: p.levels.0 }
 }
 
-pub fn policy_view(p: approval_policy::Model) -> PolicyView {
-    PolicyView {
-        id: p.id,
-        name: p.name,
-        scope: serde_json::from_value(p.scope).unwrap_or_default(),
-        condition: p.condition,
-        actions: strings(&p.actions),
-        levels: serde_json::from_value(p.levels).unwrap_or_default(),
-    }
+/// Every policy, in the order they are matched (oldest first).
+pub async fn policies(db: &impl sea_orm::ConnectionTrait) -> Result<Vec<Policy>, sea_orm::DbErr> {
+    Ok(approval_policy::Entity::find().order_by_asc(approval_policy::Column::Id).all(db).await?.into_iter().map(policy_view).collect())
+}
+
+pub async fn find_policy(db: &impl sea_orm::ConnectionTrait, id: i64) -> Result<Option<Policy>, sea_orm::DbErr> {
+    Ok(approval_policy::Entity::find_by_id(id).one(db).await?.map(policy_view))
 }
 
 pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyInput) -> ServiceResult<PolicyView> {
@@ -362,10 +355,10 @@ pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyIn
     }
     let row = approval_policy::ActiveModel {
         name: Set(name),
-        scope: Set(json!(input.scope)),
+        scope: Set(input.scope.clone()),
         condition: Set(condition),
-        actions: Set(json!(actions)),
-        levels: Set(json!(input.levels)),
+        actions: Set(StringList(actions)),
+        levels: Set(Levels(input.levels.clone())),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
@@ -384,7 +377,7 @@ pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyIn
 }
 
 pub async fn list_policies(db: &DatabaseConnection) -> ServiceResult<Vec<PolicyView>> {
-    Ok(approval_policy::Entity::find().order_by_asc(approval_policy::Column::Id).all(db).await?.into_iter().map(policy_view).collect())
+    Ok(policies(db).await?)
 }
 
 // ----- quotas -------------------------------------------------------------------------------
@@ -497,7 +490,8 @@ pub struct CatalogEntry {
 
 /// The items one of the caller's groups is entitled to (admins see every item, with the
 /// groups they belong to). Three queries, whatever the number of items.
-pub async fn catalog_for(db: &DatabaseConnection, who: &Principal) -> ServiceResult<Vec<CatalogEntry>> {
+pub async fn catalog_for(ctx: &Context, who: &Principal) -> ServiceResult<Vec<CatalogEntry>> {
+    let db = &ctx.db;
     let items =
         catalog_item::Entity::find().order_by_asc(catalog_item::Column::Category).order_by_asc(catalog_item::Column::Name).all(db).await?;
     let group_ids: Vec<i64> = who.groups.iter().map(|g| g.group_id).collect();
@@ -515,7 +509,7 @@ pub async fn catalog_for(db: &DatabaseConnection, who: &Principal) -> ServiceRes
             continue;
         }
         let Some(version) = item.blueprint_version.or_else(|| latest.get(&item.blueprint_id).copied()) else { continue };
-        let form = match blueprints::load(db, &item.blueprint_id, Some(version)).await {
+        let form = match blueprints::load(ctx, &item.blueprint_id, Some(version)).await {
             Ok((bp, _)) => form_of(&bp),
             Err(_) => continue,
         };

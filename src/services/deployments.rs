@@ -7,13 +7,16 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{FieldError, Page, PageRequest, ServiceError, ServiceResult, audit, blueprints};
-use crate::domain::blueprint::inputs;
+use super::{Context, FieldError, Page, PageRequest, ServiceError, ServiceResult, audit, blueprints};
+use crate::domain::blueprint::inputs::{self, StoredInputs};
 use crate::domain::blueprint::resolve::{self, DeploymentRef};
+use crate::domain::deployment::PublishedPort;
 use crate::domain::quota::Amount;
-use crate::engine::Engine;
-use crate::engine::queue::{self, JobKind};
+use crate::domain::states::{DeploymentEvent, DeploymentStatus, JobKind, ResourceKind, ResourceStatus};
+use crate::engine::queue;
+use crate::store::deployments::Moved;
 use crate::store::entities::{deployment, group, host, job, resource, user};
+use crate::store::{self, StringMap};
 
 #[derive(Debug, Clone, Default)]
 pub struct DeployInput {
@@ -26,13 +29,8 @@ pub struct DeployInput {
     pub group_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PortView {
-    pub container_port: u16,
-    pub host_port: u16,
-    pub protocol: String,
-    pub address: String,
-}
+/// A published port as the API shows it.
+pub type PortView = PublishedPort;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResourceView {
@@ -41,7 +39,7 @@ pub struct ResourceView {
     pub name: String,
     pub container_id: Option<String>,
     pub host: Option<String>,
-    pub status: String,
+    pub status: ResourceStatus,
     pub ports: Vec<PortView>,
 }
 
@@ -49,7 +47,7 @@ pub struct ResourceView {
 pub struct DeploymentView {
     pub id: String,
     pub name: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub error: Option<String>,
     /// What the running job is doing now.
     pub progress: Option<String>,
@@ -60,8 +58,10 @@ pub struct DeploymentView {
     pub owner: Option<String>,
     pub group: Option<String>,
     pub host: Option<String>,
+    /// The inputs, secrets masked.
+    #[schema(value_type = Object)]
     pub inputs: Value,
-    pub outputs: Value,
+    pub outputs: BTreeMap<String, String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub resources: Vec<ResourceView>,
     pub created_at: DateTime<Utc>,
@@ -72,7 +72,7 @@ pub struct DeploymentView {
 pub struct DeploymentSummary {
     pub id: String,
     pub name: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub catalog_item: Option<String>,
     pub request_id: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
@@ -102,13 +102,13 @@ pub struct Prepared {
 /// the inputs (errors by field, as `inputs.NAME`), and the spec resolved with them
 /// (guardrails included).
 pub async fn prepare(
-    db: &DatabaseConnection,
+    ctx: &Context,
     blueprint: &str,
     version: Option<i32>,
     given: &serde_json::Map<String, Value>,
     name: Option<&str>,
 ) -> ServiceResult<Prepared> {
-    let (bp, version) = blueprints::load(db, blueprint, version).await?;
+    let (bp, version) = blueprints::load(ctx, blueprint, version).await?;
     let values = inputs::validate(&bp, given)
         .map_err(|errs| ServiceError::Invalid(errs.into_iter().map(|(f, m)| FieldError::new(format!("inputs.{f}"), m)).collect()))?;
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
@@ -147,12 +147,12 @@ pub async fn insert(txn: &impl sea_orm::ConnectionTrait, p: &Prepared, origin: &
         name: Set(p.name.clone()),
         blueprint_id: Set(p.bp.id.clone()),
         blueprint_version: Set(p.version),
-        inputs: Set(inputs::to_json(&p.bp, &p.values, false)),
+        inputs: Set(StoredInputs(p.values.clone())),
         host_id: Set(None),
-        host_selector: Set(json!(origin.host_selector)),
-        status: Set("provisioning".into()),
+        host_selector: Set(StringMap(origin.host_selector.clone())),
+        status: Set(DeploymentStatus::Provisioning),
         error: Set(None),
-        outputs: Set(json!({})),
+        outputs: Set(StringMap::default()),
         owner_id: Set(origin.owner_id),
         group_id: Set(origin.group_id),
         lease_expires_at: Set(origin.lease_days.map(|d| now + chrono::Duration::days(i64::from(d)))),
@@ -168,52 +168,52 @@ pub async fn insert(txn: &impl sea_orm::ConnectionTrait, p: &Prepared, origin: &
 }
 
 /// An admin tries a blueprint: checked, stored and queued in one go.
-pub async fn deploy(db: &DatabaseConnection, engine: &Engine, actor: &str, input: DeployInput) -> ServiceResult<DeploymentView> {
-    let p = prepare(db, &input.blueprint, input.version, &input.inputs, input.name.as_deref()).await?;
+pub async fn deploy(ctx: &Context, actor: &str, input: DeployInput) -> ServiceResult<DeploymentView> {
+    let p = prepare(ctx, &input.blueprint, input.version, &input.inputs, input.name.as_deref()).await?;
     let origin = Origin { host_selector: input.host_selector, owner_id: input.owner_id, group_id: input.group_id, ..Default::default() };
-    let txn = crate::store::begin(db).await?;
+    let txn = crate::store::begin(&ctx.db).await?;
     insert(&txn, &p, &origin).await?;
     audit::record(
         &txn,
         actor,
         "deployment.create",
         &format!("deployment:{}", p.id),
-        json!({"blueprint": p.bp.id, "version": p.version, "name": p.name, "inputs": inputs::to_json(&p.bp, &p.values, true)}),
+        json!({"blueprint": p.bp.id, "version": p.version, "name": p.name, "inputs": inputs::masked(&p.bp, &p.values)}),
     )
     .await?;
     txn.commit().await?;
-    engine.wake();
-    get(db, &p.id).await
+    ctx.signals.job_queued();
+    get(ctx, &p.id).await
 }
 
-/// Day-2 actions the engine carries out as jobs.
-pub async fn act(db: &DatabaseConnection, engine: &Engine, actor: &str, id: &str, action: &str) -> ServiceResult<DeploymentView> {
-    let d = find(db, id).await?;
-    let (to, kind) = match (action, d.status.as_str()) {
-        ("destroy", "running" | "stopped" | "drifted" | "failed") => ("destroying", JobKind::Destroy),
-        ("destroy", s) => return Err(ServiceError::Conflict(format!("a {s} deployment cannot be destroyed now"))),
-        ("retry", "failed") => ("provisioning", JobKind::Provision),
-        ("retry", s) => return Err(ServiceError::Conflict(format!("only a failed deployment can be retried; this one is {s}"))),
-        (other, _) => return Err(ServiceError::invalid("action", format!("`{other}` is not an action here: use destroy or retry"))),
+/// Day-2 actions the engine carries out as jobs. The move is conditional on the state read,
+/// so two quick clicks queue one job: the second finds the deployment moved on.
+pub async fn act(ctx: &Context, actor: &str, id: &str, action: &str) -> ServiceResult<DeploymentView> {
+    find(&ctx.db, id).await?;
+    let (event, kind) = match action {
+        "destroy" => (DeploymentEvent::Destroy, JobKind::Destroy),
+        "retry" => (DeploymentEvent::Retry, JobKind::Provision),
+        other => return Err(ServiceError::invalid("action", format!("`{other}` is not an action here: use destroy or retry"))),
     };
-    let txn = crate::store::begin(db).await?;
-    let mut a: deployment::ActiveModel = d.into();
-    a.status = Set(to.into());
-    a.error = Set(None);
-    a.updated_at = Set(Utc::now());
-    a.update(&txn).await?;
+    let txn = crate::store::begin(&ctx.db).await?;
+    match store::deployments::advance(&txn, id, event, None, None).await? {
+        Moved::To(_) => {}
+        Moved::Refused(why) => return Err(ServiceError::Conflict(why.to_string())),
+        Moved::Raced => return Err(ServiceError::Conflict("the deployment changed meanwhile; look again".into())),
+    }
     queue::enqueue(&txn, kind, id).await?;
     audit::record(&txn, actor, &format!("deployment.{action}"), &format!("deployment:{id}"), json!({})).await?;
     txn.commit().await?;
-    engine.wake();
-    get(db, id).await
+    ctx.signals.job_queued();
+    get(ctx, id).await
 }
 
 async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<deployment::Model> {
     deployment::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no deployment `{id}`")))
 }
 
-pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentView> {
+pub async fn get(ctx: &Context, id: &str) -> ServiceResult<DeploymentView> {
+    let db = &ctx.db;
     let d = find(db, id).await?;
     let h = match d.host_id {
         Some(hid) => host::Entity::find_by_id(hid).one(db).await?,
@@ -227,7 +227,7 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentV
         Some(gid) => group::Entity::find_by_id(gid).one(db).await?.map(|g| g.name),
         None => None,
     };
-    let progress = if matches!(d.status.as_str(), "provisioning" | "destroying") {
+    let progress = if d.status.has_job() {
         job::Entity::find()
             .filter(job::Column::DeploymentId.eq(&d.id))
             .order_by_desc(job::Column::Id)
@@ -239,7 +239,7 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentV
     };
     let mut resources: Vec<ResourceView> = resource::Entity::find()
         .filter(resource::Column::DeploymentId.eq(&d.id))
-        .filter(resource::Column::Kind.eq("container"))
+        .filter(resource::Column::Kind.eq(ResourceKind::Container))
         .all(db)
         .await?
         .into_iter()
@@ -250,24 +250,13 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentV
             container_id: r.docker_id,
             host: h.as_ref().map(|h| h.name.clone()),
             status: r.status,
-            ports: serde_json::from_value::<Vec<Value>>(r.ports)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| {
-                    Some(PortView {
-                        container_port: u16::try_from(p["container_port"].as_u64()?).ok()?,
-                        host_port: u16::try_from(p["host_port"].as_u64()?).ok()?,
-                        protocol: p["protocol"].as_str().unwrap_or("tcp").to_string(),
-                        address: p["address"].as_str().unwrap_or_default().to_string(),
-                    })
-                })
-                .collect(),
+            ports: r.ports.0,
         })
         .collect();
     resources.sort_by(|a, b| (&a.component, a.replica).cmp(&(&b.component, b.replica)));
     // Secrets are masked for display: the blueprint says which inputs are secret.
-    let masked = match blueprints::load(db, &d.blueprint_id, Some(d.blueprint_version)).await {
-        Ok((bp, _)) => mask(&bp, &d.inputs),
+    let masked = match blueprints::load(ctx, &d.blueprint_id, Some(d.blueprint_version)).await {
+        Ok((bp, _)) => inputs::masked(&bp, &d.inputs.0),
         Err(_) => json!({}),
     };
     Ok(DeploymentView {
@@ -284,7 +273,7 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentV
         group: grp,
         host: h.map(|h| h.name),
         inputs: masked,
-        outputs: d.outputs,
+        outputs: d.outputs.0,
         lease_expires_at: d.lease_expires_at,
         resources,
         created_at: d.created_at,
@@ -292,21 +281,23 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> ServiceResult<DeploymentV
     })
 }
 
-fn mask(bp: &crate::domain::blueprint::Blueprint, stored: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    for (k, v) in stored.as_object().into_iter().flatten() {
-        let secret = bp.input(k).is_some_and(|i| i.secret);
-        out.insert(k.clone(), if secret { Value::String("********".into()) } else { v.clone() });
-    }
-    Value::Object(out)
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct DeploymentFilter {
-    pub status: Option<String>,
+    pub status: Option<DeploymentStatus>,
     pub blueprint: Option<String>,
     pub group: Option<String>,
     pub owner: Option<String>,
+}
+
+impl DeploymentFilter {
+    /// Reads a `status` parameter: empty means any; an unknown word is an error that lists the
+    /// known ones.
+    pub fn parse_status(raw: Option<&str>) -> ServiceResult<Option<DeploymentStatus>> {
+        match raw.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => s.parse().map(Some).map_err(|e: crate::domain::states::UnknownWord| ServiceError::invalid("status", e.to_string())),
+        }
+    }
 }
 
 /// Owners see their deployments, managers their groups', admins all.
@@ -315,40 +306,55 @@ pub fn visible(who: &crate::auth::Principal, owner_id: Option<i64>, group_id: Op
 }
 
 /// A deployment the caller may see; 404 otherwise, as if it did not exist.
-pub async fn get_for(db: &DatabaseConnection, who: &crate::auth::Principal, id: &str) -> ServiceResult<DeploymentView> {
-    let d = find(db, id).await?;
+pub async fn get_for(ctx: &Context, who: &crate::auth::Principal, id: &str) -> ServiceResult<DeploymentView> {
+    let d = find(&ctx.db, id).await?;
     if !visible(who, d.owner_id, d.group_id) {
         return Err(ServiceError::NotFound(format!("no deployment `{id}`")));
     }
-    get(db, id).await
+    get(ctx, id).await
+}
+
+/// Whether `who` may take `action` on `d`: admins always; others when the entitlement of the
+/// deployment's group for its catalog item grants it.
+async fn entitled(db: &DatabaseConnection, who: &crate::auth::Principal, d: &deployment::Model, action: &str) -> ServiceResult<bool> {
+    if who.is_admin {
+        return Ok(true);
+    }
+    Ok(match (&d.catalog_item_id, d.group_id) {
+        (Some(item), Some(g)) => match super::catalog::find_item(db, item).await {
+            Ok(item) => super::catalog::action_allowed(db, g, &item, action).await?,
+            Err(_) => false,
+        },
+        _ => false,
+    })
+}
+
+/// The actions `who` may take on a deployment now: entitled to, and allowed by its state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Allowed {
+    pub destroy: bool,
+    pub retry: bool,
+}
+
+pub async fn allowed(ctx: &Context, who: &crate::auth::Principal, d: &DeploymentView) -> ServiceResult<Allowed> {
+    let row = find(&ctx.db, &d.id).await?;
+    Ok(Allowed {
+        destroy: row.status.can_destroy() && entitled(&ctx.db, who, &row, "destroy").await?,
+        retry: row.status.can_retry() && entitled(&ctx.db, who, &row, "retry").await?,
+    })
 }
 
 /// A day-2 action by a user: they must see the deployment, and (unless admin) the group's
 /// entitlement for its catalog item must grant the action.
-pub async fn act_for(
-    db: &DatabaseConnection,
-    engine: &Engine,
-    who: &crate::auth::Principal,
-    id: &str,
-    action: &str,
-) -> ServiceResult<DeploymentView> {
-    let d = find(db, id).await?;
+pub async fn act_for(ctx: &Context, who: &crate::auth::Principal, id: &str, action: &str) -> ServiceResult<DeploymentView> {
+    let d = find(&ctx.db, id).await?;
     if !visible(who, d.owner_id, d.group_id) {
         return Err(ServiceError::NotFound(format!("no deployment `{id}`")));
     }
-    if !who.is_admin {
-        let allowed = match (&d.catalog_item_id, d.group_id) {
-            (Some(item), Some(g)) => match super::catalog::find_item(db, item).await {
-                Ok(item) => super::catalog::action_allowed(db, g, &item, action).await?,
-                Err(_) => false,
-            },
-            _ => false,
-        };
-        if !allowed {
-            return Err(ServiceError::Forbidden(format!("your group's entitlement does not allow `{action}` on this deployment")));
-        }
+    if !entitled(&ctx.db, who, &d, action).await? {
+        return Err(ServiceError::Forbidden(format!("your group's entitlement does not allow `{action}` on this deployment")));
     }
-    act(db, engine, &who.username, id, action).await
+    act(ctx, &who.username, id, action).await
 }
 
 /// Newest first, paginated in SQL.
@@ -373,7 +379,7 @@ pub async fn list(
         let uid = user::Entity::find().filter(user::Column::Username.eq(o.to_ascii_lowercase())).one(db).await?.map(|u| u.id).unwrap_or(-1);
         q = q.filter(deployment::Column::OwnerId.eq(uid));
     }
-    if let Some(s) = filter.status.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(s) = filter.status {
         q = q.filter(deployment::Column::Status.eq(s));
     }
     if let Some(b) = filter.blueprint.as_deref().filter(|s| !s.is_empty()) {

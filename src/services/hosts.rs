@@ -10,6 +10,8 @@ use serde_json::json;
 use super::{FieldError, ServiceError, ServiceResult, audit};
 use crate::docker::{BollardHost, ContainerHost, HostEndpoint, TlsMaterial};
 use crate::engine::pool::HostPool;
+use crate::domain::states::{DeploymentStatus, HostStatus};
+use crate::store::StringMap;
 use crate::store::entities::{deployment, host};
 
 /// How long registration waits for the engine to answer.
@@ -39,7 +41,7 @@ pub struct HostView {
     pub endpoint: String,
     pub tls: bool,
     pub labels: BTreeMap<String, String>,
-    pub status: String,
+    pub status: HostStatus,
     pub last_error: Option<String>,
     pub engine: EngineView,
     pub containers: i32,
@@ -53,7 +55,7 @@ pub fn view(h: host::Model) -> HostView {
     HostView {
         id: h.id,
         tls: h.tls_key.is_some(),
-        labels: serde_json::from_value(h.labels).unwrap_or_default(),
+        labels: h.labels.0,
         name: h.name,
         endpoint: h.endpoint,
         status: h.status,
@@ -147,10 +149,10 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ch
         tls_ca: Set(input.tls.as_ref().map(|t| t.ca_pem.clone())),
         tls_cert: Set(input.tls.as_ref().map(|t| t.cert_pem.clone())),
         tls_key: Set(input.tls.as_ref().map(|t| t.key_pem.clone())),
-        labels: Set(json!(input.labels)),
+        labels: Set(StringMap(input.labels.clone())),
         max_containers: Set(input.max_containers),
         publish_address: Set(publish_address),
-        status: Set(if info.is_some() { "up" } else { "unknown" }.into()),
+        status: Set(if info.is_some() { HostStatus::Up } else { HostStatus::Unknown }),
         last_error: Set(None),
         engine_version: Set(info.as_ref().map(|i| i.version.clone())),
         cpus: Set(info.as_ref().map(|i| i.cpus as i32)),
@@ -187,16 +189,13 @@ pub async fn find(db: &DatabaseConnection, key: &str) -> ServiceResult<host::Mod
     found.ok_or_else(|| ServiceError::NotFound(format!("no host `{key}`")))
 }
 
-/// Deployments that still hold containers on a host.
-const LIVE: [&str; 5] = ["provisioning", "running", "stopped", "drifted", "destroying"];
-
 /// Refuses while live deployments depend on the host, unless `force`, which leaves their
 /// containers running on it, unmanaged: the deployments are marked failed and say so.
 pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: &str, force: bool) -> ServiceResult<()> {
     let h = find(db, key).await?;
     let live = deployment::Entity::find()
         .filter(deployment::Column::HostId.eq(h.id))
-        .filter(deployment::Column::Status.is_in(LIVE))
+        .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
         .count(db)
         .await?;
     if live > 0 && !force {
@@ -208,13 +207,13 @@ pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: 
     let txn = crate::store::begin(db).await?;
     if live > 0 {
         deployment::Entity::update_many()
-            .col_expr(deployment::Column::Status, sea_orm::sea_query::Expr::value("failed"))
+            .col_expr(deployment::Column::Status, sea_orm::sea_query::Expr::value(DeploymentStatus::Failed))
             .col_expr(
                 deployment::Column::Error,
                 sea_orm::sea_query::Expr::value(format!("host `{}` was removed from Wharf; its containers were left on it", h.name)),
             )
             .filter(deployment::Column::HostId.eq(h.id))
-            .filter(deployment::Column::Status.is_in(LIVE))
+            .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
             .exec(&txn)
             .await?;
     }

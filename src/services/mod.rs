@@ -1,6 +1,5 @@
 //! Use cases that the web layer and the CLI share. Transactions and audit calls live here.
 pub mod accounts;
-pub mod audit;
 pub mod blueprints;
 pub mod bootstrap;
 pub mod catalog;
@@ -9,10 +8,41 @@ pub mod hosts;
 pub mod requests;
 pub mod tokens;
 
-use sea_orm::DbErr;
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 
 use crate::auth::password::PasswordError;
+use crate::signals::Signals;
+
+/// What the use cases share, made once by `startup` (or the CLI) and handed to every call that
+/// needs more than the database: the signals that wake the background loops, the lock that
+/// makes quota check-and-reserve one critical section in this process, and the cache of parsed
+/// blueprint versions.
+#[derive(Clone)]
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub signals: Signals,
+    quota: Arc<tokio::sync::Mutex<()>>,
+    blueprints: blueprints::Cache,
+}
+
+impl Context {
+    pub fn new(db: DatabaseConnection, signals: Signals) -> Self {
+        Self { db, signals, quota: Arc::default(), blueprints: blueprints::Cache::default() }
+    }
+
+    /// Quota checks and reservations happen one at a time in this process (SQLite); on
+    /// PostgreSQL the group's row is also locked, for several replicas.
+    pub async fn quota_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.quota.lock().await
+    }
+
+    pub(crate) fn blueprints(&self) -> &blueprints::Cache {
+        &self.blueprints
+    }
+}
 
 /// One problem with one field of an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,62 +92,5 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// A page of a list, paginated in SQL.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub page: u64,
-    pub per_page: u64,
-    pub total: u64,
-}
-
-impl<T> Page<T> {
-    pub fn pages(&self) -> u64 {
-        self.total.div_ceil(self.per_page).max(1)
-    }
-    pub fn has_next(&self) -> bool {
-        self.page < self.pages()
-    }
-}
-
-/// Page numbers start at 1; `per_page` is kept within 1..=200.
-#[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
-    pub page: u64,
-    pub per_page: u64,
-}
-
-impl PageRequest {
-    /// Pages beyond a billion are clamped, so that no offset overflows.
-    pub fn new(page: Option<u64>, per_page: Option<u64>) -> Self {
-        Self { page: page.unwrap_or(1).clamp(1, 1_000_000_000), per_page: per_page.unwrap_or(50).clamp(1, 200) }
-    }
-
-    /// One page of an ordered query, with the total count: both in SQL.
-    pub async fn fetch<E>(self, db: &impl sea_orm::ConnectionTrait, query: sea_orm::Select<E>) -> Result<(Vec<E::Model>, u64), DbErr>
-    where
-        E: sea_orm::EntityTrait,
-        E::Model: Sync,
-    {
-        use sea_orm::{PaginatorTrait, QuerySelect};
-        let total = query.clone().count(db).await?;
-        let rows = query.offset((self.page - 1).saturating_mul(self.per_page)).limit(self.per_page).all(db).await?;
-        Ok((rows, total))
-    }
-
-    pub fn page_of<T>(self, items: Vec<T>, total: u64) -> Page<T> {
-        Page { items, page: self.page, per_page: self.per_page, total }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::PageRequest;
-
-    #[test]
-    fn pages_are_clamped() {
-        let p = PageRequest::new(Some(u64::MAX), Some(0));
-        assert_eq!((p.page, p.per_page), (1_000_000_000, 1));
-        assert_eq!(PageRequest::new(Some(0), Some(9999)).per_page, 200);
-    }
-}
+pub use crate::store::audit;
+pub use crate::store::{Page, PageRequest};

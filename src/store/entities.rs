@@ -50,6 +50,8 @@ pub mod group {
 pub mod membership {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::Role;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "memberships")]
     pub struct Model {
@@ -57,7 +59,7 @@ pub mod membership {
         pub group_id: i64,
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: i64,
-        pub role: String,
+        pub role: Role,
         pub created_at: DateTimeUtc,
     }
 
@@ -200,6 +202,9 @@ pub mod audit {
 pub mod host {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::states::HostStatus;
+    use crate::store::columns::StringMap;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "hosts")]
     pub struct Model {
@@ -212,10 +217,10 @@ pub mod host {
         pub tls_cert: Option<String>,
         /// The client key: used to connect, never sent back by the API or pages.
         pub tls_key: Option<String>,
-        pub labels: Json,
+        pub labels: StringMap,
         pub max_containers: Option<i32>,
         pub publish_address: String,
-        pub status: String,
+        pub status: HostStatus,
         pub last_error: Option<String>,
         pub engine_version: Option<String>,
         pub cpus: Option<i32>,
@@ -279,6 +284,10 @@ pub mod blueprint_version {
 pub mod deployment {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::blueprint::inputs::StoredInputs;
+    use crate::domain::states::DeploymentStatus;
+    use crate::store::columns::StringMap;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "deployments")]
     pub struct Model {
@@ -289,12 +298,12 @@ pub mod deployment {
         pub blueprint_version: i32,
         /// The validated inputs, secrets included (they are needed to provision again);
         /// masked whenever they are shown.
-        pub inputs: Json,
+        pub inputs: StoredInputs,
         pub host_id: Option<i64>,
-        pub host_selector: Json,
-        pub status: String,
+        pub host_selector: StringMap,
+        pub status: DeploymentStatus,
         pub error: Option<String>,
-        pub outputs: Json,
+        pub outputs: StringMap,
         pub owner_id: Option<i64>,
         pub group_id: Option<i64>,
         pub lease_expires_at: Option<DateTimeUtc>,
@@ -313,21 +322,23 @@ pub mod deployment {
 pub mod resource {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::states::{ResourceKind, ResourceStatus};
+    use crate::store::columns::PublishedPorts;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "deployment_resources")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub deployment_id: String,
-        /// `container`, `network` or `volume`.
-        pub kind: String,
+        pub kind: ResourceKind,
         pub component: String,
         pub replica: i32,
         pub name: String,
         pub docker_id: Option<String>,
         pub host_id: i64,
-        pub status: String,
-        pub ports: Json,
+        pub status: ResourceStatus,
+        pub ports: PublishedPorts,
         pub updated_at: DateTimeUtc,
     }
 
@@ -340,16 +351,16 @@ pub mod resource {
 pub mod job {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::states::{JobKind, JobStatus};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "jobs")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        /// `provision` or `destroy`.
-        pub kind: String,
+        pub kind: JobKind,
         pub deployment_id: String,
-        /// `queued`, `running`, `done` or `failed`.
-        pub status: String,
+        pub status: JobStatus,
         pub attempts: i32,
         pub lease_owner: Option<String>,
         pub lease_until: Option<DateTimeUtc>,
@@ -368,6 +379,8 @@ pub mod job {
 pub mod catalog_item {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::columns::StringMap;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "catalog_items")]
     pub struct Model {
@@ -380,7 +393,7 @@ pub mod catalog_item {
         pub blueprint_id: String,
         /// `None`: the blueprint's latest version at request time.
         pub blueprint_version: Option<i32>,
-        pub host_selector: Json,
+        pub host_selector: StringMap,
         pub lease_default_days: i32,
         pub lease_max_days: i32,
         pub lease_grace_days: i32,
@@ -397,15 +410,17 @@ pub mod catalog_item {
 pub mod entitlement {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::columns::StringList;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "entitlements")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub group_id: i64,
-        pub catalog_items: Json,
-        pub categories: Json,
-        pub actions: Json,
+        pub catalog_items: StringList,
+        pub categories: StringList,
+        pub actions: StringList,
         pub created_at: DateTimeUtc,
     }
 
@@ -418,6 +433,9 @@ pub mod entitlement {
 pub mod approval_policy {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::policy::Scope;
+    use crate::store::columns::{Levels, StringList};
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "approval_policies")]
     pub struct Model {
@@ -425,10 +443,10 @@ pub mod approval_policy {
         pub id: i64,
         #[sea_orm(unique)]
         pub name: String,
-        pub scope: Json,
+        pub scope: Scope,
         pub condition: Option<String>,
-        pub actions: Json,
-        pub levels: Json,
+        pub actions: StringList,
+        pub levels: Levels,
         pub created_at: DateTimeUtc,
     }
 
@@ -461,6 +479,10 @@ pub mod quota {
 pub mod request {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::blueprint::inputs::StoredInputs;
+    use crate::domain::policy::Explain;
+    use crate::domain::states::RequestStatus;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "requests")]
     pub struct Model {
@@ -470,11 +492,11 @@ pub mod request {
         pub group_id: i64,
         pub requester_id: i64,
         /// Validated inputs, secrets included (masked whenever shown).
-        pub inputs: Json,
+        pub inputs: StoredInputs,
         pub lease_days: i32,
         pub reason: String,
-        pub status: String,
-        pub explain: Json,
+        pub status: RequestStatus,
+        pub explain: Explain,
         pub policy_id: Option<i64>,
         /// The approval level waiting for decisions (0-based).
         pub level: i32,
@@ -499,6 +521,8 @@ pub mod request {
 pub mod request_decision {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::states::Decision;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "request_decisions")]
     pub struct Model {
@@ -508,7 +532,7 @@ pub mod request_decision {
         pub level: i32,
         pub approver_id: Option<i64>,
         pub approver: String,
-        pub decision: String,
+        pub decision: Decision,
         pub comment: String,
         pub at: DateTimeUtc,
     }
@@ -522,6 +546,8 @@ pub mod request_decision {
 pub mod request_event {
     use sea_orm::entity::prelude::*;
 
+    use crate::domain::states::TimelineKind;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "request_events")]
     pub struct Model {
@@ -529,7 +555,7 @@ pub mod request_event {
         pub id: i64,
         pub request_id: String,
         pub at: DateTimeUtc,
-        pub kind: String,
+        pub kind: TimelineKind,
         pub message: String,
     }
 

@@ -1,5 +1,13 @@
-//! Persistence: sea-orm entities (persistence shapes) and the queries the services use.
+//! Persistence: sea-orm entities (persistence shapes) with typed columns, paginated queries, and
+//! the audit log, which every layer above writes to.
+pub mod audit;
+mod columns;
 pub mod entities;
+mod page;
+pub mod deployments;
+
+pub use columns::{Levels, PublishedPorts, StringList, StringMap};
+pub use page::{Page, PageRequest};
 
 use std::time::Duration;
 

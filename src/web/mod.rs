@@ -21,6 +21,8 @@ use error::AppError;
 /// What every handler can reach.
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// What the services share (the same database, signals, quota lock, caches).
+    pub ctx: crate::services::Context,
     pub settings: Arc<Settings>,
     pub cookie_key: Key,
     pub engine: Engine,

@@ -6,29 +6,33 @@
   source.addEventListener("timeline", function (msg) {
     var e = JSON.parse(msg.data);
     var li = document.createElement("li");
-    li.className = "tl-" + e.kind;
+    li.className = "tl-" + e.tone;
+    li.dataset.kind = e.kind;
     var time = document.createElement("time");
     time.textContent = new Date(e.at).toISOString().substring(11, 19);
     var chip = document.createElement("span");
     chip.className = "chip";
-    chip.textContent = e.kind;
+    chip.textContent = e.label;
     li.appendChild(time);
     li.appendChild(document.createTextNode(" "));
     li.appendChild(chip);
     li.appendChild(document.createTextNode(" " + e.message));
     list.appendChild(li);
   });
+  // The server sends the status with its label, its badge tone and whether it is still
+  // open: this script maps no status word itself.
   source.addEventListener("status", function (msg) {
-    var s = JSON.parse(msg.data).status;
-    var badge = document.getElementById("request-status");
+    var s = JSON.parse(msg.data);
+    var badge = document.querySelector("#request-status .status");
     if (badge) {
-      badge.textContent = s;
-      badge.className = "status status-" + s;
+      badge.textContent = s.label;
+      badge.className = "status status-" + s.tone;
+      badge.dataset.status = s.status;
     }
-    if (["pending_approval", "approved", "provisioning"].indexOf(s) < 0) {
+    if (!s.open) {
       source.close();
       var note = document.getElementById("live-note");
-      if (note) note.textContent = "The request is " + s + ". Reload for its deployment.";
+      if (note) note.textContent = "The request is " + s.label + ". Reload for its deployment.";
     }
   });
 })();

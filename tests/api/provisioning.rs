@@ -225,7 +225,7 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     browser.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
     let (status, html) = browser.page("/admin/hosts").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("status-up") && html.contains("h1") && html.contains("h2"), "{html}");
+    assert!(html.contains("data-status=\"up\"") && html.contains("h1") && html.contains("h2"), "{html}");
 
     // A broken blueprint: the page lists each error with line and column.
     let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", "id: web\nname: Web\nversion: 1\ncomponents:\n  app: { image: busybox, tty: maybe }\n")]).await;
@@ -266,7 +266,7 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     assert_eq!(d["inputs"]["loud"], false, "the unchecked box is false");
     assert_eq!(d["inputs"]["token"], "********");
     let (_, html) = browser.page(&location).await;
-    assert!(html.contains("status-running") && html.contains(d["outputs"]["url"].as_str().unwrap()), "{html}");
+    assert!(html.contains("data-status=\"running\"") && html.contains(d["outputs"]["url"].as_str().unwrap()), "{html}");
     assert!(html.contains("wharf-") && html.contains("→ 80/tcp"), "{html}");
 
     let res = browser.submit(&location, &format!("{location}/actions"), &[("action", "destroy")]).await;

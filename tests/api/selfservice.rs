@@ -76,7 +76,7 @@ async fn request_approve_and_follow_live_from_the_pages(db: Db) {
     let (_, html) = dev.page("/deployments").await;
     assert!(html.contains(&format!("/deployments/{dep}")), "{html}");
     let (_, html) = dev.page(&format!("/deployments/{dep}")).await;
-    assert!(html.contains("status-running") && html.contains(&format!("/requests/{id}")), "{html}");
+    assert!(html.contains("data-status=\"running\"") && html.contains(&format!("/requests/{id}")), "{html}");
     let res = dev.submit(&format!("/deployments/{dep}"), &format!("/deployments/{dep}/actions"), &[("action", "destroy")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     app.wait_deployment(&w.admin, &dep, &["destroyed"], 60).await;

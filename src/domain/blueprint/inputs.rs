@@ -5,10 +5,23 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::Value;
 
-use super::spec::{Blueprint, InputSpec, InputType, InputValue};
+use super::types::{Blueprint, InputSpec, InputType, InputValue};
 
 /// The validated inputs of one deployment, by name.
 pub type InputValues = BTreeMap<String, InputValue>;
+
+/// Validated inputs as stored with a request or a deployment, secrets included (they are
+/// needed to provision again); shown only through [`masked`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StoredInputs(pub InputValues);
+
+impl StoredInputs {
+    /// As the JSON a form or an API body would give, to be validated again.
+    pub fn to_json_map(&self) -> serde_json::Map<String, Value> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
+    }
+}
 
 /// One value against one input's constraints.
 pub fn check_value(spec: &InputSpec, v: &InputValue) -> Result<(), String> {
@@ -116,21 +129,14 @@ pub fn validate(bp: &Blueprint, given: &serde_json::Map<String, Value>) -> Resul
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
-/// Inputs as JSON for storage and display, with secret values masked when `mask` is set.
-pub fn to_json(bp: &Blueprint, values: &InputValues, mask: bool) -> Value {
-    let mut map = serde_json::Map::new();
-    for (k, v) in values {
-        let secret = bp.input(k).is_some_and(|s| s.secret);
-        let json = if secret && mask {
-            Value::String("********".into())
-        } else {
-            match v {
-                InputValue::String(s) => Value::String(s.clone()),
-                InputValue::Integer(i) => Value::from(*i),
-                InputValue::Boolean(b) => Value::Bool(*b),
-            }
-        };
-        map.insert(k.clone(), json);
-    }
+/// Inputs as JSON for display and for the audit log: every secret input's value masked.
+pub fn masked(bp: &Blueprint, values: &InputValues) -> Value {
+    let map = values
+        .iter()
+        .map(|(k, v)| {
+            let secret = bp.input(k).is_some_and(|s| s.secret);
+            (k.clone(), if secret { Value::String(crate::domain::secret::MASK.into()) } else { v.to_json() })
+        })
+        .collect();
     Value::Object(map)
 }

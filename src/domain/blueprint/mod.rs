@@ -3,7 +3,8 @@
 mod image;
 pub mod inputs;
 pub mod resolve;
-pub mod spec;
+mod parser;
+pub mod types;
 pub mod template;
 pub mod yaml;
 
@@ -11,7 +12,7 @@ use std::fmt;
 
 pub use image::ImageRef;
 use serde::Serialize;
-pub use spec::{Blueprint, InputSpec, InputType, InputValue};
+pub use types::{Blueprint, InputSpec, InputType, InputValue};
 use yaml::Pos;
 
 /// One problem in a blueprint, with where it is (1-based line and column).
@@ -39,7 +40,7 @@ impl fmt::Display for BlueprintError {
 /// defaults, so that a blueprint that could never deploy is refused at import.
 pub fn parse(source: &str) -> Result<Blueprint, Vec<BlueprintError>> {
     let root = yaml::parse(source).map_err(|e| vec![e])?;
-    let bp = spec::parse(&root)?;
+    let bp = parser::parse(&root)?;
     // Values that come from inputs are checked at deploy time; the literal ones can be checked now.
     let mut sample = inputs::InputValues::new();
     let mut complete = true;

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::inputs::InputValues;
-use super::spec::{Blueprint, FloatField, IntField, Protocol, RestartPolicy, VolumeSpec};
+use super::types::{Blueprint, FloatField, IntField, Protocol, RestartPolicy, VolumeSpec};
 use super::template::{Ref, Tmpl};
 use super::yaml::Pos;
 use super::{BlueprintError, ImageRef};

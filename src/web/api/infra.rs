@@ -156,7 +156,7 @@ async fn deploy(
         owner_id: Some(admin.principal.user_id),
         group_id: None,
     };
-    let d = deployments::deploy(&state.db, &state.engine, &admin.principal.username, input).await?;
+    let d = deployments::deploy(&state.ctx, &admin.principal.username, input).await?;
     Ok(HttpResponse::Accepted().json(d))
 }
 
@@ -173,7 +173,7 @@ struct ListQuery {
 }
 
 /// Owners see theirs, managers their groups', admins all.
-#[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", description = "Deployments: own, managed groups', or all for admins.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50"), ("status" = Option<String>, Query), ("blueprint" = Option<String>, Query), ("group" = Option<String>, Query), ("owner" = Option<String>, Query)), responses((status = 200, body = Vec<crate::services::deployments::DeploymentSummary>), super::doc::Errors))]
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", description = "Deployments: own, managed groups', or all for admins.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50"), ("status" = Option<crate::domain::states::DeploymentStatus>, Query), ("blueprint" = Option<String>, Query), ("group" = Option<String>, Query), ("owner" = Option<String>, Query)), responses((status = 200, body = Vec<crate::services::deployments::DeploymentSummary>), super::doc::Errors))]
 async fn list_deployments(
     req: HttpRequest,
     user: Signed,
@@ -181,14 +181,15 @@ async fn list_deployments(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
-    let filter = DeploymentFilter { status: q.status, blueprint: q.blueprint, group: q.group, owner: q.owner };
+    let status = DeploymentFilter::parse_status(q.status.as_deref())?;
+    let filter = DeploymentFilter { status, blueprint: q.blueprint, group: q.group, owner: q.owner };
     let page = deployments::list(&state.db, &user.principal, &filter, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
 }
 
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", description = "A deployment with its containers, ports and outputs.", params(("id" = String, Path)), responses((status = 200, body = crate::services::deployments::DeploymentView), super::doc::Errors))]
 async fn get_deployment(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(deployments::get_for(&state.db, &user.principal, &id).await?))
+    Ok(HttpResponse::Ok().json(deployments::get_for(&state.ctx, &user.principal, &id).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -204,6 +205,6 @@ async fn act(
     id: web::Path<String>,
     body: web::Json<ActionBody>,
 ) -> Result<HttpResponse, AppError> {
-    let d = deployments::act_for(&state.db, &state.engine, &user.principal, &id, &body.action).await?;
+    let d = deployments::act_for(&state.ctx, &user.principal, &id, &body.action).await?;
     Ok(HttpResponse::Accepted().json(d))
 }

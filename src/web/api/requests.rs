@@ -76,7 +76,7 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, body: web::Json<I
         max_days: b.lease.max_days,
         grace_days: b.lease.grace_days,
     };
-    Ok(HttpResponse::Created().json(catalog::create_item(&state.db, &admin.principal.username, input).await?))
+    Ok(HttpResponse::Created().json(catalog::create_item(&state.ctx, &admin.principal.username, input).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog-items", tag = "catalog", description = "Catalog items (admins).", responses((status = 200, body = Vec<crate::services::catalog::ItemView>), super::doc::Errors))]
@@ -155,7 +155,7 @@ async fn set_quota(
 
 #[utoipa::path(get, path = "/api/v1/catalog", tag = "requests", description = "What the caller's groups may request, with the input forms.", responses((status = 200, body = Vec<crate::services::catalog::CatalogEntry>), super::doc::Errors))]
 async fn catalog(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(catalog::catalog_for(&state.db, &user.principal).await?))
+    Ok(HttpResponse::Ok().json(catalog::catalog_for(&state.ctx, &user.principal).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -173,7 +173,7 @@ struct RequestBody {
 async fn submit(user: Signed, state: web::Data<AppState>, body: web::Json<RequestBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let input = NewRequest { catalog_item: b.catalog_item, group: b.group, inputs: b.inputs, lease_days: b.lease_days, reason: b.reason };
-    Ok(HttpResponse::Created().json(requests::submit(&state.db, &state.engine, &user.principal, input).await?))
+    Ok(HttpResponse::Created().json(requests::submit(&state.ctx, &user.principal, input).await?))
 }
 
 #[derive(Deserialize)]
@@ -195,7 +195,7 @@ async fn list_requests(
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", description = "A request with its approvals, explanation and timeline.", params(("id" = String, Path)), responses((status = 200, body = crate::services::requests::RequestView), super::doc::Errors))]
 async fn get_request(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(requests::get(&state.db, &user.principal, &id).await?))
+    Ok(HttpResponse::Ok().json(requests::get(&state.ctx, &user.principal, &id).await?))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -216,21 +216,21 @@ fn comment_of(body: &web::Bytes) -> Result<String, AppError> {
 #[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", description = "Approve the current level (its approvers).", params(("id" = String, Path)), request_body = Option<DecisionBody>, responses((status = 200, body = crate::services::requests::RequestView), super::doc::Errors))]
 async fn approve(user: Signed, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, AppError> {
     let comment = comment_of(&body)?;
-    Ok(HttpResponse::Ok().json(requests::decide(&state.db, &state.engine, &user.principal, &id, true, &comment).await?))
+    Ok(HttpResponse::Ok().json(requests::decide(&state.ctx, &user.principal, &id, true, &comment).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/reject", tag = "requests", description = "Reject (the current level's approvers).", params(("id" = String, Path)), request_body = Option<DecisionBody>, responses((status = 200, body = crate::services::requests::RequestView), super::doc::Errors))]
 async fn reject(user: Signed, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, AppError> {
     let comment = comment_of(&body)?;
-    Ok(HttpResponse::Ok().json(requests::decide(&state.db, &state.engine, &user.principal, &id, false, &comment).await?))
+    Ok(HttpResponse::Ok().json(requests::decide(&state.ctx, &user.principal, &id, false, &comment).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "requests", description = "Cancel, until provisioning starts (the requester).", params(("id" = String, Path)), responses((status = 200, body = crate::services::requests::RequestView), super::doc::Errors))]
 async fn cancel(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(requests::cancel(&state.db, &user.principal, &id).await?))
+    Ok(HttpResponse::Ok().json(requests::cancel(&state.ctx, &user.principal, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/approvals", tag = "requests", description = "Requests waiting on the caller.", responses((status = 200, body = Vec<crate::services::requests::RequestView>), super::doc::Errors))]
 async fn approvals(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(requests::inbox(&state.db, &user.principal).await?))
+    Ok(HttpResponse::Ok().json(requests::inbox(&state.ctx, &user.principal).await?))
 }

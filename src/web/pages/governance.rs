@@ -176,7 +176,7 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> 
         grace_days: number(&v, "lease.grace_days", &mut errors).unwrap_or(3),
     };
     let result = if errors.is_empty() {
-        catalog::create_item(&state.db, &admin.principal.username, input).await.map(|_| ())
+        catalog::create_item(&state.ctx, &admin.principal.username, input).await.map(|_| ())
     } else {
         Err(ServiceError::Invalid(errors))
     };

@@ -12,7 +12,8 @@ use super::{FormErrors, form_errors, render, see_other};
 use crate::docker::TlsMaterial;
 use crate::domain::blueprint::Blueprint;
 use crate::services::blueprints::{self, BlueprintDetail, BlueprintSummary};
-use crate::services::deployments::{self, DeployInput, DeploymentFilter, DeploymentSummary, DeploymentView};
+use crate::domain::states::DeploymentStatus;
+use crate::services::deployments::{self, Allowed, DeployInput, DeploymentFilter, DeploymentSummary, DeploymentView};
 use crate::services::hosts::{self, HostView};
 use crate::services::{FieldError, Page, PageRequest, ServiceError};
 use crate::web::AppState;
@@ -229,8 +230,8 @@ fn components_of(bp: &Blueprint) -> Vec<(String, String, u32)> {
         .map(|c| {
             let image = c.image.as_literal().unwrap_or_else(|| "(from an input)".into());
             let replicas = match &c.replicas {
-                crate::domain::blueprint::spec::IntField::Literal(n, _) => u32::try_from(*n).unwrap_or(1),
-                crate::domain::blueprint::spec::IntField::Tmpl(_) => 0,
+                crate::domain::blueprint::types::IntField::Literal(n, _) => u32::try_from(*n).unwrap_or(1),
+                crate::domain::blueprint::types::IntField::Tmpl(_) => 0,
             };
             (c.name.clone(), image, replicas)
         })
@@ -239,7 +240,7 @@ fn components_of(bp: &Blueprint) -> Vec<(String, String, u32)> {
 
 async fn blueprint_page(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let detail = blueprints::detail(&state.db, &id).await?;
-    let (bp, _) = blueprints::load(&state.db, &id, None).await?;
+    let (bp, _) = blueprints::load(&state.ctx, &id, None).await?;
     let fields = bp.inputs.iter().map(|i| InputField::for_spec(i, None, None)).collect();
     render(
         StatusCode::OK,
@@ -262,7 +263,7 @@ async fn blueprint_deploy(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let pairs = form.into_inner();
-    let (bp, version) = blueprints::load(&state.db, &id, None).await?;
+    let (bp, version) = blueprints::load(&state.ctx, &id, None).await?;
     // Later values win, so a checkbox's "true" overrides its hidden "false".
     let mut given: BTreeMap<String, String> = BTreeMap::new();
     let (mut name, mut selector) = (String::new(), String::new());
@@ -296,7 +297,7 @@ async fn blueprint_deploy(
             owner_id: Some(admin.principal.user_id),
             group_id: None,
         };
-        deployments::deploy(&state.db, &state.engine, &admin.principal.username, input).await
+        deployments::deploy(&state.ctx, &admin.principal.username, input).await
     } else {
         Err(ServiceError::Invalid(errors))
     };
@@ -343,13 +344,15 @@ struct DeploymentsPage {
     layout: Layout,
     pager: Pager,
     deployments: Page<DeploymentSummary>,
+    /// The status filter, as typed (empty: any).
     status: String,
+    statuses: &'static [DeploymentStatus],
 }
 
 async fn deployment_list(admin: Admin, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let status = q.status.unwrap_or_default();
-    let filter = DeploymentFilter { status: Some(status.clone()), ..Default::default() };
+    let filter = DeploymentFilter { status: DeploymentFilter::parse_status(Some(&status))?, ..Default::default() };
     let deployments = deployments::list(&state.db, &admin.principal, &filter, PageRequest::new(q.page, None)).await?;
     let query = format!("status={}", url::form_urlencoded::byte_serialize(status.as_bytes()).collect::<String>());
     render(
@@ -359,6 +362,7 @@ async fn deployment_list(admin: Admin, state: web::Data<AppState>, q: web::Query
             pager: Pager::of(&deployments, &query),
             deployments,
             status,
+            statuses: DeploymentStatus::ALL,
         },
     )
 }
@@ -370,20 +374,21 @@ pub(super) struct DeploymentPage {
     pub d: DeploymentView,
     pub outputs: Vec<(String, String)>,
     pub busy: bool,
+    /// What the caller may do now (entitlement and state both checked).
+    pub can_destroy: bool,
+    pub can_retry: bool,
+    pub failed: bool,
     pub error: Option<String>,
     /// Where the list and the actions are: `/admin/deployments` or `/deployments`.
     pub base: &'static str,
 }
 
 impl DeploymentPage {
-    pub fn new(layout: Layout, d: DeploymentView, error: Option<String>, base: &'static str) -> Self {
-        let outputs = d
-            .outputs
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect())
-            .unwrap_or_default();
-        let busy = matches!(d.status.as_str(), "provisioning" | "destroying");
-        Self { layout, d, outputs, busy, error, base }
+    pub fn new(layout: Layout, d: DeploymentView, allowed: Allowed, error: Option<String>, base: &'static str) -> Self {
+        let outputs = d.outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let busy = d.status.has_job();
+        let failed = d.status == DeploymentStatus::Failed;
+        Self { layout, d, outputs, busy, can_destroy: allowed.destroy, can_retry: allowed.retry, failed, error, base }
     }
 }
 
@@ -398,8 +403,9 @@ async fn show_deployment(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let d = deployments::get(&state.db, id).await?;
-    render(status, &DeploymentPage::new(layout(admin, "all-deployments", &d.name), d, error, "/admin/deployments"))
+    let d = deployments::get(&state.ctx, id).await?;
+    let allowed = deployments::allowed(&state.ctx, &admin.principal, &d).await?;
+    render(status, &DeploymentPage::new(layout(admin, "all-deployments", &d.name), d, allowed, error, "/admin/deployments"))
 }
 
 #[derive(Deserialize)]
@@ -413,7 +419,7 @@ async fn deployment_action(
     id: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
-    match deployments::act(&state.db, &state.engine, &admin.principal.username, &id, &form.action).await {
+    match deployments::act(&state.ctx, &admin.principal.username, &id, &form.action).await {
         Ok(_) => Ok(see_other(&format!("/admin/deployments/{id}"))),
         Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {
             let message = AppError::from(e).to_string();

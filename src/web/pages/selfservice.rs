@@ -13,6 +13,7 @@ use super::infra::DeploymentPage;
 use super::{FormErrors, form_errors, render, see_other};
 use crate::services::catalog::{self, CatalogEntry};
 use crate::services::deployments::{self, DeploymentFilter, DeploymentSummary};
+use crate::domain::states::RequestStatus;
 use crate::services::requests::{self, NewRequest, RequestSummary, RequestView};
 use crate::services::{Page, PageRequest, ServiceError, blueprints};
 use crate::web::AppState;
@@ -58,7 +59,7 @@ struct CatalogPage {
 }
 
 async fn catalog_page(user: Signed, state: web::Data<AppState>, q: web::Query<CatalogQuery>) -> Result<HttpResponse, AppError> {
-    let all = catalog::catalog_for(&state.db, &user.principal).await?;
+    let all = catalog::catalog_for(&state.ctx, &user.principal).await?;
     let mut categories: Vec<String> = all.iter().map(|e| e.item.category.clone()).collect();
     categories.sort();
     categories.dedup();
@@ -85,7 +86,7 @@ struct RequestForm {
 }
 
 async fn entry_for(state: &AppState, user: &Signed, item: &str) -> Result<CatalogEntry, AppError> {
-    catalog::catalog_for(&state.db, &user.principal)
+    catalog::catalog_for(&state.ctx, &user.principal)
         .await?
         .into_iter()
         .find(|e| e.item.id == item)
@@ -98,7 +99,7 @@ async fn fields_for(
     given: &BTreeMap<String, String>,
     errors: &FormErrors,
 ) -> Result<Vec<InputField>, AppError> {
-    let (bp, _) = blueprints::load(&state.db, &entry.item.blueprint, entry.item.blueprint_version).await?;
+    let (bp, _) = blueprints::load(&state.ctx, &entry.item.blueprint, entry.item.blueprint_version).await?;
     Ok(bp
         .inputs
         .iter()
@@ -162,7 +163,7 @@ async fn request_submit(
                 lease_days: lease,
                 reason: Some(reason.clone()),
             };
-            requests::submit(&state.db, &state.engine, &user.principal, input).await
+            requests::submit(&state.ctx, &user.principal, input).await
         }
         Err(e) => Err(e),
     };
@@ -230,14 +231,13 @@ struct ExplainView {
 
 fn explain_of(r: &RequestView) -> ExplainView {
     let e = &r.explain;
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     ExplainView {
-        via: text(&e["entitlement"]["via"]),
-        auto_approved: e["auto_approved"].as_bool().unwrap_or(false),
-        policy: text(&e["policy"]["name"]),
-        condition: e["policy"]["condition"].as_str().map(str::to_string),
-        why: text(&e["policy"]["why"]),
-        skipped: e["skipped_policies"].as_array().into_iter().flatten().map(|s| (text(&s["policy"]), text(&s["reason"]))).collect(),
+        via: e.entitlement.via.clone(),
+        auto_approved: e.auto_approved,
+        policy: e.policy.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+        condition: e.policy.as_ref().and_then(|p| p.matched.condition.clone()),
+        why: e.policy.as_ref().map(|p| p.matched.why.clone()).unwrap_or_default(),
+        skipped: e.skipped_policies.iter().map(|s| (s.policy.clone(), s.reason.clone())).collect(),
     }
 }
 
@@ -250,21 +250,18 @@ struct LevelView {
 }
 
 fn levels_of(r: &RequestView) -> Vec<LevelView> {
-    r.explain["levels"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, l)| LevelView {
-            number: i + 1,
-            mode: l["mode"].as_str().unwrap_or("any").to_string(),
-            approvers: l["approvers"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "nobody (timeout only)".into()),
-            timeout: l["on_timeout_text"].as_str().unwrap_or("no timeout").to_string(),
-            current: r.status == "pending_approval" && r.level as usize == i + 1,
+    r.explain
+        .levels
+        .iter()
+        .map(|l| LevelView {
+            number: l.level,
+            mode: match l.mode {
+                crate::domain::policy::Mode::Any => "any".into(),
+                crate::domain::policy::Mode::All => "all".into(),
+            },
+            approvers: l.who(),
+            timeout: l.on_timeout_text.clone().unwrap_or_else(|| "no timeout".into()),
+            current: r.status == RequestStatus::PendingApproval && r.level as usize == l.level,
         })
         .collect()
 }
@@ -276,10 +273,10 @@ async fn show_request(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let r = requests::get(&state.db, &user.principal, id).await?;
+    let r = requests::get(&state.ctx, &user.principal, id).await?;
     let can_decide = r.waiting_on.contains(&user.principal.username);
-    let can_cancel = r.requester == user.principal.username && matches!(r.status.as_str(), "pending_approval" | "approved");
-    let live = matches!(r.status.as_str(), "pending_approval" | "approved" | "provisioning");
+    let can_cancel = r.requester == user.principal.username && r.status.can_cancel();
+    let live = r.status.is_open();
     let last_event = r.events.last().map(|e| e.id).unwrap_or(0);
     render(
         status,
@@ -315,12 +312,12 @@ async fn request_events(
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, AppError> {
     // Visibility is checked once, up front.
-    let first = requests::get(&state.db, &user.principal, &id).await?;
+    let first = requests::get(&state.ctx, &user.principal, &id).await?;
     let id = id.into_inner();
     let after = q.after.unwrap_or(0);
     let db = state.db.clone();
     let stream =
-        futures_util::stream::unfold((db, id, after, first.status.clone(), 0u32), |(db, id, mut after, mut status, mut idle)| async move {
+        futures_util::stream::unfold((db, id, after, first.status, 0u32), |(db, id, mut after, mut status, mut idle)| async move {
             loop {
                 if idle > 0 {
                     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -330,7 +327,7 @@ async fn request_events(
                     Ok(events) => {
                         for e in events {
                             after = e.id;
-                            let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "message": e.message});
+                            let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": e.message});
                             out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
                         }
                     }
@@ -339,9 +336,11 @@ async fn request_events(
                 let current = requests::status_of(&db, &id).await;
                 if let Some(s) = current.filter(|s| *s != status) {
                     status = s;
-                    out.push_str(&format!("event: status\ndata: {}\n\n", serde_json::json!({"status": status})));
+                    // The badge's label and tone come with the word: the page's script maps nothing.
+                    let data = serde_json::json!({"status": status, "label": status.label(), "tone": status.tone().as_str(), "open": status.is_open()});
+                    out.push_str(&format!("event: status\ndata: {data}\n\n"));
                 }
-                let settled = !matches!(status.as_str(), "pending_approval" | "approved" | "provisioning");
+                let settled = !status.is_open();
                 idle += 1;
                 if !out.is_empty() {
                     return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (db, id, after, status, idle)));
@@ -380,7 +379,7 @@ async fn request_decide(
         "reject" => false,
         other => return Err(AppError::BadRequest(format!("`{other}` is not a decision: approve or reject"))),
     };
-    match requests::decide(&state.db, &state.engine, &user.principal, &id, approve, form.comment.trim()).await {
+    match requests::decide(&state.ctx, &user.principal, &id, approve, form.comment.trim()).await {
         Ok(_) => Ok(see_other(&format!("/requests/{id}"))),
         Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {
             let msg = AppError::from(e).to_string();
@@ -391,7 +390,7 @@ async fn request_decide(
 }
 
 async fn request_cancel(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    match requests::cancel(&state.db, &user.principal, &id).await {
+    match requests::cancel(&state.ctx, &user.principal, &id).await {
         Ok(_) => Ok(see_other(&format!("/requests/{id}"))),
         Err(e @ ServiceError::Conflict(_)) => {
             let msg = AppError::from(e).to_string();
@@ -409,7 +408,7 @@ struct ApprovalsPage {
 }
 
 async fn approvals_page(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let inbox = requests::inbox(&state.db, &user.principal).await?;
+    let inbox = requests::inbox(&state.ctx, &user.principal).await?;
     render(StatusCode::OK, &ApprovalsPage { layout: layout(&user, "approvals", "Approvals"), inbox })
 }
 
@@ -432,8 +431,9 @@ async fn deployment_list(user: Signed, state: web::Data<AppState>, q: web::Query
 }
 
 async fn deployment_page(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let d = deployments::get_for(&state.db, &user.principal, &id).await?;
-    render(StatusCode::OK, &DeploymentPage::new(layout(&user, "deployments", &d.name), d, None, "/deployments"))
+    let d = deployments::get_for(&state.ctx, &user.principal, &id).await?;
+    let allowed = deployments::allowed(&state.ctx, &user.principal, &d).await?;
+    render(StatusCode::OK, &DeploymentPage::new(layout(&user, "deployments", &d.name), d, allowed, None, "/deployments"))
 }
 
 #[derive(Deserialize)]
@@ -447,12 +447,13 @@ async fn deployment_action(
     id: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
-    match deployments::act_for(&state.db, &state.engine, &user.principal, &id, &form.action).await {
+    match deployments::act_for(&state.ctx, &user.principal, &id, &form.action).await {
         Ok(_) => Ok(see_other(&format!("/deployments/{id}"))),
         Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {
             let msg = AppError::from(e).to_string();
-            let d = deployments::get_for(&state.db, &user.principal, &id).await?;
-            render(StatusCode::CONFLICT, &DeploymentPage::new(layout(&user, "deployments", &d.name), d, Some(msg), "/deployments"))
+            let d = deployments::get_for(&state.ctx, &user.principal, &id).await?;
+            let allowed = deployments::allowed(&state.ctx, &user.principal, &d).await?;
+            render(StatusCode::CONFLICT, &DeploymentPage::new(layout(&user, "deployments", &d.name), d, allowed, Some(msg), "/deployments"))
         }
         Err(e) => Err(e.into()),
     }

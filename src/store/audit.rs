@@ -4,8 +4,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Page, PageRequest, ServiceResult};
-use crate::store::entities::audit;
+use super::entities::audit;
+use super::{Page, PageRequest};
+use crate::domain::secret::MASK;
 
 /// Who did it: a user name, or `system` / `cli` for Wharf itself.
 pub const SYSTEM: &str = "system";
@@ -34,7 +35,7 @@ fn redact(value: Value) -> Value {
             map.into_iter()
                 .map(|(k, v)| {
                     let lower = k.to_ascii_lowercase();
-                    if SECRET_WORDS.iter().any(|w| lower.contains(w)) { (k, Value::String("***".into())) } else { (k, redact(v)) }
+                    if SECRET_WORDS.iter().any(|w| lower.contains(w)) { (k, Value::String(MASK.into())) } else { (k, redact(v)) }
                 })
                 .collect(),
         ),
@@ -60,7 +61,7 @@ pub struct AuditFilter {
 }
 
 /// Newest first. `action` matches a prefix, so `login` finds `login` and `login.failed`.
-pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter, page: PageRequest) -> ServiceResult<Page<AuditEntry>> {
+pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>, DbErr> {
     let mut q = audit::Entity::find();
     if let Some(actor) = filter.actor.as_deref().filter(|s| !s.is_empty()) {
         q = q.filter(audit::Column::Actor.eq(actor));
@@ -85,6 +86,6 @@ mod tests {
     #[test]
     fn secrets_are_redacted_at_any_depth() {
         let v = redact(json!({"username": "dev", "password": "p", "nested": [{"api_token": "t"}], "Secret": 1}));
-        assert_eq!(v, json!({"username": "dev", "password": "***", "nested": [{"api_token": "***"}], "Secret": "***"}));
+        assert_eq!(v, json!({"username": "dev", "password": MASK, "nested": [{"api_token": MASK}], "Secret": MASK}));
     }
 }

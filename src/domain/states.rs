@@ -1,0 +1,471 @@
+//! Every status Wharf stores, as an enum: requests, deployments, jobs, hosts, resources and
+//! decisions. Each has its wire word (the string in the database, the API and the pages), a
+//! label and a badge tone for people, its legal transitions in one `next` function, and named
+//! sets (`is_live`, `can_destroy`, …). Nothing else in `src/` spells a status word.
+use std::fmt;
+use std::str::FromStr;
+
+/// How a status looks on a badge; one CSS class per tone (`status-ok`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Done and well: running, approved, up.
+    Ok,
+    /// Needs someone's attention: failed, rejected, down, drifted.
+    Bad,
+    /// Work under way: provisioning, destroying.
+    Busy,
+    /// Waiting on a person.
+    Warn,
+    /// At rest: stopped, destroyed, cancelled.
+    Idle,
+}
+
+impl Tone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Ok => "ok",
+            Tone::Bad => "bad",
+            Tone::Busy => "busy",
+            Tone::Warn => "warn",
+            Tone::Idle => "idle",
+        }
+    }
+}
+
+impl fmt::Display for Tone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not one of a status enum's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{word}` is not a {what}; use one of: {expected}")]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub word: String,
+    pub expected: String,
+}
+
+/// A move a state machine does not allow, said for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TransitionError {
+    pub message: String,
+}
+
+impl TransitionError {
+    fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+/// An enum with one wire word, label and tone per variant, and what goes with them:
+/// `as_str`, `label`, `tone`, `ALL`, `Display`, `FromStr` and serde as the wire word.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident ($what:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $word:literal, $label:literal, $tone:ident;)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)*
+                }
+            }
+
+            /// The word people read on a badge.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)*
+                }
+            }
+
+            pub fn tone(self) -> Tone {
+                match self {
+                    $($name::$variant => Tone::$tone,)*
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownWord;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($word => Ok($name::$variant),)*
+                    other => Err(UnknownWord {
+                        what: $what,
+                        word: other.to_string(),
+                        expected: [$($word),*].join(", "),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+// ----- requests -----------------------------------------------------------------------------
+
+wire_enum! {
+    /// The request lifecycle of PRODUCT.md.
+    pub enum RequestStatus ("request status") {
+        PendingApproval = "pending_approval", "pending approval", Warn;
+        Approved = "approved", "approved", Ok;
+        Rejected = "rejected", "rejected", Bad;
+        Provisioning = "provisioning", "provisioning", Busy;
+        Succeeded = "succeeded", "succeeded", Ok;
+        Failed = "failed", "failed", Bad;
+        Cancelled = "cancelled", "cancelled", Idle;
+    }
+}
+
+/// What moves a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestEvent {
+    /// The last level of its policy approved it (or no policy applied).
+    Approve,
+    Reject,
+    /// The requester withdrew it.
+    Cancel,
+    /// The scheduler made its deployment.
+    StartProvisioning,
+    /// Its deployment is running.
+    Succeed,
+    /// Its deployment failed, or it could not be started.
+    Fail,
+}
+
+impl RequestStatus {
+    /// Requests that may still be cancelled: nothing was provisioned yet.
+    pub const CANCELLABLE: &'static [RequestStatus] = &[RequestStatus::PendingApproval, RequestStatus::Approved];
+    /// Requests whose page follows them live.
+    pub const OPEN: &'static [RequestStatus] = &[RequestStatus::PendingApproval, RequestStatus::Approved, RequestStatus::Provisioning];
+
+    pub fn next(self, event: RequestEvent) -> Result<Self, TransitionError> {
+        use RequestEvent as E;
+        use RequestStatus as S;
+        match (self, event) {
+            (S::PendingApproval, E::Approve) => Ok(S::Approved),
+            (S::PendingApproval, E::Reject) => Ok(S::Rejected),
+            (S::PendingApproval | S::Approved, E::Cancel) => Ok(S::Cancelled),
+            (S::Approved, E::StartProvisioning) => Ok(S::Provisioning),
+            (S::Provisioning, E::Succeed) => Ok(S::Succeeded),
+            (S::Approved | S::Provisioning, E::Fail) => Ok(S::Failed),
+            (from, E::Cancel) => Err(TransitionError::new(format!("a {from} request can no longer be cancelled"))),
+            (from, E::Approve | E::Reject) => Err(TransitionError::new(format!("the request is {from}; there is nothing to decide"))),
+            (from, event) => Err(TransitionError::new(format!("a {from} request cannot {event:?}"))),
+        }
+    }
+
+    pub fn can_cancel(self) -> bool {
+        Self::CANCELLABLE.contains(&self)
+    }
+
+    /// Still moving: waiting on approvers, on the scheduler or on its deployment.
+    pub fn is_open(self) -> bool {
+        Self::OPEN.contains(&self)
+    }
+}
+
+wire_enum! {
+    /// One approver's decision on one level.
+    pub enum Decision ("decision") {
+        Approved = "approved", "approved", Ok;
+        Rejected = "rejected", "rejected", Bad;
+    }
+}
+
+impl Decision {
+    pub fn of(approve: bool) -> Self {
+        if approve { Decision::Approved } else { Decision::Rejected }
+    }
+}
+
+wire_enum! {
+    /// The kinds of entry on a request's timeline.
+    pub enum TimelineKind ("timeline entry") {
+        Submitted = "submitted", "submitted", Idle;
+        Pending = "pending", "pending", Warn;
+        Decision = "decision", "decision", Ok;
+        Approved = "approved", "approved", Ok;
+        Rejected = "rejected", "rejected", Bad;
+        Cancelled = "cancelled", "cancelled", Idle;
+        Provisioning = "provisioning", "provisioning", Busy;
+        Succeeded = "succeeded", "succeeded", Ok;
+        Failed = "failed", "failed", Bad;
+        Released = "released", "released", Idle;
+    }
+}
+
+// ----- deployments --------------------------------------------------------------------------
+
+wire_enum! {
+    /// A deployment's state, as API.md lists them.
+    pub enum DeploymentStatus ("deployment status") {
+        Provisioning = "provisioning", "provisioning", Busy;
+        Running = "running", "running", Ok;
+        Stopped = "stopped", "stopped", Idle;
+        Failed = "failed", "failed", Bad;
+        Destroying = "destroying", "destroying", Busy;
+        Destroyed = "destroyed", "destroyed", Idle;
+        Expired = "expired", "expired", Idle;
+        Drifted = "drifted", "drifted", Bad;
+        Orphaned = "orphaned", "orphaned", Bad;
+    }
+}
+
+/// What moves a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentEvent {
+    /// Every component runs (and is healthy).
+    Provisioned,
+    /// A job failed: provisioning, or destroying.
+    JobFailed,
+    /// A user or an admin asked for it to be destroyed.
+    Destroy,
+    /// A failed deployment is provisioned again.
+    Retry,
+    /// Everything it had is gone from its host.
+    Destroyed,
+    /// Its host was removed with force: its containers are left unmanaged.
+    HostRemoved,
+    /// What the inventory saw on the host (only `Running`, `Stopped` or `Drifted`).
+    Observed(DeploymentStatus),
+}
+
+impl DeploymentStatus {
+    /// On a host, or about to be: they count for placement and block a host's removal.
+    pub const LIVE: &'static [DeploymentStatus] = &[
+        DeploymentStatus::Provisioning,
+        DeploymentStatus::Running,
+        DeploymentStatus::Stopped,
+        DeploymentStatus::Drifted,
+        DeploymentStatus::Destroying,
+    ];
+    /// States no job is changing: the inventory keeps them in step with the host.
+    pub const SETTLED: &'static [DeploymentStatus] = &[DeploymentStatus::Running, DeploymentStatus::Stopped, DeploymentStatus::Drifted];
+    /// States that can be destroyed.
+    pub const DESTROYABLE: &'static [DeploymentStatus] =
+        &[DeploymentStatus::Running, DeploymentStatus::Stopped, DeploymentStatus::Drifted, DeploymentStatus::Failed];
+
+    pub fn next(self, event: DeploymentEvent) -> Result<Self, TransitionError> {
+        use DeploymentEvent as E;
+        use DeploymentStatus as S;
+        match (self, event) {
+            (S::Provisioning, E::Provisioned) => Ok(S::Running),
+            (S::Provisioning | S::Destroying, E::JobFailed) => Ok(S::Failed),
+            (s, E::Destroy) if s.can_destroy() => Ok(S::Destroying),
+            (from, E::Destroy) => Err(TransitionError::new(format!("a {from} deployment cannot be destroyed now"))),
+            (S::Failed, E::Retry) => Ok(S::Provisioning),
+            (from, E::Retry) => Err(TransitionError::new(format!("only a failed deployment can be retried; this one is {from}"))),
+            (S::Destroying, E::Destroyed) => Ok(S::Destroyed),
+            (s, E::HostRemoved) if s.is_live() => Ok(S::Failed),
+            (s, E::Observed(seen)) if s.is_settled() && seen.is_settled() => Ok(seen),
+            (from, event) => Err(TransitionError::new(format!("a {from} deployment cannot move on {event:?}"))),
+        }
+    }
+
+    pub fn is_live(self) -> bool {
+        Self::LIVE.contains(&self)
+    }
+
+    pub fn is_settled(self) -> bool {
+        Self::SETTLED.contains(&self)
+    }
+
+    pub fn can_destroy(self) -> bool {
+        Self::DESTROYABLE.contains(&self)
+    }
+
+    pub fn can_retry(self) -> bool {
+        self == DeploymentStatus::Failed
+    }
+
+    /// A job is working on it: its progress is worth showing.
+    pub fn has_job(self) -> bool {
+        matches!(self, DeploymentStatus::Provisioning | DeploymentStatus::Destroying)
+    }
+}
+
+wire_enum! {
+    /// What a deployment's resource row stands for.
+    pub enum ResourceKind ("resource kind") {
+        Container = "container", "container", Idle;
+        Network = "network", "network", Idle;
+        Volume = "volume", "volume", Idle;
+    }
+}
+
+wire_enum! {
+    /// A resource's state on its host: for containers, the engine's state; networks and
+    /// volumes are `ready` once made.
+    pub enum ResourceStatus ("resource status") {
+        Ready = "ready", "ready", Ok;
+        Created = "created", "created", Busy;
+        Running = "running", "running", Ok;
+        Stopped = "stopped", "stopped", Idle;
+        Paused = "paused", "paused", Idle;
+        Restarting = "restarting", "restarting", Busy;
+        Removing = "removing", "removing", Busy;
+        Missing = "missing", "missing", Bad;
+        Unknown = "unknown", "unknown", Busy;
+    }
+}
+
+impl ResourceStatus {
+    /// The engine's word for a container's state (`docker inspect`'s `State.Status`).
+    pub fn of_engine_state(state: &str, running: bool) -> Self {
+        if running {
+            return ResourceStatus::Running;
+        }
+        match state {
+            "exited" | "dead" => ResourceStatus::Stopped,
+            "created" => ResourceStatus::Created,
+            "paused" => ResourceStatus::Paused,
+            "restarting" => ResourceStatus::Restarting,
+            "removing" => ResourceStatus::Removing,
+            _ => ResourceStatus::Unknown,
+        }
+    }
+
+    /// The engine may still bring it to running on its own.
+    pub fn is_starting(self) -> bool {
+        matches!(self, ResourceStatus::Created | ResourceStatus::Restarting)
+    }
+}
+
+/// What the inventory concludes from a deployment's containers: running when all run,
+/// stopped when none does, drifted when one is missing or only some run; with the reason.
+pub fn observed(containers: &[ResourceStatus]) -> (DeploymentStatus, Option<String>) {
+    let total = containers.len();
+    let running = containers.iter().filter(|s| **s == ResourceStatus::Running).count();
+    let missing = containers.iter().filter(|s| **s == ResourceStatus::Missing).count();
+    if missing > 0 {
+        (DeploymentStatus::Drifted, Some(format!("{missing} of {total} containers were removed outside Wharf")))
+    } else if running > 0 && running < total {
+        (DeploymentStatus::Drifted, Some(format!("{} of {total} containers are not running", total - running)))
+    } else if running == total {
+        (DeploymentStatus::Running, None)
+    } else {
+        (DeploymentStatus::Stopped, None)
+    }
+}
+
+// ----- jobs and hosts -----------------------------------------------------------------------
+
+wire_enum! {
+    /// What a durable job does to its deployment.
+    pub enum JobKind ("job kind") {
+        Provision = "provision", "provision", Busy;
+        Destroy = "destroy", "destroy", Busy;
+    }
+}
+
+wire_enum! {
+    /// A job's place in the queue; `queue` moves it (claim, finish) with conditional updates.
+    pub enum JobStatus ("job status") {
+        Queued = "queued", "queued", Idle;
+        Running = "running", "running", Busy;
+        Done = "done", "done", Ok;
+        Failed = "failed", "failed", Bad;
+    }
+}
+
+wire_enum! {
+    /// A host's health, from its last check.
+    pub enum HostStatus ("host status") {
+        Up = "up", "up", Ok;
+        Down = "down", "down", Bad;
+        Unknown = "unknown", "unknown", Busy;
+    }
+}
+
+impl HostStatus {
+    pub fn of_check(answered: bool) -> Self {
+        if answered { HostStatus::Up } else { HostStatus::Down }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_words_round_trip_and_unknown_words_say_what_they_are() {
+        for s in RequestStatus::ALL {
+            assert_eq!(s.as_str().parse::<RequestStatus>(), Ok(*s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        for s in DeploymentStatus::ALL {
+            assert_eq!(s.as_str().parse::<DeploymentStatus>(), Ok(*s));
+        }
+        let err = "runing".parse::<DeploymentStatus>().unwrap_err();
+        assert!(err.to_string().contains("`runing` is not a deployment status") && err.to_string().contains("running"), "{err}");
+    }
+
+    #[test]
+    fn request_transitions() {
+        use RequestEvent as E;
+        use RequestStatus as S;
+        assert_eq!(S::PendingApproval.next(E::Approve), Ok(S::Approved));
+        assert!(S::Approved.next(E::Approve).is_err());
+        assert_eq!(S::Approved.next(E::Cancel), Ok(S::Cancelled));
+        assert!(S::Provisioning.next(E::Cancel).unwrap_err().to_string().contains("no longer be cancelled"));
+        assert_eq!(S::Provisioning.next(E::Fail), Ok(S::Failed));
+        assert_eq!(S::Approved.next(E::Fail), Ok(S::Failed));
+        assert_eq!(S::Approved.next(E::StartProvisioning), Ok(S::Provisioning));
+        assert!(S::Rejected.next(E::StartProvisioning).is_err());
+        assert!(S::Succeeded.next(E::Reject).unwrap_err().to_string().contains("nothing to decide"));
+        assert!(S::PendingApproval.can_cancel() && !S::Provisioning.can_cancel());
+        assert!(S::Provisioning.is_open() && !S::Failed.is_open());
+    }
+
+    #[test]
+    fn deployment_transitions() {
+        use DeploymentEvent as E;
+        use DeploymentStatus as S;
+        assert_eq!(S::Provisioning.next(E::Provisioned), Ok(S::Running));
+        assert_eq!(S::Running.next(E::Destroy), Ok(S::Destroying));
+        assert_eq!(S::Failed.next(E::Destroy), Ok(S::Destroying));
+        assert!(S::Provisioning.next(E::Destroy).unwrap_err().to_string().contains("cannot be destroyed now"));
+        assert_eq!(S::Failed.next(E::Retry), Ok(S::Provisioning));
+        assert!(S::Running.next(E::Retry).unwrap_err().to_string().contains("only a failed deployment"));
+        assert_eq!(S::Destroying.next(E::Destroyed), Ok(S::Destroyed));
+        assert_eq!(S::Destroying.next(E::JobFailed), Ok(S::Failed));
+        assert_eq!(S::Running.next(E::Observed(S::Drifted)), Ok(S::Drifted));
+        assert!(S::Provisioning.next(E::Observed(S::Stopped)).is_err(), "a job owns a provisioning deployment");
+        assert!(S::Running.next(E::Observed(S::Failed)).is_err());
+        assert_eq!(S::Stopped.next(E::HostRemoved), Ok(S::Failed));
+        assert!(S::Destroyed.next(E::HostRemoved).is_err());
+    }
+
+    #[test]
+    fn what_the_inventory_concludes() {
+        use ResourceStatus as R;
+        assert_eq!(observed(&[R::Running, R::Running]).0, DeploymentStatus::Running);
+        assert_eq!(observed(&[R::Stopped, R::Stopped]).0, DeploymentStatus::Stopped);
+        let (s, why) = observed(&[R::Running, R::Stopped]);
+        assert_eq!((s, why.as_deref()), (DeploymentStatus::Drifted, Some("1 of 2 containers are not running")));
+        let (s, why) = observed(&[R::Running, R::Missing]);
+        assert_eq!((s, why.as_deref()), (DeploymentStatus::Drifted, Some("1 of 2 containers were removed outside Wharf")));
+        assert_eq!(R::of_engine_state("exited", false), R::Stopped);
+        assert_eq!(R::of_engine_state("whatever", true), R::Running);
+    }
+
+}

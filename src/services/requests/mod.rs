@@ -1,0 +1,227 @@
+//! The self-service loop: `submit` (entitlement, inputs, quota, policy), `decide` (level by
+//! level, and cancel), the `scheduler` that turns approved requests into deployments, and the
+//! views of requests shared by the pages and the API.
+mod decide;
+pub mod scheduler;
+mod submit;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use decide::{cancel, decide};
+pub use submit::{NewRequest, submit};
+
+use super::{Context, Page, PageRequest, ServiceError, ServiceResult, blueprints};
+use crate::auth::Principal;
+use crate::domain::Role;
+use crate::domain::blueprint::inputs;
+use crate::domain::policy::Explain;
+use crate::domain::states::{Decision, RequestStatus, TimelineKind};
+use crate::store::entities::{catalog_item, group, request, request_decision, request_event, user};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DecisionView {
+    pub level: i32,
+    pub approver: String,
+    pub decision: Decision,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub kind: TimelineKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    pub status: RequestStatus,
+    pub catalog_item: String,
+    pub catalog_item_name: String,
+    pub requester: String,
+    pub group: String,
+    /// The inputs, secrets masked.
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    pub lease_days: i32,
+    pub reason: String,
+    pub approvals: Vec<DecisionView>,
+    pub explain: Explain,
+    /// Who must decide now (for a pending request).
+    pub waiting_on: Vec<String>,
+    pub level: i32,
+    pub deployment_id: Option<String>,
+    pub error: Option<String>,
+    pub events: Vec<EventView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RequestSummary {
+    pub id: String,
+    pub status: RequestStatus,
+    pub catalog_item: String,
+    pub group_id: i64,
+    pub requester_id: i64,
+    pub lease_days: i32,
+    pub deployment_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Adds an entry to a request's timeline, in the caller's transaction.
+async fn timeline(db: &impl ConnectionTrait, request_id: &str, kind: TimelineKind, message: impl Into<String>) -> Result<(), sea_orm::DbErr> {
+    request_event::ActiveModel {
+        request_id: Set(request_id.into()),
+        at: Set(Utc::now()),
+        kind: Set(kind),
+        message: Set(message.into()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The requester, the group's managers, admins, and anyone named as an approver of a level.
+fn can_see(who: &Principal, r: &request::Model) -> bool {
+    who.is_admin || r.requester_id == who.user_id || who.manages(r.group_id) || r.explain.names_approver(&who.username)
+}
+
+async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<request::Model> {
+    request::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no request `{id}`")))
+}
+
+/// Who must still decide the current level (decisions already made included).
+fn waiting_on(r: &request::Model) -> Vec<String> {
+    if r.status != RequestStatus::PendingApproval {
+        return Vec::new();
+    }
+    r.explain.approvers_of(r.level as usize).to_vec()
+}
+
+/// A request the caller may see; others get 404, as if it did not exist.
+pub async fn get(ctx: &Context, who: &Principal, id: &str) -> ServiceResult<RequestView> {
+    let r = find(&ctx.db, id).await?;
+    if !can_see(who, &r) {
+        return Err(ServiceError::NotFound(format!("no request `{id}`")));
+    }
+    view(ctx, r).await
+}
+
+async fn get_unchecked(ctx: &Context, id: &str) -> ServiceResult<RequestView> {
+    view(ctx, find(&ctx.db, id).await?).await
+}
+
+async fn view(ctx: &Context, r: request::Model) -> ServiceResult<RequestView> {
+    let db = &ctx.db;
+    let item = catalog_item::Entity::find_by_id(r.catalog_item_id.clone()).one(db).await?;
+    let requester = user::Entity::find_by_id(r.requester_id).one(db).await?.map(|u| u.username).unwrap_or_default();
+    let grp = group::Entity::find_by_id(r.group_id).one(db).await?.map(|g| g.name).unwrap_or_default();
+    let decisions: Vec<DecisionView> = request_decision::Entity::find()
+        .filter(request_decision::Column::RequestId.eq(&r.id))
+        .order_by_asc(request_decision::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| DecisionView { level: d.level + 1, approver: d.approver, decision: d.decision, comment: d.comment, at: d.at })
+        .collect();
+    let decided: Vec<&str> = decisions.iter().filter(|d| d.level == r.level + 1).map(|d| d.approver.as_str()).collect();
+    let waiting: Vec<String> = waiting_on(&r).into_iter().filter(|u| !decided.contains(&u.as_str())).collect();
+    let events = events_after(db, &r.id, 0).await?;
+    // Secrets are masked for display: the blueprint says which inputs are secret.
+    let masked = match item.as_ref() {
+        Some(i) => match blueprints::load(ctx, &i.blueprint_id, i.blueprint_version).await {
+            Ok((bp, _)) => inputs::masked(&bp, &r.inputs.0),
+            Err(_) => Value::Object(Default::default()),
+        },
+        None => Value::Object(Default::default()),
+    };
+    Ok(RequestView {
+        id: r.id,
+        status: r.status,
+        catalog_item: r.catalog_item_id,
+        catalog_item_name: item.map(|i| i.name).unwrap_or_default(),
+        requester,
+        group: grp,
+        inputs: masked,
+        lease_days: r.lease_days,
+        reason: r.reason,
+        approvals: decisions,
+        explain: r.explain,
+        waiting_on: waiting,
+        level: r.level + 1,
+        deployment_id: r.deployment_id,
+        error: r.error,
+        events,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// A request's status, for the live page (visibility is checked by the caller).
+pub async fn status_of(db: &DatabaseConnection, id: &str) -> Option<RequestStatus> {
+    request::Entity::find_by_id(id.to_string()).one(db).await.ok().flatten().map(|r| r.status)
+}
+
+pub async fn events_after(db: &DatabaseConnection, request_id: &str, after: i64) -> ServiceResult<Vec<EventView>> {
+    Ok(request_event::Entity::find()
+        .filter(request_event::Column::RequestId.eq(request_id))
+        .filter(request_event::Column::Id.gt(after))
+        .order_by_asc(request_event::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| EventView { id: e.id, at: e.at, kind: e.kind, message: e.message })
+        .collect())
+}
+
+/// Own requests; managers also see their groups'; admins see all.
+pub async fn list(db: &DatabaseConnection, who: &Principal, page: PageRequest) -> ServiceResult<Page<RequestSummary>> {
+    let mut q = request::Entity::find();
+    if !who.is_admin {
+        let managed: Vec<i64> = who.groups.iter().filter(|g| g.role == Role::Manager).map(|g| g.group_id).collect();
+        q = q.filter(Condition::any().add(request::Column::RequesterId.eq(who.user_id)).add(request::Column::GroupId.is_in(managed)));
+    }
+    let (rows, total) = page.fetch(db, q.order_by_desc(request::Column::CreatedAt)).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| RequestSummary {
+            id: r.id,
+            status: r.status,
+            catalog_item: r.catalog_item_id,
+            group_id: r.group_id,
+            requester_id: r.requester_id,
+            lease_days: r.lease_days,
+            deployment_id: r.deployment_id,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(page.page_of(items, total))
+}
+
+/// Requests waiting on the caller's decision at their current level.
+pub async fn inbox(ctx: &Context, who: &Principal) -> ServiceResult<Vec<RequestView>> {
+    let pending = request::Entity::find()
+        .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
+        .order_by_asc(request::Column::CreatedAt)
+        .limit(500)
+        .all(&ctx.db)
+        .await?;
+    let mut out = Vec::new();
+    for r in pending {
+        if waiting_on(&r).contains(&who.username) {
+            let v = view(ctx, r).await?;
+            if v.waiting_on.contains(&who.username) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}

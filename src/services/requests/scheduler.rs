@@ -1,0 +1,156 @@
+//! The request scheduler: times levels out, turns approved requests into deployments (once,
+//! whatever the number of replicas), and follows each request's deployment.
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use super::decide::record_decision;
+use super::timeline;
+use crate::domain::policy::Outcome;
+use crate::domain::states::{DeploymentStatus, RequestEvent, RequestStatus, TimelineKind};
+use crate::services::deployments::{self, Origin};
+use crate::services::{Context, ServiceError, ServiceResult, audit, catalog};
+use crate::store::entities::{deployment, request};
+
+/// Runs until the process ends; woken by decisions and finished jobs, else once a second.
+pub async fn run(ctx: Context) {
+    loop {
+        if let Err(e) = tick(&ctx).await {
+            tracing::error!(error = %e, "request scheduler");
+        }
+        ctx.signals.request_waited(Duration::from_secs(1)).await;
+    }
+}
+
+pub async fn tick(ctx: &Context) -> ServiceResult<()> {
+    time_out_levels(ctx).await?;
+    // Approved: becomes a deployment, once (the status changes in the same transaction).
+    for r in request::Entity::find().filter(request::Column::Status.eq(RequestStatus::Approved)).all(&ctx.db).await? {
+        start(ctx, r).await?;
+    }
+    follow_deployments(ctx).await
+}
+
+/// Levels whose timeout passed are decided by their policy's outcome.
+async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
+    let db = &ctx.db;
+    let now = Utc::now();
+    for r in request::Entity::find().filter(request::Column::Status.eq(RequestStatus::PendingApproval)).all(db).await? {
+        let Some(pid) = r.policy_id else { continue };
+        let Some(policy) = catalog::find_policy(db, pid).await? else { continue };
+        let Some(level) = policy.levels.get(r.level as usize) else { continue };
+        let (Some(hours), Some(outcome), Some(started)) = (level.timeout_hours, level.on_timeout, r.level_started_at) else { continue };
+        // A timeout too far away to be a date is never reached.
+        let due = chrono::Duration::try_milliseconds((hours * 3_600_000.0) as i64).and_then(|d| started.checked_add_signed(d));
+        if due.is_some_and(|due| now >= due) {
+            let comment = format!("no decision within {hours} h: {} by the policy", outcome.word());
+            match record_decision(db, &r, None, audit::SYSTEM, outcome == Outcome::Approve, &comment).await {
+                Ok(()) | Err(ServiceError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Provisioning and succeeded requests follow their deployment: running makes the request
+/// succeed, failed makes it fail (and frees its quota), destroyed frees its quota.
+async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
+    let db = &ctx.db;
+    let following = Condition::any().add(request::Column::Status.eq(RequestStatus::Provisioning)).add(
+        Condition::all().add(request::Column::Status.eq(RequestStatus::Succeeded)).add(request::Column::HoldsQuota.eq(true)),
+    );
+    for r in request::Entity::find().filter(following).all(db).await? {
+        let Some(did) = &r.deployment_id else { continue };
+        let Some(d) = deployment::Entity::find_by_id(did.clone()).one(db).await? else { continue };
+        let (to, holds, kind, message) = match (r.status, d.status) {
+            (RequestStatus::Provisioning, DeploymentStatus::Running) => {
+                (r.status.next(RequestEvent::Succeed), true, TimelineKind::Succeeded, format!("deployment {} is running", d.name))
+            }
+            (RequestStatus::Provisioning, DeploymentStatus::Failed) => (
+                r.status.next(RequestEvent::Fail),
+                false,
+                TimelineKind::Failed,
+                format!("provisioning failed: {}", d.error.clone().unwrap_or_default()),
+            ),
+            (RequestStatus::Succeeded, DeploymentStatus::Destroyed) => {
+                (Ok(r.status), false, TimelineKind::Released, "the deployment was destroyed; its quota is released".to_string())
+            }
+            _ => continue,
+        };
+        let to = to.map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let error = if to == RequestStatus::Failed { d.error.clone() } else { None };
+        let txn = crate::store::begin(db).await?;
+        let res = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(to))
+            .col_expr(request::Column::HoldsQuota, Expr::value(holds))
+            .col_expr(request::Column::Error, Expr::value(error))
+            .col_expr(request::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(request::Column::Id.eq(&r.id))
+            .filter(request::Column::Status.eq(r.status))
+            .filter(request::Column::HoldsQuota.eq(true))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected == 1 {
+            timeline(&txn, &r.id, kind, message).await?;
+        }
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+/// Makes the deployment of an approved request and queues its provisioning.
+async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
+    let db = &ctx.db;
+    let item = catalog::find_item(db, &r.catalog_item_id).await?;
+    let p = match deployments::prepare(ctx, &item.blueprint_id, item.blueprint_version, &r.inputs.to_json_map(), None).await {
+        Ok(p) => p,
+        Err(e) => {
+            // Cannot happen for inputs checked at submission, unless the blueprint went away.
+            let to = r.status.next(RequestEvent::Fail).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+            let txn = crate::store::begin(db).await?;
+            request::Entity::update_many()
+                .col_expr(request::Column::Status, Expr::value(to))
+                .col_expr(request::Column::HoldsQuota, Expr::value(false))
+                .col_expr(request::Column::Error, Expr::value(Some(e.to_string())))
+                .filter(request::Column::Id.eq(&r.id))
+                .filter(request::Column::Status.eq(r.status))
+                .exec(&txn)
+                .await?;
+            timeline(&txn, &r.id, TimelineKind::Failed, format!("cannot start provisioning: {e}")).await?;
+            txn.commit().await?;
+            return Ok(());
+        }
+    };
+    let origin = Origin {
+        host_selector: item.host_selector.0.clone(),
+        owner_id: Some(r.requester_id),
+        group_id: Some(r.group_id),
+        catalog_item: Some(item.id.clone()),
+        request_id: Some(r.id.clone()),
+        lease_days: Some(r.lease_days),
+    };
+    let to = r.status.next(RequestEvent::StartProvisioning).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+    let txn = crate::store::begin(db).await?;
+    let res = request::Entity::update_many()
+        .col_expr(request::Column::Status, Expr::value(to))
+        .col_expr(request::Column::DeploymentId, Expr::value(Some(p.id.clone())))
+        .col_expr(request::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(request::Column::Id.eq(&r.id))
+        .filter(request::Column::Status.eq(r.status))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(()); // another replica started it, or it was cancelled
+    }
+    deployments::insert(&txn, &p, &origin).await?;
+    timeline(&txn, &r.id, TimelineKind::Provisioning, format!("provisioning deployment {}", p.name)).await?;
+    audit::record(&txn, audit::SYSTEM, "deployment.create", &format!("deployment:{}", p.id), json!({"request": r.id, "catalog_item": item.id}))
+        .await?;
+    txn.commit().await?;
+    ctx.signals.job_queued();
+    Ok(())
+}

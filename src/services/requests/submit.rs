@@ -1,0 +1,205 @@
+//! Submitting a request: every check happens before anything is stored, and a refusal says
+//! exactly why — not a member or not entitled (403), invalid inputs by field (422), over quota
+//! with the numbers (409). The quota is checked and reserved in one critical section.
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Set};
+use serde_json::json;
+
+use super::{RequestView, get_unchecked, timeline};
+use crate::auth::Principal;
+use crate::domain::Role;
+use crate::domain::blueprint::inputs::{self, StoredInputs};
+use crate::domain::policy::explain::{EntitlementReason, Explain, LevelExplain, QuotaCheck};
+use crate::domain::policy::select::{self, Context as PolicyContext, ItemFacts, RequestFacts, RequesterFacts};
+use crate::domain::policy::Level;
+use crate::domain::quota::{self, Amount};
+use crate::domain::states::{RequestStatus, TimelineKind};
+use crate::services::deployments::{self, Prepared};
+use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit, catalog};
+use crate::store::entities::{group, membership, request, user};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewRequest {
+    pub catalog_item: String,
+    pub group: String,
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub lease_days: Option<i32>,
+    pub reason: Option<String>,
+}
+
+pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> ServiceResult<RequestView> {
+    let db = &ctx.db;
+    let item = catalog::find_item(db, &input.catalog_item).await?;
+    let group_id = who
+        .groups
+        .iter()
+        .find(|g| g.name == input.group)
+        .ok_or_else(|| ServiceError::Forbidden(format!("you are not a member of the group `{}`", input.group)))?
+        .group_id;
+    let (ent, via) = catalog::entitlement_for(db, group_id, &item).await?.ok_or_else(|| {
+        ServiceError::Forbidden(format!("the group `{}` is not entitled to the catalog item `{}`", input.group, item.id))
+    })?;
+    let lease_days = input.lease_days.unwrap_or(item.lease_default_days);
+    let mut errors = Vec::new();
+    if lease_days < 1 || lease_days > item.lease_max_days {
+        errors.push(FieldError::new("lease_days", format!("must be 1 to {} days for this item", item.lease_max_days)));
+    }
+    let reason = input.reason.unwrap_or_default().trim().to_string();
+    if reason.chars().count() > 1000 {
+        errors.push(FieldError::new("reason", "at most 1000 characters"));
+    }
+    let prepared = match deployments::prepare(ctx, &item.blueprint_id, item.blueprint_version, &input.inputs, None).await {
+        Ok(p) if errors.is_empty() => p,
+        Ok(_) => return Err(ServiceError::Invalid(errors)),
+        Err(ServiceError::Invalid(mut e)) => {
+            e.append(&mut errors);
+            return Err(ServiceError::Invalid(e));
+        }
+        Err(e) => return Err(e),
+    };
+
+    // The policy: the first one whose scope and condition match.
+    let masked = inputs::masked(&prepared.bp, &prepared.values);
+    let context = PolicyContext {
+        request: RequestFacts { inputs: masked.clone(), lease_days, group: input.group.clone() },
+        requester: RequesterFacts {
+            username: who.username.clone(),
+            is_admin: who.is_admin,
+            groups: who.groups.iter().map(|g| g.name.clone()).collect(),
+        },
+        item: ItemFacts { id: item.id.clone(), name: item.name.clone(), category: item.category.clone() },
+    };
+    let policies = catalog::policies(db).await?;
+    let selection = select::select(&policies, "request", &context);
+    let mut levels = Vec::new();
+    if let Some((policy, _)) = &selection.chosen {
+        for (n, level) in policy.levels.iter().enumerate() {
+            levels.push(LevelExplain::new(n, level, approvers_of(db, level, group_id, &who.username).await?));
+        }
+    }
+    let status = if selection.chosen.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Approved };
+    let entitlement = EntitlementReason { id: ent.id, group: input.group.clone(), via };
+    let values = serde_json::to_value(&context).unwrap_or_default();
+
+    // Quota: check and reserve in one critical section.
+    let _guard = ctx.quota_lock().await;
+    let txn = crate::store::begin(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        group::Entity::find_by_id(group_id).lock_exclusive().one(&txn).await?;
+    }
+    let limits = catalog::limits_of(&txn, group_id).await?;
+    let used = usage(&txn, group_id).await?;
+    quota::check(used, prepared.need, limits).map_err(ServiceError::OverQuota)?;
+    let explain = Explain::new(entitlement, &selection, levels, values, QuotaCheck { used, requested: prepared.need, limits });
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let policy_id = selection.chosen.as_ref().map(|(p, _)| p.id);
+    insert(&txn, &id, &item.id, group_id, who.user_id, &prepared, lease_days, &reason, status, policy_id, explain.clone()).await?;
+    timeline(&txn, &id, TimelineKind::Submitted, format!("{} requested {} for {}", who.username, item.name, input.group)).await?;
+    match &selection.chosen {
+        None => timeline(&txn, &id, TimelineKind::Approved, "no approval policy applies: approved at once").await?,
+        Some((p, _)) => {
+            let first = explain.levels.first().map(LevelExplain::who).unwrap_or_default();
+            timeline(&txn, &id, TimelineKind::Pending, format!("policy `{}` applies; level 1 waits on {first}", p.name)).await?
+        }
+    }
+    audit::record(
+        &txn,
+        &who.username,
+        "request.submit",
+        &format!("request:{id}"),
+        json!({"catalog_item": item.id, "group": input.group, "inputs": masked, "lease_days": lease_days, "status": status}),
+    )
+    .await?;
+    txn.commit().await?;
+    drop(_guard);
+    if status == RequestStatus::Approved {
+        ctx.signals.request_moved();
+    }
+    get_unchecked(ctx, &id).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    txn: &impl ConnectionTrait,
+    id: &str,
+    item: &str,
+    group_id: i64,
+    requester_id: i64,
+    prepared: &Prepared,
+    lease_days: i32,
+    reason: &str,
+    status: RequestStatus,
+    policy_id: Option<i64>,
+    explain: Explain,
+) -> Result<(), sea_orm::DbErr> {
+    let now = chrono::Utc::now();
+    request::ActiveModel {
+        id: Set(id.to_string()),
+        catalog_item_id: Set(item.to_string()),
+        group_id: Set(group_id),
+        requester_id: Set(requester_id),
+        inputs: Set(StoredInputs(prepared.values.clone())),
+        lease_days: Set(lease_days),
+        reason: Set(reason.to_string()),
+        status: Set(status),
+        explain: Set(explain),
+        policy_id: Set(policy_id),
+        level: Set(0),
+        level_started_at: Set(Some(now)),
+        deployment_id: Set(None),
+        error: Set(None),
+        holds_quota: Set(true),
+        containers: Set(i32::try_from(prepared.need.containers).unwrap_or(i32::MAX)),
+        memory_mb: Set(prepared.need.memory_mb),
+        cpus: Set(prepared.need.cpus),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// The active managers of a group, by name.
+async fn managers_of(db: &impl ConnectionTrait, group_id: i64) -> Result<Vec<String>, sea_orm::DbErr> {
+    let mut names: Vec<String> = membership::Entity::find()
+        .filter(membership::Column::GroupId.eq(group_id))
+        .filter(membership::Column::Role.eq(Role::Manager))
+        .find_also_related(user::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(_, u)| u.filter(|u| u.is_active).map(|u| u.username))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The people of a level, the requester left out: nobody approves their own request.
+async fn approvers_of(db: &impl ConnectionTrait, level: &Level, group_id: i64, requester: &str) -> Result<Vec<String>, sea_orm::DbErr> {
+    let mut out = Vec::new();
+    if level.approvers.group_managers {
+        out.extend(managers_of(db, group_id).await?);
+    }
+    out.extend(level.approvers.users.iter().map(|u| u.to_ascii_lowercase()));
+    if level.approvers.admins {
+        out.extend(catalog::admins(db).await?);
+    }
+    out.sort();
+    out.dedup();
+    out.retain(|u| u != requester);
+    Ok(out)
+}
+
+/// What a group's requests hold now: pending, in flight and running.
+async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, sea_orm::DbErr> {
+    let rows = request::Entity::find()
+        .filter(request::Column::GroupId.eq(group_id))
+        .filter(request::Column::HoldsQuota.eq(true))
+        .all(db)
+        .await?;
+    Ok(rows.iter().fold(Amount::default(), |a, r| Amount {
+        containers: a.containers + i64::from(r.containers),
+        memory_mb: a.memory_mb + r.memory_mb,
+        cpus: a.cpus + r.cpus,
+    }))
+}

@@ -1,0 +1,35 @@
+//! Wake-up signals between the layers, made once by `startup` and handed down: a service that
+//! queues a job wakes the engine's workers; a finished job or a decision wakes the request
+//! scheduler. Neither layer knows who listens.
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+#[derive(Clone, Default)]
+pub struct Signals {
+    jobs: Arc<Notify>,
+    requests: Arc<Notify>,
+}
+
+impl Signals {
+    /// A job is waiting: one worker wakes.
+    pub fn job_queued(&self) {
+        self.jobs.notify_one();
+    }
+
+    /// Waits until a job is queued, or `most` at the longest.
+    pub async fn job_waited(&self, most: Duration) {
+        let _ = tokio::time::timeout(most, self.jobs.notified()).await;
+    }
+
+    /// A request or its deployment moved: the request scheduler looks now.
+    pub fn request_moved(&self) {
+        self.requests.notify_one();
+    }
+
+    /// Waits until a request moves, or `most` at the longest.
+    pub async fn request_waited(&self, most: Duration) {
+        let _ = tokio::time::timeout(most, self.requests.notified()).await;
+    }
+}

@@ -1,0 +1,45 @@
+//! State changes of a deployment, each checked against its state machine and written only if
+//! the row is still in the state that was read: a racing writer wins, this one changes nothing.
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use super::StringMap;
+use super::entities::deployment;
+use crate::domain::states::{DeploymentEvent, DeploymentStatus, TransitionError};
+
+/// What came of an attempted move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    /// The deployment is now in this state.
+    To(DeploymentStatus),
+    /// Its state does not allow the move (the reason says why).
+    Refused(TransitionError),
+    /// It is gone, or it changed under us.
+    Raced,
+}
+
+/// Moves deployment `id` by `event`, setting its error (or clearing it) and, when given, its
+/// outputs.
+pub async fn advance(
+    db: &impl ConnectionTrait,
+    id: &str,
+    event: DeploymentEvent,
+    error: Option<String>,
+    outputs: Option<StringMap>,
+) -> Result<Moved, DbErr> {
+    let Some(d) = deployment::Entity::find_by_id(id.to_string()).one(db).await? else { return Ok(Moved::Raced) };
+    let to = match d.status.next(event) {
+        Ok(to) => to,
+        Err(e) => return Ok(Moved::Refused(e)),
+    };
+    let mut update = deployment::Entity::update_many()
+        .col_expr(deployment::Column::Status, Expr::value(to))
+        .col_expr(deployment::Column::Error, Expr::value(error))
+        .col_expr(deployment::Column::UpdatedAt, Expr::value(Utc::now()));
+    if let Some(o) = outputs {
+        update = update.col_expr(deployment::Column::Outputs, Expr::value(o));
+    }
+    let res = update.filter(deployment::Column::Id.eq(id)).filter(deployment::Column::Status.eq(d.status)).exec(db).await?;
+    Ok(if res.rows_affected == 1 { Moved::To(to) } else { Moved::Raced })
+}
