@@ -3,11 +3,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{Db, spawn_app, spawn_app_with};
-use crate::on_both_databases;
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(blueprints_publish_once_and_stay_immutable, the_catalog_folder_is_imported_at_start_up);
 
-const BP: &str = "id: hello\nname: Hello\ncategory: Demo\nversion: 1\ncomponents:\n  app:\n    image: busybox:1.36\n    command: [\"sleep\", \"3600\"]\n";
+const BP: &str = fixture!("blueprints/hello.yaml");
 
 async fn blueprints_publish_once_and_stay_immutable(db: Db) {
     let app = spawn_app(db).await;
@@ -32,7 +32,7 @@ async fn blueprints_publish_once_and_stay_immutable(db: Db) {
     assert!(detail["source"].as_str().unwrap().contains("\"60\""));
 
     // Invalid: 422 with every error's line and column; nothing stored.
-    let bad = "id: broken\nname: Broken\nversion: 1\ncomponents:\n  app:\n    image: busybox\n    privileged: true\n    ports: [99999]\n";
+    let bad = fixture!("blueprints/broken.yaml");
     let res = admin.client_post_yaml("/api/v1/blueprints", bad).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = res.json().await.unwrap();

@@ -6,31 +6,15 @@ use std::collections::BTreeSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, Db, docker, eventually, fresh_database, leftovers, serve, test_image};
-use crate::on_both_databases;
+use crate::fixtures::blueprint;
+use crate::helpers::{ADMIN_PASSWORD, Db, docker, eventually, fresh_database, leftovers, serve};
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(a_killed_portal_resumes_without_duplicates_or_orphans);
 
 fn slow_blueprint() -> String {
-    let image = test_image();
     // `a` takes a few seconds to become healthy; `b` (two replicas) waits for it.
-    format!(
-        r#"id: slow
-name: Slow
-version: 1
-components:
-  a:
-    image: {image}
-    command: ["/bin/sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]
-    volumes: [ {{ name: state, target: /state }} ]
-    health: {{ cmd: ["/bin/sh", "-c", "test -e /tmp/ready"], interval_s: 1, retries: 30 }}
-  b:
-    image: {image}
-    command: ["sleep", "3600"]
-    replicas: 2
-    depends_on: [a]
-"#
-    )
+    blueprint(fixture!("blueprints/slow.yaml"), &[])
 }
 
 async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::fixtures::blueprint;
 use crate::helpers::{Db, docker_hosts, env, eventually, spawn_app};
-use crate::on_both_databases;
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(hosts_register_and_report_their_engine, tls_hosts_need_the_right_certificate, a_host_that_stops_answering_is_marked_down_and_up_again);
 
@@ -148,7 +149,7 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
     assert!(host["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{host}");
 
     // A deployment on a host that is down fails with a clear error; the host stays down.
-    let bp = format!("id: one-box\nname: One box\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", crate::helpers::test_image());
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "one-box"), ("name", "One box")]);
     assert_eq!(admin.client_post_yaml("/api/v1/blueprints", &bp).await.status(), StatusCode::CREATED);
     let res = admin.post("/api/v1/blueprints/one-box/deploy", &json!({})).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);

@@ -5,8 +5,9 @@ use std::sync::Mutex;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::fixtures::render;
 use crate::helpers::{ADMIN_PASSWORD, Browser, Db, TestApp, env, spawn_app_with};
-use crate::on_both_databases;
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(first_login_creates_the_user_and_groups_follow_the_claim, bad_callbacks_are_refused_and_create_nothing, local_login_can_be_turned_off_but_not_locking_out_admins);
 
@@ -29,20 +30,8 @@ fn unique(name: &str) -> String {
 }
 
 fn oidc_settings() -> Value {
-    json!({
-        "oidc": {
-            "issuer": env("WHARF_TEST_OIDC_ISSUER"),
-            "client_id": "wharf",
-            "client_secret": "wharf-test-secret",
-            "groups_claim": "groups",
-            "admin_values": ["wharf-admins"],
-            "group_map": [
-                {"claim_value": "devs", "group": "team-a", "role": "member"},
-                {"claim_value": "leads", "group": "team-a", "role": "manager"},
-                {"claim_value": "ops", "group": "ops", "role": "member"}
-            ]
-        }
-    })
+    let issuer = env("WHARF_TEST_OIDC_ISSUER");
+    serde_json::from_str(&render(fixture!("config/oidc.json"), &[("issuer", &issuer)])).expect("the OpenID settings fixture")
 }
 
 fn absolute(base: &str, location: &str) -> String {

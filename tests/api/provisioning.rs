@@ -3,8 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, Db, TestApp, docker, leftovers, spawn_app, test_image};
-use crate::on_both_databases;
+use crate::fixtures::blueprint;
+use crate::helpers::{Api, Db, TestApp, docker, leftovers, spawn_app};
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(
     a_two_tier_deployment_runs_on_its_private_network,
@@ -16,32 +17,7 @@ on_both_databases!(
 
 /// Web and db: db is healthy before web starts; web serves a page on a published port.
 fn two_tier() -> String {
-    let image = test_image();
-    format!(
-        r#"id: two-tier
-name: Two tier
-version: 1
-inputs:
-  greeting: {{ type: string, default: hello, pattern: "^[a-z]+$" }}
-  password: {{ type: string, secret: true, generate: true }}
-components:
-  db:
-    image: {image}
-    command: ["/bin/sh", "-c", "echo db-$DB_PASSWORD > /www/index.html; touch /tmp/ready; exec httpd -f -p 5432 -h /www"]
-    env: {{ DB_PASSWORD: "${{inputs.password}}" }}
-    volumes: [ {{ name: data, target: /data }} ]
-    health: {{ cmd: ["/bin/sh", "-c", "test -e /tmp/ready"], interval_s: 1, retries: 30 }}
-  web:
-    image: {image}
-    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
-    env: {{ GREETING: "${{inputs.greeting}}", DB_HOST: db }}
-    ports: [ {{ container: 8080 }} ]
-    depends_on: [db]
-outputs:
-  url: "http://${{host.address}}:${{components.web.ports.8080}}/"
-  greeting: "${{inputs.greeting}}"
-"#
-    )
+    blueprint(fixture!("blueprints/two-tier.yaml"), &[])
 }
 
 async fn publish(admin: &Api, yaml: &str) {
@@ -114,7 +90,7 @@ async fn placement_spreads_deployments_over_both_hosts(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
-    let bp = format!("id: sleeper\nname: Sleeper\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", test_image());
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "sleeper"), ("name", "Sleeper")]);
     publish(&admin, &bp).await;
     let first = deploy(&admin, "sleeper", json!({})).await;
     let a = app.wait_deployment(&admin, &first, &["running", "failed"], 60).await;
@@ -143,10 +119,7 @@ async fn an_unknown_image_fails_cleanly(db: Db) {
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
     // The first component starts, the second cannot: what the attempt made is removed.
-    let bp = format!(
-        "id: broken-image\nname: Broken\nversion: 1\ncomponents:\n  ok:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    volumes: [ {{ name: v, target: /v }} ]\n  missing:\n    image: wharf-test/no-such-image:1\n    depends_on: [ok]\n",
-        test_image()
-    );
+    let bp = blueprint(fixture!("blueprints/broken-image.yaml"), &[]);
     publish(&admin, &bp).await;
     let id = deploy(&admin, "broken-image", json!({})).await;
     let d = app.wait_deployment(&admin, &id, &["running", "failed"], 90).await;
@@ -180,10 +153,7 @@ async fn changes_behind_wharfs_back_show_within_seconds(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
-    let bp = format!(
-        "id: pair\nname: Pair\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    replicas: 2\n",
-        test_image()
-    );
+    let bp = blueprint(fixture!("blueprints/pair.yaml"), &[]);
     publish(&admin, &bp).await;
     let id = deploy(&admin, "pair", json!({})).await;
     let d = app.wait_deployment(&admin, &id, &["running", "failed"], 60).await;
@@ -228,15 +198,12 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     assert!(html.contains("status-up") && html.contains("h1") && html.contains("h2"), "{html}");
 
     // A broken blueprint: the page lists each error with line and column.
-    let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", "id: web\nname: Web\nversion: 1\ncomponents:\n  app: { image: busybox, tty: maybe }\n")]).await;
+    let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", fixture!("blueprints/bad-tty.yaml"))]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("5:31: tty must be true or false"), "{html}");
 
-    let image = test_image();
-    let yaml = format!(
-        "id: page-web\nname: Page web\nversion: 1\ninputs:\n  size: {{ type: integer, title: Size, default: 2, min: 1, max: 3 }}\n  loud: {{ type: boolean, title: Loud, default: true }}\n  token: {{ type: string, title: Token, secret: true, generate: true }}\ncomponents:\n  web:\n    image: {image}\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    env: {{ SIZE: \"${{inputs.size}}\", LOUD: \"${{inputs.loud}}\" }}\n    ports: [80]\noutputs:\n  url: \"http://${{host.address}}:${{components.web.ports.80}}/\"\n"
-    );
+    let yaml = blueprint(fixture!("blueprints/page-web.yaml"), &[]);
     let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", &yaml)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/admin/blueprints/page-web");

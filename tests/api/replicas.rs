@@ -3,7 +3,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, serve, test_image};
+use crate::fixture;
+use crate::fixtures::blueprint;
+use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_run_the_same_job_twice() {
@@ -21,7 +23,7 @@ async fn two_replicas_never_run_the_same_job_twice() {
     let admin_a = a.admin().await;
     let admin_b = b.admin().await;
     let hosts = a.register_test_hosts(&admin_a).await;
-    let bp = format!("id: tiny\nname: Tiny\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", test_image());
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "tiny"), ("name", "Tiny")]);
     assert_eq!(admin_a.client_post_yaml("/api/v1/blueprints", &bp).await.status(), StatusCode::CREATED);
     // Requests arrive at both replicas; both have workers polling the same queue.
     let mut ids = Vec::new();

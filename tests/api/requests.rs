@@ -3,8 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, Db, TestApp, error_code, leftovers, password_of, spawn_app, test_image};
-use crate::on_both_databases;
+use crate::fixtures::blueprint;
+use crate::helpers::{Api, Db, TestApp, error_code, leftovers, password_of, spawn_app};
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(
     refusals_create_nothing,
@@ -16,10 +17,7 @@ on_both_databases!(
 );
 
 fn web_blueprint(id: &str) -> String {
-    format!(
-        "id: {id}\nname: Web {id}\nversion: 1\ninputs:\n  memory_mb: {{ type: integer, title: Memory (MB), default: 64, enum: [32, 64, 128, 256] }}\n  replicas: {{ type: integer, default: 1, min: 1, max: 3 }}\n  password: {{ type: string, secret: true, generate: true }}\ncomponents:\n  web:\n    image: {}\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    env: {{ PASSWORD: \"${{inputs.password}}\" }}\n    ports: [80]\n    replicas: \"${{inputs.replicas}}\"\n    resources: {{ memory_mb: \"${{inputs.memory_mb}}\" }}\noutputs:\n  url: \"http://${{host.address}}:${{components.web.ports.80}}/\"\n",
-        test_image()
-    )
+    blueprint(fixture!("blueprints/web.yaml"), &[("id", id)])
 }
 
 pub(crate) struct World {
@@ -116,16 +114,8 @@ async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
     let w = world(&app).await;
     let ops1 = add_user(&app, &w.admin, "ops1").await;
     let ops2 = add_user(&app, &w.admin, "ops2").await;
-    let res = w
-        .admin
-        .post(
-            "/api/v1/approval-policies",
-            &json!({"name": "two levels", "scope": {"catalog_items": ["web"]}, "levels": [
-                {"approvers": {"group_managers": true}, "mode": "any"},
-                {"approvers": {"users": ["ops1", "ops2"]}, "mode": "all"}
-            ]}),
-        )
-        .await;
+    let policy: Value = serde_json::from_str(fixture!("policies/two-levels.json")).unwrap();
+    let res = w.admin.post("/api/v1/approval-policies", &policy).await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
 
     let (s, r) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 64}, "reason": "demo"})).await;
