@@ -31,11 +31,11 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
     let app = first.app();
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
-    let res = admin.client_post_yaml("/api/v1/blueprints", &slow_blueprint()).await;
+    let res = admin.publish_blueprint(&slow_blueprint()).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let mut ids = Vec::new();
     for _ in 0..4 {
-        let res = admin.post("/api/v1/blueprints/slow/deploy", &json!({})).await;
+        let res = admin.deploy_blueprint("slow", &json!({})).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
@@ -43,7 +43,7 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
     eventually(30, "provisioning to be under way", || async {
         let mut started = 0;
         for id in &ids {
-            let d = admin.json(&format!("/api/v1/deployments/{id}")).await;
+            let d = admin.get_deployment_ok(id).await;
             if !d["resources"].as_array().unwrap().is_empty() {
                 started += 1;
             }
@@ -55,7 +55,7 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
     let statuses: Vec<String> = {
         let mut v = Vec::new();
         for id in &ids {
-            v.push(admin.json(&format!("/api/v1/deployments/{id}")).await["status"].as_str().unwrap().to_string());
+            v.push(admin.get_deployment_ok(id).await["status"].as_str().unwrap().to_string());
         }
         v
     };

@@ -1,4 +1,5 @@
 //! Wharf's integration suite: one binary, the real app on real databases and Docker engines.
+mod client;
 mod fixtures;
 mod helpers;
 

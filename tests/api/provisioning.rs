@@ -21,12 +21,12 @@ fn two_tier() -> String {
 }
 
 async fn publish(admin: &Api, yaml: &str) {
-    let res = admin.client_post_yaml("/api/v1/blueprints", yaml).await;
+    let res = admin.publish_blueprint(yaml).await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
 }
 
 async fn deploy(admin: &Api, blueprint: &str, body: Value) -> String {
-    let res = admin.post(&format!("/api/v1/blueprints/{blueprint}/deploy"), &body).await;
+    let res = admin.deploy_blueprint(blueprint, &body).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap_or_default());
     res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
 }
@@ -36,7 +36,7 @@ fn endpoint_of(hosts: &[(String, String)], name: &str) -> String {
 }
 
 async fn destroy_and_check(app: &TestApp, admin: &Api, id: &str, endpoint: &str) {
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+    let res = admin.deployment_action(id, "destroy").await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     app.wait_deployment(admin, id, &["destroyed"], 60).await;
     assert_eq!(leftovers(endpoint, id), Vec::<String>::new(), "nothing of {id} is left on the host");
@@ -68,7 +68,7 @@ async fn a_two_tier_deployment_runs_on_its_private_network(db: Db) {
     let web_name = web["name"].as_str().unwrap();
     let body = docker(&endpoint, &["exec", web_name, "wget", "-q", "-O", "-", "http://db:5432/"]);
     assert!(body.starts_with("db-") && body.trim().len() > 10, "{body}");
-    let text = admin.get(&format!("/api/v1/deployments/{id}")).await.text().await.unwrap();
+    let text = admin.get_deployment(&id).await.text().await.unwrap();
     assert!(!text.contains(body.trim().trim_start_matches("db-")), "the generated password leaked into the API");
 
     // Labels name the deployment and the component.
@@ -78,7 +78,7 @@ async fn a_two_tier_deployment_runs_on_its_private_network(db: Db) {
 
     // Its host cannot be removed while it lives there; the refusal says what removal would do.
     let host = d["host"].as_str().unwrap();
-    let res = admin.delete(&format!("/api/v1/hosts/{host}")).await;
+    let res = admin.remove_host(host).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let err: Value = res.json().await.unwrap();
     assert!(err["error"]["message"].as_str().unwrap().contains("1 live deployment"), "{err}");
@@ -131,21 +131,21 @@ async fn an_unknown_image_fails_cleanly(db: Db) {
     assert_eq!(d["resources"], json!([]));
 
     // Invalid inputs and blueprints that break guardrails once resolved are refused up front.
-    let res = admin.post("/api/v1/blueprints/broken-image/deploy", &json!({"inputs": {"nope": 1}})).await;
+    let res = admin.deploy_blueprint("broken-image", &json!({"inputs": {"nope": 1}})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["details"][0]["field"], "inputs.nope");
-    let res = admin.post("/api/v1/blueprints/no-such/deploy", &json!({})).await;
+    let res = admin.deploy_blueprint("no-such", &json!({})).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // A failed deployment can be retried (and fails the same way), or destroyed.
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "retry"})).await;
+    let res = admin.deployment_action(&id, "retry").await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let d = app.wait_deployment(&admin, &id, &["failed"], 90).await;
     assert!(d["error"].as_str().unwrap().contains("could not be pulled"));
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "fly"})).await;
+    let res = admin.deployment_action(&id, "fly").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     destroy_and_check(&app, &admin, &id, &endpoint).await;
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+    let res = admin.deployment_action(&id, "destroy").await;
     assert_eq!(res.status(), StatusCode::CONFLICT, "a destroyed deployment cannot be destroyed again");
 }
 
@@ -174,9 +174,8 @@ async fn changes_behind_wharfs_back_show_within_seconds(db: Db) {
     // (While the engine removes it, the container is first seen stopped: drifted "not
     // running"; once it is gone the reason says so.)
     docker(&endpoint, &["rm", "-f", &names[1]]);
-    let path = format!("/api/v1/deployments/{id}");
     let d = crate::helpers::eventually(5, "the deployment to be drifted with a removed container", || async {
-        let d = admin.json(&path).await;
+        let d = admin.get_deployment_ok(&id).await;
         (d["status"] == "drifted" && d["error"].as_str().is_some_and(|e| e.contains("removed outside Wharf"))).then_some(d)
     })
     .await;
@@ -219,7 +218,7 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     let html = res.text().await.unwrap();
     assert!(html.contains("must be at most 3"), "{html}");
     assert!(html.contains("value=\"9\""), "the typed value is kept");
-    assert_eq!(admin.json("/api/v1/deployments").await, json!([]));
+    assert_eq!(admin.list_deployments_ok().await, json!([]));
 
     let res = browser
         .submit("/admin/blueprints/page-web", "/admin/blueprints/page-web/deploy", &[("input.size", "3"), ("input.loud", "false"), ("name", "from-the-page")])

@@ -24,12 +24,12 @@ async fn two_replicas_never_run_the_same_job_twice() {
     let admin_b = b.admin().await;
     let hosts = a.register_test_hosts(&admin_a).await;
     let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "tiny"), ("name", "Tiny")]);
-    assert_eq!(admin_a.client_post_yaml("/api/v1/blueprints", &bp).await.status(), StatusCode::CREATED);
+    assert_eq!(admin_a.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
     // Requests arrive at both replicas; both have workers polling the same queue.
     let mut ids = Vec::new();
     for i in 0..8 {
         let admin = if i % 2 == 0 { &admin_a } else { &admin_b };
-        let res = admin.post("/api/v1/blueprints/tiny/deploy", &json!({})).await;
+        let res = admin.deploy_blueprint("tiny", &json!({})).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }

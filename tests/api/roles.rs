@@ -169,7 +169,7 @@ async fn api_for(app: &TestApp, who: Who) -> Api {
 async fn every_route_checks_the_role(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.seed_team().await;
-    let res = admin.post("/api/v1/users", &json!({"username": "victim", "password": password_of("victim")})).await;
+    let res = admin.create_user(&json!({"username": "victim", "password": password_of("victim")})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let mut failures = Vec::new();
@@ -222,5 +222,5 @@ async fn every_route_checks_the_role(db: Db) {
 
     // A member of no group does not see another group's details: 404, as if it did not exist.
     let outsider = app.api_as("victim", &password_of("victim")).await;
-    assert_eq!(outsider.get("/api/v1/groups/team-a").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(outsider.get_group("team-a").await.status(), StatusCode::NOT_FOUND);
 }
