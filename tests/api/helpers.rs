@@ -424,6 +424,7 @@ pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
         printed.push(line);
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("wharf did not become ready: {printed:?}");
 }
 
