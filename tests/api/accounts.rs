@@ -27,9 +27,19 @@ async fn users_are_created_and_bad_input_changes_nothing(db: Db) {
     // Each bad input: a clear error, and nothing created.
     let cases = [
         (json!({"username": "alice", "password": "another-password"}), StatusCode::CONFLICT, "conflict", None),
-        (json!({"username": "bad name", "password": "long-enough-pw"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some("username")),
+        (
+            json!({"username": "bad name", "password": "long-enough-pw"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            Some("username"),
+        ),
         (json!({"username": "bob", "password": "short"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some("password")),
-        (json!({"username": "bob", "password": "long-enough-pw", "email": "nope"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some("email")),
+        (
+            json!({"username": "bob", "password": "long-enough-pw", "email": "nope"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            Some("email"),
+        ),
         (json!({"username": "bob", "password": "long-enough-pw", "role": "god"}), StatusCode::BAD_REQUEST, "bad_request", None),
         (json!({"username": "bob"}), StatusCode::BAD_REQUEST, "bad_request", None),
     ];
@@ -127,9 +137,8 @@ async fn admin_pages_create_users_and_manage_members(db: Db) {
     browser.login_ok("admin", ADMIN_PASSWORD).await;
 
     // Bad input: the page comes back with the error beside the field, and nothing is created.
-    let res = browser
-        .submit("/admin/users", "/admin/users", &[("username", "carol"), ("password", "short"), ("display_name", "Carol")])
-        .await;
+    let res =
+        browser.submit("/admin/users", "/admin/users", &[("username", "carol"), ("password", "short"), ("display_name", "Carol")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("class=\"field-error\">a password must be at least 10 characters"), "{html}");
@@ -145,13 +154,9 @@ async fn admin_pages_create_users_and_manage_members(db: Db) {
 
     let res = browser.submit("/admin/groups", "/admin/groups", &[("name", "ops"), ("description", "Operations")]).await;
     assert_eq!(res.headers()["location"], "/admin/groups/ops");
-    let res = browser
-        .submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "carol"), ("role", "manager")])
-        .await;
+    let res = browser.submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "carol"), ("role", "manager")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = browser
-        .submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "nobody"), ("role", "member")])
-        .await;
+    let res = browser.submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "nobody"), ("role", "member")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("no user `nobody`"));
     let (_, html) = browser.page("/admin/groups/ops").await;

@@ -26,10 +26,7 @@ async fn login_sets_a_safe_session_cookie_and_logout_ends_it(db: Db) {
 
     let token = browser.csrf_token("/login").await;
     let res = browser
-        .post_form(
-            "/login",
-            &[("csrf_token", &token), ("username", "Dev"), ("password", &password_of("dev")), ("next", "/teams")],
-        )
+        .post_form("/login", &[("csrf_token", &token), ("username", "Dev"), ("password", &password_of("dev")), ("next", "/teams")])
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/teams");
@@ -218,11 +215,7 @@ async fn https_base_url_makes_cookies_secure(db: Db) {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = client.get(app.url("/login")).send().await.unwrap();
     let set = |res: &reqwest::Response, name: &str| {
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .find(|c| c.starts_with(&format!("{name}=")))
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with(&format!("{name}=")))
     };
     let csrf_cookie = set(&res, "wharf_csrf").expect("a csrf cookie");
     assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");

@@ -38,7 +38,10 @@ async fn blueprints_publish_once_and_stay_immutable(db: Db) {
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["code"], "invalid_input");
     let details = err["error"]["details"].as_array().unwrap();
-    assert!(details.iter().any(|d| d["line"] == 8 && d["column"] == 13 && d["message"].as_str().unwrap().contains("out of range")), "{err}");
+    assert!(
+        details.iter().any(|d| d["line"] == 8 && d["column"] == 13 && d["message"].as_str().unwrap().contains("out of range")),
+        "{err}"
+    );
     assert_eq!(admin.get_blueprint("broken").await.status(), StatusCode::NOT_FOUND);
     let res = admin.publish_blueprint("id: [\n").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);

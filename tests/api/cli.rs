@@ -13,11 +13,7 @@ fn wharf() -> Command {
 
 fn output(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("run wharf");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -132,11 +128,7 @@ async fn serve_demo_prints_working_passwords() {
     assert_eq!(passwords.len(), 3, "{:?}", served.printed);
     let base = served.base.clone();
     for (user, expect_admin) in [("dev", false), ("lead", false), ("admin", true)] {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let html = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
         let token = crate::helpers::csrf_in(&html).unwrap();
         let res = client

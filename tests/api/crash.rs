@@ -79,10 +79,8 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
         if d["status"] == "running" {
             let endpoint = endpoint.expect("a running deployment has a host");
             let filter = format!("label=io.wharf.deployment={id}");
-            let names: Vec<String> = docker(&endpoint, &["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
-                .lines()
-                .map(str::to_string)
-                .collect();
+            let names: Vec<String> =
+                docker(&endpoint, &["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]).lines().map(str::to_string).collect();
             let unique: BTreeSet<&String> = names.iter().collect();
             assert_eq!(names.len(), 3, "{id}: exactly a, b-0, b-1: {names:?}");
             assert_eq!(unique.len(), 3);

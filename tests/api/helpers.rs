@@ -136,11 +136,7 @@ impl TestApp {
 
     /// A browser: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> Browser {
-        let client = Client::builder()
-            .cookie_store(true)
-            .redirect(redirect::Policy::none())
-            .build()
-            .expect("client");
+        let client = Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build().expect("client");
         Browser { base: self.address.clone(), client }
     }
 
@@ -164,11 +160,7 @@ pub fn password_of(name: &str) -> String {
 }
 
 fn plain_client(headers: HeaderMap) -> Client {
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .default_headers(headers)
-        .build()
-        .expect("client")
+    Client::builder().redirect(redirect::Policy::none()).default_headers(headers).build().expect("client")
 }
 
 /// A JSON API client (anonymous or with a Bearer token).
@@ -280,12 +272,7 @@ pub fn test_image() -> String {
 
 /// Runs the docker CLI against a test host; returns stdout, panics with stderr on failure.
 pub fn docker(endpoint: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .arg("-H")
-        .arg(endpoint)
-        .args(args)
-        .output()
-        .expect("run the docker CLI");
+    let out = std::process::Command::new("docker").arg("-H").arg(endpoint).args(args).output().expect("run the docker CLI");
     assert!(out.status.success(), "docker {args:?} on {endpoint}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -10,7 +10,11 @@ use crate::fixtures::blueprint;
 use crate::helpers::{Db, docker_hosts, env, eventually, spawn_app};
 use crate::{fixture, on_both_databases};
 
-on_both_databases!(hosts_register_and_report_their_engine, tls_hosts_need_the_right_certificate, a_host_that_stops_answering_is_marked_down_and_up_again);
+on_both_databases!(
+    hosts_register_and_report_their_engine,
+    tls_hosts_need_the_right_certificate,
+    a_host_that_stops_answering_is_marked_down_and_up_again
+);
 
 async fn hosts_register_and_report_their_engine(db: Db) {
     let app = spawn_app(db).await;
@@ -75,16 +79,17 @@ async fn tls_hosts_need_the_right_certificate(db: Db) {
     let message = err["error"]["message"].as_str().unwrap();
     assert!(message.contains("could not talk to the engine"), "{message}");
     // Not PEM at all.
-    let res = admin
-        .register_host(&json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": "x", "cert_pem": "y", "key_pem": "z"}}))
-        .await;
+    let res =
+        admin.register_host(&json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": "x", "cert_pem": "y", "key_pem": "z"}})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(admin.list_hosts_ok().await, json!([]), "nothing was registered");
 
     // The right certificate works, and the key is never shown back.
     let key = pem("key.pem");
     let res = admin
-        .register_host(&json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("cert.pem"), "key_pem": key}}))
+        .register_host(
+            &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("cert.pem"), "key_pem": key}}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let host: Value = res.json().await.unwrap();
@@ -160,10 +165,7 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
 
     switch.send(true).unwrap();
     let started = std::time::Instant::now();
-    eventually(10, "the host to be up again", || async {
-        (admin.get_host_ok("flaky").await["status"] == "up").then_some(())
-    })
-    .await;
+    eventually(10, "the host to be up again", || async { (admin.get_host_ok("flaky").await["status"] == "up").then_some(()) }).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     let audit: Value = admin.get_audit_ok("action=host").await;
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
@@ -174,13 +176,14 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_socket_is_registered_at_start_up() {
     let socket = docker_hosts()[0].trim_start_matches("unix://").to_string();
-    let app = crate::helpers::spawn_app_with(Db::Sqlite, json!({"hosts": {"register_local": true, "local_socket": socket, "health_interval_secs": 1}})).await;
+    let app = crate::helpers::spawn_app_with(
+        Db::Sqlite,
+        json!({"hosts": {"register_local": true, "local_socket": socket, "health_interval_secs": 1}}),
+    )
+    .await;
     let admin = app.admin().await;
     let hosts: Value = admin.list_hosts_ok().await;
     assert_eq!(hosts[0]["name"], "local");
     assert_eq!(hosts[0]["endpoint"], format!("unix://{socket}"));
-    eventually(10, "the local host to be checked", || async {
-        (admin.get_host_ok("local").await["status"] == "up").then_some(())
-    })
-    .await;
+    eventually(10, "the local host to be checked", || async { (admin.get_host_ok("local").await["status"] == "up").then_some(()) }).await;
 }

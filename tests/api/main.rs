@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod auth;
+mod blueprints;
 mod cli;
 mod crash;
 mod docker;
@@ -12,7 +13,6 @@ mod health;
 mod hosts;
 mod oidc;
 mod openapi;
-mod blueprints;
 mod provisioning;
 mod replicas;
 mod requests;

@@ -9,7 +9,11 @@ use crate::fixtures::render;
 use crate::helpers::{ADMIN_PASSWORD, Browser, Db, TestApp, env, spawn_app_with};
 use crate::{fixture, on_both_databases};
 
-on_both_databases!(first_login_creates_the_user_and_groups_follow_the_claim, bad_callbacks_are_refused_and_create_nothing, local_login_can_be_turned_off_but_not_locking_out_admins);
+on_both_databases!(
+    first_login_creates_the_user_and_groups_follow_the_claim,
+    bad_callbacks_are_refused_and_create_nothing,
+    local_login_can_be_turned_off_but_not_locking_out_admins
+);
 
 /// The provider's users file is shared by every test: one writer at a time.
 static USERS: Mutex<()> = Mutex::new(());
@@ -175,7 +179,9 @@ async fn bad_callbacks_are_refused_and_create_nothing(db: Db) {
 
     // An ID token minted for another client is not valid for Wharf.
     let other = token_for_other_client(&bob).await;
-    let settings = wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(oidc_settings()))).unwrap();
+    let settings =
+        wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(oidc_settings())))
+            .unwrap();
     let oidc = wharf::auth::oidc::Oidc::discover(&settings.oidc, "http://127.0.0.1:1/auth/oidc/callback").await.unwrap();
     let err = oidc.verify_compact(&other.0, &other.1).unwrap_err().to_string();
     assert!(err.contains("not valid for Wharf") && err.to_lowercase().contains("audience"), "{err}");
@@ -200,7 +206,12 @@ async fn token_for_other_client(user: &str) -> (String, String) {
             let res = client
                 .post(format!("{issuer}/token"))
                 .basic_auth("other-app", Some("other-app-secret"))
-                .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect), ("code_verifier", verifier.as_str())])
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect),
+                    ("code_verifier", verifier.as_str()),
+                ])
                 .send()
                 .await
                 .unwrap();
@@ -254,7 +265,8 @@ async fn an_unreachable_issuer_stops_start_up() {
     let url = crate::helpers::fresh_database(Db::Sqlite).await;
     let config = json!({"bind": "127.0.0.1:0", "database_url": url, "catalog_dir": "/nonexistent", "hosts": {"register_local": false},
         "oidc": {"issuer": format!("http://127.0.0.1:{port}"), "client_id": "wharf"}});
-    let settings = wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(config))).unwrap();
+    let settings =
+        wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(config))).unwrap();
     let err = wharf::startup::Application::build(settings).await.err().expect("start-up fails").to_string();
     assert!(err.contains(&format!("cannot reach the OpenID provider at http://127.0.0.1:{port}")), "{err}");
 }

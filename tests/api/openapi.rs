@@ -30,8 +30,14 @@ async fn every_api_route_is_in_the_openapi_document() {
         for method in ["get", "post", "put", "delete", "patch"] {
             if let Some(op) = item.get(method) {
                 documented.insert((method.to_string(), path.clone()));
-                assert!(op["responses"].as_object().is_some_and(|r| r.keys().any(|k| k.starts_with('2'))), "{method} {path} documents no success");
-                assert!(op["responses"].get("422").is_some() && op["responses"].get("401").is_some(), "{method} {path} documents no errors");
+                assert!(
+                    op["responses"].as_object().is_some_and(|r| r.keys().any(|k| k.starts_with('2'))),
+                    "{method} {path} documents no success"
+                );
+                assert!(
+                    op["responses"].get("422").is_some() && op["responses"].get("401").is_some(),
+                    "{method} {path} documents no errors"
+                );
             }
         }
     }

@@ -72,7 +72,10 @@ async fn a_two_tier_deployment_runs_on_its_private_network(db: Db) {
     assert!(!text.contains(body.trim().trim_start_matches("db-")), "the generated password leaked into the API");
 
     // Labels name the deployment and the component.
-    let labels = docker(&endpoint, &["inspect", "-f", "{{index .Config.Labels \"io.wharf.deployment\"}} {{index .Config.Labels \"io.wharf.component\"}}", web_name]);
+    let labels = docker(
+        &endpoint,
+        &["inspect", "-f", "{{index .Config.Labels \"io.wharf.deployment\"}} {{index .Config.Labels \"io.wharf.component\"}}", web_name],
+    );
     assert_eq!(labels.trim(), format!("{id} web"));
     assert!(leftovers(&endpoint, &id).iter().any(|l| l.starts_with("volume")), "the named volume exists");
 
@@ -212,7 +215,11 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
 
     // A value out of range comes back beside its field, and nothing is deployed.
     let res = browser
-        .submit("/admin/blueprints/page-web", "/admin/blueprints/page-web/deploy", &[("input.size", "9"), ("input.loud", "false"), ("name", "")])
+        .submit(
+            "/admin/blueprints/page-web",
+            "/admin/blueprints/page-web/deploy",
+            &[("input.size", "9"), ("input.loud", "false"), ("name", "")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
@@ -221,7 +228,11 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     assert_eq!(admin.list_deployments_ok().await, json!([]));
 
     let res = browser
-        .submit("/admin/blueprints/page-web", "/admin/blueprints/page-web/deploy", &[("input.size", "3"), ("input.loud", "false"), ("name", "from-the-page")])
+        .submit(
+            "/admin/blueprints/page-web",
+            "/admin/blueprints/page-web/deploy",
+            &[("input.size", "3"), ("input.loud", "false"), ("name", "from-the-page")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let location = res.headers()["location"].to_str().unwrap().to_string();

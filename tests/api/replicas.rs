@@ -1,7 +1,7 @@
 //! Several portal processes on one PostgreSQL: each job runs once, on one of them.
 use reqwest::StatusCode;
-use serde_json::{Value, json};
 use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
 
 use crate::fixture;
 use crate::fixtures::blueprint;
@@ -41,7 +41,10 @@ async fn two_replicas_never_run_the_same_job_twice() {
     // Each job was claimed once: one attempt each, and both replicas did some of the work.
     let conn = Database::connect(url.as_str()).await.unwrap();
     let rows = conn
-        .query_all_raw(sea_orm::Statement::from_string(conn.get_database_backend(), "SELECT attempts, lease_owner FROM jobs WHERE kind = 'provision'"))
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT attempts, lease_owner FROM jobs WHERE kind = 'provision'",
+        ))
         .await
         .unwrap();
     assert_eq!(rows.len(), 8);

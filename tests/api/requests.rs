@@ -86,7 +86,11 @@ async fn refusals_create_nothing(db: Db) {
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Invalid inputs: 422, per field.
-    let (s, body) = request(&dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 999, "replicas": "x", "colour": 1}, "lease_days": 99})).await;
+    let (s, body) = request(
+        &dev,
+        json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 999, "replicas": "x", "colour": 1}, "lease_days": 99}),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<&str> = body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
     for f in ["inputs.memory_mb", "inputs.replicas", "inputs.colour", "lease_days"] {
@@ -150,7 +154,8 @@ async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
 
     let r = wait_request(&app, &w.dev, &id, &["succeeded", "failed"], 90).await;
     assert_eq!(r["status"], "succeeded", "{r}");
-    let approvals: Vec<(i64, &str)> = r["approvals"].as_array().unwrap().iter().map(|a| (a["level"].as_i64().unwrap(), a["approver"].as_str().unwrap())).collect();
+    let approvals: Vec<(i64, &str)> =
+        r["approvals"].as_array().unwrap().iter().map(|a| (a["level"].as_i64().unwrap(), a["approver"].as_str().unwrap())).collect();
     assert_eq!(approvals, [(1, "lead"), (2, "ops1"), (2, "ops2")]);
     let kinds: Vec<&str> = r["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"submitted"));
@@ -201,7 +206,9 @@ async fn a_condition_only_fires_above_a_memory_size(db: Db) {
     // A condition that does not parse is refused, with where.
     let res = w
         .admin
-        .create_approval_policy(&json!({"name": "bad", "condition": "request.inputs.memory_mb >", "levels": [{"approvers": {"admins": true}, "mode": "any"}]}))
+        .create_approval_policy(
+            &json!({"name": "bad", "condition": "request.inputs.memory_mb >", "levels": [{"approvers": {"admins": true}, "mode": "any"}]}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = res.json().await.unwrap();

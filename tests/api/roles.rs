@@ -111,7 +111,12 @@ fn api() -> Vec<Route> {
         r(M::GET, "/api/v1/deployments/no-such", None, [401, 404, 404, 404]),
         r(M::POST, "/api/v1/deployments/no-such/actions", Some(json!({"action": "destroy"})), [401, 404, 404, 404]),
         r(M::GET, "/api/v1/catalog-items", None, [401, 403, 403, 200]),
-        r(M::POST, "/api/v1/catalog-items", Some(json!({"id": "x", "name": "X", "category": "C", "blueprint": "nope", "lease": {"default_days": 1, "max_days": 1}})), [401, 403, 403, 422]),
+        r(
+            M::POST,
+            "/api/v1/catalog-items",
+            Some(json!({"id": "x", "name": "X", "category": "C", "blueprint": "nope", "lease": {"default_days": 1, "max_days": 1}})),
+            [401, 403, 403, 422],
+        ),
         r(M::GET, "/api/v1/entitlements", None, [401, 403, 403, 200]),
         r(M::POST, "/api/v1/entitlements", Some(json!({"group": "team-a"})), [401, 403, 403, 422]),
         r(M::GET, "/api/v1/approval-policies", None, [401, 403, 403, 200]),
@@ -182,12 +187,8 @@ async fn every_route_checks_the_role(db: Db) {
                 None => b.client.request(route.method.clone(), url).send().await.unwrap(),
                 Some(body) => {
                     let token = b.csrf_token(if who == Who::Anonymous { "/login" } else { "/" }).await;
-                    let mut fields: Vec<(String, String)> = fill(body, who)
-                        .as_object()
-                        .unwrap()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                        .collect();
+                    let mut fields: Vec<(String, String)> =
+                        fill(body, who).as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
                     fields.push(("csrf_token".into(), token));
                     b.client.request(route.method.clone(), url).form(&fields).send().await.unwrap()
                 }

@@ -16,7 +16,11 @@ async fn personal_tokens_work_until_revoked(db: Db) {
     let made: Value = res.json().await.unwrap();
     let token = made["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("wharf_"));
-    for bad in [json!({"name": "", "expires_in_days": 7}), json!({"name": "x", "expires_in_days": 0}), json!({"name": "x", "expires_in_days": 9999})] {
+    for bad in [
+        json!({"name": "", "expires_in_days": 7}),
+        json!({"name": "x", "expires_in_days": 0}),
+        json!({"name": "x", "expires_in_days": 9999}),
+    ] {
         assert_eq!(dev.create_token(&bad).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
 
