@@ -17,10 +17,7 @@ async fn users_are_created_and_bad_input_changes_nothing(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.admin().await;
     let res = admin
-        .post(
-            "/api/v1/users",
-            &json!({"username": "Alice", "password": "alice-password", "display_name": "Alice A.", "email": "alice@example.test"}),
-        )
+        .create_user(&json!({"username": "Alice", "password": "alice-password", "display_name": "Alice A.", "email": "alice@example.test"}))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
@@ -30,14 +27,24 @@ async fn users_are_created_and_bad_input_changes_nothing(db: Db) {
     // Each bad input: a clear error, and nothing created.
     let cases = [
         (json!({"username": "alice", "password": "another-password"}), StatusCode::CONFLICT, "conflict", None),
-        (json!({"username": "bad name", "password": "long-enough-pw"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some("username")),
+        (
+            json!({"username": "bad name", "password": "long-enough-pw"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            Some("username"),
+        ),
         (json!({"username": "bob", "password": "short"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some("password")),
-        (json!({"username": "bob", "password": "long-enough-pw", "email": "nope"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some("email")),
+        (
+            json!({"username": "bob", "password": "long-enough-pw", "email": "nope"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            Some("email"),
+        ),
         (json!({"username": "bob", "password": "long-enough-pw", "role": "god"}), StatusCode::BAD_REQUEST, "bad_request", None),
         (json!({"username": "bob"}), StatusCode::BAD_REQUEST, "bad_request", None),
     ];
     for (body, status, code, field) in cases {
-        let res = admin.post("/api/v1/users", &body).await;
+        let res = admin.create_user(&body).await;
         assert_eq!(res.status(), status, "{body}");
         let err: Value = res.json().await.unwrap();
         assert_eq!(err["error"]["code"], code, "{err}");
@@ -46,14 +53,14 @@ async fn users_are_created_and_bad_input_changes_nothing(db: Db) {
             assert_eq!(err["error"]["details"][0]["field"], field, "{err}");
         }
     }
-    let res = admin.post_raw("/api/v1/users", "not json").await;
+    let res = admin.create_user_raw("not json").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let users: Value = admin.json("/api/v1/users").await;
+    let users: Value = admin.list_users_ok("").await;
     let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["admin", "alice"]);
 
     // Paging: X-Total-Count and a Link to the next page.
-    let res = admin.get("/api/v1/users?per_page=1").await;
+    let res = admin.list_users("per_page=1").await;
     assert_eq!(res.headers()["x-total-count"], "2");
     let link = res.headers()["link"].to_str().unwrap().to_string();
     assert!(link.contains("page=2") && link.contains("rel=\"next\""), "{link}");
@@ -67,20 +74,20 @@ async fn users_are_created_and_bad_input_changes_nothing(db: Db) {
 async fn groups_and_memberships(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.seed_team().await;
-    let res = admin.post("/api/v1/groups", &json!({"name": "team-a"})).await;
+    let res = admin.create_group(&json!({"name": "team-a"})).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
-    let res = admin.post("/api/v1/groups", &json!({"name": "Team B"})).await;
+    let res = admin.create_group(&json!({"name": "Team B"})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(res).await, "invalid_input");
 
-    let res = admin.put("/api/v1/groups/team-a/members/dev", &json!({"role": "owner"})).await;
+    let res = admin.set_member("team-a", "dev", "owner").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = admin.put("/api/v1/groups/team-a/members/ghost", &json!({"role": "member"})).await;
+    let res = admin.set_member("team-a", "ghost", "member").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let res = admin.put("/api/v1/groups/no-group/members/dev", &json!({"role": "member"})).await;
+    let res = admin.set_member("no-group", "dev", "member").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
-    let group: Value = admin.json("/api/v1/groups/team-a").await;
+    let group: Value = admin.get_group_ok("team-a").await;
     let members: Vec<(String, String)> = group["members"]
         .as_array()
         .unwrap()
@@ -90,15 +97,15 @@ async fn groups_and_memberships(db: Db) {
     assert_eq!(members, [("lead".to_string(), "manager".to_string()), ("dev".to_string(), "member".to_string())]);
 
     // Promote dev, then remove: /me follows.
-    let res = admin.put("/api/v1/groups/team-a/members/dev", &json!({"role": "manager"})).await;
+    let res = admin.set_member("team-a", "dev", "manager").await;
     assert_eq!(res.status(), StatusCode::OK);
     let dev = app.api_as("dev", &password_of("dev")).await;
-    assert_eq!(dev.json("/api/v1/me").await["groups"], json!([{"name": "team-a", "role": "manager"}]));
-    assert_eq!(admin.delete("/api/v1/groups/team-a/members/dev").await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(admin.delete("/api/v1/groups/team-a/members/dev").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(dev.json("/api/v1/me").await["groups"], json!([]));
+    assert_eq!(dev.get_me_ok().await["groups"], json!([{"name": "team-a", "role": "manager"}]));
+    assert_eq!(admin.remove_member("team-a", "dev").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(admin.remove_member("team-a", "dev").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(dev.get_me_ok().await["groups"], json!([]));
 
-    let groups: Value = admin.json("/api/v1/groups").await;
+    let groups: Value = admin.list_groups_ok().await;
     assert_eq!(groups[0]["name"], "team-a");
     assert_eq!(groups[0]["members"], 1);
     assert_eq!(groups[0]["managers"], 1);
@@ -107,20 +114,20 @@ async fn groups_and_memberships(db: Db) {
 async fn the_audit_log_records_changes_without_secrets(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.seed_team().await;
-    let all: Value = admin.json("/api/v1/audit?per_page=200").await;
+    let all: Value = admin.get_audit_ok("per_page=200").await;
     let text = all.to_string();
     for secret in [password_of("dev"), password_of("lead"), ADMIN_PASSWORD.to_string()] {
         assert!(!text.contains(&secret), "a password leaked into the audit log");
     }
-    let created: Value = admin.json("/api/v1/audit?action=user.create&actor=admin").await;
+    let created: Value = admin.get_audit_ok("action=user.create&actor=admin").await;
     let targets: Vec<&str> = created.as_array().unwrap().iter().map(|e| e["target"].as_str().unwrap()).collect();
     assert_eq!(targets, ["user:lead", "user:dev"], "newest first");
-    let memberships: Value = admin.json("/api/v1/audit?action=membership").await;
+    let memberships: Value = admin.get_audit_ok("action=membership").await;
     assert_eq!(memberships.as_array().unwrap().len(), 2);
     assert_eq!(memberships[0]["details"]["role"], "manager");
-    let res = admin.get("/api/v1/audit?since=not-a-date").await;
+    let res = admin.get_audit("since=not-a-date").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let future: Value = admin.json("/api/v1/audit?since=2999-01-01T00:00:00Z").await;
+    let future: Value = admin.get_audit_ok("since=2999-01-01T00:00:00Z").await;
     assert_eq!(future, json!([]));
 }
 
@@ -130,9 +137,8 @@ async fn admin_pages_create_users_and_manage_members(db: Db) {
     browser.login_ok("admin", ADMIN_PASSWORD).await;
 
     // Bad input: the page comes back with the error beside the field, and nothing is created.
-    let res = browser
-        .submit("/admin/users", "/admin/users", &[("username", "carol"), ("password", "short"), ("display_name", "Carol")])
-        .await;
+    let res =
+        browser.submit("/admin/users", "/admin/users", &[("username", "carol"), ("password", "short"), ("display_name", "Carol")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("class=\"field-error\">a password must be at least 10 characters"), "{html}");
@@ -148,13 +154,9 @@ async fn admin_pages_create_users_and_manage_members(db: Db) {
 
     let res = browser.submit("/admin/groups", "/admin/groups", &[("name", "ops"), ("description", "Operations")]).await;
     assert_eq!(res.headers()["location"], "/admin/groups/ops");
-    let res = browser
-        .submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "carol"), ("role", "manager")])
-        .await;
+    let res = browser.submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "carol"), ("role", "manager")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = browser
-        .submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "nobody"), ("role", "member")])
-        .await;
+    let res = browser.submit("/admin/groups/ops", "/admin/groups/ops/members", &[("username", "nobody"), ("role", "member")]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("no user `nobody`"));
     let (_, html) = browser.page("/admin/groups/ops").await;

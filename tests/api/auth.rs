@@ -26,10 +26,7 @@ async fn login_sets_a_safe_session_cookie_and_logout_ends_it(db: Db) {
 
     let token = browser.csrf_token("/login").await;
     let res = browser
-        .post_form(
-            "/login",
-            &[("csrf_token", &token), ("username", "Dev"), ("password", &password_of("dev")), ("next", "/teams")],
-        )
+        .post_form("/login", &[("csrf_token", &token), ("username", "Dev"), ("password", &password_of("dev")), ("next", "/teams")])
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/teams");
@@ -79,7 +76,7 @@ async fn login_sets_a_safe_session_cookie_and_logout_ends_it(db: Db) {
     assert_eq!(replay.status(), StatusCode::SEE_OTHER, "the old cookie is dead after logout");
 
     let admin = app.admin().await;
-    let audit: Value = admin.json("/api/v1/audit?actor=dev").await;
+    let audit: Value = admin.get_audit_ok("actor=dev").await;
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"login") && actions.contains(&"logout"), "{actions:?}");
 }
@@ -99,7 +96,7 @@ async fn a_wrong_password_is_refused_and_audited(db: Db) {
     assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER, "still not logged in");
 
     let admin = app.admin().await;
-    let audit: Value = admin.json("/api/v1/audit?action=login.failed").await;
+    let audit: Value = admin.get_audit_ok("action=login.failed").await;
     let entries = audit.as_array().unwrap();
     assert_eq!(entries.len(), 2, "{audit}");
     let text = audit.to_string();
@@ -127,7 +124,7 @@ async fn forms_without_a_valid_csrf_token_change_nothing(db: Db) {
     let foreign = other.csrf_token("/admin/groups").await;
     let res = browser.post_form("/admin/groups", &[("csrf_token", &foreign), ("name", "sneaky")]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let groups: Value = app.admin().await.json("/api/v1/groups").await;
+    let groups: Value = app.admin().await.list_groups_ok().await;
     assert_eq!(groups, json!([]), "nothing was created");
 
     // With its own token the same form works.
@@ -163,11 +160,11 @@ async fn repeated_failures_lock_the_user_name(db: Db) {
     app.seed_team().await;
     let client = app.anonymous();
     for _ in 0..3 {
-        let res = client.post("/api/v1/auth/token", &json!({"username": "dev", "password": "wrong-password"})).await;
+        let res = client.auth_token("dev", "wrong-password").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     // Locked now, even with the right password; the answer says so and when to retry.
-    let res = client.post("/api/v1/auth/token", &json!({"username": "dev", "password": password_of("dev")})).await;
+    let res = client.auth_token("dev", &password_of("dev")).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().get("retry-after").is_some());
     let body: Value = res.json().await.unwrap();
@@ -177,7 +174,7 @@ async fn repeated_failures_lock_the_user_name(db: Db) {
     let res = app.browser().login("dev", &password_of("dev")).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     // Another user from the same address is not locked out.
-    let res = client.post("/api/v1/auth/token", &json!({"username": "lead", "password": password_of("lead")})).await;
+    let res = client.auth_token("lead", &password_of("lead")).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
@@ -185,20 +182,20 @@ async fn api_tokens_authenticate_and_bad_ones_are_refused(db: Db) {
     let app = spawn_app(db).await;
     app.seed_team().await;
     let anon = app.anonymous();
-    let res = anon.post("/api/v1/auth/token", &json!({"username": "dev", "password": password_of("dev")})).await;
+    let res = anon.auth_token("dev", &password_of("dev")).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     assert!(body["token"].as_str().unwrap().starts_with("wharf_"));
     assert!(body["expires_at"].is_string());
 
     let dev = app.api_as("dev", &password_of("dev")).await;
-    let me = dev.json("/api/v1/me").await;
+    let me = dev.get_me_ok().await;
     assert_eq!(me, json!({"username": "dev", "display_name": "dev", "is_admin": false, "groups": [{"name": "team-a", "role": "member"}]}));
 
-    let res = anon.post("/api/v1/auth/token", &json!({"username": "dev", "password": "wrong-password"})).await;
+    let res = anon.auth_token("dev", "wrong-password").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(res).await, "unauthorized");
-    let res = anon.post_raw("/api/v1/auth/token", "{\"username\": \"dev\"").await;
+    let res = anon.auth_token_raw("{\"username\": \"dev\"").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(res).await, "bad_request");
 
@@ -208,7 +205,7 @@ async fn api_tokens_authenticate_and_bad_ones_are_refused(db: Db) {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthorized");
     }
-    let res = anon.get("/api/v1/me").await;
+    let res = anon.get_me().await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -218,11 +215,7 @@ async fn https_base_url_makes_cookies_secure(db: Db) {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = client.get(app.url("/login")).send().await.unwrap();
     let set = |res: &reqwest::Response, name: &str| {
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .find(|c| c.starts_with(&format!("{name}=")))
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with(&format!("{name}=")))
     };
     let csrf_cookie = set(&res, "wharf_csrf").expect("a csrf cookie");
     assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");

@@ -4,6 +4,7 @@ use std::process::{Command, Stdio};
 
 use reqwest::StatusCode;
 
+use crate::fixture;
 use crate::helpers::{Db, fresh_database};
 
 fn wharf() -> Command {
@@ -12,11 +13,7 @@ fn wharf() -> Command {
 
 fn output(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("run wharf");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -49,7 +46,7 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     let dir = std::env::temp_dir().join(format!("wharf-cfg-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("wharf.toml");
-    std::fs::write(&file, "bind = \"127.0.0.1:0\"\ndatabse_url = \"sqlite://x.db\"\n").unwrap();
+    std::fs::write(&file, fixture!("config/misspelled-key.toml")).unwrap();
     let (code, _, stderr) = output(wharf().arg("--config").arg(&file).arg("migrate"));
     assert_eq!(code, 2);
     assert!(stderr.contains("databse_url"), "{stderr}");
@@ -131,11 +128,7 @@ async fn serve_demo_prints_working_passwords() {
     assert_eq!(passwords.len(), 3, "{:?}", served.printed);
     let base = served.base.clone();
     for (user, expect_admin) in [("dev", false), ("lead", false), ("admin", true)] {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let html = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
         let token = crate::helpers::csrf_in(&html).unwrap();
         let res = client
@@ -160,8 +153,8 @@ async fn catalog_validate_lists_every_error() {
 
     let dir = std::env::temp_dir().join(format!("wharf-bad-catalog-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.yaml"), "id: a-bp\nname: A\nversion: 1\ncomponents:\n  x:\n    image: busybox\n    tty: maybe\n    ports: [0]\n").unwrap();
-    std::fs::write(dir.join("b.yml"), "id: b-bp\nname: B\nversion: 1\ncomponents:\n  y: { image: busybox, depends_on: [z] }\n").unwrap();
+    std::fs::write(dir.join("a.yaml"), fixture!("catalog-invalid/a.yaml")).unwrap();
+    std::fs::write(dir.join("b.yml"), fixture!("catalog-invalid/b.yml")).unwrap();
     std::fs::write(dir.join("notes.txt"), "not a blueprint").unwrap();
     let (code, _, stderr) = output(wharf().args(["catalog", "validate"]).arg(&dir));
     assert_eq!(code, 1);

@@ -6,31 +6,15 @@ use std::collections::BTreeSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, Db, docker, eventually, fresh_database, leftovers, serve, test_image};
-use crate::on_both_databases;
+use crate::fixtures::blueprint;
+use crate::helpers::{ADMIN_PASSWORD, Db, docker, eventually, fresh_database, leftovers, serve};
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(a_killed_portal_resumes_without_duplicates_or_orphans);
 
 fn slow_blueprint() -> String {
-    let image = test_image();
     // `a` takes a few seconds to become healthy; `b` (two replicas) waits for it.
-    format!(
-        r#"id: slow
-name: Slow
-version: 1
-components:
-  a:
-    image: {image}
-    command: ["/bin/sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]
-    volumes: [ {{ name: state, target: /state }} ]
-    health: {{ cmd: ["/bin/sh", "-c", "test -e /tmp/ready"], interval_s: 1, retries: 30 }}
-  b:
-    image: {image}
-    command: ["sleep", "3600"]
-    replicas: 2
-    depends_on: [a]
-"#
-    )
+    blueprint(fixture!("blueprints/slow.yaml"), &[])
 }
 
 async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
@@ -47,11 +31,11 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
     let app = first.app();
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
-    let res = admin.client_post_yaml("/api/v1/blueprints", &slow_blueprint()).await;
+    let res = admin.publish_blueprint(&slow_blueprint()).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let mut ids = Vec::new();
     for _ in 0..4 {
-        let res = admin.post("/api/v1/blueprints/slow/deploy", &json!({})).await;
+        let res = admin.deploy_blueprint("slow", &json!({})).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
@@ -59,7 +43,7 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
     eventually(30, "provisioning to be under way", || async {
         let mut started = 0;
         for id in &ids {
-            let d = admin.json(&format!("/api/v1/deployments/{id}")).await;
+            let d = admin.get_deployment_ok(id).await;
             if !d["resources"].as_array().unwrap().is_empty() {
                 started += 1;
             }
@@ -71,7 +55,7 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
     let statuses: Vec<String> = {
         let mut v = Vec::new();
         for id in &ids {
-            v.push(admin.json(&format!("/api/v1/deployments/{id}")).await["status"].as_str().unwrap().to_string());
+            v.push(admin.get_deployment_ok(id).await["status"].as_str().unwrap().to_string());
         }
         v
     };
@@ -95,10 +79,8 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
         if d["status"] == "running" {
             let endpoint = endpoint.expect("a running deployment has a host");
             let filter = format!("label=io.wharf.deployment={id}");
-            let names: Vec<String> = docker(&endpoint, &["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
-                .lines()
-                .map(str::to_string)
-                .collect();
+            let names: Vec<String> =
+                docker(&endpoint, &["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]).lines().map(str::to_string).collect();
             let unique: BTreeSet<&String> = names.iter().collect();
             assert_eq!(names.len(), 3, "{id}: exactly a, b-0, b-1: {names:?}");
             assert_eq!(unique.len(), 3);

@@ -4,10 +4,8 @@ use wharf::docker::{BollardHost, ContainerHost, DockerError, HostEndpoint};
 use crate::helpers::env;
 
 fn test_hosts() -> Vec<HostEndpoint> {
-    let hosts: Vec<HostEndpoint> = env("WHARF_TEST_DOCKER_HOSTS")
-        .split(',')
-        .map(|h| HostEndpoint::parse(h).expect("a test host endpoint"))
-        .collect();
+    let hosts: Vec<HostEndpoint> =
+        env("WHARF_TEST_DOCKER_HOSTS").split(',').map(|h| HostEndpoint::parse(h).expect("a test host endpoint")).collect();
     assert_eq!(hosts.len(), 2, "scripts/test starts two test hosts");
     hosts
 }

@@ -117,10 +117,7 @@ impl TestApp {
 
     /// An API token for `username` through `POST /api/v1/auth/token`.
     pub async fn token(&self, username: &str, password: &str) -> String {
-        let res = self
-            .anonymous()
-            .post("/api/v1/auth/token", &json!({"username": username, "password": password}))
-            .await;
+        let res = self.anonymous().auth_token(username, password).await;
         assert_eq!(res.status(), StatusCode::CREATED, "token for {username}");
         let body: Value = res.json().await.expect("token body");
         body["token"].as_str().expect("token").to_string()
@@ -139,11 +136,7 @@ impl TestApp {
 
     /// A browser: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> Browser {
-        let client = Client::builder()
-            .cookie_store(true)
-            .redirect(redirect::Policy::none())
-            .build()
-            .expect("client");
+        let client = Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build().expect("client");
         Browser { base: self.address.clone(), client }
     }
 
@@ -151,13 +144,11 @@ impl TestApp {
     /// `lead` (manager), created through the API. Passwords are `<name>-password-1`.
     pub async fn seed_team(&self) -> Api {
         let admin = self.admin().await;
-        assert_eq!(admin.post("/api/v1/groups", &json!({"name": "team-a"})).await.status(), StatusCode::CREATED);
+        assert_eq!(admin.create_group(&json!({"name": "team-a"})).await.status(), StatusCode::CREATED);
         for (name, role) in [("dev", "member"), ("lead", "manager")] {
-            let res = admin
-                .post("/api/v1/users", &json!({"username": name, "password": password_of(name)}))
-                .await;
+            let res = admin.create_user(&json!({"username": name, "password": password_of(name)})).await;
             assert_eq!(res.status(), StatusCode::CREATED);
-            let res = admin.put(&format!("/api/v1/groups/team-a/members/{name}"), &json!({"role": role})).await;
+            let res = admin.set_member("team-a", name, role).await;
             assert_eq!(res.status(), StatusCode::OK);
         }
         admin
@@ -169,11 +160,7 @@ pub fn password_of(name: &str) -> String {
 }
 
 fn plain_client(headers: HeaderMap) -> Client {
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .default_headers(headers)
-        .build()
-        .expect("client")
+    Client::builder().redirect(redirect::Policy::none()).default_headers(headers).build().expect("client")
 }
 
 /// A JSON API client (anonymous or with a Bearer token).
@@ -285,12 +272,7 @@ pub fn test_image() -> String {
 
 /// Runs the docker CLI against a test host; returns stdout, panics with stderr on failure.
 pub fn docker(endpoint: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .arg("-H")
-        .arg(endpoint)
-        .args(args)
-        .output()
-        .expect("run the docker CLI");
+    let out = std::process::Command::new("docker").arg("-H").arg(endpoint).args(args).output().expect("run the docker CLI");
     assert!(out.status.success(), "docker {args:?} on {endpoint}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -333,7 +315,7 @@ impl TestApp {
         let mut out = Vec::new();
         for (i, endpoint) in docker_hosts().into_iter().enumerate() {
             let name = format!("h{}", i + 1);
-            let res = admin.post("/api/v1/hosts", &json!({"name": name, "endpoint": endpoint, "labels": {"n": (i + 1).to_string()}})).await;
+            let res = admin.register_host(&json!({"name": name, "endpoint": endpoint, "labels": {"n": (i + 1).to_string()}})).await;
             assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
             out.push((name, endpoint));
         }
@@ -344,7 +326,7 @@ impl TestApp {
     /// that nothing of them is left on any test host.
     pub async fn destroy_all(&self, admin: &Api, ids: &[String], hosts: &[(String, String)]) {
         for id in ids {
-            let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+            let res = admin.deployment_action(id, "destroy").await;
             assert_eq!(res.status(), StatusCode::ACCEPTED, "destroy {id}");
         }
         for id in ids {
@@ -357,9 +339,8 @@ impl TestApp {
 
     /// Polls a deployment until its status is one of `states`.
     pub async fn wait_deployment(&self, admin: &Api, id: &str, states: &[&str], secs: u64) -> Value {
-        let path = format!("/api/v1/deployments/{id}");
         eventually(secs, &format!("deployment {id} to be {states:?}"), || async {
-            let d = admin.json(&path).await;
+            let d = admin.get_deployment_ok(id).await;
             states.contains(&d["status"].as_str().unwrap_or_default()).then_some(d)
         })
         .await
@@ -430,6 +411,7 @@ pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
         printed.push(line);
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("wharf did not become ready: {printed:?}");
 }
 

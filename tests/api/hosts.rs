@@ -6,16 +6,21 @@ use serde_json::{Value, json};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::fixtures::blueprint;
 use crate::helpers::{Db, docker_hosts, env, eventually, spawn_app};
-use crate::on_both_databases;
+use crate::{fixture, on_both_databases};
 
-on_both_databases!(hosts_register_and_report_their_engine, tls_hosts_need_the_right_certificate, a_host_that_stops_answering_is_marked_down_and_up_again);
+on_both_databases!(
+    hosts_register_and_report_their_engine,
+    tls_hosts_need_the_right_certificate,
+    a_host_that_stops_answering_is_marked_down_and_up_again
+);
 
 async fn hosts_register_and_report_their_engine(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.admin().await;
     app.register_test_hosts(&admin).await;
-    let hosts: Value = admin.json("/api/v1/hosts").await;
+    let hosts: Value = admin.list_hosts_ok().await;
     let list = hosts.as_array().unwrap();
     assert_eq!(list.len(), 2);
     for h in list {
@@ -25,7 +30,7 @@ async fn hosts_register_and_report_their_engine(db: Db) {
         assert!(h.get("tls_key").is_none());
     }
     assert_eq!(list[1]["publish_address"], "127.0.0.1");
-    let one = admin.json(&format!("/api/v1/hosts/{}", list[0]["id"])).await;
+    let one = admin.get_host_ok(&list[0]["id"].to_string()).await;
     assert_eq!(one["name"], "h1");
 
     // Bad input: clear errors, nothing registered.
@@ -38,20 +43,20 @@ async fn hosts_register_and_report_their_engine(db: Db) {
         (json!({"name": "h3", "endpoint": "unix:///x.sock", "max_containers": 0}), StatusCode::UNPROCESSABLE_ENTITY),
     ];
     for (body, status) in cases {
-        let res = admin.post("/api/v1/hosts", &body).await;
+        let res = admin.register_host(&body).await;
         assert_eq!(res.status(), status, "{body}");
         let err: Value = res.json().await.unwrap();
         assert!(!err["error"]["message"].as_str().unwrap().is_empty());
     }
-    let res = admin.post("/api/v1/hosts", &json!({"name": "h3", "endpoint": "unix:///nonexistent/docker.sock"})).await;
+    let res = admin.register_host(&json!({"name": "h3", "endpoint": "unix:///nonexistent/docker.sock"})).await;
     let err: Value = res.json().await.unwrap();
     assert!(err["error"]["message"].as_str().unwrap().contains("/nonexistent/docker.sock"), "{err}");
-    assert_eq!(admin.json("/api/v1/hosts").await.as_array().unwrap().len(), 2);
+    assert_eq!(admin.list_hosts_ok().await.as_array().unwrap().len(), 2);
 
     // Removal: nothing lives there, so it goes.
-    let res = admin.delete("/api/v1/hosts/h2").await;
+    let res = admin.remove_host("h2").await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(admin.get("/api/v1/hosts/h2").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(admin.get_host("h2").await.status(), StatusCode::NOT_FOUND);
 }
 
 fn pem(name: &str) -> String {
@@ -63,35 +68,36 @@ async fn tls_hosts_need_the_right_certificate(db: Db) {
     let admin = app.admin().await;
     let endpoint = env("WHARF_TEST_TLS_ENDPOINT");
     // Without TLS, a TLS daemon does not answer as Docker.
-    let res = admin.post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint})).await;
+    let res = admin.register_host(&json!({"name": "tls", "endpoint": endpoint})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // A client certificate from another CA is refused by the daemon, and so by Wharf.
     let res = admin
-        .post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("bad-cert.pem"), "key_pem": pem("bad-key.pem")}}))
+        .register_host(&json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("bad-cert.pem"), "key_pem": pem("bad-key.pem")}}))
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = res.json().await.unwrap();
     let message = err["error"]["message"].as_str().unwrap();
     assert!(message.contains("could not talk to the engine"), "{message}");
     // Not PEM at all.
-    let res = admin
-        .post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": "x", "cert_pem": "y", "key_pem": "z"}}))
-        .await;
+    let res =
+        admin.register_host(&json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": "x", "cert_pem": "y", "key_pem": "z"}})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(admin.json("/api/v1/hosts").await, json!([]), "nothing was registered");
+    assert_eq!(admin.list_hosts_ok().await, json!([]), "nothing was registered");
 
     // The right certificate works, and the key is never shown back.
     let key = pem("key.pem");
     let res = admin
-        .post("/api/v1/hosts", &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("cert.pem"), "key_pem": key}}))
+        .register_host(
+            &json!({"name": "tls", "endpoint": endpoint, "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("cert.pem"), "key_pem": key}}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let host: Value = res.json().await.unwrap();
     assert_eq!(host["tls"], true);
     assert_eq!(host["status"], "up");
-    let all = admin.get("/api/v1/hosts").await.text().await.unwrap();
+    let all = admin.list_hosts().await.text().await.unwrap();
     assert!(!all.contains("PRIVATE KEY"), "the key leaked: {all}");
-    let audit = admin.get("/api/v1/audit?action=host").await.text().await.unwrap();
+    let audit = admin.get_audit("action=host").await.text().await.unwrap();
     assert!(!audit.contains("PRIVATE KEY"));
 }
 
@@ -134,13 +140,13 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
     let admin = app.admin().await;
     let target = docker_hosts()[1].trim_start_matches("tcp://").to_string();
     let (port, switch) = relay(target).await;
-    let res = admin.post("/api/v1/hosts", &json!({"name": "flaky", "endpoint": format!("tcp://127.0.0.1:{port}")})).await;
+    let res = admin.register_host(&json!({"name": "flaky", "endpoint": format!("tcp://127.0.0.1:{port}")})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     switch.send(false).unwrap();
     let started = std::time::Instant::now();
     let host = eventually(10, "the host to be marked down", || async {
-        let h = admin.json("/api/v1/hosts/flaky").await;
+        let h = admin.get_host_ok("flaky").await;
         (h["status"] == "down").then_some(h)
     })
     .await;
@@ -148,9 +154,9 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
     assert!(host["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{host}");
 
     // A deployment on a host that is down fails with a clear error; the host stays down.
-    let bp = format!("id: one-box\nname: One box\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", crate::helpers::test_image());
-    assert_eq!(admin.client_post_yaml("/api/v1/blueprints", &bp).await.status(), StatusCode::CREATED);
-    let res = admin.post("/api/v1/blueprints/one-box/deploy", &json!({})).await;
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "one-box"), ("name", "One box")]);
+    assert_eq!(admin.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
+    let res = admin.deploy_blueprint("one-box", &json!({})).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let d: Value = res.json().await.unwrap();
     let d = app.wait_deployment(&admin, d["id"].as_str().unwrap(), &["failed", "running"], 30).await;
@@ -159,12 +165,9 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
 
     switch.send(true).unwrap();
     let started = std::time::Instant::now();
-    eventually(10, "the host to be up again", || async {
-        (admin.json("/api/v1/hosts/flaky").await["status"] == "up").then_some(())
-    })
-    .await;
+    eventually(10, "the host to be up again", || async { (admin.get_host_ok("flaky").await["status"] == "up").then_some(()) }).await;
     assert!(started.elapsed() < Duration::from_secs(10));
-    let audit: Value = admin.json("/api/v1/audit?action=host").await;
+    let audit: Value = admin.get_audit_ok("action=host").await;
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"host.down") && actions.contains(&"host.up"), "{actions:?}");
 }
@@ -173,13 +176,14 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_socket_is_registered_at_start_up() {
     let socket = docker_hosts()[0].trim_start_matches("unix://").to_string();
-    let app = crate::helpers::spawn_app_with(Db::Sqlite, json!({"hosts": {"register_local": true, "local_socket": socket, "health_interval_secs": 1}})).await;
+    let app = crate::helpers::spawn_app_with(
+        Db::Sqlite,
+        json!({"hosts": {"register_local": true, "local_socket": socket, "health_interval_secs": 1}}),
+    )
+    .await;
     let admin = app.admin().await;
-    let hosts: Value = admin.json("/api/v1/hosts").await;
+    let hosts: Value = admin.list_hosts_ok().await;
     assert_eq!(hosts[0]["name"], "local");
     assert_eq!(hosts[0]["endpoint"], format!("unix://{socket}"));
-    eventually(10, "the local host to be checked", || async {
-        (admin.json("/api/v1/hosts/local").await["status"] == "up").then_some(())
-    })
-    .await;
+    eventually(10, "the local host to be checked", || async { (admin.get_host_ok("local").await["status"] == "up").then_some(()) }).await;
 }

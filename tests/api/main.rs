@@ -1,8 +1,11 @@
 //! Wharf's integration suite: one binary, the real app on real databases and Docker engines.
+mod client;
+mod fixtures;
 mod helpers;
 
 mod accounts;
 mod auth;
+mod blueprints;
 mod cli;
 mod crash;
 mod docker;
@@ -10,7 +13,6 @@ mod health;
 mod hosts;
 mod oidc;
 mod openapi;
-mod blueprints;
 mod provisioning;
 mod replicas;
 mod requests;

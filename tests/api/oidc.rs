@@ -5,10 +5,15 @@ use std::sync::Mutex;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::fixtures::render;
 use crate::helpers::{ADMIN_PASSWORD, Browser, Db, TestApp, env, spawn_app_with};
-use crate::on_both_databases;
+use crate::{fixture, on_both_databases};
 
-on_both_databases!(first_login_creates_the_user_and_groups_follow_the_claim, bad_callbacks_are_refused_and_create_nothing, local_login_can_be_turned_off_but_not_locking_out_admins);
+on_both_databases!(
+    first_login_creates_the_user_and_groups_follow_the_claim,
+    bad_callbacks_are_refused_and_create_nothing,
+    local_login_can_be_turned_off_but_not_locking_out_admins
+);
 
 /// The provider's users file is shared by every test: one writer at a time.
 static USERS: Mutex<()> = Mutex::new(());
@@ -29,20 +34,8 @@ fn unique(name: &str) -> String {
 }
 
 fn oidc_settings() -> Value {
-    json!({
-        "oidc": {
-            "issuer": env("WHARF_TEST_OIDC_ISSUER"),
-            "client_id": "wharf",
-            "client_secret": "wharf-test-secret",
-            "groups_claim": "groups",
-            "admin_values": ["wharf-admins"],
-            "group_map": [
-                {"claim_value": "devs", "group": "team-a", "role": "member"},
-                {"claim_value": "leads", "group": "team-a", "role": "manager"},
-                {"claim_value": "ops", "group": "ops", "role": "member"}
-            ]
-        }
-    })
+    let issuer = env("WHARF_TEST_OIDC_ISSUER");
+    serde_json::from_str(&render(fixture!("config/oidc.json"), &[("issuer", &issuer)])).expect("the OpenID settings fixture")
 }
 
 fn absolute(base: &str, location: &str) -> String {
@@ -140,17 +133,17 @@ async fn first_login_creates_the_user_and_groups_follow_the_claim(db: Db) {
     // Local accounts keep working beside it.
     app.browser().login_ok("admin", ADMIN_PASSWORD).await;
     let admin = app.admin().await;
-    let audit: Value = admin.json(&format!("/api/v1/audit?actor={alice}&action=login")).await;
+    let audit: Value = admin.get_audit_ok(&format!("actor={alice}&action=login")).await;
     assert_eq!(audit.as_array().unwrap().len(), 3);
     assert_eq!(audit[0]["details"]["via"], "oidc");
-    let removed: Value = admin.json("/api/v1/audit?action=membership.remove&actor=oidc").await;
+    let removed: Value = admin.get_audit_ok("action=membership.remove&actor=oidc").await;
     assert_eq!(removed[0]["details"]["user"], alice.as_str());
 }
 
 async fn bad_callbacks_are_refused_and_create_nothing(db: Db) {
     let app = spawn_app_with(db, oidc_settings()).await;
     let admin = app.admin().await;
-    let users_before = admin.json("/api/v1/users").await.as_array().unwrap().len();
+    let users_before = admin.list_users_ok("").await.as_array().unwrap().len();
     let bob = unique("bob");
     provider_user(&bob, &["devs"]);
 
@@ -165,14 +158,14 @@ async fn bad_callbacks_are_refused_and_create_nothing(db: Db) {
     let res = app.browser().client.get(&callback).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("no single sign-on login is in progress"));
-    assert_eq!(admin.json("/api/v1/users").await.as_array().unwrap().len(), users_before);
+    assert_eq!(admin.list_users_ok("").await.as_array().unwrap().len(), users_before);
 
     // A code used once: the second use (same browser, same state) is refused by the provider.
     let b = app.browser();
     let callback = through_the_provider(&app, &b, &bob).await;
     let pending = b.client.get(&callback).send().await.unwrap();
     assert_eq!(pending.status(), StatusCode::SEE_OTHER);
-    let users_after_first = admin.json("/api/v1/users").await.as_array().unwrap().len();
+    let users_after_first = admin.list_users_ok("").await.as_array().unwrap().len();
     assert_eq!(users_after_first, users_before + 1);
     let replay = app.browser();
     // Replay with the pending cookie of a fresh start in another browser: still refused.
@@ -180,13 +173,15 @@ async fn bad_callbacks_are_refused_and_create_nothing(db: Db) {
     let stolen = format!("{}?{}", again.split('?').next().unwrap(), callback.split('?').nth(1).unwrap());
     let res = replay.client.get(&stolen).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{stolen}");
-    assert_eq!(admin.json("/api/v1/users").await.as_array().unwrap().len(), users_after_first);
-    let failures: Value = admin.json("/api/v1/audit?action=login.failed").await;
+    assert_eq!(admin.list_users_ok("").await.as_array().unwrap().len(), users_after_first);
+    let failures: Value = admin.get_audit_ok("action=login.failed").await;
     assert!(failures.as_array().unwrap().len() >= 3, "{failures}");
 
     // An ID token minted for another client is not valid for Wharf.
     let other = token_for_other_client(&bob).await;
-    let settings = wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(oidc_settings()))).unwrap();
+    let settings =
+        wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(oidc_settings())))
+            .unwrap();
     let oidc = wharf::auth::oidc::Oidc::discover(&settings.oidc, "http://127.0.0.1:1/auth/oidc/callback").await.unwrap();
     let err = oidc.verify_compact(&other.0, &other.1).unwrap_err().to_string();
     assert!(err.contains("not valid for Wharf") && err.to_lowercase().contains("audience"), "{err}");
@@ -211,7 +206,12 @@ async fn token_for_other_client(user: &str) -> (String, String) {
             let res = client
                 .post(format!("{issuer}/token"))
                 .basic_auth("other-app", Some("other-app-secret"))
-                .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect), ("code_verifier", verifier.as_str())])
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect),
+                    ("code_verifier", verifier.as_str()),
+                ])
                 .send()
                 .await
                 .unwrap();
@@ -234,7 +234,7 @@ async fn token_for_other_client(user: &str) -> (String, String) {
 async fn local_login_can_be_turned_off_but_not_locking_out_admins(db: Db) {
     let app = spawn_app_with(db, oidc_settings()).await;
     let admin = app.admin().await;
-    let res = admin.put("/api/v1/settings/local-login", &json!({"enabled": false})).await;
+    let res = admin.set_local_login(false).await;
     assert_eq!(res.status(), StatusCode::CONFLICT, "no admin can use single sign-on yet");
     let boss = unique("boss");
     provider_user(&boss, &["wharf-admins"]);
@@ -242,18 +242,18 @@ async fn local_login_can_be_turned_off_but_not_locking_out_admins(db: Db) {
     // A browser that opened the login page while password logins were still on.
     let late = app.browser();
     let token = late.csrf_token("/login").await;
-    let res = admin.put("/api/v1/settings/local-login", &json!({"enabled": false})).await;
+    let res = admin.set_local_login(false).await;
     assert_eq!(res.status(), StatusCode::OK);
     // Password logins are refused, on the page and the API; the page offers only the button.
     let res = late.post_form("/login", &[("csrf_token", &token), ("username", "admin"), ("password", ADMIN_PASSWORD)]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("local login is turned off"));
-    let res = app.anonymous().post("/api/v1/auth/token", &json!({"username": "admin", "password": ADMIN_PASSWORD})).await;
+    let res = app.anonymous().auth_token("admin", ADMIN_PASSWORD).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let (_, page) = app.browser().page("/login").await;
     assert!(!page.contains("name=\"password\"") && page.contains("single sign-on"), "{page}");
     // Tokens made before still work: the SSO admin turns password logins back on.
-    let res = admin.put("/api/v1/settings/local-login", &json!({"enabled": true})).await;
+    let res = admin.set_local_login(true).await;
     assert_eq!(res.status(), StatusCode::OK);
     app.browser().login_ok("admin", ADMIN_PASSWORD).await;
 }
@@ -265,7 +265,8 @@ async fn an_unreachable_issuer_stops_start_up() {
     let url = crate::helpers::fresh_database(Db::Sqlite).await;
     let config = json!({"bind": "127.0.0.1:0", "database_url": url, "catalog_dir": "/nonexistent", "hosts": {"register_local": false},
         "oidc": {"issuer": format!("http://127.0.0.1:{port}"), "client_id": "wharf"}});
-    let settings = wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(config))).unwrap();
+    let settings =
+        wharf::config::Settings::from_figment(figment::Figment::new().merge(figment::providers::Serialized::defaults(config))).unwrap();
     let err = wharf::startup::Application::build(settings).await.err().expect("start-up fails").to_string();
     assert!(err.contains(&format!("cannot reach the OpenID provider at http://127.0.0.1:{port}")), "{err}");
 }

@@ -3,8 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, Db, TestApp, docker, leftovers, spawn_app, test_image};
-use crate::on_both_databases;
+use crate::fixtures::blueprint;
+use crate::helpers::{Api, Db, TestApp, docker, leftovers, spawn_app};
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(
     a_two_tier_deployment_runs_on_its_private_network,
@@ -16,41 +17,16 @@ on_both_databases!(
 
 /// Web and db: db is healthy before web starts; web serves a page on a published port.
 fn two_tier() -> String {
-    let image = test_image();
-    format!(
-        r#"id: two-tier
-name: Two tier
-version: 1
-inputs:
-  greeting: {{ type: string, default: hello, pattern: "^[a-z]+$" }}
-  password: {{ type: string, secret: true, generate: true }}
-components:
-  db:
-    image: {image}
-    command: ["/bin/sh", "-c", "echo db-$DB_PASSWORD > /www/index.html; touch /tmp/ready; exec httpd -f -p 5432 -h /www"]
-    env: {{ DB_PASSWORD: "${{inputs.password}}" }}
-    volumes: [ {{ name: data, target: /data }} ]
-    health: {{ cmd: ["/bin/sh", "-c", "test -e /tmp/ready"], interval_s: 1, retries: 30 }}
-  web:
-    image: {image}
-    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
-    env: {{ GREETING: "${{inputs.greeting}}", DB_HOST: db }}
-    ports: [ {{ container: 8080 }} ]
-    depends_on: [db]
-outputs:
-  url: "http://${{host.address}}:${{components.web.ports.8080}}/"
-  greeting: "${{inputs.greeting}}"
-"#
-    )
+    blueprint(fixture!("blueprints/two-tier.yaml"), &[])
 }
 
 async fn publish(admin: &Api, yaml: &str) {
-    let res = admin.client_post_yaml("/api/v1/blueprints", yaml).await;
+    let res = admin.publish_blueprint(yaml).await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
 }
 
 async fn deploy(admin: &Api, blueprint: &str, body: Value) -> String {
-    let res = admin.post(&format!("/api/v1/blueprints/{blueprint}/deploy"), &body).await;
+    let res = admin.deploy_blueprint(blueprint, &body).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap_or_default());
     res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
 }
@@ -60,7 +36,7 @@ fn endpoint_of(hosts: &[(String, String)], name: &str) -> String {
 }
 
 async fn destroy_and_check(app: &TestApp, admin: &Api, id: &str, endpoint: &str) {
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+    let res = admin.deployment_action(id, "destroy").await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     app.wait_deployment(admin, id, &["destroyed"], 60).await;
     assert_eq!(leftovers(endpoint, id), Vec::<String>::new(), "nothing of {id} is left on the host");
@@ -92,17 +68,20 @@ async fn a_two_tier_deployment_runs_on_its_private_network(db: Db) {
     let web_name = web["name"].as_str().unwrap();
     let body = docker(&endpoint, &["exec", web_name, "wget", "-q", "-O", "-", "http://db:5432/"]);
     assert!(body.starts_with("db-") && body.trim().len() > 10, "{body}");
-    let text = admin.get(&format!("/api/v1/deployments/{id}")).await.text().await.unwrap();
+    let text = admin.get_deployment(&id).await.text().await.unwrap();
     assert!(!text.contains(body.trim().trim_start_matches("db-")), "the generated password leaked into the API");
 
     // Labels name the deployment and the component.
-    let labels = docker(&endpoint, &["inspect", "-f", "{{index .Config.Labels \"io.wharf.deployment\"}} {{index .Config.Labels \"io.wharf.component\"}}", web_name]);
+    let labels = docker(
+        &endpoint,
+        &["inspect", "-f", "{{index .Config.Labels \"io.wharf.deployment\"}} {{index .Config.Labels \"io.wharf.component\"}}", web_name],
+    );
     assert_eq!(labels.trim(), format!("{id} web"));
     assert!(leftovers(&endpoint, &id).iter().any(|l| l.starts_with("volume")), "the named volume exists");
 
     // Its host cannot be removed while it lives there; the refusal says what removal would do.
     let host = d["host"].as_str().unwrap();
-    let res = admin.delete(&format!("/api/v1/hosts/{host}")).await;
+    let res = admin.remove_host(host).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let err: Value = res.json().await.unwrap();
     assert!(err["error"]["message"].as_str().unwrap().contains("1 live deployment"), "{err}");
@@ -114,7 +93,7 @@ async fn placement_spreads_deployments_over_both_hosts(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
-    let bp = format!("id: sleeper\nname: Sleeper\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", test_image());
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "sleeper"), ("name", "Sleeper")]);
     publish(&admin, &bp).await;
     let first = deploy(&admin, "sleeper", json!({})).await;
     let a = app.wait_deployment(&admin, &first, &["running", "failed"], 60).await;
@@ -143,10 +122,7 @@ async fn an_unknown_image_fails_cleanly(db: Db) {
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
     // The first component starts, the second cannot: what the attempt made is removed.
-    let bp = format!(
-        "id: broken-image\nname: Broken\nversion: 1\ncomponents:\n  ok:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    volumes: [ {{ name: v, target: /v }} ]\n  missing:\n    image: wharf-test/no-such-image:1\n    depends_on: [ok]\n",
-        test_image()
-    );
+    let bp = blueprint(fixture!("blueprints/broken-image.yaml"), &[]);
     publish(&admin, &bp).await;
     let id = deploy(&admin, "broken-image", json!({})).await;
     let d = app.wait_deployment(&admin, &id, &["running", "failed"], 90).await;
@@ -158,21 +134,21 @@ async fn an_unknown_image_fails_cleanly(db: Db) {
     assert_eq!(d["resources"], json!([]));
 
     // Invalid inputs and blueprints that break guardrails once resolved are refused up front.
-    let res = admin.post("/api/v1/blueprints/broken-image/deploy", &json!({"inputs": {"nope": 1}})).await;
+    let res = admin.deploy_blueprint("broken-image", &json!({"inputs": {"nope": 1}})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["details"][0]["field"], "inputs.nope");
-    let res = admin.post("/api/v1/blueprints/no-such/deploy", &json!({})).await;
+    let res = admin.deploy_blueprint("no-such", &json!({})).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // A failed deployment can be retried (and fails the same way), or destroyed.
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "retry"})).await;
+    let res = admin.deployment_action(&id, "retry").await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let d = app.wait_deployment(&admin, &id, &["failed"], 90).await;
     assert!(d["error"].as_str().unwrap().contains("could not be pulled"));
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "fly"})).await;
+    let res = admin.deployment_action(&id, "fly").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     destroy_and_check(&app, &admin, &id, &endpoint).await;
-    let res = admin.post(&format!("/api/v1/deployments/{id}/actions"), &json!({"action": "destroy"})).await;
+    let res = admin.deployment_action(&id, "destroy").await;
     assert_eq!(res.status(), StatusCode::CONFLICT, "a destroyed deployment cannot be destroyed again");
 }
 
@@ -180,10 +156,7 @@ async fn changes_behind_wharfs_back_show_within_seconds(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.admin().await;
     let hosts = app.register_test_hosts(&admin).await;
-    let bp = format!(
-        "id: pair\nname: Pair\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    replicas: 2\n",
-        test_image()
-    );
+    let bp = blueprint(fixture!("blueprints/pair.yaml"), &[]);
     publish(&admin, &bp).await;
     let id = deploy(&admin, "pair", json!({})).await;
     let d = app.wait_deployment(&admin, &id, &["running", "failed"], 60).await;
@@ -204,9 +177,8 @@ async fn changes_behind_wharfs_back_show_within_seconds(db: Db) {
     // (While the engine removes it, the container is first seen stopped: drifted "not
     // running"; once it is gone the reason says so.)
     docker(&endpoint, &["rm", "-f", &names[1]]);
-    let path = format!("/api/v1/deployments/{id}");
     let d = crate::helpers::eventually(5, "the deployment to be drifted with a removed container", || async {
-        let d = admin.json(&path).await;
+        let d = admin.get_deployment_ok(&id).await;
         (d["status"] == "drifted" && d["error"].as_str().is_some_and(|e| e.contains("removed outside Wharf"))).then_some(d)
     })
     .await;
@@ -228,15 +200,12 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     assert!(html.contains("data-status=\"up\"") && html.contains("h1") && html.contains("h2"), "{html}");
 
     // A broken blueprint: the page lists each error with line and column.
-    let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", "id: web\nname: Web\nversion: 1\ncomponents:\n  app: { image: busybox, tty: maybe }\n")]).await;
+    let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", fixture!("blueprints/bad-tty.yaml"))]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("5:31: tty must be true or false"), "{html}");
 
-    let image = test_image();
-    let yaml = format!(
-        "id: page-web\nname: Page web\nversion: 1\ninputs:\n  size: {{ type: integer, title: Size, default: 2, min: 1, max: 3 }}\n  loud: {{ type: boolean, title: Loud, default: true }}\n  token: {{ type: string, title: Token, secret: true, generate: true }}\ncomponents:\n  web:\n    image: {image}\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    env: {{ SIZE: \"${{inputs.size}}\", LOUD: \"${{inputs.loud}}\" }}\n    ports: [80]\noutputs:\n  url: \"http://${{host.address}}:${{components.web.ports.80}}/\"\n"
-    );
+    let yaml = blueprint(fixture!("blueprints/page-web.yaml"), &[]);
     let res = browser.submit("/admin/blueprints", "/admin/blueprints", &[("source", &yaml)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/admin/blueprints/page-web");
@@ -246,16 +215,24 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
 
     // A value out of range comes back beside its field, and nothing is deployed.
     let res = browser
-        .submit("/admin/blueprints/page-web", "/admin/blueprints/page-web/deploy", &[("input.size", "9"), ("input.loud", "false"), ("name", "")])
+        .submit(
+            "/admin/blueprints/page-web",
+            "/admin/blueprints/page-web/deploy",
+            &[("input.size", "9"), ("input.loud", "false"), ("name", "")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("must be at most 3"), "{html}");
     assert!(html.contains("value=\"9\""), "the typed value is kept");
-    assert_eq!(admin.json("/api/v1/deployments").await, json!([]));
+    assert_eq!(admin.list_deployments_ok().await, json!([]));
 
     let res = browser
-        .submit("/admin/blueprints/page-web", "/admin/blueprints/page-web/deploy", &[("input.size", "3"), ("input.loud", "false"), ("name", "from-the-page")])
+        .submit(
+            "/admin/blueprints/page-web",
+            "/admin/blueprints/page-web/deploy",
+            &[("input.size", "3"), ("input.loud", "false"), ("name", "from-the-page")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let location = res.headers()["location"].to_str().unwrap().to_string();

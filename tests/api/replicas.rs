@@ -1,9 +1,11 @@
 //! Several portal processes on one PostgreSQL: each job runs once, on one of them.
 use reqwest::StatusCode;
-use serde_json::{Value, json};
 use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, serve, test_image};
+use crate::fixture;
+use crate::fixtures::blueprint;
+use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_run_the_same_job_twice() {
@@ -21,13 +23,13 @@ async fn two_replicas_never_run_the_same_job_twice() {
     let admin_a = a.admin().await;
     let admin_b = b.admin().await;
     let hosts = a.register_test_hosts(&admin_a).await;
-    let bp = format!("id: tiny\nname: Tiny\nversion: 1\ncomponents:\n  app:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n", test_image());
-    assert_eq!(admin_a.client_post_yaml("/api/v1/blueprints", &bp).await.status(), StatusCode::CREATED);
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "tiny"), ("name", "Tiny")]);
+    assert_eq!(admin_a.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
     // Requests arrive at both replicas; both have workers polling the same queue.
     let mut ids = Vec::new();
     for i in 0..8 {
         let admin = if i % 2 == 0 { &admin_a } else { &admin_b };
-        let res = admin.post("/api/v1/blueprints/tiny/deploy", &json!({})).await;
+        let res = admin.deploy_blueprint("tiny", &json!({})).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
@@ -39,7 +41,10 @@ async fn two_replicas_never_run_the_same_job_twice() {
     // Each job was claimed once: one attempt each, and both replicas did some of the work.
     let conn = Database::connect(url.as_str()).await.unwrap();
     let rows = conn
-        .query_all_raw(sea_orm::Statement::from_string(conn.get_database_backend(), "SELECT attempts, lease_owner FROM jobs WHERE kind = 'provision'"))
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT attempts, lease_owner FROM jobs WHERE kind = 'provision'",
+        ))
         .await
         .unwrap();
     assert_eq!(rows.len(), 8);

@@ -3,8 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, Db, TestApp, error_code, leftovers, password_of, spawn_app, test_image};
-use crate::on_both_databases;
+use crate::fixtures::blueprint;
+use crate::helpers::{Api, Db, TestApp, error_code, leftovers, password_of, spawn_app};
+use crate::{fixture, on_both_databases};
 
 on_both_databases!(
     refusals_create_nothing,
@@ -16,10 +17,7 @@ on_both_databases!(
 );
 
 fn web_blueprint(id: &str) -> String {
-    format!(
-        "id: {id}\nname: Web {id}\nversion: 1\ninputs:\n  memory_mb: {{ type: integer, title: Memory (MB), default: 64, enum: [32, 64, 128, 256] }}\n  replicas: {{ type: integer, default: 1, min: 1, max: 3 }}\n  password: {{ type: string, secret: true, generate: true }}\ncomponents:\n  web:\n    image: {}\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    env: {{ PASSWORD: \"${{inputs.password}}\" }}\n    ports: [80]\n    replicas: \"${{inputs.replicas}}\"\n    resources: {{ memory_mb: \"${{inputs.memory_mb}}\" }}\noutputs:\n  url: \"http://${{host.address}}:${{components.web.ports.80}}/\"\n",
-        test_image()
-    )
+    blueprint(fixture!("blueprints/web.yaml"), &[("id", id)])
 }
 
 pub(crate) struct World {
@@ -35,16 +33,15 @@ pub(crate) async fn world(app: &TestApp) -> World {
     let admin = app.seed_team().await;
     let hosts = app.register_test_hosts(&admin).await;
     for id in ["web", "other"] {
-        assert_eq!(admin.client_post_yaml("/api/v1/blueprints", &web_blueprint(id)).await.status(), StatusCode::CREATED);
+        assert_eq!(admin.publish_blueprint(&web_blueprint(id)).await.status(), StatusCode::CREATED);
         let res = admin
-            .post(
-                "/api/v1/catalog-items",
+            .create_catalog_item(
                 &json!({"id": id, "name": format!("Web {id}"), "category": "Web", "blueprint": id, "lease": {"default_days": 7, "max_days": 30, "grace_days": 3}}),
             )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
     }
-    let res = admin.post("/api/v1/entitlements", &json!({"group": "team-a", "categories": ["Web"], "actions": ["destroy"]})).await;
+    let res = admin.create_entitlement(&json!({"group": "team-a", "categories": ["Web"], "actions": ["destroy"]})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let dev = app.api_as("dev", &password_of("dev")).await;
     let lead = app.api_as("lead", &password_of("lead")).await;
@@ -52,21 +49,20 @@ pub(crate) async fn world(app: &TestApp) -> World {
 }
 
 async fn add_user(app: &TestApp, admin: &Api, name: &str) -> Api {
-    let res = admin.post("/api/v1/users", &json!({"username": name, "password": password_of(name)})).await;
+    let res = admin.create_user(&json!({"username": name, "password": password_of(name)})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     app.api_as(name, &password_of(name)).await
 }
 
 async fn request(api: &Api, body: Value) -> (StatusCode, Value) {
-    let res = api.post("/api/v1/requests", &body).await;
+    let res = api.submit_request(&body).await;
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
 async fn wait_request(_app: &TestApp, api: &Api, id: &str, states: &[&str], secs: u64) -> Value {
-    let path = format!("/api/v1/requests/{id}");
     crate::helpers::eventually(secs, &format!("request {id} to be {states:?}"), || async {
-        let r = api.json(&path).await;
+        let r = api.get_request_ok(id).await;
         states.contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
     })
     .await
@@ -76,8 +72,8 @@ async fn refusals_create_nothing(db: Db) {
     let app = spawn_app(db).await;
     let w = world(&app).await;
     // team-b: dev is a member, but the group is entitled to nothing.
-    assert_eq!(w.admin.post("/api/v1/groups", &json!({"name": "team-b"})).await.status(), StatusCode::CREATED);
-    assert_eq!(w.admin.put("/api/v1/groups/team-b/members/dev", &json!({"role": "member"})).await.status(), StatusCode::OK);
+    assert_eq!(w.admin.create_group(&json!({"name": "team-b"})).await.status(), StatusCode::CREATED);
+    assert_eq!(w.admin.set_member("team-b", "dev", "member").await.status(), StatusCode::OK);
     let dev = app.api_as("dev", &password_of("dev")).await;
 
     let (s, body) = request(&dev, json!({"catalog_item": "web", "group": "team-b"})).await;
@@ -90,7 +86,11 @@ async fn refusals_create_nothing(db: Db) {
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Invalid inputs: 422, per field.
-    let (s, body) = request(&dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 999, "replicas": "x", "colour": 1}, "lease_days": 99})).await;
+    let (s, body) = request(
+        &dev,
+        json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 999, "replicas": "x", "colour": 1}, "lease_days": 99}),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<&str> = body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
     for f in ["inputs.memory_mb", "inputs.replicas", "inputs.colour", "lease_days"] {
@@ -98,16 +98,16 @@ async fn refusals_create_nothing(db: Db) {
     }
 
     // Over quota: 409 with the numbers.
-    let res = w.admin.put("/api/v1/groups/team-a/quota", &json!({"max_containers": 2, "max_memory_mb": 100})).await;
+    let res = w.admin.set_quota("team-a", &json!({"max_containers": 2, "max_memory_mb": 100})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (s, body) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"replicas": 3, "memory_mb": 32}})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("containers: 0 in use + 3 requested > 2 allowed"), "{message}");
 
-    assert_eq!(w.admin.json("/api/v1/requests").await, json!([]), "nothing was created");
-    assert_eq!(w.admin.json("/api/v1/deployments").await, json!([]));
-    assert_eq!(w.admin.json("/api/v1/audit?action=request").await, json!([]));
+    assert_eq!(w.admin.list_requests_ok("").await, json!([]), "nothing was created");
+    assert_eq!(w.admin.list_deployments_ok().await, json!([]));
+    assert_eq!(w.admin.get_audit_ok("action=request").await, json!([]));
     let _ = w.hosts;
 }
 
@@ -116,16 +116,8 @@ async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
     let w = world(&app).await;
     let ops1 = add_user(&app, &w.admin, "ops1").await;
     let ops2 = add_user(&app, &w.admin, "ops2").await;
-    let res = w
-        .admin
-        .post(
-            "/api/v1/approval-policies",
-            &json!({"name": "two levels", "scope": {"catalog_items": ["web"]}, "levels": [
-                {"approvers": {"group_managers": true}, "mode": "any"},
-                {"approvers": {"users": ["ops1", "ops2"]}, "mode": "all"}
-            ]}),
-        )
-        .await;
+    let policy: Value = serde_json::from_str(fixture!("policies/two-levels.json")).unwrap();
+    let res = w.admin.create_approval_policy(&policy).await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
 
     let (s, r) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 64}, "reason": "demo"})).await;
@@ -139,30 +131,31 @@ async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
     assert_eq!(r["inputs"]["password"], "********");
 
     // Nobody approves their own; level 2 cannot jump the queue.
-    let res = w.dev.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    let res = w.dev.approve(&id).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = ops1.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    let res = ops1.approve(&id).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(res).await, "forbidden");
-    let inbox: Value = w.lead.json("/api/v1/approvals").await;
+    let inbox: Value = w.lead.list_approvals_ok().await;
     assert_eq!(inbox[0]["id"], id.as_str());
 
-    let res = w.lead.post(&format!("/api/v1/requests/{id}/approve"), &json!({"comment": "fine by me"})).await;
+    let res = w.lead.approve_with_comment(&id, "fine by me").await;
     assert_eq!(res.status(), StatusCode::OK);
     let r: Value = res.json().await.unwrap();
     assert_eq!((r["status"].as_str(), r["level"].as_i64()), (Some("pending_approval"), Some(2)));
-    let res = ops1.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    let res = ops1.approve(&id).await;
     let r: Value = res.json().await.unwrap();
     assert_eq!(r["status"], "pending_approval", "`all` waits for every approver");
     assert_eq!(r["waiting_on"], json!(["ops2"]));
-    let res = ops1.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await;
+    let res = ops1.approve(&id).await;
     assert_eq!(res.status(), StatusCode::CONFLICT, "one decision per approver and level");
-    let res = ops2.post_raw(&format!("/api/v1/requests/{id}/approve"), "").await;
+    let res = ops2.approve_raw(&id, "").await;
     assert_eq!(res.status(), StatusCode::OK);
 
     let r = wait_request(&app, &w.dev, &id, &["succeeded", "failed"], 90).await;
     assert_eq!(r["status"], "succeeded", "{r}");
-    let approvals: Vec<(i64, &str)> = r["approvals"].as_array().unwrap().iter().map(|a| (a["level"].as_i64().unwrap(), a["approver"].as_str().unwrap())).collect();
+    let approvals: Vec<(i64, &str)> =
+        r["approvals"].as_array().unwrap().iter().map(|a| (a["level"].as_i64().unwrap(), a["approver"].as_str().unwrap())).collect();
     assert_eq!(approvals, [(1, "lead"), (2, "ops1"), (2, "ops2")]);
     let kinds: Vec<&str> = r["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"submitted"));
@@ -170,16 +163,16 @@ async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
 
     // The developer's deployment: running, reachable on its published port.
     let dep_id = r["deployment_id"].as_str().unwrap().to_string();
-    let d = w.dev.json(&format!("/api/v1/deployments/{dep_id}")).await;
+    let d = w.dev.get_deployment_ok(&dep_id).await;
     assert_eq!(d["status"], "running");
     assert_eq!((d["owner"].as_str(), d["group"].as_str(), d["catalog_item"].as_str()), (Some("dev"), Some("team-a"), Some("web")));
     assert!(d["lease_expires_at"].is_string());
     let page = crate::helpers::fetch_published(d["outputs"]["url"].as_str().unwrap()).await;
     assert!(page.contains("wharf test image"));
     // Managers see their group's deployment; someone else does not.
-    assert_eq!(w.lead.get(&format!("/api/v1/deployments/{dep_id}")).await.status(), StatusCode::OK);
-    assert_eq!(ops1.get(&format!("/api/v1/deployments/{dep_id}")).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(ops1.json("/api/v1/deployments").await, json!([]));
+    assert_eq!(w.lead.get_deployment(&dep_id).await.status(), StatusCode::OK);
+    assert_eq!(ops1.get_deployment(&dep_id).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(ops1.list_deployments_ok().await, json!([]));
 
     // The generated secret reached the container, and nowhere else.
     let endpoint = w.hosts.iter().find(|(n, _)| Some(n.as_str()) == d["host"].as_str()).unwrap().1.clone();
@@ -189,19 +182,19 @@ async fn a_two_level_policy_then_running_containers_then_destroy(db: Db) {
     assert_eq!(secret.len(), 24);
     let seen = format!(
         "{}{}{}",
-        w.admin.get("/api/v1/audit?per_page=200").await.text().await.unwrap(),
-        w.dev.get(&format!("/api/v1/requests/{id}")).await.text().await.unwrap(),
-        w.dev.get(&format!("/api/v1/deployments/{dep_id}")).await.text().await.unwrap()
+        w.admin.get_audit("per_page=200").await.text().await.unwrap(),
+        w.dev.get_request(&id).await.text().await.unwrap(),
+        w.dev.get_deployment(&dep_id).await.text().await.unwrap()
     );
     assert!(!seen.contains(&secret), "the secret leaked");
 
     // The developer destroys it; nothing is left on the host.
-    let res = w.dev.post(&format!("/api/v1/deployments/{dep_id}/actions"), &json!({"action": "destroy"})).await;
+    let res = w.dev.deployment_action(&dep_id, "destroy").await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     app.wait_deployment(&w.admin, &dep_id, &["destroyed"], 60).await;
     assert_eq!(leftovers(&endpoint, &dep_id), Vec::<String>::new());
 
-    let audit: Value = w.admin.json("/api/v1/audit?action=request").await;
+    let audit: Value = w.admin.get_audit_ok("action=request").await;
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "request.approve").count(), 3);
     assert!(actions.contains(&"request.submit"));
@@ -213,18 +206,19 @@ async fn a_condition_only_fires_above_a_memory_size(db: Db) {
     // A condition that does not parse is refused, with where.
     let res = w
         .admin
-        .post("/api/v1/approval-policies", &json!({"name": "bad", "condition": "request.inputs.memory_mb >", "levels": [{"approvers": {"admins": true}, "mode": "any"}]}))
+        .create_approval_policy(
+            &json!({"name": "bad", "condition": "request.inputs.memory_mb >", "levels": [{"approvers": {"admins": true}, "mode": "any"}]}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["details"][0]["field"], "condition");
     assert!(err["error"]["details"][0]["column"].as_u64().unwrap() > 1, "{err}");
-    assert_eq!(w.admin.json("/api/v1/approval-policies").await, json!([]));
+    assert_eq!(w.admin.list_approval_policies_ok().await, json!([]));
 
     let res = w
         .admin
-        .post(
-            "/api/v1/approval-policies",
+        .create_approval_policy(
             &json!({"name": "big memory", "condition": "request.inputs.memory_mb > 128", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}),
         )
         .await;
@@ -251,8 +245,7 @@ async fn timeouts_approve_and_reject(db: Db) {
     for (name, item, outcome) in [("approve on timeout", "web", "approve"), ("reject on timeout", "other", "reject")] {
         let res = w
             .admin
-            .post(
-                "/api/v1/approval-policies",
+            .create_approval_policy(
                 &json!({"name": name, "scope": {"catalog_items": [item]}, "levels": [{"approvers": {"group_managers": true}, "mode": "any", "timeout_hours": 0.0005, "on_timeout": outcome}]}),
             )
             .await;
@@ -275,9 +268,9 @@ async fn fifty_simultaneous_requests_never_pass_the_quota(db: Db) {
     let app = spawn_app(db).await;
     let w = world(&app).await;
     // Pending requests count: nothing needs to run for the quota to fill up.
-    let res = w.admin.post("/api/v1/approval-policies", &json!({"name": "hold", "levels": [{"approvers": {"admins": true}, "mode": "any"}]})).await;
+    let res = w.admin.create_approval_policy(&json!({"name": "hold", "levels": [{"approvers": {"admins": true}, "mode": "any"}]})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    assert_eq!(w.admin.put("/api/v1/groups/team-a/quota", &json!({"max_containers": 7})).await.status(), StatusCode::OK);
+    assert_eq!(w.admin.set_quota("team-a", &json!({"max_containers": 7})).await.status(), StatusCode::OK);
     let (s, _) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "inputs": {"replicas": 2}})).await;
     assert_eq!(s, StatusCode::CREATED, "2 of 7 in use");
     let dev = std::sync::Arc::new(w.dev);
@@ -296,7 +289,7 @@ async fn fifty_simultaneous_requests_never_pass_the_quota(db: Db) {
         }
     }
     assert_eq!((created, refused), (5, 45), "exactly the 5 containers left");
-    let all: Value = w.admin.json("/api/v1/requests?per_page=200").await;
+    let all: Value = w.admin.list_requests_ok("per_page=200").await;
     assert_eq!(all.as_array().unwrap().len(), 6);
 }
 
@@ -305,30 +298,30 @@ async fn cancelling_and_day_two_entitlements(db: Db) {
     let w = world(&app).await;
     let res = w
         .admin
-        .post("/api/v1/approval-policies", &json!({"name": "managers", "scope": {"catalog_items": ["other"]}, "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
+        .create_approval_policy(&json!({"name": "managers", "scope": {"catalog_items": ["other"]}, "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let (_, r) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a"})).await;
     let id = r["id"].as_str().unwrap();
-    assert_eq!(w.lead.post(&format!("/api/v1/requests/{id}/cancel"), &json!({})).await.status(), StatusCode::FORBIDDEN);
-    let res = w.dev.post(&format!("/api/v1/requests/{id}/cancel"), &json!({})).await;
+    assert_eq!(w.lead.cancel_request(id).await.status(), StatusCode::FORBIDDEN);
+    let res = w.dev.cancel_request(id).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "cancelled");
-    assert_eq!(w.lead.post(&format!("/api/v1/requests/{id}/approve"), &json!({})).await.status(), StatusCode::CONFLICT);
+    assert_eq!(w.lead.approve(id).await.status(), StatusCode::CONFLICT);
 
     // Auto-approved and running: cancel is too late; stop is not in the entitlement; destroy is.
     let (_, r) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
     let r = wait_request(&app, &w.dev, r["id"].as_str().unwrap(), &["succeeded", "failed"], 90).await;
     assert_eq!(r["status"], "succeeded");
     let id = r["id"].as_str().unwrap();
-    assert_eq!(w.dev.post(&format!("/api/v1/requests/{id}/cancel"), &json!({})).await.status(), StatusCode::CONFLICT);
+    assert_eq!(w.dev.cancel_request(id).await.status(), StatusCode::CONFLICT);
     let dep = r["deployment_id"].as_str().unwrap().to_string();
-    let res = w.dev.post(&format!("/api/v1/deployments/{dep}/actions"), &json!({"action": "stop"})).await;
+    let res = w.dev.deployment_action(&dep, "stop").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     app.destroy_all(&w.dev, &[dep], &w.hosts).await;
     // The destroyed deployment gives its quota back.
     crate::helpers::eventually(10, "the quota to be released", || async {
-        let r = w.dev.json(&format!("/api/v1/requests/{id}")).await;
+        let r = w.dev.get_request_ok(id).await;
         r["events"].as_array().unwrap().iter().any(|e| e["kind"] == "released").then_some(())
     })
     .await;

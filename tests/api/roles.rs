@@ -111,7 +111,12 @@ fn api() -> Vec<Route> {
         r(M::GET, "/api/v1/deployments/no-such", None, [401, 404, 404, 404]),
         r(M::POST, "/api/v1/deployments/no-such/actions", Some(json!({"action": "destroy"})), [401, 404, 404, 404]),
         r(M::GET, "/api/v1/catalog-items", None, [401, 403, 403, 200]),
-        r(M::POST, "/api/v1/catalog-items", Some(json!({"id": "x", "name": "X", "category": "C", "blueprint": "nope", "lease": {"default_days": 1, "max_days": 1}})), [401, 403, 403, 422]),
+        r(
+            M::POST,
+            "/api/v1/catalog-items",
+            Some(json!({"id": "x", "name": "X", "category": "C", "blueprint": "nope", "lease": {"default_days": 1, "max_days": 1}})),
+            [401, 403, 403, 422],
+        ),
         r(M::GET, "/api/v1/entitlements", None, [401, 403, 403, 200]),
         r(M::POST, "/api/v1/entitlements", Some(json!({"group": "team-a"})), [401, 403, 403, 422]),
         r(M::GET, "/api/v1/approval-policies", None, [401, 403, 403, 200]),
@@ -169,7 +174,7 @@ async fn api_for(app: &TestApp, who: Who) -> Api {
 async fn every_route_checks_the_role(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.seed_team().await;
-    let res = admin.post("/api/v1/users", &json!({"username": "victim", "password": password_of("victim")})).await;
+    let res = admin.create_user(&json!({"username": "victim", "password": password_of("victim")})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let mut failures = Vec::new();
@@ -182,12 +187,8 @@ async fn every_route_checks_the_role(db: Db) {
                 None => b.client.request(route.method.clone(), url).send().await.unwrap(),
                 Some(body) => {
                     let token = b.csrf_token(if who == Who::Anonymous { "/login" } else { "/" }).await;
-                    let mut fields: Vec<(String, String)> = fill(body, who)
-                        .as_object()
-                        .unwrap()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                        .collect();
+                    let mut fields: Vec<(String, String)> =
+                        fill(body, who).as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
                     fields.push(("csrf_token".into(), token));
                     b.client.request(route.method.clone(), url).form(&fields).send().await.unwrap()
                 }
@@ -222,5 +223,5 @@ async fn every_route_checks_the_role(db: Db) {
 
     // A member of no group does not see another group's details: 404, as if it did not exist.
     let outsider = app.api_as("victim", &password_of("victim")).await;
-    assert_eq!(outsider.get("/api/v1/groups/team-a").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(outsider.get_group("team-a").await.status(), StatusCode::NOT_FOUND);
 }

@@ -14,7 +14,7 @@ async fn request_approve_and_follow_live_from_the_pages(db: Db) {
     let w = world(&app).await;
     let res = w
         .admin
-        .post("/api/v1/approval-policies", &json!({"name": "managers approve", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
+        .create_approval_policy(&json!({"name": "managers approve", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
@@ -28,14 +28,24 @@ async fn request_approve_and_follow_live_from_the_pages(db: Db) {
     assert!(form.contains("max=\"30\""), "the lease maximum is shown");
 
     // Errors come back beside their fields; nothing is requested.
-    let res = dev.submit("/catalog/web", "/catalog/web", &[("input.memory_mb", "64"), ("input.replicas", "9"), ("group", "team-a"), ("lease_days", "90")]).await;
+    let res = dev
+        .submit(
+            "/catalog/web",
+            "/catalog/web",
+            &[("input.memory_mb", "64"), ("input.replicas", "9"), ("group", "team-a"), ("lease_days", "90")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("must be at most 3") && html.contains("must be 1 to 30 days"), "{html}");
-    assert_eq!(w.admin.json("/api/v1/requests").await, json!([]));
+    assert_eq!(w.admin.list_requests_ok("").await, json!([]));
 
     let res = dev
-        .submit("/catalog/web", "/catalog/web", &[("input.memory_mb", "64"), ("input.replicas", "1"), ("group", "team-a"), ("lease_days", "5"), ("reason", "try it")])
+        .submit(
+            "/catalog/web",
+            "/catalog/web",
+            &[("input.memory_mb", "64"), ("input.replicas", "1"), ("group", "team-a"), ("lease_days", "5"), ("reason", "try it")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -71,7 +81,7 @@ async fn request_approve_and_follow_live_from_the_pages(db: Db) {
     assert!(body.contains("\"kind\":\"provisioning\"") && body.contains("\"status\":\"succeeded\""), "{body}");
 
     // The developer's deployment, and its destruction from the page.
-    let r = w.dev.json(&format!("/api/v1/requests/{id}")).await;
+    let r = w.dev.get_request_ok(&id).await;
     let dep = r["deployment_id"].as_str().unwrap().to_string();
     let (_, html) = dev.page("/deployments").await;
     assert!(html.contains(&format!("/deployments/{dep}")), "{html}");
@@ -87,7 +97,11 @@ async fn request_approve_and_follow_live_from_the_pages(db: Db) {
     let (_, html) = admin.page("/admin/catalog").await;
     assert!(html.contains("managers approve") && html.contains("category Web"), "{html}");
     let res = admin
-        .submit("/admin/catalog", "/admin/catalog/policies", &[("name", "broken"), ("condition", "request.lease_days >"), ("level1.approvers", "admins")])
+        .submit(
+            "/admin/catalog",
+            "/admin/catalog/policies",
+            &[("name", "broken"), ("condition", "request.lease_days >"), ("level1.approvers", "admins")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("does not parse at line 1"));
