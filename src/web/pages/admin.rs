@@ -206,7 +206,7 @@ async fn group(admin: Admin, state: web::Data<AppState>, name: web::Path<String>
             layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "groups", &group.name),
             group,
             quota,
-            form: MemberForm { username: String::new(), role: "member".into() },
+            form: MemberForm { username: String::new(), role: crate::domain::Role::Member.as_str().into() },
             errors: FormErrors::default(),
         },
     )
