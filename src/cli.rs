@@ -250,8 +250,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
         HostCommand::Add { name, endpoint, labels, max_containers, publish_address, tls_ca, tls_cert, tls_key } => {
             let mut map = std::collections::BTreeMap::new();
             for l in labels {
-                let (k, v) = l.split_once('=').ok_or_else(|| CliError::Input(format!("--label `{l}`: expected KEY=VALUE")))?;
-                map.insert(k.to_string(), v.to_string());
+                map.extend(crate::domain::pairs::parse(&l).map_err(|e| CliError::Input(format!("--label {e}")))?);
             }
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| CliError::Input(format!("cannot read {}: {e}", p.display())));
             let tls = match (tls_ca, tls_cert, tls_key) {

@@ -1,6 +1,7 @@
 //! Types and rules, no I/O. Values are parsed once at the edge and carried as these types.
 pub mod blueprint;
 pub mod deployment;
+pub mod pairs;
 mod names;
 pub mod placement;
 pub mod policy;
@@ -8,5 +9,5 @@ pub mod quota;
 pub mod secret;
 pub mod states;
 
-pub use names::{GroupName, NameError, Role, Username};
+pub use names::{ComponentName, GroupName, InputKey, NameError, Role, Slug, Username};
 pub use secret::Secret;

@@ -29,22 +29,79 @@ impl Username {
     }
 }
 
-/// A group name: a slug of 2 to 63 characters `a-z 0-9 -`, not starting or ending with `-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The one rule for the names of hosts, groups, catalog items, blueprints and deployments:
+/// 2 to 63 characters of `a-z 0-9 -`, not starting or ending with `-` (BLUEPRINTS.md's slug;
+/// a blueprint id is also at least 3 long, see `Slug::parse_blueprint_id`). Names stored before
+/// this rule are read as they are: only new names are parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct GroupName(String);
+pub struct Slug(String);
 
-impl GroupName {
+/// Groups are named by a slug.
+pub type GroupName = Slug;
+
+fn slug_shaped(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+impl Slug {
+    pub const MIN: usize = 2;
+    pub const MAX: usize = 63;
+
     pub fn parse(raw: &str) -> Result<Self, NameError> {
         let name = raw.trim();
-        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-        if name.len() < 2 || name.len() > 63 {
-            return Err(NameError("a group name must be 2 to 63 characters long".into()));
+        if slug_shaped(name, Self::MIN, Self::MAX) {
+            Ok(Self(name.to_string()))
+        } else {
+            Err(NameError(format!("`{raw}` must be {} to {} characters of a-z, 0-9 and '-', not starting or ending with '-'", Self::MIN, Self::MAX)))
         }
-        if !name.chars().all(ok_char) || name.starts_with('-') || name.ends_with('-') {
-            return Err(NameError(format!("`{raw}` is not a valid group name: use a-z, 0-9 and '-', not at either end")));
+    }
+
+    /// A blueprint id: a slug of at least 3 characters (BLUEPRINTS.md).
+    pub fn parse_blueprint_id(raw: &str) -> Result<Self, NameError> {
+        match Self::parse(raw) {
+            Ok(s) if s.0.len() >= 3 => Ok(s),
+            _ => Err(NameError(format!("`{raw}` must be 3 to {} characters of a-z, 0-9 and '-', not starting or ending with '-'", Self::MAX))),
         }
-        Ok(Self(name.to_string()))
+    }
+}
+
+/// A component's (or a named volume's) name in a blueprint: 1 to 40 characters of
+/// `a-z 0-9 -`, not starting or ending with `-`; it becomes part of container names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ComponentName(String);
+
+impl ComponentName {
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        if slug_shaped(raw, 1, 40) {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(NameError(format!("`{raw}` must be 1 to 40 characters of a-z, 0-9 and '-', not starting or ending with '-'")))
+        }
+    }
+}
+
+/// The key of a blueprint input (`${inputs.KEY}`): 1 to 64 characters of `a-z 0-9 _`,
+/// starting with a letter or `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InputKey(String);
+
+impl InputKey {
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if ok {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(NameError(format!("`{raw}` must be 1 to 64 characters of a-z, 0-9 and '_', starting with a letter or '_'")))
+        }
     }
 }
 
@@ -74,7 +131,9 @@ macro_rules! string_newtype {
     };
 }
 string_newtype!(Username);
-string_newtype!(GroupName);
+string_newtype!(Slug);
+string_newtype!(ComponentName);
+string_newtype!(InputKey);
 
 /// A member's role in a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -124,10 +183,26 @@ mod tests {
     }
 
     #[test]
-    fn group_names() {
-        assert!(GroupName::parse("team-a").is_ok());
-        for bad in ["a", "Team", "team-", "-team", "team_a", &"x".repeat(64)] {
-            assert!(GroupName::parse(bad).is_err(), "{bad:?}");
+    fn slugs_one_rule_for_every_kind_of_name() {
+        assert!(Slug::parse("team-a").is_ok());
+        assert!(Slug::parse("qa").is_ok());
+        for bad in ["a", "Team", "team-", "-team", "-edge-", "web-", "team_a", &"x".repeat(64)] {
+            assert!(Slug::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Slug::parse_blueprint_id("qa").is_err());
+        assert!(Slug::parse_blueprint_id("web").is_ok());
+        assert!(Slug::parse("x y").unwrap_err().0.contains("2 to 63 characters"));
+    }
+
+    #[test]
+    fn component_names_and_input_keys() {
+        assert!(ComponentName::parse("db").is_ok() && ComponentName::parse("w").is_ok());
+        for bad in ["", "web-", "Web", &"x".repeat(41)] {
+            assert!(ComponentName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(InputKey::parse("memory_mb").is_ok() && InputKey::parse("_x").is_ok());
+        for bad in ["", "9x", "Memory", "a-b", &"x".repeat(65)] {
+            assert!(InputKey::parse(bad).is_err(), "{bad:?}");
         }
     }
 

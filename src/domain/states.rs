@@ -70,9 +70,12 @@ macro_rules! wire_enum {
         }
     ) => {
         $(#[$meta])*
+        // The wire word is the variant in snake_case (serde and the OpenAPI document agree);
+        // a unit test checks that every `as_str` says the same.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $word)] $variant,)*
+            $($(#[$vmeta])* $variant,)*
         }
 
         impl $name {
@@ -412,6 +415,20 @@ mod tests {
             assert_eq!(s.as_str().parse::<RequestStatus>(), Ok(*s));
             assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
         }
+        fn agree<T: serde::Serialize + Copy + std::fmt::Display>(all: &[T]) {
+            for s in all {
+                assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.to_string()));
+            }
+        }
+        agree(RequestStatus::ALL);
+        agree(Decision::ALL);
+        agree(TimelineKind::ALL);
+        agree(DeploymentStatus::ALL);
+        agree(ResourceKind::ALL);
+        agree(ResourceStatus::ALL);
+        agree(JobKind::ALL);
+        agree(JobStatus::ALL);
+        agree(HostStatus::ALL);
         for s in DeploymentStatus::ALL {
             assert_eq!(s.as_str().parse::<DeploymentStatus>(), Ok(*s));
         }

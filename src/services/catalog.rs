@@ -69,18 +69,11 @@ pub fn item_view(i: catalog_item::Model) -> ItemView {
     }
 }
 
-fn is_slug(s: &str) -> bool {
-    (2..=63).contains(&s.len())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
     let db = &ctx.db;
     let mut errors = Vec::new();
-    if !is_slug(&input.id) {
-        errors.push(FieldError::new("id", format!("`{}` must be 2 to 63 characters of a-z, 0-9 and '-'", input.id)));
+    if let Err(e) = crate::domain::Slug::parse(&input.id) {
+        errors.push(FieldError::new("id", e.0));
     }
     if input.name.trim().is_empty() || input.name.chars().count() > 100 {
         errors.push(FieldError::new("name", "a name is 1 to 100 characters"));

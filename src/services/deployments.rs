@@ -83,10 +83,6 @@ pub struct DeploymentSummary {
     pub created_at: DateTime<Utc>,
 }
 
-fn is_name(s: &str) -> bool {
-    (2..=63).contains(&s.len()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !s.starts_with('-')
-}
-
 /// A deployment that passed every check, ready to be stored.
 pub struct Prepared {
     pub bp: crate::domain::blueprint::Blueprint,
@@ -113,8 +109,7 @@ pub async fn prepare(
         .map_err(|errs| ServiceError::Invalid(errs.into_iter().map(|(f, m)| FieldError::new(format!("inputs.{f}"), m)).collect()))?;
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let name = match name.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(n) if is_name(n) => n.to_string(),
-        Some(n) => return Err(ServiceError::invalid("name", format!("`{n}` must be 2 to 63 characters of a-z, 0-9 and '-'"))),
+        Some(n) => crate::domain::Slug::parse(n).map_err(|e| ServiceError::invalid("name", e.0))?.to_string(),
         None => format!("{}-{}", bp.id, &id[..6]),
     };
     let spec = resolve::resolve(&bp, &values, &DeploymentRef { id: id.clone(), name: name.clone() }).map_err(ServiceError::Blueprint)?;

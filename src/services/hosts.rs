@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{FieldError, ServiceError, ServiceResult, audit};
 use crate::docker::{BollardHost, ContainerHost, HostEndpoint, TlsMaterial};
 use crate::engine::pool::HostPool;
+use crate::domain::Slug;
 use crate::domain::states::{DeploymentStatus, HostStatus};
 use crate::store::StringMap;
 use crate::store::entities::{deployment, host};
@@ -77,12 +78,13 @@ fn is_label_key(k: &str) -> bool {
 /// socket found at start-up), so that a wrong endpoint or certificate is refused at once.
 pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, check_connection: bool) -> ServiceResult<HostView> {
     let mut errors = Vec::new();
-    let name_ok = input.name.len() >= 2
-        && input.name.len() <= 63
-        && input.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !name_ok {
-        errors.push(FieldError::new("name", format!("`{}` must be 2 to 63 characters of a-z, 0-9 and '-'", input.name)));
-    }
+    let name = match Slug::parse(&input.name) {
+        Ok(n) => n.to_string(),
+        Err(e) => {
+            errors.push(FieldError::new("name", e.0));
+            input.name.clone()
+        }
+    };
     let endpoint = HostEndpoint::parse(input.endpoint.trim()).map_err(|e| errors.push(FieldError::new("endpoint", e.to_string()))).ok();
     if let (Some(HostEndpoint::Unix(_)), Some(_)) = (&endpoint, &input.tls) {
         errors.push(FieldError::new("tls", "TLS applies to tcp:// endpoints only"));
@@ -120,8 +122,8 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ch
     let Some(endpoint) = endpoint.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
-    if host::Entity::find().filter(host::Column::Name.eq(&input.name)).one(db).await?.is_some() {
-        return Err(ServiceError::Conflict(format!("the host name `{}` is taken", input.name)));
+    if host::Entity::find().filter(host::Column::Name.eq(&name)).one(db).await?.is_some() {
+        return Err(ServiceError::Conflict(format!("the host name `{name}` is taken")));
     }
     let mut info = None;
     if check_connection {
@@ -144,7 +146,7 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ch
     let txn = crate::store::begin(db).await?;
     let now = Utc::now();
     let row = host::ActiveModel {
-        name: Set(input.name.clone()),
+        name: Set(name),
         endpoint: Set(endpoint.to_string()),
         tls_ca: Set(input.tls.as_ref().map(|t| t.ca_pem.clone())),
         tls_cert: Set(input.tls.as_ref().map(|t| t.cert_pem.clone())),

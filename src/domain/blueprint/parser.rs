@@ -8,6 +8,7 @@ use super::template::{self, Ref, Tmpl};
 use super::types::*;
 use super::yaml::{Key, Node, Pos};
 use super::{BlueprintError, ImageRef};
+use crate::domain::{ComponentName, InputKey, Slug};
 
 /// Where a reference may be used.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -18,13 +19,6 @@ enum Scope {
 
 struct P {
     errs: Vec<BlueprintError>,
-}
-
-fn is_slug(s: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&s.len())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 impl P {
@@ -215,8 +209,8 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
 
     let id = required(&mut p, "id").and_then(|n| {
         let s = p.scalar(n, "id")?;
-        if !is_slug(&s, 3, 63) {
-            p.err(n.text_pos(), format!("id `{s}` must be 3 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"));
+        if let Err(e) = Slug::parse_blueprint_id(&s) {
+            p.err(n.text_pos(), format!("id {e}"));
             return None;
         }
         Some(s)
@@ -324,13 +318,6 @@ pub fn component_templates(c: &Component) -> Vec<&Tmpl> {
     out
 }
 
-fn is_input_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 fn parse_inputs(p: &mut P, node: &Node) -> Vec<InputSpec> {
     if node.is_null() {
         return Vec::new();
@@ -338,8 +325,8 @@ fn parse_inputs(p: &mut P, node: &Node) -> Vec<InputSpec> {
     let Some(entries) = p.map(node, "inputs") else { return Vec::new() };
     let mut out = Vec::new();
     for (key, spec) in entries {
-        if !is_input_name(&key.name) {
-            p.err(key.pos, format!("input name `{}` must be a-z, 0-9 and '_', starting with a letter or '_'", key.name));
+        if let Err(e) = InputKey::parse(&key.name) {
+            p.err(key.pos, format!("input name {e}"));
             continue;
         }
         if let Some(i) = parse_input(p, key, spec) {
@@ -478,8 +465,8 @@ fn parse_components(p: &mut P, node: &Node) -> Vec<Component> {
     }
     let mut out = Vec::new();
     for (key, spec) in entries {
-        if !is_slug(&key.name, 1, 40) {
-            p.err(key.pos, format!("component name `{}` must be 1 to 40 characters of a-z, 0-9 and '-'", key.name));
+        if let Err(e) = ComponentName::parse(&key.name) {
+            p.err(key.pos, format!("component name {e}"));
             continue;
         }
         if let Some(c) = parse_component(p, key, spec) {
@@ -731,10 +718,9 @@ fn parse_volumes(p: &mut P, node: &Node) -> Vec<VolumeSpec> {
             (Some(_), Some(s), _) => p.err(s.pos(), "a volume has either `name` (a named volume) or `source` (a host path), not both"),
             (Some(n), None, Some(target)) => {
                 if let Some(name) = p.scalar(n, "volume name") {
-                    if is_slug(&name, 1, 40) {
-                        out.push(VolumeSpec::Named { name, target, read_only, pos: item.pos() });
-                    } else {
-                        p.err(n.text_pos(), format!("volume name `{name}` must be 1 to 40 characters of a-z, 0-9 and '-'"));
+                    match ComponentName::parse(&name) {
+                        Ok(_) => out.push(VolumeSpec::Named { name, target, read_only, pos: item.pos() }),
+                        Err(e) => p.err(n.text_pos(), format!("volume name {e}")),
                     }
                 }
             }

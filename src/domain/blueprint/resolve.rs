@@ -3,6 +3,7 @@
 //! blueprint itself could not say.
 use std::collections::{BTreeMap, HashSet};
 
+use super::guardrails;
 use super::inputs::InputValues;
 use super::types::{Blueprint, FloatField, IntField, Protocol, RestartPolicy, VolumeSpec};
 use super::template::{Ref, Tmpl};
@@ -98,23 +99,15 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
     };
     let mut host_ports = HashSet::new();
     for c in bp.start_order() {
-        let mut guard = |pos: Pos, what: &str| {
-            if !bp.trusted {
-                errs.push(BlueprintError::at(
-                    pos,
-                    format!("component `{}`: {what} is not allowed unless the blueprint is marked `trusted: true` by an admin", c.name),
-                ));
+        // The guardrails, on the network mode as the inputs make it.
+        let network_mode = match c.network_mode.as_ref().map(&render).transpose() {
+            Ok(mode) => mode,
+            Err(e) => {
+                errs.push(e);
+                continue;
             }
         };
-        if c.privileged.0 {
-            guard(c.privileged.1, "privileged mode");
-        }
-        for (cap, pos) in &c.cap_add {
-            guard(*pos, &format!("adding the capability {cap}"));
-        }
-        for (dev, pos) in &c.devices {
-            guard(*pos, &format!("the device {dev}"));
-        }
+        errs.extend(guardrails::check(bp.trusted, c, network_mode.as_deref()));
         let mut one = || -> Result<ResolvedComponent, BlueprintError> {
             let image_s = render(&c.image)?;
             let image = ImageRef::parse(&image_s).map_err(|e| BlueprintError::at(c.image.pos, e))?;
@@ -148,10 +141,7 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                     VolumeSpec::Named { name, target, read_only, .. } => {
                         ResolvedVolume::Named { name: name.clone(), target: abs(render(target)?, target.pos)?, read_only: *read_only }
                     }
-                    VolumeSpec::Bind { source, target, read_only, pos } => {
-                        if !bp.trusted {
-                            return Err(BlueprintError::at(*pos, format!("component `{}`: a host path mount is not allowed unless the blueprint is marked `trusted: true` by an admin", c.name)));
-                        }
+                    VolumeSpec::Bind { source, target, read_only, .. } => {
                         ResolvedVolume::Bind { source: abs(render(source)?, source.pos)?, target: abs(render(target)?, target.pos)?, read_only: *read_only }
                     }
                 });
@@ -183,28 +173,18 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                     })
                 })
                 .transpose()?;
-            let host_network = match &c.network_mode {
-                None => false,
-                Some(t) => match render(t)?.as_str() {
-                    "host" if bp.trusted => true,
-                    "host" => {
-                        return Err(BlueprintError::at(
-                            t.pos,
-                            format!(
-                                "component `{}`: host networking is not allowed unless the blueprint is marked `trusted: true` by an admin",
-                                c.name
-                            ),
-                        ));
-                    }
-                    other => {
-                        return Err(BlueprintError::at(
-                            t.pos,
-                            format!(
-                                "network_mode `{other}` is not supported: components always join the deployment's private network; only `host` (trusted blueprints) replaces it"
-                            ),
-                        ));
-                    }
-                },
+            let host_network = match (&c.network_mode, network_mode.as_deref()) {
+                (None, _) | (_, None) => false,
+                // Refused above unless the blueprint is trusted.
+                (Some(_), Some("host")) => true,
+                (Some(t), Some(other)) => {
+                    return Err(BlueprintError::at(
+                        t.pos,
+                        format!(
+                            "network_mode `{other}` is not supported: components always join the deployment's private network; only `host` (trusted blueprints) replaces it"
+                        ),
+                    ));
+                }
             };
             Ok(ResolvedComponent {
                 name: c.name.clone(),
@@ -241,38 +221,7 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
 /// The guardrails that literal values break, for blueprints whose inputs have no defaults
 /// to resolve with.
 pub fn literal_guardrails(bp: &Blueprint) -> Vec<BlueprintError> {
-    if bp.trusted {
-        return Vec::new();
-    }
-    let mut errs = Vec::new();
-    let refuse = |errs: &mut Vec<BlueprintError>, c: &str, pos: Pos, what: &str| {
-        errs.push(BlueprintError::at(
-            pos,
-            format!("component `{c}`: {what} is not allowed unless the blueprint is marked `trusted: true` by an admin"),
-        ));
-    };
-    for c in &bp.components {
-        if c.privileged.0 {
-            refuse(&mut errs, &c.name, c.privileged.1, "privileged mode");
-        }
-        for (cap, pos) in &c.cap_add {
-            refuse(&mut errs, &c.name, *pos, &format!("adding the capability {cap}"));
-        }
-        for (dev, pos) in &c.devices {
-            refuse(&mut errs, &c.name, *pos, &format!("the device {dev}"));
-        }
-        for v in &c.volumes {
-            if let VolumeSpec::Bind { pos, .. } = v {
-                refuse(&mut errs, &c.name, *pos, "a host path mount");
-            }
-        }
-        if let Some(t) = &c.network_mode
-            && t.as_literal().as_deref() == Some("host")
-        {
-            refuse(&mut errs, &c.name, t.pos, "host networking");
-        }
-    }
-    errs
+    bp.components.iter().flat_map(|c| guardrails::check(bp.trusted, c, c.network_mode.as_ref().and_then(|t| t.as_literal()).as_deref())).collect()
 }
 
 fn abs(path: String, pos: Pos) -> Result<String, BlueprintError> {
