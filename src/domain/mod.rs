@@ -1,8 +1,8 @@
 //! Types and rules, no I/O. Values are parsed once at the edge and carried as these types.
 pub mod blueprint;
 pub mod deployment;
-pub mod pairs;
 mod names;
+pub mod pairs;
 pub mod placement;
 pub mod policy;
 pub mod quota;

@@ -56,7 +56,11 @@ impl Slug {
         if slug_shaped(name, Self::MIN, Self::MAX) {
             Ok(Self(name.to_string()))
         } else {
-            Err(NameError(format!("`{raw}` must be {} to {} characters of a-z, 0-9 and '-', not starting or ending with '-'", Self::MIN, Self::MAX)))
+            Err(NameError(format!(
+                "`{raw}` must be {} to {} characters of a-z, 0-9 and '-', not starting or ending with '-'",
+                Self::MIN,
+                Self::MAX
+            )))
         }
     }
 
@@ -64,7 +68,10 @@ impl Slug {
     pub fn parse_blueprint_id(raw: &str) -> Result<Self, NameError> {
         match Self::parse(raw) {
             Ok(s) if s.0.len() >= 3 => Ok(s),
-            _ => Err(NameError(format!("`{raw}` must be 3 to {} characters of a-z, 0-9 and '-', not starting or ending with '-'", Self::MAX))),
+            _ => Err(NameError(format!(
+                "`{raw}` must be 3 to {} characters of a-z, 0-9 and '-', not starting or ending with '-'",
+                Self::MAX
+            ))),
         }
     }
 }

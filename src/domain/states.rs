@@ -484,5 +484,4 @@ mod tests {
         assert_eq!(R::of_engine_state("exited", false), R::Stopped);
         assert_eq!(R::of_engine_state("whatever", true), R::Running);
     }
-
 }

@@ -73,6 +73,7 @@ pub async fn check(engine: &Engine, h: host::Model) {
     }
     if previous != status {
         tracing::info!(host = %name, from = %previous, to = %status, "host status changed");
-        let _ = audit::record(db, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous.as_str()})).await;
+        let _ =
+            audit::record(db, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous.as_str()})).await;
     }
 }

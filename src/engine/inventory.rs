@@ -12,10 +12,10 @@ use tokio::task::JoinHandle;
 use super::Engine;
 use crate::docker::ContainerHost;
 use crate::domain::states::{self, DeploymentEvent, DeploymentStatus, ResourceKind, ResourceStatus};
+use crate::store;
 use crate::store::audit;
 use crate::store::deployments::Moved;
 use crate::store::entities::{deployment, host, resource};
-use crate::store;
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn run(engine: Engine) {

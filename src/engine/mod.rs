@@ -36,17 +36,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(db: DatabaseConnection, signals: Signals, settings: EngineSettings, hosts: HostSettings) -> Self {
         let owner = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        Self {
-            inner: Arc::new(Inner {
-                db,
-                pool: HostPool::default(),
-                signals,
-                owner,
-                settings,
-                hosts,
-                placement: Mutex::new(()),
-            }),
-        }
+        Self { inner: Arc::new(Inner { db, pool: HostPool::default(), signals, owner, settings, hosts, placement: Mutex::new(()) }) }
     }
 
     pub fn pool(&self) -> &HostPool {

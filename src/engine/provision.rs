@@ -10,7 +10,6 @@ use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
-
 use super::Engine;
 use super::queue;
 use crate::docker::{ContainerHost, ContainerSpec, DockerError, HealthCheck, MountSpec, PortBinding, labels};
@@ -69,7 +68,13 @@ impl Ctx<'_> {
 
 /// Moves the deployment by `event`; a move its state refuses (the deployment moved on, a host
 /// was removed under it) is logged and leaves it as it is.
-async fn advance(db: &DatabaseConnection, id: &str, event: DeploymentEvent, error: Option<String>, outputs: Option<StringMap>) -> Result<(), sea_orm::DbErr> {
+async fn advance(
+    db: &DatabaseConnection,
+    id: &str,
+    event: DeploymentEvent,
+    error: Option<String>,
+    outputs: Option<StringMap>,
+) -> Result<(), sea_orm::DbErr> {
     match store::deployments::advance(db, id, event, error, outputs).await? {
         Moved::To(_) => {}
         Moved::Refused(why) => tracing::warn!(deployment = %id, %why, "deployment left as it is"),
@@ -276,7 +281,19 @@ impl Engine {
             for r in 0..c.replicas {
                 let name = names::container(&d.id, &c.name, r);
                 let id = ensure_container(conn.as_ref(), &container_spec(&d.id, c, r, &name, needs_network.then_some(&network))).await?;
-                record(db, &d.id, ResourceKind::Container, &c.name, r as i32, &name, Some(id.clone()), h.id, ResourceStatus::Created, vec![]).await?;
+                record(
+                    db,
+                    &d.id,
+                    ResourceKind::Container,
+                    &c.name,
+                    r as i32,
+                    &name,
+                    Some(id.clone()),
+                    h.id,
+                    ResourceStatus::Created,
+                    vec![],
+                )
+                .await?;
                 conn.start_container(&id).await?;
                 ids.push((r, name, id));
                 ctx.still_ours()?;
@@ -298,7 +315,8 @@ impl Engine {
                         address: h.publish_address.clone(),
                     })
                     .collect();
-                record(db, &d.id, ResourceKind::Container, &c.name, r as i32, &name, Some(id), h.id, ResourceStatus::Running, ports).await?;
+                record(db, &d.id, ResourceKind::Container, &c.name, r as i32, &name, Some(id), h.id, ResourceStatus::Running, ports)
+                    .await?;
             }
             ctx.still_ours()?;
         }

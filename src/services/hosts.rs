@@ -9,9 +9,9 @@ use serde_json::json;
 
 use super::{FieldError, ServiceError, ServiceResult, audit};
 use crate::docker::{BollardHost, ContainerHost, HostEndpoint, TlsMaterial};
-use crate::engine::pool::HostPool;
 use crate::domain::Slug;
 use crate::domain::states::{DeploymentStatus, HostStatus};
+use crate::engine::pool::HostPool;
 use crate::store::StringMap;
 use crate::store::entities::{deployment, host};
 

@@ -2,9 +2,9 @@
 //! the audit log, which every layer above writes to.
 pub mod audit;
 mod columns;
+pub mod deployments;
 pub mod entities;
 mod page;
-pub mod deployments;
 
 pub use columns::{Levels, PublishedPorts, StringList, StringMap};
 pub use page::{Page, PageRequest};

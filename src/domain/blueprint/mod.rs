@@ -3,10 +3,10 @@
 pub mod guardrails;
 mod image;
 pub mod inputs;
-pub mod resolve;
 mod parser;
-pub mod types;
+pub mod resolve;
 pub mod template;
+pub mod types;
 pub mod yaml;
 
 use std::fmt;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::guardrails;
 use super::inputs::InputValues;
-use super::types::{Blueprint, FloatField, IntField, Protocol, RestartPolicy, VolumeSpec};
 use super::template::{Ref, Tmpl};
+use super::types::{Blueprint, FloatField, IntField, Protocol, RestartPolicy, VolumeSpec};
 use super::yaml::Pos;
 use super::{BlueprintError, ImageRef};
 
@@ -141,9 +141,11 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                     VolumeSpec::Named { name, target, read_only, .. } => {
                         ResolvedVolume::Named { name: name.clone(), target: abs(render(target)?, target.pos)?, read_only: *read_only }
                     }
-                    VolumeSpec::Bind { source, target, read_only, .. } => {
-                        ResolvedVolume::Bind { source: abs(render(source)?, source.pos)?, target: abs(render(target)?, target.pos)?, read_only: *read_only }
-                    }
+                    VolumeSpec::Bind { source, target, read_only, .. } => ResolvedVolume::Bind {
+                        source: abs(render(source)?, source.pos)?,
+                        target: abs(render(target)?, target.pos)?,
+                        read_only: *read_only,
+                    },
                 });
             }
             let memory_mb = c.memory_mb.as_ref().map(|m| int(m, "memory_mb", 6, 1_048_576)).transpose()?;
@@ -221,7 +223,10 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
 /// The guardrails that literal values break, for blueprints whose inputs have no defaults
 /// to resolve with.
 pub fn literal_guardrails(bp: &Blueprint) -> Vec<BlueprintError> {
-    bp.components.iter().flat_map(|c| guardrails::check(bp.trusted, c, c.network_mode.as_ref().and_then(|t| t.as_literal()).as_deref())).collect()
+    bp.components
+        .iter()
+        .flat_map(|c| guardrails::check(bp.trusted, c, c.network_mode.as_ref().and_then(|t| t.as_literal()).as_deref()))
+        .collect()
 }
 
 fn abs(path: String, pos: Pos) -> Result<String, BlueprintError> {

@@ -59,5 +59,4 @@ mod tests {
         assert!(err.column > 1, "{err:?}");
         assert!(check_condition("requester.username == 'dev'").is_ok());
     }
-
 }

@@ -85,16 +85,15 @@ pub struct QuotaCheck {
 }
 
 impl Explain {
-    pub fn new(entitlement: EntitlementReason, selection: &Selection<'_>, levels: Vec<LevelExplain>, values: Value, quota: QuotaCheck) -> Self {
+    pub fn new(
+        entitlement: EntitlementReason,
+        selection: &Selection<'_>,
+        levels: Vec<LevelExplain>,
+        values: Value,
+        quota: QuotaCheck,
+    ) -> Self {
         let policy = selection.chosen.as_ref().map(|(p, m)| PolicyReason { id: p.id, name: p.name.clone(), matched: m.clone(), values });
-        Self {
-            entitlement,
-            auto_approved: policy.is_none(),
-            policy,
-            skipped_policies: selection.skipped.clone(),
-            levels,
-            quota,
-        }
+        Self { entitlement, auto_approved: policy.is_none(), policy, skipped_policies: selection.skipped.clone(), levels, quota }
     }
 
     /// Who may decide level `index` (0-based); nobody past the last level.
@@ -122,7 +121,14 @@ mod tests {
             timeout_hours: Some(2.0),
             on_timeout: Some(Outcome::Reject),
         };
-        let policy = Policy { id: 7, name: "big".into(), scope: Default::default(), condition: None, actions: vec!["request".into()], levels: vec![level.clone()] };
+        let policy = Policy {
+            id: 7,
+            name: "big".into(),
+            scope: Default::default(),
+            condition: None,
+            actions: vec!["request".into()],
+            levels: vec![level.clone()],
+        };
         let m = Match { condition: None, result: Some(true), why: "no condition".into() };
         let selection = Selection { chosen: Some((&policy, m)), skipped: vec![] };
         let e = Explain::new(
@@ -130,7 +136,11 @@ mod tests {
             &selection,
             vec![LevelExplain::new(0, &level, vec!["lead".into()])],
             json!({"request": {"lease_days": 3}}),
-            QuotaCheck { used: Amount::default(), requested: Amount { containers: 1, memory_mb: 64, cpus: 0.5 }, limits: Limits::default() },
+            QuotaCheck {
+                used: Amount::default(),
+                requested: Amount { containers: 1, memory_mb: 64, cpus: 0.5 },
+                limits: Limits::default(),
+            },
         );
         let stored = serde_json::to_value(&e).unwrap();
         assert_eq!(stored["policy"]["name"], "big");

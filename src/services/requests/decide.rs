@@ -102,7 +102,13 @@ pub(super) async fn record_decision(
         };
         if !level_done {
             let missing: Vec<&str> = approvers.iter().filter(|p| !approved_by.contains(p)).map(String::as_str).collect();
-            timeline(&txn, &r.id, TimelineKind::Pending, format!("level {n} needs every approver; still waiting on {}", missing.join(", "))).await?;
+            timeline(
+                &txn,
+                &r.id,
+                TimelineKind::Pending,
+                format!("level {n} needs every approver; still waiting on {}", missing.join(", ")),
+            )
+            .await?;
         } else if (r.level as usize) + 1 < levels.len() {
             a.level = Set(r.level + 1);
             a.level_started_at = Set(Some(now));
@@ -152,6 +158,9 @@ pub async fn cancel(ctx: &Context, who: &Principal, id: &str) -> ServiceResult<R
 
 /// On PostgreSQL the row is locked until the transaction ends; SQLite's write lock is taken
 /// by `store::begin` already.
-async fn lock_if_pg(q: sea_orm::Select<request::Entity>, txn: &sea_orm::DatabaseTransaction) -> Result<Option<request::Model>, sea_orm::DbErr> {
+async fn lock_if_pg(
+    q: sea_orm::Select<request::Entity>,
+    txn: &sea_orm::DatabaseTransaction,
+) -> Result<Option<request::Model>, sea_orm::DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres { q.lock_exclusive().one(txn).await } else { q.one(txn).await }
 }

@@ -6,7 +6,9 @@ pub mod scheduler;
 mod submit;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -76,7 +78,12 @@ pub struct RequestSummary {
 }
 
 /// Adds an entry to a request's timeline, in the caller's transaction.
-async fn timeline(db: &impl ConnectionTrait, request_id: &str, kind: TimelineKind, message: impl Into<String>) -> Result<(), sea_orm::DbErr> {
+async fn timeline(
+    db: &impl ConnectionTrait,
+    request_id: &str,
+    kind: TimelineKind,
+    message: impl Into<String>,
+) -> Result<(), sea_orm::DbErr> {
     request_event::ActiveModel {
         request_id: Set(request_id.into()),
         at: Set(Utc::now()),

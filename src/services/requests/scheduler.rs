@@ -60,9 +60,9 @@ async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
 /// succeed, failed makes it fail (and frees its quota), destroyed frees its quota.
 async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
-    let following = Condition::any().add(request::Column::Status.eq(RequestStatus::Provisioning)).add(
-        Condition::all().add(request::Column::Status.eq(RequestStatus::Succeeded)).add(request::Column::HoldsQuota.eq(true)),
-    );
+    let following = Condition::any()
+        .add(request::Column::Status.eq(RequestStatus::Provisioning))
+        .add(Condition::all().add(request::Column::Status.eq(RequestStatus::Succeeded)).add(request::Column::HoldsQuota.eq(true)));
     for r in request::Entity::find().filter(following).all(db).await? {
         let Some(did) = &r.deployment_id else { continue };
         let Some(d) = deployment::Entity::find_by_id(did.clone()).one(db).await? else { continue };
@@ -148,8 +148,14 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
     }
     deployments::insert(&txn, &p, &origin).await?;
     timeline(&txn, &r.id, TimelineKind::Provisioning, format!("provisioning deployment {}", p.name)).await?;
-    audit::record(&txn, audit::SYSTEM, "deployment.create", &format!("deployment:{}", p.id), json!({"request": r.id, "catalog_item": item.id}))
-        .await?;
+    audit::record(
+        &txn,
+        audit::SYSTEM,
+        "deployment.create",
+        &format!("deployment:{}", p.id),
+        json!({"request": r.id, "catalog_item": item.id}),
+    )
+    .await?;
     txn.commit().await?;
     ctx.signals.job_queued();
     Ok(())

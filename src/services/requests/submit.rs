@@ -8,9 +8,9 @@ use super::{RequestView, get_unchecked, timeline};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::domain::blueprint::inputs::{self, StoredInputs};
+use crate::domain::policy::Level;
 use crate::domain::policy::explain::{EntitlementReason, Explain, LevelExplain, QuotaCheck};
 use crate::domain::policy::select::{self, Context as PolicyContext, ItemFacts, RequestFacts, RequesterFacts};
-use crate::domain::policy::Level;
 use crate::domain::quota::{self, Amount};
 use crate::domain::states::{RequestStatus, TimelineKind};
 use crate::services::deployments::{self, Prepared};
@@ -35,9 +35,9 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
         .find(|g| g.name == input.group)
         .ok_or_else(|| ServiceError::Forbidden(format!("you are not a member of the group `{}`", input.group)))?
         .group_id;
-    let (ent, via) = catalog::entitlement_for(db, group_id, &item).await?.ok_or_else(|| {
-        ServiceError::Forbidden(format!("the group `{}` is not entitled to the catalog item `{}`", input.group, item.id))
-    })?;
+    let (ent, via) = catalog::entitlement_for(db, group_id, &item)
+        .await?
+        .ok_or_else(|| ServiceError::Forbidden(format!("the group `{}` is not entitled to the catalog item `{}`", input.group, item.id)))?;
     let lease_days = input.lease_days.unwrap_or(item.lease_default_days);
     let mut errors = Vec::new();
     if lease_days < 1 || lease_days > item.lease_max_days {
@@ -192,11 +192,8 @@ async fn approvers_of(db: &impl ConnectionTrait, level: &Level, group_id: i64, r
 
 /// What a group's requests hold now: pending, in flight and running.
 async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, sea_orm::DbErr> {
-    let rows = request::Entity::find()
-        .filter(request::Column::GroupId.eq(group_id))
-        .filter(request::Column::HoldsQuota.eq(true))
-        .all(db)
-        .await?;
+    let rows =
+        request::Entity::find().filter(request::Column::GroupId.eq(group_id)).filter(request::Column::HoldsQuota.eq(true)).all(db).await?;
     Ok(rows.iter().fold(Amount::default(), |a, r| Amount {
         containers: a.containers + i64::from(r.containers),
         memory_mb: a.memory_mb + r.memory_mb,

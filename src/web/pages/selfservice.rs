@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::infra::DeploymentPage;
 use super::{FormErrors, form_errors, render, see_other};
+use crate::domain::states::RequestStatus;
 use crate::services::catalog::{self, CatalogEntry};
 use crate::services::deployments::{self, DeploymentFilter, DeploymentSummary};
-use crate::domain::states::RequestStatus;
 use crate::services::requests::{self, NewRequest, RequestSummary, RequestView};
 use crate::services::{Page, PageRequest, ServiceError, blueprints};
 use crate::web::AppState;
@@ -316,8 +316,9 @@ async fn request_events(
     let id = id.into_inner();
     let after = q.after.unwrap_or(0);
     let db = state.db.clone();
-    let stream =
-        futures_util::stream::unfold((db, id, after, first.status, 0u32), |(db, id, mut after, mut status, mut idle)| async move {
+    let stream = futures_util::stream::unfold(
+        (db, id, after, first.status, 0u32),
+        |(db, id, mut after, mut status, mut idle)| async move {
             loop {
                 if idle > 0 {
                     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -353,7 +354,8 @@ async fn request_events(
                     return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (db, id, after, status, idle)));
                 }
             }
-        });
+        },
+    );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

@@ -1,0 +1,139 @@
+//! Catalog items: what admins publish, each backed by a blueprint version.
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit, blueprints};
+use crate::store::StringMap;
+use crate::store::entities::catalog_item;
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemInput {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub icon: String,
+    pub blueprint: String,
+    pub blueprint_version: Option<i32>,
+    pub host_selector: BTreeMap<String, String>,
+    pub default_days: i32,
+    pub max_days: i32,
+    pub grace_days: i32,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Lease {
+    pub default_days: i32,
+    pub max_days: i32,
+    pub grace_days: i32,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ItemView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub icon: String,
+    pub blueprint: String,
+    pub blueprint_version: Option<i32>,
+    pub host_selector: BTreeMap<String, String>,
+    pub lease: Lease,
+}
+
+pub fn item_view(i: catalog_item::Model) -> ItemView {
+    ItemView {
+        host_selector: i.host_selector.0,
+        lease: Lease { default_days: i.lease_default_days, max_days: i.lease_max_days, grace_days: i.lease_grace_days },
+        id: i.id,
+        name: i.name,
+        description: i.description,
+        category: i.category,
+        icon: i.icon,
+        blueprint: i.blueprint_id,
+        blueprint_version: i.blueprint_version,
+    }
+}
+
+pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
+    let db = &ctx.db;
+    let mut errors = Vec::new();
+    if let Err(e) = crate::domain::Slug::parse(&input.id) {
+        errors.push(FieldError::new("id", e.0));
+    }
+    if input.name.trim().is_empty() || input.name.chars().count() > 100 {
+        errors.push(FieldError::new("name", "a name is 1 to 100 characters"));
+    }
+    if input.category.trim().is_empty() || input.category.chars().count() > 60 {
+        errors.push(FieldError::new("category", "a category is 1 to 60 characters"));
+    }
+    if !(1..=3650).contains(&input.max_days) {
+        errors.push(FieldError::new("lease.max_days", "must be 1 to 3650"));
+    }
+    if input.default_days < 1 || input.default_days > input.max_days {
+        errors.push(FieldError::new("lease.default_days", format!("must be 1 to max_days ({})", input.max_days)));
+    }
+    if !(0..=365).contains(&input.grace_days) {
+        errors.push(FieldError::new("lease.grace_days", "must be 0 to 365"));
+    }
+    if let Err(e) = blueprints::load(ctx, &input.blueprint, input.blueprint_version).await {
+        match e {
+            ServiceError::NotFound(m) => errors.push(FieldError::new("blueprint", m)),
+            other => return Err(other),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let txn = crate::store::begin(db).await?;
+    if catalog_item::Entity::find_by_id(input.id.clone()).one(&txn).await?.is_some() {
+        return Err(ServiceError::Conflict(format!("the catalog item `{}` exists", input.id)));
+    }
+    let now = Utc::now();
+    let row = catalog_item::ActiveModel {
+        id: Set(input.id.clone()),
+        name: Set(input.name.trim().to_string()),
+        description: Set(input.description.trim().to_string()),
+        category: Set(input.category.trim().to_string()),
+        icon: Set(input.icon.trim().to_string()),
+        blueprint_id: Set(input.blueprint.clone()),
+        blueprint_version: Set(input.blueprint_version),
+        host_selector: Set(StringMap(input.host_selector.clone())),
+        lease_default_days: Set(input.default_days),
+        lease_max_days: Set(input.max_days),
+        lease_grace_days: Set(input.grace_days),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        "catalog_item.create",
+        &format!("catalog_item:{}", row.id),
+        json!({"blueprint": row.blueprint_id, "version": row.blueprint_version}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(item_view(row))
+}
+
+pub async fn list_items(db: &DatabaseConnection) -> ServiceResult<Vec<ItemView>> {
+    Ok(catalog_item::Entity::find()
+        .order_by_asc(catalog_item::Column::Category)
+        .order_by_asc(catalog_item::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(item_view)
+        .collect())
+}
+
+pub async fn find_item(db: &DatabaseConnection, id: &str) -> ServiceResult<catalog_item::Model> {
+    catalog_item::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))
+}

@@ -1,0 +1,111 @@
+//! What a user may request: the catalog as one of their groups is entitled to it, with each item's form.
+use std::collections::BTreeSet;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::*;
+use crate::auth::Principal;
+use crate::domain::blueprint::{Blueprint, InputType};
+use crate::services::{Context, ServiceResult, blueprints};
+use crate::store::entities::{catalog_item, entitlement, user};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FormField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub description: String,
+    pub default: Option<Value>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub pattern: Option<String>,
+    #[serde(rename = "enum")]
+    pub choices: Option<Vec<Value>>,
+    pub secret: bool,
+    pub generated: bool,
+    pub required: bool,
+}
+
+pub fn form_of(bp: &Blueprint) -> Vec<FormField> {
+    let to_json = |v: &crate::domain::blueprint::InputValue| match v {
+        crate::domain::blueprint::InputValue::String(s) => Value::String(s.clone()),
+        crate::domain::blueprint::InputValue::Integer(i) => Value::from(*i),
+        crate::domain::blueprint::InputValue::Boolean(b) => Value::Bool(*b),
+    };
+    bp.inputs
+        .iter()
+        .map(|i| FormField {
+            name: i.name.clone(),
+            kind: i.kind.as_str(),
+            title: i.title.clone(),
+            description: i.description.clone(),
+            default: i.default.as_ref().map(to_json),
+            min: i.min,
+            max: i.max,
+            min_length: i.min_length,
+            max_length: i.max_length,
+            pattern: i.pattern.as_ref().map(|p| p.as_str().to_string()),
+            choices: i.choices.as_ref().map(|c| c.iter().map(to_json).collect()),
+            secret: i.secret,
+            generated: i.generate,
+            required: i.default.is_none() && !i.generate && i.kind != InputType::Boolean,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CatalogEntry {
+    #[serde(flatten)]
+    pub item: ItemView,
+    /// The caller's groups that may request it.
+    pub groups: Vec<String>,
+    pub form: Vec<FormField>,
+}
+
+/// The items one of the caller's groups is entitled to (admins see every item, with the
+/// groups they belong to). Three queries, whatever the number of items.
+pub async fn catalog_for(ctx: &Context, who: &Principal) -> ServiceResult<Vec<CatalogEntry>> {
+    let db = &ctx.db;
+    let items =
+        catalog_item::Entity::find().order_by_asc(catalog_item::Column::Category).order_by_asc(catalog_item::Column::Name).all(db).await?;
+    let group_ids: Vec<i64> = who.groups.iter().map(|g| g.group_id).collect();
+    let entitlements = entitlement::Entity::find().filter(entitlement::Column::GroupId.is_in(group_ids)).all(db).await?;
+    let latest = blueprints::latest_versions(db).await?;
+    let mut out = Vec::new();
+    for item in items {
+        let mut groups = BTreeSet::new();
+        for e in entitlements.iter().filter(|e| covers(e, &item)) {
+            if let Some(g) = who.groups.iter().find(|g| g.group_id == e.group_id) {
+                groups.insert(g.name.clone());
+            }
+        }
+        if groups.is_empty() && !who.is_admin {
+            continue;
+        }
+        let Some(version) = item.blueprint_version.or_else(|| latest.get(&item.blueprint_id).copied()) else { continue };
+        let form = match blueprints::load(ctx, &item.blueprint_id, Some(version)).await {
+            Ok((bp, _)) => form_of(&bp),
+            Err(_) => continue,
+        };
+        out.push(CatalogEntry { item: item_view(item), groups: groups.into_iter().collect(), form });
+    }
+    Ok(out)
+}
+
+/// Names of the active admins, and of a group's managers.
+pub async fn admins(db: &impl sea_orm::ConnectionTrait) -> Result<Vec<String>, sea_orm::DbErr> {
+    Ok(user::Entity::find()
+        .filter(user::Column::IsAdmin.eq(true))
+        .filter(user::Column::IsActive.eq(true))
+        .order_by_asc(user::Column::Username)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.username)
+        .collect())
+}

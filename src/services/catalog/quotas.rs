@@ -1,0 +1,57 @@
+//! Quotas per group: limits set by admins.
+
+use chrono::Utc;
+use sea_orm::{DatabaseConnection, EntityTrait, Set};
+use serde_json::json;
+
+use crate::domain::quota::Limits;
+use crate::services::{FieldError, ServiceError, ServiceResult, accounts, audit};
+use crate::store::entities::quota;
+
+pub async fn set_quota(db: &DatabaseConnection, actor: &str, group_name: &str, limits: Limits) -> ServiceResult<Limits> {
+    let g = accounts::find_group(db, group_name).await?.ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
+    let mut errors = Vec::new();
+    if limits.max_containers.is_some_and(|n| n < 0) {
+        errors.push(FieldError::new("max_containers", "must be 0 or more"));
+    }
+    if limits.max_memory_mb.is_some_and(|n| n < 0) {
+        errors.push(FieldError::new("max_memory_mb", "must be 0 or more"));
+    }
+    if limits.max_cpus.is_some_and(|n| !(n.is_finite() && n >= 0.0)) {
+        errors.push(FieldError::new("max_cpus", "must be 0 or more"));
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let txn = crate::store::begin(db).await?;
+    let row = quota::ActiveModel {
+        group_id: Set(g.id),
+        max_containers: Set(limits.max_containers.map(|n| i32::try_from(n).unwrap_or(i32::MAX))),
+        max_memory_mb: Set(limits.max_memory_mb),
+        max_cpus: Set(limits.max_cpus),
+        updated_at: Set(Utc::now()),
+    };
+    quota::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(quota::Column::GroupId)
+                .update_columns([
+                    quota::Column::MaxContainers,
+                    quota::Column::MaxMemoryMb,
+                    quota::Column::MaxCpus,
+                    quota::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(&txn)
+        .await?;
+    audit::record(&txn, actor, "quota.set", &format!("group:{}", g.name), json!(limits)).await?;
+    txn.commit().await?;
+    Ok(limits)
+}
+
+pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64) -> Result<Limits, sea_orm::DbErr> {
+    Ok(match quota::Entity::find_by_id(group_id).one(db).await? {
+        Some(q) => Limits { max_containers: q.max_containers.map(i64::from), max_memory_mb: q.max_memory_mb, max_cpus: q.max_cpus },
+        None => Limits::default(),
+    })
+}
