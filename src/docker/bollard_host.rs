@@ -267,11 +267,11 @@ impl ContainerHost for BollardHost {
                 },
             })
             .collect();
-        let restart = match spec.restart.as_str() {
-            "always" => RestartPolicyNameEnum::ALWAYS,
-            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-            _ => RestartPolicyNameEnum::NO,
+        let restart = match spec.restart {
+            super::RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
+            super::RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+            super::RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+            super::RestartPolicy::No => RestartPolicyNameEnum::NO,
         };
         let seconds = |s: u32| i64::from(s) * 1_000_000_000;
         let host_config = HostConfig {

@@ -116,14 +116,10 @@ pub enum MountSpec {
     Bind { source: String, target: String, read_only: bool },
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthCheck {
-    pub cmd: Vec<String>,
-    pub interval_s: u32,
-    pub timeout_s: u32,
-    pub retries: u32,
-    pub start_period_s: u32,
-}
+/// A container's health check, as the blueprint resolved it.
+pub use crate::domain::blueprint::resolve::ResolvedHealth as HealthCheck;
+/// What the engine does when a container exits, as the blueprint says.
+pub use crate::domain::blueprint::types::RestartPolicy;
 
 /// Everything needed to create one container.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,7 +139,7 @@ pub struct ContainerSpec {
     pub cpus: Option<f64>,
     pub tty: bool,
     pub stdin_open: bool,
-    pub restart: String,
+    pub restart: RestartPolicy,
     pub health: Option<HealthCheck>,
     pub working_dir: Option<String>,
     pub user: Option<String>,

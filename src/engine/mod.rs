@@ -1,10 +1,13 @@
 //! The provisioning engine: durable jobs run by a pool of workers that wake as soon as work is
 //! queued, host health checks, and the inventory that follows each host's events.
+mod destroy;
 pub mod health;
 pub mod inventory;
+mod job;
 pub mod pool;
 mod provision;
 pub mod queue;
+mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,6 @@
-//! The steps of provisioning and destroying a deployment. Every step looks before it acts
-//! (inspect, find by label), so running a job again after a crash neither duplicates nor
-//! orphans anything.
+//! The steps of provisioning a deployment. Every step looks before it acts (inspect, find by
+//! label), so running a job again after a crash neither duplicates nor orphans anything.
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,162 +9,18 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Pa
 
 use super::Engine;
 use super::queue;
-use crate::docker::{ContainerHost, ContainerSpec, DockerError, HealthCheck, MountSpec, PortBinding, labels};
+use crate::docker::{ContainerHost, ContainerSpec, DockerError, labels};
 use crate::domain::blueprint::resolve::{self, DeploymentRef, OutputContext, ResolvedComponent, ResolvedVolume};
-use crate::domain::blueprint::{self, Blueprint, inputs};
 use crate::domain::deployment::{PublishedPort, names};
 use crate::domain::placement::{self, Candidate};
-use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostStatus, JobKind, ResourceKind, ResourceStatus};
-use crate::signals::Signals;
-use crate::store::deployments::Moved;
-use crate::store::entities::{blueprint_version, deployment, host, job, resource};
-use crate::store::{self, PublishedPorts, StringMap};
+use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostStatus, ResourceKind, ResourceStatus};
+use crate::store::entities::{deployment, host, resource};
+use crate::store::{PublishedPorts, StringMap};
 
-/// Jobs are tried this many times (a crash in the middle counts as a try) before they fail.
-const MAX_ATTEMPTS: i32 = 5;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    #[error("{0}")]
-    Failed(String),
-    #[error(transparent)]
-    Db(#[from] sea_orm::DbErr),
-    /// Another worker holds the job now; this one must stop without touching anything.
-    #[error("the job's lease was lost")]
-    LeaseLost,
-}
-
-impl From<DockerError> for StepError {
-    fn from(e: DockerError) -> Self {
-        StepError::Failed(e.to_string())
-    }
-}
-
-fn fail(msg: impl Into<String>) -> StepError {
-    StepError::Failed(msg.into())
-}
-
-/// What a running job needs at hand.
-struct Ctx<'a> {
-    engine: &'a Engine,
-    job: &'a job::Model,
-    lost: Arc<AtomicBool>,
-}
-
-impl Ctx<'_> {
-    fn db(&self) -> &DatabaseConnection {
-        &self.engine.inner.db
-    }
-    fn still_ours(&self) -> Result<(), StepError> {
-        if self.lost.load(Ordering::SeqCst) { Err(StepError::LeaseLost) } else { Ok(()) }
-    }
-    async fn progress(&self, text: &str) {
-        let _ = queue::progress(self.db(), self.job.id, &self.engine.inner.owner, text).await;
-    }
-}
-
-/// Moves the deployment by `event`; a move its state refuses (the deployment moved on, a host
-/// was removed under it) is logged and leaves it as it is.
-async fn advance(
-    db: &DatabaseConnection,
-    id: &str,
-    event: DeploymentEvent,
-    error: Option<String>,
-    outputs: Option<StringMap>,
-) -> Result<(), sea_orm::DbErr> {
-    match store::deployments::advance(db, id, event, error, outputs).await? {
-        Moved::To(_) => {}
-        Moved::Refused(why) => tracing::warn!(deployment = %id, %why, "deployment left as it is"),
-        Moved::Raced => tracing::warn!(deployment = %id, ?event, "deployment changed meanwhile; left as it is"),
-    }
-    Ok(())
-}
-
-/// The blueprint and validated inputs a deployment was made from.
-pub async fn load_spec(db: &DatabaseConnection, d: &deployment::Model) -> Result<(Blueprint, inputs::InputValues), StepError> {
-    let v = blueprint_version::Entity::find_by_id((d.blueprint_id.clone(), d.blueprint_version))
-        .one(db)
-        .await?
-        .ok_or_else(|| fail(format!("blueprint {} version {} is gone", d.blueprint_id, d.blueprint_version)))?;
-    let bp = blueprint::parse(&v.source).map_err(|e| fail(format!("the stored blueprint no longer parses: {}", e[0])))?;
-    let values = inputs::validate(&bp, &d.inputs.to_json_map())
-        .map_err(|e| fail(format!("the stored inputs no longer fit the blueprint: {}: {}", e[0].0, e[0].1)))?;
-    Ok((bp, values))
-}
+use super::job::{Ctx, StepError, advance, fail, load_spec};
+use super::spec::Replica;
 
 impl Engine {
-    pub(super) async fn run_job(&self, job: job::Model) {
-        let db = &self.inner.db;
-        let owner = self.inner.owner.clone();
-        let lost = Arc::new(AtomicBool::new(false));
-        // Heartbeat: renew the lease while the job runs.
-        let beat = {
-            let db = db.clone();
-            let lost = lost.clone();
-            let owner = owner.clone();
-            let lease = self.inner.settings.lease_secs;
-            let id = job.id;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(u64::from(lease / 3).max(1))).await;
-                    match queue::heartbeat(&db, id, &owner, lease).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            lost.store(true, Ordering::SeqCst);
-                            break;
-                        }
-                        Err(e) => tracing::warn!(job = id, error = %e, "heartbeat failed"),
-                    }
-                }
-            })
-        };
-        let ctx = Ctx { engine: self, job: &job, lost };
-        let result = if job.attempts > MAX_ATTEMPTS {
-            Err(fail(format!("gave up after {} attempts", job.attempts - 1)))
-        } else {
-            match job.kind {
-                JobKind::Provision => self.provision(&ctx).await,
-                JobKind::Destroy => self.destroy(&ctx).await,
-            }
-        };
-        beat.abort();
-        // A request may be waiting on this deployment: let the request scheduler look now.
-        let _wake_requests = WakeOnDrop(&self.inner.signals);
-        let dep = &job.deployment_id;
-        match result {
-            Ok(()) => {
-                let _ = queue::finish(db, job.id, &owner, None).await;
-                tracing::info!(job = job.id, deployment = %dep, "job done");
-            }
-            Err(StepError::LeaseLost) => tracing::warn!(job = job.id, deployment = %dep, "lease lost; another worker goes on"),
-            Err(e) => {
-                let message = e.to_string();
-                tracing::warn!(job = job.id, deployment = %dep, error = %message, "job failed");
-                let still_provisioning = deployment::Entity::find_by_id(dep.clone())
-                    .one(db)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|d| d.status == DeploymentStatus::Provisioning);
-                match job.kind {
-                    // A stale job for a deployment that moved on: leave the deployment alone.
-                    JobKind::Provision if !still_provisioning => {}
-                    JobKind::Provision => {
-                        // Remove what the attempt made, then say why it failed.
-                        if let Err(cleanup) = self.remove_everything(&ctx).await {
-                            tracing::warn!(deployment = %dep, error = %cleanup, "cleanup after a failed provisioning was incomplete");
-                        }
-                        let _ = advance(db, dep, DeploymentEvent::JobFailed, Some(message.clone()), None).await;
-                    }
-                    JobKind::Destroy => {
-                        let _ = advance(db, dep, DeploymentEvent::JobFailed, Some(format!("destroy failed: {message}")), None).await;
-                    }
-                }
-                let _ = queue::finish(db, job.id, &owner, Some(&message)).await;
-            }
-        }
-    }
-
     /// Chooses a host, once: the choice is stored, so a retry or a crash recovery stays there.
     async fn place(&self, d: &deployment::Model, needed: i64) -> Result<host::Model, StepError> {
         let db = &self.inner.db;
@@ -206,7 +59,7 @@ impl Engine {
         hosts.into_iter().find(|h| h.id == chosen).ok_or_else(|| fail("the chosen host vanished"))
     }
 
-    async fn provision(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
+    pub(super) async fn provision(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
         let db = ctx.db();
         let d =
             deployment::Entity::find_by_id(ctx.job.deployment_id.clone()).one(db).await?.ok_or_else(|| fail("the deployment is gone"))?;
@@ -279,8 +132,9 @@ impl Engine {
             ctx.progress(&format!("starting {}", c.name)).await;
             let mut ids = Vec::new();
             for r in 0..c.replicas {
-                let name = names::container(&d.id, &c.name, r);
-                let id = ensure_container(conn.as_ref(), &container_spec(&d.id, c, r, &name, needs_network.then_some(&network))).await?;
+                let replica = Replica { deployment: &d.id, component: c, replica: r, network: needs_network.then_some(network.as_str()) };
+                let name = replica.name();
+                let id = ensure_container(conn.as_ref(), &ContainerSpec::from(replica)).await?;
                 record(
                     db,
                     &d.id,
@@ -356,48 +210,6 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-
-    async fn destroy(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
-        ctx.progress("removing containers, network and volumes").await;
-        self.remove_everything(ctx).await?;
-        advance(ctx.db(), &ctx.job.deployment_id, DeploymentEvent::Destroyed, None, None).await?;
-        Ok(())
-    }
-
-    /// Removes every container, network and volume labelled with the deployment, and forgets
-    /// them. Found by label on the host, not by what the database remembers.
-    async fn remove_everything(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
-        let db = ctx.db();
-        let dep_id = &ctx.job.deployment_id;
-        let Some(d) = deployment::Entity::find_by_id(dep_id.clone()).one(db).await? else { return Ok(()) };
-        let Some(host_id) = d.host_id else {
-            resource::Entity::delete_many().filter(resource::Column::DeploymentId.eq(dep_id)).exec(db).await?;
-            return Ok(());
-        };
-        let h = host::Entity::find_by_id(host_id).one(db).await?.ok_or_else(|| fail("the deployment's host was removed"))?;
-        let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
-        let selector = vec![format!("{}={dep_id}", labels::DEPLOYMENT)];
-        for c in conn.list_containers(&selector).await? {
-            conn.remove_container(&c.id).await?;
-        }
-        for n in conn.list_networks(&selector).await? {
-            conn.remove_network(&n).await?;
-        }
-        for v in conn.list_volumes(&selector).await? {
-            conn.remove_volume(&v).await?;
-        }
-        resource::Entity::delete_many().filter(resource::Column::DeploymentId.eq(dep_id)).exec(db).await?;
-        Ok(())
-    }
-}
-
-/// Wakes the request scheduler when the job's outcome is recorded (at the end of `run_job`).
-struct WakeOnDrop<'a>(&'a Signals);
-
-impl Drop for WakeOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.request_moved();
-    }
 }
 
 /// Finds the container by its name, or creates it. A container of that name that belongs to
@@ -422,64 +234,6 @@ async fn ensure_container(conn: &dyn ContainerHost, spec: &ContainerSpec) -> Res
             None => Err(fail(format!("container `{}` could not be created", spec.name))),
         },
         Err(e) => Err(e.into()),
-    }
-}
-
-fn container_spec(deployment: &str, c: &ResolvedComponent, replica: u32, name: &str, network: Option<&String>) -> ContainerSpec {
-    let mounts = c
-        .volumes
-        .iter()
-        .map(|v| match v {
-            ResolvedVolume::Named { name, target, read_only } => {
-                MountSpec::Volume { name: names::volume(deployment, name), target: target.clone(), read_only: *read_only }
-            }
-            ResolvedVolume::Bind { source, target, read_only } => {
-                MountSpec::Bind { source: source.clone(), target: target.clone(), read_only: *read_only }
-            }
-        })
-        .collect();
-    ContainerSpec {
-        name: name.to_string(),
-        image: c.image.with_default_tag(),
-        cmd: c.command.clone(),
-        entrypoint: c.entrypoint.clone(),
-        env: c.env.clone(),
-        labels: vec![
-            (labels::MANAGED.to_string(), "true".to_string()),
-            (labels::DEPLOYMENT.to_string(), deployment.to_string()),
-            (labels::COMPONENT.to_string(), c.name.clone()),
-            (labels::REPLICA.to_string(), replica.to_string()),
-        ],
-        ports: c
-            .ports
-            .iter()
-            .map(|p| PortBinding {
-                container_port: p.container,
-                protocol: p.protocol.as_str().to_string(),
-                // A fixed host port can only be taken once: further replicas get a free one.
-                host_port: p.host.filter(|_| replica == 0),
-            })
-            .collect(),
-        network: if c.host_network { None } else { network.map(|n| (n.clone(), vec![c.name.clone()])) },
-        host_network: c.host_network,
-        mounts,
-        memory_mb: c.memory_mb,
-        cpus: c.cpus,
-        tty: c.tty,
-        stdin_open: c.stdin_open,
-        restart: c.restart.as_str().to_string(),
-        health: c.health.as_ref().map(|h| HealthCheck {
-            cmd: h.cmd.clone(),
-            interval_s: h.interval_s,
-            timeout_s: h.timeout_s,
-            retries: h.retries,
-            start_period_s: h.start_period_s,
-        }),
-        working_dir: c.working_dir.clone(),
-        user: c.user.clone(),
-        privileged: c.privileged,
-        cap_add: c.cap_add.clone(),
-        devices: c.devices.clone(),
     }
 }
 

@@ -1,0 +1,351 @@
+//! The blueprint v1 parser: every rule of BLUEPRINTS.md is checked here, each failure with
+//! line and column. Parsing collects every error, not just the first. The top level and the
+//! outputs are here; `inputs` and `components` parse their sections.
+mod components;
+mod inputs;
+
+use components::parse_components;
+use inputs::parse_inputs;
+use std::collections::{BTreeSet, HashMap};
+
+use regex::Regex;
+
+use super::template::{self, Ref, Tmpl};
+use super::types::*;
+use super::yaml::{Key, Node, Pos};
+use super::{BlueprintError, ImageRef};
+use crate::domain::{ComponentName, InputKey, Slug};
+
+/// Where a reference may be used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Component,
+    Output,
+}
+
+struct P {
+    errs: Vec<BlueprintError>,
+}
+
+impl P {
+    fn err(&mut self, pos: Pos, msg: impl Into<String>) {
+        self.errs.push(BlueprintError::at(pos, msg));
+    }
+
+    fn map<'a>(&mut self, node: &'a Node, what: &str) -> Option<&'a [(Key, Node)]> {
+        match node {
+            Node::Map { entries, .. } => Some(entries),
+            other => {
+                self.err(other.pos(), format!("{what} must be a mapping, not {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn seq<'a>(&mut self, node: &'a Node, what: &str) -> Option<&'a [Node]> {
+        match node {
+            Node::Seq { items, .. } => Some(items),
+            other => {
+                self.err(other.pos(), format!("{what} must be a list, not {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    /// Reports keys that are not in `allowed`.
+    fn known(&mut self, entries: &[(Key, Node)], allowed: &[&str], what: &str) {
+        for (k, _) in entries {
+            if !allowed.contains(&k.name.as_str()) {
+                self.err(k.pos, format!("unknown field `{}` in {what}; expected one of: {}", k.name, allowed.join(", ")));
+            }
+        }
+    }
+
+    fn scalar(&mut self, node: &Node, what: &str) -> Option<String> {
+        match node {
+            Node::Scalar { value, .. } => Some(value.clone()),
+            other => {
+                self.err(other.pos(), format!("{what} must be a value, not {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn text(&mut self, node: &Node, what: &str, max: usize) -> Option<String> {
+        let s = self.scalar(node, what)?;
+        if s.chars().count() > max {
+            self.err(node.pos(), format!("{what} must be at most {max} characters"));
+            return None;
+        }
+        Some(s)
+    }
+
+    fn int(&mut self, node: &Node, what: &str) -> Option<i64> {
+        let s = self.scalar(node, what)?;
+        match s.trim().parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.err(node.text_pos(), format!("{what} must be a whole number, not `{s}`"));
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, node: &Node, what: &str, min: i64, max: i64) -> Option<u32> {
+        let n = self.int(node, what)?;
+        if n < min || n > max {
+            self.err(node.text_pos(), format!("{what} must be between {min} and {max}, not {n}"));
+            return None;
+        }
+        u32::try_from(n).ok()
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        let s = self.scalar(node, what)?;
+        match s.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => {
+                self.err(node.text_pos(), format!("{what} must be true or false, not `{s}`"));
+                None
+            }
+        }
+    }
+
+    fn tmpl(&mut self, node: &Node, what: &str, scope: Scope) -> Option<Tmpl> {
+        let s = self.scalar(node, what)?;
+        match template::parse(&s, node.text_pos()) {
+            Ok(t) => {
+                if scope == Scope::Component {
+                    for (r, pos) in t.refs_at() {
+                        if matches!(r, Ref::HostAddress | Ref::ComponentPort { .. }) {
+                            self.err(pos, format!("`${{{r}}}` can only be used in outputs"));
+                        }
+                    }
+                }
+                Some(t)
+            }
+            Err((pos, msg)) => {
+                self.err(pos, msg);
+                None
+            }
+        }
+    }
+
+    fn tmpl_list(&mut self, node: &Node, what: &str) -> Option<Vec<Tmpl>> {
+        let items = match node {
+            Node::Seq { items, .. } => items,
+            other => {
+                self.err(other.pos(), format!("{what} must be a list such as [\"httpd\", \"-f\"], not {}", other.kind()));
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for item in items {
+            out.push(self.tmpl(item, what, Scope::Component)?);
+        }
+        Some(out)
+    }
+
+    fn int_field(&mut self, node: &Node, what: &str) -> Option<IntField> {
+        let s = self.scalar(node, what)?;
+        if s.contains("${") {
+            let t = self.tmpl(node, what, Scope::Component)?;
+            return Some(IntField::Tmpl(t));
+        }
+        self.int(node, what).map(|n| IntField::Literal(n, node.text_pos()))
+    }
+
+    fn float_field(&mut self, node: &Node, what: &str) -> Option<FloatField> {
+        let s = self.scalar(node, what)?;
+        if s.contains("${") {
+            return self.tmpl(node, what, Scope::Component).map(FloatField::Tmpl);
+        }
+        match s.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => Some(FloatField::Literal(f, node.text_pos())),
+            _ => {
+                self.err(node.text_pos(), format!("{what} must be a number, not `{s}`"));
+                None
+            }
+        }
+    }
+}
+
+fn get<'a>(entries: &'a [(Key, Node)], name: &str) -> Option<&'a Node> {
+    entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| v)
+}
+
+const TOP: &[&str] = &["id", "name", "description", "category", "version", "trusted", "inputs", "components", "outputs"];
+const INPUT: &[&str] =
+    &["type", "title", "description", "default", "min", "max", "min_length", "max_length", "pattern", "enum", "secret", "generate"];
+const COMPONENT: &[&str] = &[
+    "image",
+    "command",
+    "entrypoint",
+    "env",
+    "ports",
+    "volumes",
+    "resources",
+    "replicas",
+    "depends_on",
+    "tty",
+    "stdin_open",
+    "restart",
+    "health",
+    "working_dir",
+    "user",
+    "privileged",
+    "cap_add",
+    "devices",
+    "network_mode",
+];
+
+/// Parses and checks a whole blueprint document.
+pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
+    let mut p = P { errs: Vec::new() };
+    let Some(top) = p.map(root, "a blueprint") else { return Err(p.errs) };
+    p.known(top, TOP, "the blueprint");
+    let required = |p: &mut P, name: &str| -> Option<&Node> {
+        let v = get(top, name);
+        if v.is_none() {
+            p.err(root.pos(), format!("the blueprint needs `{name}`"));
+        }
+        v
+    };
+
+    let id = required(&mut p, "id").and_then(|n| {
+        let s = p.scalar(n, "id")?;
+        if let Err(e) = Slug::parse_blueprint_id(&s) {
+            p.err(n.text_pos(), format!("id {e}"));
+            return None;
+        }
+        Some(s)
+    });
+    let name = required(&mut p, "name").and_then(|n| {
+        let s = p.text(n, "name", 100)?;
+        if s.trim().is_empty() {
+            p.err(n.pos(), "name must not be empty");
+            return None;
+        }
+        Some(s)
+    });
+    let description = get(top, "description").and_then(|n| p.text(n, "description", 2000)).unwrap_or_default();
+    let category = get(top, "category").and_then(|n| p.text(n, "category", 60)).unwrap_or_else(|| "General".into());
+    let version = required(&mut p, "version").and_then(|n| p.uint(n, "version", 1, 1_000_000));
+    let trusted = get(top, "trusted").and_then(|n| p.boolean(n, "trusted")).unwrap_or(false);
+
+    let inputs = get(top, "inputs").map(|n| parse_inputs(&mut p, n)).unwrap_or_default();
+    let components = match required(&mut p, "components") {
+        Some(n) => parse_components(&mut p, n),
+        None => Vec::new(),
+    };
+    let outputs = get(top, "outputs").map(|n| parse_outputs(&mut p, n, &components)).unwrap_or_default();
+
+    // Every reference to an input must name one.
+    let names: BTreeSet<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let mut unknown = Vec::new();
+    let secrets: BTreeSet<&str> = inputs.iter().filter(|i| i.secret).map(|i| i.name.as_str()).collect();
+    let mut check = |t: &Tmpl, output: bool| {
+        for (r, pos) in t.refs_at() {
+            if let Ref::Input(n) = r {
+                if !names.contains(n.as_str()) {
+                    unknown.push((pos, format!("`${{inputs.{n}}}` names no input; declared inputs: {}", list_or_none(&names))));
+                } else if output && secrets.contains(n.as_str()) {
+                    unknown.push((pos, format!("an output cannot show the secret input `{n}`")));
+                }
+            }
+        }
+    };
+    for c in &components {
+        for t in component_templates(c) {
+            check(t, false);
+        }
+    }
+    for (_, t) in &outputs {
+        check(t, true);
+    }
+    for (pos, msg) in unknown {
+        p.err(pos, msg);
+    }
+
+    match (id, name, version) {
+        (Some(id), Some(name), Some(version)) if p.errs.is_empty() => {
+            Ok(Blueprint { id, name, description, category, version, trusted, inputs, components, outputs })
+        }
+        _ => {
+            p.errs.sort_by_key(|e| (e.line, e.column));
+            Err(p.errs)
+        }
+    }
+}
+
+fn list_or_none(names: &BTreeSet<&str>) -> String {
+    if names.is_empty() { "none".into() } else { names.iter().copied().collect::<Vec<_>>().join(", ") }
+}
+
+/// Every template of a component, for reference checks.
+pub fn component_templates(c: &Component) -> Vec<&Tmpl> {
+    let mut out = vec![&c.image];
+    out.extend(c.command.iter().flatten());
+    out.extend(c.entrypoint.iter().flatten());
+    out.extend(c.env.iter().map(|(_, t)| t));
+    for p in &c.ports {
+        if let IntField::Tmpl(t) = &p.container {
+            out.push(t);
+        }
+        if let Some(IntField::Tmpl(t)) = &p.host {
+            out.push(t);
+        }
+    }
+    for v in &c.volumes {
+        match v {
+            VolumeSpec::Named { target, .. } => out.push(target),
+            VolumeSpec::Bind { source, target, .. } => {
+                out.push(source);
+                out.push(target);
+            }
+        }
+    }
+    if let Some(IntField::Tmpl(t)) = &c.memory_mb {
+        out.push(t);
+    }
+    if let Some(FloatField::Tmpl(t)) = &c.cpus {
+        out.push(t);
+    }
+    if let IntField::Tmpl(t) = &c.replicas {
+        out.push(t);
+    }
+    if let Some(h) = &c.health {
+        out.extend(h.cmd.iter());
+    }
+    out.extend(c.working_dir.iter());
+    out.extend(c.user.iter());
+    out.extend(c.network_mode.iter());
+    out
+}
+
+fn parse_outputs(p: &mut P, node: &Node, components: &[Component]) -> Vec<(String, Tmpl)> {
+    let Some(entries) = p.map(node, "outputs") else { return Vec::new() };
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let Some(t) = p.tmpl(v, &format!("output `{}`", k.name), Scope::Output) else { continue };
+        for (r, pos) in t.refs_at() {
+            if let Ref::ComponentPort { component, port } = r {
+                match components.iter().find(|c| &c.name == component) {
+                    None => p.err(pos, format!("output `{}`: `{component}` is not a component", k.name)),
+                    Some(c) => {
+                        let published = c.ports.iter().any(|ps| match &ps.container {
+                            IntField::Literal(n, _) => *n == i64::from(*port),
+                            IntField::Tmpl(_) => true,
+                        });
+                        if !published {
+                            p.err(pos, format!("output `{}`: component `{component}` publishes no container port {port}", k.name));
+                        }
+                    }
+                }
+            }
+        }
+        out.push((k.name.clone(), t));
+    }
+    out
+}
