@@ -8,9 +8,12 @@ use tokio::sync::RwLock;
 use crate::docker::{BollardHost, ContainerHost, DockerError, HostEndpoint, TlsMaterial};
 use crate::store::entities::host;
 
+/// A host's connection, with the fingerprint of what it was made from.
+type Connection = (String, Arc<dyn ContainerHost>);
+
 #[derive(Default, Clone)]
 pub struct HostPool {
-    inner: Arc<RwLock<HashMap<i64, (String, Arc<dyn ContainerHost>)>>>,
+    inner: Arc<RwLock<HashMap<i64, Connection>>>,
 }
 
 /// What a connection depends on: a changed endpoint or certificate means a new connection.

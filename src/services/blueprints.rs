@@ -221,8 +221,11 @@ pub fn catalog_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Checks every file of a folder without storing anything: (file, errors) for each bad one.
-pub fn validate_dir(dir: &Path) -> std::io::Result<(usize, Vec<(PathBuf, Vec<BlueprintError>)>)> {
+/// The files of a folder that did not pass, each with its errors.
+pub type FileErrors = Vec<(PathBuf, Vec<BlueprintError>)>;
+
+/// Checks every file of a folder without storing anything: how many files, and the bad ones.
+pub fn validate_dir(dir: &Path) -> std::io::Result<(usize, FileErrors)> {
     let files = catalog_files(dir)?;
     let mut bad = Vec::new();
     let mut ids: std::collections::HashMap<(String, u32), PathBuf> = std::collections::HashMap::new();

@@ -56,11 +56,11 @@ pub async fn check_password(db: &DatabaseConnection, settings: &Settings, attemp
     }
     let found = find_user(db, &username).await?;
     let stored = found.as_ref().filter(|u| u.is_active).and_then(|u| u.password_hash.clone());
-    if password::verify(attempt.password.clone(), stored).await? {
-        if let Some(u) = found.clone().filter(|u| u.is_active) {
-            throttle::clear(db, &ukey).await?;
-            return Ok(u);
-        }
+    if password::verify(attempt.password.clone(), stored).await?
+        && let Some(u) = found.clone().filter(|u| u.is_active)
+    {
+        throttle::clear(db, &ukey).await?;
+        return Ok(u);
     }
     let reason = match &found {
         None => "unknown user",
