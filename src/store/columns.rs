@@ -131,3 +131,40 @@ pub struct Levels(pub Vec<Level>);
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct PublishedPorts(pub Vec<PublishedPort>);
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Database, EntityTrait};
+
+    use crate::domain::states::HostStatus;
+    use crate::store::entities::host;
+
+    async fn db_with_host(status: &str, labels: &str) -> sea_orm::DatabaseConnection {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO hosts (name, endpoint, labels, publish_address, status, containers, created_at) \
+             VALUES ('h1', 'unix:///x.sock', '{labels}', '127.0.0.1', '{status}', 0, '2026-12-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn stored_words_and_json_read_back_typed() {
+        let db = db_with_host("up", r#"{"zone":"a"}"#).await;
+        let h = host::Entity::find().one(&db).await.unwrap().unwrap();
+        assert_eq!(h.status, HostStatus::Up);
+        assert_eq!(h.labels.0.get("zone").map(String::as_str), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_of_the_wrong_shape_is_an_error_not_a_default() {
+        let db = db_with_host("sideways", "{}").await;
+        let err = host::Entity::find().one(&db).await.unwrap_err().to_string();
+        assert!(err.contains("`sideways` is not a host status"), "{err}");
+        let db = db_with_host("up", "[1, 2]").await;
+        assert!(host::Entity::find().one(&db).await.is_err(), "labels must be a map of strings");
+    }
+}
