@@ -1,0 +1,178 @@
+//! What runs: hosts, blueprints and their versions, deployments with their resources, durable jobs.
+
+pub mod host {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::states::HostStatus;
+    use crate::store::columns::StringMap;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "hosts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub name: String,
+        pub endpoint: String,
+        pub tls_ca: Option<String>,
+        pub tls_cert: Option<String>,
+        /// The client key: used to connect, never sent back by the API or pages.
+        pub tls_key: Option<String>,
+        pub labels: StringMap,
+        pub max_containers: Option<i32>,
+        pub publish_address: String,
+        pub status: HostStatus,
+        pub last_error: Option<String>,
+        pub engine_version: Option<String>,
+        pub cpus: Option<i32>,
+        pub memory_mb: Option<i64>,
+        pub containers: i32,
+        pub checked_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod blueprint {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "blueprints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub description: String,
+        pub category: String,
+        pub latest_version: i32,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod blueprint_version {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "blueprint_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub blueprint_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i32,
+        pub source: String,
+        pub sha256: String,
+        pub trusted: bool,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod deployment {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::blueprint::inputs::StoredInputs;
+    use crate::domain::states::DeploymentStatus;
+    use crate::store::columns::StringMap;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deployments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub blueprint_id: String,
+        pub blueprint_version: i32,
+        /// The validated inputs, secrets included (they are needed to provision again);
+        /// masked whenever they are shown.
+        pub inputs: StoredInputs,
+        pub host_id: Option<i64>,
+        pub host_selector: StringMap,
+        pub status: DeploymentStatus,
+        pub error: Option<String>,
+        pub outputs: StringMap,
+        pub owner_id: Option<i64>,
+        pub group_id: Option<i64>,
+        pub lease_expires_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub catalog_item_id: Option<String>,
+        pub request_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod resource {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::states::{ResourceKind, ResourceStatus};
+    use crate::store::columns::PublishedPorts;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deployment_resources")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub deployment_id: String,
+        pub kind: ResourceKind,
+        pub component: String,
+        pub replica: i32,
+        pub name: String,
+        pub docker_id: Option<String>,
+        pub host_id: i64,
+        pub status: ResourceStatus,
+        pub ports: PublishedPorts,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod job {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::states::{JobKind, JobStatus};
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub kind: JobKind,
+        pub deployment_id: String,
+        pub status: JobStatus,
+        pub attempts: i32,
+        pub lease_owner: Option<String>,
+        pub lease_until: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+        pub progress: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
