@@ -1,6 +1,10 @@
-//! What every page's layout needs: the title, the caller for the navigation, the CSRF token.
-use crate::auth::{AuthContext, Principal};
-use crate::services::Page;
+//! What pages show besides their data: the layout (title, the caller for the navigation, the
+//! CSRF token), the pager, form errors and the input fields generated from a blueprint.
+use std::collections::BTreeMap;
+
+use crate::auth::AuthContext;
+use crate::domain::blueprint::InputSpec;
+use crate::services::{FieldError, Page};
 
 /// Previous / next links of a paginated list; `query` holds the list's other parameters.
 #[derive(Debug, Clone)]
@@ -30,12 +34,14 @@ pub struct NavUser {
     pub display_name: String,
     pub is_admin: bool,
     pub is_manager: bool,
+    /// Has an approvals inbox: managers and admins.
+    pub may_approve: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub title: String,
-    /// Which navigation entry is current: `home`, `teams`, `users`, `groups`, `audit`.
+    /// Which navigation entry is current: the `section` of an `m::nav` link in base.html.
     pub section: &'static str,
     pub user: Option<NavUser>,
     pub csrf_token: String,
@@ -48,13 +54,23 @@ impl Layout {
             display_name: p.display_name.clone(),
             is_admin: p.is_admin,
             is_manager: p.is_manager(),
+            may_approve: p.is_admin || p.is_manager(),
         });
         Self { title: title.to_string(), section, user, csrf_token: ctx.map(|c| c.csrf_token.clone()).unwrap_or_default() }
     }
+}
 
-    pub fn for_user(principal: &Principal, csrf_token: &str, section: &'static str, title: &str) -> Self {
-        let ctx = AuthContext { principal: Some(principal.clone()), csrf_token: csrf_token.to_string(), session_token: None };
-        Self::new(Some(&ctx), section, title)
+/// Field errors of a form, looked up by field name in templates.
+#[derive(Debug, Default)]
+pub struct FormErrors(pub Vec<FieldError>);
+
+impl FormErrors {
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+    /// Errors that belong to no field of the form (a conflict, say).
+    pub fn general(&self) -> Option<&str> {
+        self.get("")
     }
 }
 
@@ -79,8 +95,19 @@ pub struct InputField {
 }
 
 impl InputField {
+    /// The fields of a blueprint's inputs: `given` holds what the user typed, `errors` the
+    /// form's errors (an input's error is under `inputs.<name>`).
+    pub fn for_inputs(specs: &[InputSpec], given: &BTreeMap<String, String>, errors: &FormErrors) -> Vec<Self> {
+        specs
+            .iter()
+            .map(|i| {
+                Self::for_spec(i, given.get(&i.name).map(String::as_str), errors.get(&format!("inputs.{}", i.name)).map(str::to_string))
+            })
+            .collect()
+    }
+
     /// `value` is what the user typed (kept on errors); secrets are never filled back in.
-    pub fn for_spec(spec: &crate::domain::blueprint::InputSpec, value: Option<&str>, error: Option<String>) -> Self {
+    fn for_spec(spec: &InputSpec, value: Option<&str>, error: Option<String>) -> Self {
         use crate::domain::blueprint::InputType;
         let default = spec.default.as_ref().map(|d| d.render());
         let choices: Vec<String> = spec.choices.iter().flatten().map(|c| c.render()).collect();

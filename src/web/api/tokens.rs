@@ -3,6 +3,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::doc;
 use crate::services::tokens;
 use crate::web::AppState;
 use crate::web::error::AppError;
@@ -19,7 +20,7 @@ struct ListQuery {
     all: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", description = "Personal API tokens.", params(("all" = Option<bool>, Query, description = "admins: everyone's")), responses((status = 200, body = Vec<crate::auth::tokens::TokenView>), super::doc::Errors))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", description = "Personal API tokens.", params(("all" = Option<bool>, Query, description = "admins: everyone's")), responses((status = 200, body = Vec<crate::auth::tokens::TokenView>), doc::Errors))]
 async fn list(user: Signed, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(tokens::list(&state.db, &user.principal, q.all).await?))
 }
@@ -37,7 +38,7 @@ fn default_days() -> u32 {
 }
 
 /// The token is in this answer only; Wharf keeps its hash.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", description = "Create a personal token; it is in this answer only.", request_body = CreateBody, responses((status = 201, body = super::doc::NewTokenView), super::doc::Errors))]
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", description = "Create a personal token; it is in this answer only.", request_body = CreateBody, responses((status = 201, body = doc::NewTokenView), doc::Errors))]
 async fn create(user: Signed, state: web::Data<AppState>, body: web::Json<CreateBody>) -> Result<HttpResponse, AppError> {
     let (view, issued) = tokens::create(&state.db, &user.principal, &body.name, body.expires_in_days).await?;
     let mut out = json!(view);
@@ -45,7 +46,7 @@ async fn create(user: Signed, state: web::Data<AppState>, body: web::Json<Create
     Ok(HttpResponse::Created().json(out))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", description = "Revoke a token (its owner, or admins).", params(("id" = i64, Path)), responses((status = 200, body = crate::auth::tokens::TokenView), super::doc::Errors))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", description = "Revoke a token (its owner, or admins).", params(("id" = i64, Path)), responses((status = 200, body = crate::auth::tokens::TokenView), doc::Errors))]
 async fn revoke(user: Signed, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(tokens::revoke(&state.db, &user.principal, id.into_inner()).await?))
 }

@@ -1,16 +1,17 @@
-//! The profile page: who you are, and your personal API tokens. Admins also see everyone's.
+//! `/profile`: who you are, and your personal API tokens (`/profile/tokens…`). Admins also
+//! see everyone's.
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{FormErrors, form_errors, render, see_other};
+use super::{form_errors, layout, render, see_other};
 use crate::auth::tokens::TokenView;
 use crate::services::tokens;
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Signed;
-use crate::web::views::Layout;
+use crate::web::views::{FormErrors, Layout};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/profile", web::get().to(page))
@@ -46,7 +47,7 @@ async fn build(
         Vec::new()
     };
     Ok(ProfilePage {
-        layout: Layout::for_user(p, &user.ctx.csrf_token, "profile", "Profile"),
+        layout: layout(&user.ctx, "profile", "Profile"),
         groups: p.groups.iter().map(|g| (g.name.clone(), g.role.to_string())).collect(),
         mine,
         everyone,

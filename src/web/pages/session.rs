@@ -1,10 +1,10 @@
-//! Login and logout.
+//! `/login` and `/logout`.
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, see_other};
+use super::{layout, render, see_other};
 use crate::auth::sessions::{self, SESSION_COOKIE};
 use crate::domain::Secret;
 use crate::services::ServiceError;
@@ -50,10 +50,7 @@ async fn login_page(who: Anyone, state: web::Data<AppState>, q: web::Query<NextQ
     }
     let local = accounts::local_login_enabled(&state.db).await?;
     let sso = state.oidc.as_ref().map(|o| o.button_label().to_string());
-    render(
-        StatusCode::OK,
-        &LoginPage { layout: Layout::new(Some(&who.0), "login", "Log in"), username: String::new(), next, error: None, sso, local },
-    )
+    render(StatusCode::OK, &LoginPage { layout: layout(&who.0, "login", "Log in"), username: String::new(), next, error: None, sso, local })
 }
 
 #[derive(Deserialize)]
@@ -72,7 +69,7 @@ async fn login(req: HttpRequest, who: Anyone, state: web::Data<AppState>, form: 
         render(
             status,
             &LoginPage {
-                layout: Layout::new(Some(&who.0), "login", "Log in"),
+                layout: layout(&who.0, "login", "Log in"),
                 username: form.username.clone(),
                 next: next.clone(),
                 error: Some(message),

@@ -1,10 +1,11 @@
-//! OpenID Connect: the redirect to the provider and the callback.
+//! `/auth/oidc/login` and `/auth/oidc/callback`: OpenID Connect, the redirect to the
+//! provider and the way back.
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, see_other};
+use super::{layout, render, see_other};
 use crate::auth::oidc::Pending;
 use crate::auth::sessions::{self, SESSION_COOKIE};
 use crate::services::{ServiceError, accounts, audit};
@@ -66,7 +67,7 @@ async fn callback(
         let mut res = render(
             status,
             &FailedPage {
-                layout: Layout::new(Some(&who.0), "login", "Login failed"),
+                layout: layout(&who.0, "login", "Login failed"),
                 status: status.as_u16(),
                 reason: "Single sign-on failed".into(),
                 message,

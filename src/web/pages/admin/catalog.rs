@@ -1,33 +1,59 @@
-//! Admin pages for the catalog, entitlements, approval policies and quotas.
+//! `/admin/catalog`: catalog items, entitlements and approval policies, each listed with the
+//! form that adds one (`/admin/catalog/items`, `/entitlements`, `/policies`).
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
-use super::{FormErrors, form_errors, render, see_other};
+use super::{key_values, list, number};
 use crate::domain::policy::{Approvers, Level, Mode, Outcome, Scope};
-use crate::domain::quota::Limits;
 use crate::services::blueprints::{self, BlueprintSummary};
 use crate::services::catalog::{self, ACTIONS, EntitlementInput, EntitlementView, ItemInput, ItemView, PolicyInput, PolicyView};
-use crate::services::{FieldError, PageRequest, ServiceError, accounts};
+use crate::services::{PageRequest, ServiceError, accounts};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Admin;
-use crate::web::views::Layout;
+use crate::web::pages::{form_errors, layout, render, see_other};
+use crate::web::views::{FormErrors, Layout};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/catalog", web::get().to(page))
         .route("/admin/catalog/items", web::post().to(create_item))
         .route("/admin/catalog/entitlements", web::post().to(create_entitlement))
-        .route("/admin/catalog/policies", web::post().to(create_policy))
-        .route("/admin/groups/{name}/quota", web::post().to(set_quota));
+        .route("/admin/catalog/policies", web::post().to(create_policy));
+}
+
+/// The page's three forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Item,
+    Entitlement,
+    Policy,
+}
+
+/// One form of the page: empty and closed, or open with what a failed submission sent and why
+/// it failed.
+#[derive(Debug, Default)]
+struct FormState {
+    open: bool,
+    values: BTreeMap<String, String>,
+    errors: FormErrors,
+}
+
+impl FormState {
+    fn failed(values: BTreeMap<String, String>, errors: FormErrors) -> Self {
+        Self { open: true, values, errors }
+    }
+    /// The value sent for `key`, to fill the field back in.
+    fn v(&self, key: &str) -> String {
+        self.values.get(key).cloned().unwrap_or_default()
+    }
 }
 
 #[derive(Template)]
 #[template(path = "pages/admin/catalog.html")]
-struct GovernancePage {
+struct CatalogPage {
     layout: Layout,
     items: Vec<ItemView>,
     entitlements: Vec<EntitlementView>,
@@ -35,16 +61,12 @@ struct GovernancePage {
     blueprints: Vec<BlueprintSummary>,
     groups: Vec<String>,
     actions: Vec<&'static str>,
-    /// Which form the errors belong to: item, entitlement or policy.
-    form: &'static str,
-    values: BTreeMap<String, String>,
-    errors: FormErrors,
+    item: FormState,
+    entitlement: FormState,
+    policy: FormState,
 }
 
-impl GovernancePage {
-    fn v(&self, key: &str) -> String {
-        self.values.get(key).cloned().unwrap_or_default()
-    }
+impl CatalogPage {
     fn level_text(&self, l: &Level) -> String {
         let mut who = Vec::new();
         if l.approvers.group_managers {
@@ -78,30 +100,33 @@ impl GovernancePage {
     }
 }
 
-async fn build(
-    state: &AppState,
-    admin: &Admin,
-    form: &'static str,
-    values: BTreeMap<String, String>,
-    errors: FormErrors,
-) -> Result<GovernancePage, AppError> {
+/// The page, with `failed` open on what was sent when a form failed.
+async fn build(state: &AppState, admin: &Admin, failed: Option<(Form, FormState)>) -> Result<CatalogPage, AppError> {
     let groups = accounts::list_groups(&state.db, PageRequest::new(None, Some(200))).await?.items.into_iter().map(|g| g.name).collect();
-    Ok(GovernancePage {
-        layout: Layout::for_user(&admin.principal, &admin.ctx.csrf_token, "governance", "Catalog & policies"),
+    let mut page = CatalogPage {
+        layout: layout(&admin.ctx, "governance", "Catalog & policies"),
         items: catalog::list_items(&state.db).await?,
         entitlements: catalog::list_entitlements(&state.db).await?,
         policies: catalog::list_policies(&state.db).await?,
         blueprints: blueprints::list(&state.db).await?,
         groups,
         actions: ACTIONS.to_vec(),
-        form,
-        values,
-        errors,
-    })
+        item: FormState::default(),
+        entitlement: FormState::default(),
+        policy: FormState::default(),
+    };
+    if let Some((form, s)) = failed {
+        *match form {
+            Form::Item => &mut page.item,
+            Form::Entitlement => &mut page.entitlement,
+            Form::Policy => &mut page.policy,
+        } = s;
+    }
+    Ok(page)
 }
 
 async fn page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    render(StatusCode::OK, &build(&state, &admin, "", BTreeMap::new(), FormErrors::default()).await?)
+    render(StatusCode::OK, &build(&state, &admin, None).await?)
 }
 
 type Fields = web::Form<Vec<(String, String)>>;
@@ -117,27 +142,11 @@ fn collect(form: Fields) -> (BTreeMap<String, String>, BTreeMap<String, Vec<Stri
     (one, many)
 }
 
-fn list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
-}
-
-fn number<T: std::str::FromStr>(values: &BTreeMap<String, String>, key: &str, errors: &mut Vec<FieldError>) -> Option<T> {
-    match values.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match s.parse() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                errors.push(FieldError::new(key, format!("`{s}` is not a number")));
-                None
-            }
-        },
-    }
-}
-
+/// Back to the page when it worked; the page with `form` open on its errors when not.
 async fn answer(
     state: &AppState,
     admin: &Admin,
-    form: &'static str,
+    form: Form,
     values: BTreeMap<String, String>,
     result: Result<(), ServiceError>,
 ) -> Result<HttpResponse, AppError> {
@@ -145,7 +154,7 @@ async fn answer(
         Ok(()) => Ok(see_other("/admin/catalog")),
         Err(e) => {
             let errors = form_errors(e)?;
-            render(StatusCode::UNPROCESSABLE_ENTITY, &build(state, admin, form, values, errors).await?)
+            render(StatusCode::UNPROCESSABLE_ENTITY, &build(state, admin, Some((form, FormState::failed(values, errors)))).await?)
         }
     }
 }
@@ -153,15 +162,7 @@ async fn answer(
 async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
     let (v, _) = collect(form);
     let mut errors = Vec::new();
-    let mut selector = BTreeMap::new();
-    for part in list(&v.get("host_selector").cloned().unwrap_or_default()) {
-        match part.split_once('=') {
-            Some((k, val)) => {
-                selector.insert(k.trim().to_string(), val.trim().to_string());
-            }
-            None => errors.push(FieldError::new("host_selector", format!("`{part}` is not KEY=VALUE"))),
-        }
-    }
+    let selector = key_values(&v.get("host_selector").cloned().unwrap_or_default(), &[','], "host_selector", &mut errors);
     let input = ItemInput {
         id: v.get("id").cloned().unwrap_or_default().trim().to_string(),
         name: v.get("name").cloned().unwrap_or_default(),
@@ -180,7 +181,7 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> 
     } else {
         Err(ServiceError::Invalid(errors))
     };
-    answer(&state, &admin, "item", v, result).await
+    answer(&state, &admin, Form::Item, v, result).await
 }
 
 async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
@@ -192,7 +193,7 @@ async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fiel
         actions: many.get("actions").cloned().unwrap_or_default(),
     };
     let result = catalog::create_entitlement(&state.db, &admin.principal.username, input).await.map(|_| ());
-    answer(&state, &admin, "entitlement", v, result).await
+    answer(&state, &admin, Form::Entitlement, v, result).await
 }
 
 async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
@@ -239,40 +240,5 @@ async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -
     } else {
         Err(ServiceError::Invalid(errors))
     };
-    answer(&state, &admin, "policy", v, result).await
-}
-
-#[derive(Deserialize)]
-struct QuotaForm {
-    #[serde(default)]
-    max_containers: String,
-    #[serde(default)]
-    max_memory_mb: String,
-    #[serde(default)]
-    max_cpus: String,
-}
-
-async fn set_quota(
-    admin: Admin,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
-    form: web::Form<QuotaForm>,
-) -> Result<HttpResponse, AppError> {
-    let f = form.into_inner();
-    let values: BTreeMap<String, String> =
-        [("max_containers", &f.max_containers), ("max_memory_mb", &f.max_memory_mb), ("max_cpus", &f.max_cpus)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-    let mut errors = Vec::new();
-    let limits = Limits {
-        max_containers: number(&values, "max_containers", &mut errors),
-        max_memory_mb: number(&values, "max_memory_mb", &mut errors),
-        max_cpus: number(&values, "max_cpus", &mut errors),
-    };
-    if !errors.is_empty() {
-        return Err(ServiceError::Invalid(errors).into());
-    }
-    catalog::set_quota(&state.db, &admin.principal.username, &name, limits).await?;
-    Ok(see_other(&format!("/admin/groups/{name}")))
+    answer(&state, &admin, Form::Policy, v, result).await
 }

@@ -1,0 +1,47 @@
+//! `/api/v1/users`: local accounts (admins).
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::{PageQuery, doc, page_response};
+use crate::domain::Secret;
+use crate::services::PageRequest;
+use crate::services::accounts::{self, NewUserInput};
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::Admin;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users", web::get().to(list_users)).route("/users", web::post().to(create_user));
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateUserBody {
+    username: String,
+    #[schema(value_type = String, format = Password)]
+    password: Secret,
+    display_name: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    is_admin: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "people", description = "Create a local account (admins).", request_body = CreateUserBody, responses((status = 201, body = crate::services::accounts::UserView), doc::Errors))]
+async fn create_user(admin: Admin, state: web::Data<AppState>, body: web::Json<CreateUserBody>) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let input = NewUserInput {
+        username: b.username,
+        password: Some(b.password),
+        display_name: b.display_name,
+        email: b.email,
+        is_admin: b.is_admin,
+    };
+    let user = accounts::create_user(&state.db, &admin.principal.username, input).await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "people", description = "Accounts (admins); total in X-Total-Count.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50")), responses((status = 200, body = Vec<crate::services::accounts::UserView>), doc::Errors))]
+async fn list_users(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
+    let page = accounts::list_users(&state.db, PageRequest::new(q.page, q.per_page)).await?;
+    Ok(page_response(&req, page))
+}

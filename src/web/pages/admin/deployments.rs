@@ -1,0 +1,92 @@
+//! `/admin/deployments`: every deployment, filtered by status; `/admin/deployments/{id}`: one
+//! deployment (the page `/deployments/{id}` shows, seen from the admin's side) and its actions.
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::domain::states::DeploymentStatus;
+use crate::services::deployments::{self, DeploymentFilter, DeploymentSummary};
+use crate::services::{Page, PageRequest, ServiceError};
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::Admin;
+use crate::web::pages::deployments::{ActionForm, Area, DeploymentPage};
+use crate::web::pages::{PageQuery, layout, render, see_other, urlencode};
+use crate::web::views::{Layout, Pager};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/deployments", web::get().to(deployment_list))
+        .route("/admin/deployments/{id}", web::get().to(deployment_page))
+        .route("/admin/deployments/{id}/actions", web::post().to(deployment_action));
+}
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    status: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/admin/deployments.html")]
+struct DeploymentsPage {
+    layout: Layout,
+    pager: Pager,
+    deployments: Page<DeploymentSummary>,
+    /// The status filter, as typed (empty: any).
+    status: String,
+    statuses: &'static [DeploymentStatus],
+}
+
+async fn deployment_list(
+    admin: Admin,
+    state: web::Data<AppState>,
+    page: web::Query<PageQuery>,
+    q: web::Query<StatusQuery>,
+) -> Result<HttpResponse, AppError> {
+    let status = q.into_inner().status.unwrap_or_default();
+    let filter = DeploymentFilter { status: DeploymentFilter::parse_status(Some(&status))?, ..Default::default() };
+    let deployments = deployments::list(&state.db, &admin.principal, &filter, PageRequest::new(page.page, None)).await?;
+    let query = format!("status={}", urlencode(&status));
+    render(
+        StatusCode::OK,
+        &DeploymentsPage {
+            layout: layout(&admin.ctx, "all-deployments", "Deployments"),
+            pager: Pager::of(&deployments, &query),
+            deployments,
+            status,
+            statuses: DeploymentStatus::ALL,
+        },
+    )
+}
+
+async fn show_deployment(
+    admin: &Admin,
+    state: &AppState,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let d = deployments::get(&state.ctx, id).await?;
+    let allowed = deployments::allowed(&state.ctx, &admin.principal, &d).await?;
+    render(status, &DeploymentPage::new(&admin.ctx, d, allowed, error, Area::Admin))
+}
+
+async fn deployment_page(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    show_deployment(&admin, &state, &id, StatusCode::OK, None).await
+}
+
+async fn deployment_action(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, AppError> {
+    match deployments::act(&state.ctx, &admin.principal.username, &id, &form.action).await {
+        Ok(_) => Ok(see_other(&format!("/admin/deployments/{id}"))),
+        Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {
+            let message = AppError::from(e).to_string();
+            show_deployment(&admin, &state, &id, StatusCode::CONFLICT, Some(message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,27 @@
+//! `/approvals`: the requests waiting on the caller's decision.
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::{layout, render};
+use crate::services::requests::{self, RequestView};
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::Signed;
+use crate::web::views::Layout;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/approvals", web::get().to(approvals_page));
+}
+
+#[derive(Template)]
+#[template(path = "pages/approvals.html")]
+struct ApprovalsPage {
+    layout: Layout,
+    inbox: Vec<RequestView>,
+}
+
+async fn approvals_page(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let inbox = requests::inbox(&state.ctx, &user.principal).await?;
+    render(StatusCode::OK, &ApprovalsPage { layout: layout(&user.ctx, "approvals", "Approvals"), inbox })
+}

@@ -1,0 +1,238 @@
+//! `/requests`: the caller's requests; `/requests/{id}`: one request with its live timeline
+//! (`/requests/{id}/events`, server-sent events), its explanation, and the decide and cancel
+//! forms.
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{PageQuery, layout, render, see_other};
+use crate::domain::policy::Mode;
+use crate::domain::states::RequestStatus;
+use crate::services::requests::{self, RequestSummary, RequestView};
+use crate::services::{Page, PageRequest, ServiceError};
+use crate::web::AppState;
+use crate::web::error::AppError;
+use crate::web::extract::Signed;
+use crate::web::views::{Layout, Pager};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/requests", web::get().to(request_list))
+        .route("/requests/{id}", web::get().to(request_page))
+        .route("/requests/{id}/events", web::get().to(request_events))
+        .route("/requests/{id}/decide", web::post().to(request_decide))
+        .route("/requests/{id}/cancel", web::post().to(request_cancel));
+}
+
+#[derive(Template)]
+#[template(path = "pages/requests/index.html")]
+struct RequestsPage {
+    layout: Layout,
+    pager: Pager,
+    requests: Page<RequestSummary>,
+}
+
+async fn request_list(user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
+    let requests = requests::list(&state.db, &user.principal, PageRequest::new(q.page, None)).await?;
+    render(StatusCode::OK, &RequestsPage { layout: layout(&user.ctx, "requests", "Requests"), pager: Pager::of(&requests, ""), requests })
+}
+
+#[derive(Template)]
+#[template(path = "pages/requests/show.html")]
+struct RequestPage {
+    layout: Layout,
+    r: RequestView,
+    explain: ExplainView,
+    levels: Vec<LevelView>,
+    /// What the caller may do now.
+    can_decide: bool,
+    can_cancel: bool,
+    last_event: i64,
+    live: bool,
+    error: Option<String>,
+}
+
+/// The request's `explain`, read for the page.
+struct ExplainView {
+    via: String,
+    auto_approved: bool,
+    policy: String,
+    condition: Option<String>,
+    why: String,
+    skipped: Vec<(String, String)>,
+}
+
+fn explain_of(r: &RequestView) -> ExplainView {
+    let e = &r.explain;
+    ExplainView {
+        via: e.entitlement.via.clone(),
+        auto_approved: e.auto_approved,
+        policy: e.policy.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+        condition: e.policy.as_ref().and_then(|p| p.matched.condition.clone()),
+        why: e.policy.as_ref().map(|p| p.matched.why.clone()).unwrap_or_default(),
+        skipped: e.skipped_policies.iter().map(|s| (s.policy.clone(), s.reason.clone())).collect(),
+    }
+}
+
+struct LevelView {
+    number: usize,
+    mode: String,
+    approvers: String,
+    timeout: String,
+    current: bool,
+}
+
+fn levels_of(r: &RequestView) -> Vec<LevelView> {
+    r.explain
+        .levels
+        .iter()
+        .map(|l| LevelView {
+            number: l.level,
+            mode: match l.mode {
+                Mode::Any => "any".into(),
+                Mode::All => "all".into(),
+            },
+            approvers: l.who(),
+            timeout: l.on_timeout_text.clone().unwrap_or_else(|| "no timeout".into()),
+            current: r.status == RequestStatus::PendingApproval && r.level as usize == l.level,
+        })
+        .collect()
+}
+
+async fn show_request(
+    user: &Signed,
+    state: &AppState,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let r = requests::get(&state.ctx, &user.principal, id).await?;
+    let can_decide = r.waiting_on.contains(&user.principal.username);
+    let can_cancel = r.requester == user.principal.username && r.status.can_cancel();
+    let live = r.status.is_open();
+    let last_event = r.events.last().map(|e| e.id).unwrap_or(0);
+    render(
+        status,
+        &RequestPage {
+            layout: layout(&user.ctx, "requests", &format!("Request {}", r.id)),
+            levels: levels_of(&r),
+            explain: explain_of(&r),
+            r,
+            can_decide,
+            can_cancel,
+            last_event,
+            live,
+            error,
+        },
+    )
+}
+
+async fn request_page(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    show_request(&user, &state, &id, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<i64>,
+}
+
+/// Server-sent events: each new timeline entry as `event: timeline`, and `event: status`
+/// when the request's status changes. Ends when the request settles.
+async fn request_events(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<EventsQuery>,
+) -> Result<HttpResponse, AppError> {
+    // Visibility is checked once, up front.
+    let first = requests::get(&state.ctx, &user.principal, &id).await?;
+    let id = id.into_inner();
+    let after = q.after.unwrap_or(0);
+    let db = state.db.clone();
+    let stream = futures_util::stream::unfold(
+        (db, id, after, first.status, 0u32),
+        |(db, id, mut after, mut status, mut idle)| async move {
+            loop {
+                if idle > 0 {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+                let mut out = String::new();
+                match requests::events_after(&db, &id, after).await {
+                    Ok(events) => {
+                        for e in events {
+                            after = e.id;
+                            let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": e.message});
+                            out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
+                        }
+                    }
+                    Err(_) => return None,
+                }
+                let current = requests::status_of(&db, &id).await;
+                if let Some(s) = current.filter(|s| *s != status) {
+                    status = s;
+                    // The badge's label and tone come with the word: the page's script maps nothing.
+                    let data = serde_json::json!({"status": status, "label": status.label(), "tone": status.tone().as_str(), "open": status.is_open()});
+                    out.push_str(&format!("event: status\ndata: {data}\n\n"));
+                }
+                let settled = !status.is_open();
+                idle += 1;
+                if !out.is_empty() {
+                    return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (db, id, after, status, idle)));
+                }
+                if settled || idle > 1500 {
+                    return None;
+                }
+                if idle % 25 == 0 {
+                    // A comment keeps proxies from closing a quiet stream.
+                    return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (db, id, after, status, idle)));
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}
+
+#[derive(Deserialize)]
+struct DecideForm {
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn request_decide(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<DecideForm>,
+) -> Result<HttpResponse, AppError> {
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => return Err(AppError::BadRequest(format!("`{other}` is not a decision: approve or reject"))),
+    };
+    match requests::decide(&state.ctx, &user.principal, &id, approve, form.comment.trim()).await {
+        Ok(_) => Ok(see_other(&format!("/requests/{id}"))),
+        Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {
+            let msg = AppError::from(e).to_string();
+            show_request(&user, &state, &id, StatusCode::CONFLICT, Some(msg)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn request_cancel(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    match requests::cancel(&state.ctx, &user.principal, &id).await {
+        Ok(_) => Ok(see_other(&format!("/requests/{id}"))),
+        Err(e @ ServiceError::Conflict(_)) => {
+            let msg = AppError::from(e).to_string();
+            show_request(&user, &state, &id, StatusCode::CONFLICT, Some(msg)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
