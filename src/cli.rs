@@ -261,7 +261,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
             };
             let input = hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address };
             let h = hosts::register(&db, audit::CLI, input, true).await?;
-            println!("registered host {} ({}): engine {}", h.name, h.endpoint, h.engine.version.as_deref().unwrap_or("unknown"));
+            println!("registered host {} ({}): engine {}", h.name, h.endpoint, h.engine.version.as_deref().unwrap_or("not known yet"));
         }
         HostCommand::List => {
             let list = hosts::list(&db).await?;

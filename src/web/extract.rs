@@ -67,5 +67,5 @@ impl FromRequest for Admin {
 
 /// The client's address as the socket sees it (proxies' forwarding headers are not trusted).
 pub fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "no-peer-address".into())
 }

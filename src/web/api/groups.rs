@@ -74,7 +74,7 @@ async fn set_member(
     Ok(HttpResponse::build(StatusCode::OK).json(json!({"group": group, "username": username.to_ascii_lowercase(), "role": role})))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{username}", tag = "people", description = "Remove a member (admins).", params(("group" = String, Path), ("username" = String, Path)), responses((status = 204, description = "done"), doc::Errors))]
+#[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{username}", tag = "people", description = "Remove a member (admins).", params(("group" = String, Path), ("username" = String, Path)), responses((status = 204, description = "removed"), doc::Errors))]
 async fn remove_member(admin: Admin, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
     let (group, username) = path.into_inner();
     accounts::remove_membership(&state.db, &admin.principal.username, &group, &username).await?;

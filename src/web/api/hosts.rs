@@ -69,7 +69,7 @@ struct ForceQuery {
     force: bool,
 }
 
-#[utoipa::path(delete, path = "/api/v1/hosts/{id}", tag = "hosts", description = "Remove a host; 409 while live deployments run there unless force (admins).", params(("id" = String, Path, description = "id or name"), ("force" = Option<bool>, Query)), responses((status = 204, description = "done"), doc::Errors))]
+#[utoipa::path(delete, path = "/api/v1/hosts/{id}", tag = "hosts", description = "Remove a host; 409 while live deployments run there unless force (admins).", params(("id" = String, Path, description = "id or name"), ("force" = Option<bool>, Query)), responses((status = 204, description = "removed"), doc::Errors))]
 async fn delete_host(
     admin: Admin,
     state: web::Data<AppState>,

@@ -145,7 +145,7 @@ async fn blueprint_deploy(
     }
     let inputs: serde_json::Map<String, Value> = given.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let mut errors = Vec::new();
-    let host_selector = key_values(&selector, &[','], "host_selector", &mut errors);
+    let host_selector = key_values(&selector, "host_selector", &mut errors);
     let result = if errors.is_empty() {
         let input = DeployInput {
             blueprint: bp.id.clone(),

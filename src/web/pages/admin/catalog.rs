@@ -162,7 +162,7 @@ async fn answer(
 async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
     let (v, _) = collect(form);
     let mut errors = Vec::new();
-    let selector = key_values(&v.get("host_selector").cloned().unwrap_or_default(), &[','], "host_selector", &mut errors);
+    let selector = key_values(&v.get("host_selector").cloned().unwrap_or_default(), "host_selector", &mut errors);
     let input = ItemInput {
         id: v.get("id").cloned().unwrap_or_default().trim().to_string(),
         name: v.get("name").cloned().unwrap_or_default(),

@@ -68,7 +68,7 @@ async fn host_list(admin: Admin, state: web::Data<AppState>) -> Result<HttpRespo
 
 fn parse_host_form(form: &HostForm) -> Result<hosts::HostInput, ServiceError> {
     let mut errors = Vec::new();
-    let labels = key_values(&form.labels, &[',', '\n'], "labels", &mut errors);
+    let labels = key_values(&form.labels, "labels", &mut errors);
     let max_containers = match form.max_containers.trim() {
         "" => None,
         n => match n.parse::<i32>() {

@@ -29,19 +29,13 @@ fn list(s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
 }
 
-/// `KEY=VALUE` pairs (host labels, host selectors) separated by any of `separators`; a part
-/// without `=` is an error of `field`.
-fn key_values(text: &str, separators: &[char], field: &str, errors: &mut Vec<FieldError>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for part in text.split(separators).map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('=') {
-            Some((k, v)) => {
-                out.insert(k.trim().to_string(), v.trim().to_string());
-            }
-            None => errors.push(FieldError::new(field, format!("`{part}` is not KEY=VALUE"))),
-        }
-    }
-    out
+/// `KEY=VALUE` pairs (host labels, host selectors) of a form field; what is not a pair is an
+/// error of `field`.
+fn key_values(text: &str, field: &str, errors: &mut Vec<FieldError>) -> BTreeMap<String, String> {
+    crate::domain::pairs::parse(text).unwrap_or_else(|e| {
+        errors.push(FieldError::new(field, e));
+        BTreeMap::new()
+    })
 }
 
 /// An optional number field of a form: empty is `None`, anything else must parse.
@@ -63,18 +57,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_values_keep_order_of_errors_and_trim() {
+    fn key_values_are_an_error_of_their_field() {
         let mut errors = Vec::new();
-        let got = key_values(" zone = a ,, bad, tier=gold\nx=y", &[','], "labels", &mut errors);
+        let got = key_values(" zone = a ,, tier=gold\nx=y", "labels", &mut errors);
         assert_eq!(got.get("zone").map(String::as_str), Some("a"));
-        assert_eq!(got.get("tier").map(String::as_str), Some("gold\nx=y"));
+        assert_eq!(got.len(), 3);
+        assert!(errors.is_empty());
+        assert!(key_values("zone=a, bad", "labels", &mut errors).is_empty());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "labels");
         assert_eq!(errors[0].message, "`bad` is not KEY=VALUE");
-        let mut errors = Vec::new();
-        let got = key_values("a=1\nb=2", &[',', '\n'], "labels", &mut errors);
-        assert_eq!(got.len(), 2);
-        assert!(errors.is_empty());
     }
 
     #[test]
