@@ -230,7 +230,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> Result<(), CliError> {
     let base = base_url.map(|u| u.to_string()).unwrap_or_else(|| format!("http://{bind_ip}:{}/", app.port()));
     if args.demo {
         println!("demo organisation (passwords are new at each --demo start):");
-        for a in bootstrap::seed_demo(app.db()).await? {
+        for a in bootstrap::seed_demo(app.context()).await? {
             println!("  {:<6} {:<22} {}", a.username, a.password.expose(), a.role);
         }
     }
@@ -250,7 +250,9 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
         HostCommand::Add { name, endpoint, labels, max_containers, publish_address, tls_ca, tls_cert, tls_key } => {
             let mut map = std::collections::BTreeMap::new();
             for l in labels {
-                map.extend(crate::domain::pairs::parse(&l).map_err(|e| CliError::Input(format!("--label {e}")))?);
+                let (k, v) =
+                    crate::domain::pairs::parse_one(&l).ok_or_else(|| CliError::Input(format!("--label `{l}`: expected KEY=VALUE")))?;
+                map.insert(k, v);
             }
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| CliError::Input(format!("cannot read {}: {e}", p.display())));
             let tls = match (tls_ca, tls_cert, tls_key) {

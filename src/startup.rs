@@ -72,14 +72,7 @@ impl Application {
         let signals = Signals::default();
         let engine = Engine::new(db.clone(), signals.clone(), settings.engine.clone(), settings.hosts.clone());
         let ctx = Context::new(db.clone(), signals);
-        let state = Data::new(AppState {
-            db: db.clone(),
-            ctx: ctx.clone(),
-            settings: Arc::new(settings),
-            cookie_key,
-            engine: engine.clone(),
-            oidc,
-        });
+        let state = Data::new(AppState { ctx: ctx.clone(), settings: Arc::new(settings), cookie_key, engine: engine.clone(), oidc });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -103,6 +96,11 @@ impl Application {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// What the services share in this application.
+    pub fn context(&self) -> &Context {
+        &self.ctx
     }
 
     /// Starts the background loops: the engine's workers, host health checks and inventory,

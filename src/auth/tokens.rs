@@ -3,6 +3,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
 use super::{random_token, token_hash};
+use crate::domain::states::TokenStatus;
 use crate::store::entities::api_token;
 
 pub const TOKEN_PREFIX: &str = "wharf_";
@@ -64,10 +65,12 @@ pub struct TokenView {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Live: neither expired nor revoked.
     pub active: bool,
+    pub status: TokenStatus,
 }
 
 pub fn view(t: api_token::Model, owner: String) -> TokenView {
-    let active = t.revoked_at.is_none() && t.expires_at > Utc::now();
+    let status = TokenStatus::of(t.revoked_at.is_some(), t.expires_at <= Utc::now());
+    let active = status == TokenStatus::Active;
     TokenView {
         id: t.id,
         name: t.name,
@@ -77,5 +80,6 @@ pub fn view(t: api_token::Model, owner: String) -> TokenView {
         last_used_at: t.last_used_at,
         revoked_at: t.revoked_at,
         active,
+        status,
     }
 }

@@ -51,10 +51,11 @@ impl Slug {
     pub const MIN: usize = 2;
     pub const MAX: usize = 63;
 
+    /// Exactly `raw`: surrounding spaces are an error here (a caller that accepts them trims
+    /// first), so what is checked is what is stored.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
-        let name = raw.trim();
-        if slug_shaped(name, Self::MIN, Self::MAX) {
-            Ok(Self(name.to_string()))
+        if slug_shaped(raw, Self::MIN, Self::MAX) {
+            Ok(Self(raw.to_string()))
         } else {
             Err(NameError(format!(
                 "`{raw}` must be {} to {} characters of a-z, 0-9 and '-', not starting or ending with '-'",
@@ -199,6 +200,7 @@ mod tests {
         assert!(Slug::parse_blueprint_id("qa").is_err());
         assert!(Slug::parse_blueprint_id("web").is_ok());
         assert!(Slug::parse("x y").unwrap_err().0.contains("2 to 63 characters"));
+        assert!(Slug::parse(" web").is_err(), "spaces are not trimmed away");
     }
 
     #[test]

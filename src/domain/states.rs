@@ -170,7 +170,7 @@ impl RequestStatus {
             (S::Approved, E::StartProvisioning) => Ok(S::Provisioning),
             (S::Provisioning, E::Succeed) => Ok(S::Succeeded),
             (S::Approved | S::Provisioning, E::Fail) => Ok(S::Failed),
-            (from, E::Cancel) => Err(TransitionError::new(format!("a {from} request can no longer be cancelled"))),
+            (from, E::Cancel) => Err(TransitionError::new(format!("a {from} request cannot be cancelled"))),
             (from, E::Approve | E::Reject) => Err(TransitionError::new(format!("the request is {from}; there is nothing to decide"))),
             (from, event) => Err(TransitionError::new(format!("a {from} request cannot {event:?}"))),
         }
@@ -405,6 +405,25 @@ impl HostStatus {
     }
 }
 
+wire_enum! {
+    /// A personal API token's state: live until it expires or is revoked.
+    pub enum TokenStatus ("token status") {
+        Active = "active", "active", Ok;
+        Revoked = "revoked", "revoked", Bad;
+        Expired = "expired", "expired", Idle;
+    }
+}
+
+impl TokenStatus {
+    pub fn of(revoked: bool, expired: bool) -> Self {
+        match (revoked, expired) {
+            (true, _) => TokenStatus::Revoked,
+            (false, true) => TokenStatus::Expired,
+            (false, false) => TokenStatus::Active,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,6 +448,7 @@ mod tests {
         agree(JobKind::ALL);
         agree(JobStatus::ALL);
         agree(HostStatus::ALL);
+        agree(TokenStatus::ALL);
         for s in DeploymentStatus::ALL {
             assert_eq!(s.as_str().parse::<DeploymentStatus>(), Ok(*s));
         }
@@ -443,7 +463,7 @@ mod tests {
         assert_eq!(S::PendingApproval.next(E::Approve), Ok(S::Approved));
         assert!(S::Approved.next(E::Approve).is_err());
         assert_eq!(S::Approved.next(E::Cancel), Ok(S::Cancelled));
-        assert!(S::Provisioning.next(E::Cancel).unwrap_err().to_string().contains("no longer be cancelled"));
+        assert!(S::Provisioning.next(E::Cancel).unwrap_err().to_string().contains("cannot be cancelled"));
         assert_eq!(S::Provisioning.next(E::Fail), Ok(S::Failed));
         assert_eq!(S::Approved.next(E::Fail), Ok(S::Failed));
         assert_eq!(S::Approved.next(E::StartProvisioning), Ok(S::Provisioning));

@@ -63,7 +63,8 @@ pub struct DemoAccount {
 
 /// The demo organisation: `dev` (member of `team-a`), `lead` (its manager) and `admin`.
 /// Each start with `--demo` gives the three accounts fresh passwords, printed by the caller.
-pub async fn seed_demo(db: &DatabaseConnection) -> ServiceResult<Vec<DemoAccount>> {
+pub async fn seed_demo(ctx: &super::Context) -> ServiceResult<Vec<DemoAccount>> {
+    let db = &ctx.db;
     if accounts::find_group(db, "team-a").await?.is_none() {
         accounts::create_group(db, audit::SYSTEM, NewGroupInput { name: "team-a".into(), description: Some("Demo team".into()) }).await?;
     }
@@ -96,13 +97,14 @@ pub async fn seed_demo(db: &DatabaseConnection) -> ServiceResult<Vec<DemoAccount
         }
         out.push(DemoAccount { username: name, password: pw, role: what });
     }
-    seed_demo_catalog(db).await?;
+    seed_demo_catalog(ctx).await?;
     Ok(out)
 }
 
 /// Publishes every imported blueprint as a catalog item, entitles team-a to them with every
 /// day-2 action, and adds one approval policy, so that the demo users have something to do.
-async fn seed_demo_catalog(db: &DatabaseConnection) -> ServiceResult<()> {
+async fn seed_demo_catalog(ctx: &super::Context) -> ServiceResult<()> {
+    let db = &ctx.db;
     use super::catalog::{self, EntitlementInput, ItemInput, PolicyInput};
     use crate::domain::policy::{Approvers, Level, Mode, Scope};
     if !catalog::list_items(db).await?.is_empty() {
@@ -123,8 +125,7 @@ async fn seed_demo_catalog(db: &DatabaseConnection) -> ServiceResult<()> {
             max_days: 30,
             grace_days: 3,
         };
-        let ctx = super::Context::new(db.clone(), crate::signals::Signals::default());
-        catalog::create_item(&ctx, audit::SYSTEM, item).await?;
+        catalog::create_item(ctx, audit::SYSTEM, item).await?;
         if !categories.contains(&b.category) {
             categories.push(b.category.clone());
         }

@@ -50,10 +50,10 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
-        let user_id = tokens::authenticate(&state.db, token)
+        let user_id = tokens::authenticate(&state.ctx.db, token)
             .await?
             .ok_or_else(|| AppError::Unauthorized("the API token is invalid, expired or revoked".into()))?;
-        let principal = accounts::load_principal(&state.db, user_id, AuthVia::Token)
+        let principal = accounts::load_principal(&state.ctx.db, user_id, AuthVia::Token)
             .await?
             .ok_or_else(|| AppError::Unauthorized("the API token's account is disabled".into()))?;
         return Ok((AuthContext { principal: Some(principal), csrf_token: String::new(), session_token: None }, None));
@@ -63,8 +63,8 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
     let mut csrf = None;
     let mut session_token = None;
     if let Some(token) = req.cookie(SESSION_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c))
-        && let Some(session) = sessions::find(&state.db, &token).await?
-        && let Some(p) = accounts::load_principal(&state.db, session.user_id, AuthVia::Session).await?
+        && let Some(session) = sessions::find(&state.ctx.db, &token).await?
+        && let Some(p) = accounts::load_principal(&state.ctx.db, session.user_id, AuthVia::Session).await?
     {
         principal = Some(p);
         csrf = Some(session.csrf_token);

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use actix_web::cookie::Key;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::config::Settings;
@@ -20,8 +19,7 @@ use error::AppError;
 
 /// What every handler can reach.
 pub struct AppState {
-    pub db: DatabaseConnection,
-    /// What the services share (the same database, signals, quota lock, caches).
+    /// What the services share: the database, signals, quota lock, caches.
     pub ctx: crate::services::Context,
     pub settings: Arc<Settings>,
     pub cookie_key: Key,
@@ -59,7 +57,7 @@ async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    state.db.ping().await.map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))?;
+    state.ctx.db.ping().await.map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
 }
 

@@ -155,3 +155,19 @@ impl InputField {
         }
     }
 }
+
+/// `?page=N&per_page=M` of a list (pages and the API alike); filters have their own query
+/// struct beside it.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// The audit log's filters, for its page and its API.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}

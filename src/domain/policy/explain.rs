@@ -85,14 +85,13 @@ pub struct QuotaCheck {
 }
 
 impl Explain {
-    pub fn new(
-        entitlement: EntitlementReason,
-        selection: &Selection<'_>,
-        levels: Vec<LevelExplain>,
-        values: Value,
-        quota: QuotaCheck,
-    ) -> Self {
-        let policy = selection.chosen.as_ref().map(|(p, m)| PolicyReason { id: p.id, name: p.name.clone(), matched: m.clone(), values });
+    pub fn new(entitlement: EntitlementReason, selection: &Selection<'_>, levels: Vec<LevelExplain>, quota: QuotaCheck) -> Self {
+        let policy = selection.chosen.as_ref().map(|(p, m)| PolicyReason {
+            id: p.id,
+            name: p.name.clone(),
+            matched: m.clone(),
+            values: selection.values.clone(),
+        });
         Self { entitlement, auto_approved: policy.is_none(), policy, skipped_policies: selection.skipped.clone(), levels, quota }
     }
 
@@ -130,12 +129,11 @@ mod tests {
             levels: vec![level.clone()],
         };
         let m = Match { condition: None, result: Some(true), why: "no condition".into() };
-        let selection = Selection { chosen: Some((&policy, m)), skipped: vec![] };
+        let selection = Selection { chosen: Some((&policy, m)), skipped: vec![], values: json!({"request": {"lease_days": 3}}) };
         let e = Explain::new(
             EntitlementReason { id: 1, group: "team-a".into(), via: "category Web".into() },
             &selection,
             vec![LevelExplain::new(0, &level, vec!["lead".into()])],
-            json!({"request": {"lease_days": 3}}),
             QuotaCheck {
                 used: Amount::default(),
                 requested: Amount { containers: 1, memory_mb: 64, cpus: 0.5 },
@@ -149,6 +147,32 @@ mod tests {
         assert_eq!(serde_json::from_value::<Explain>(stored).unwrap(), e);
         assert_eq!(e.approvers_of(0), ["lead".to_string()]);
         assert!(e.approvers_of(1).is_empty() && e.names_approver("lead") && !e.names_approver("dev"));
+    }
+
+    #[test]
+    fn records_written_before_the_types_still_read() {
+        // As the earlier code built them with json!(..): a policy that applies, and none.
+        let old = json!({
+            "entitlement": {"id": 1, "group": "team-a", "via": "category Web"},
+            "policy": {"condition": null, "result": true, "why": "no condition: it covers every request in its scope",
+                       "id": 3, "name": "lead approves", "values": {"request": {"lease_days": 3}}},
+            "skipped_policies": [{"policy": "x", "reason": "group `team-a` is outside its scope"}],
+            "levels": [{"level": 1, "mode": "any", "approvers": ["lead"], "approver_rule": {"group_managers": true},
+                        "timeout_hours": null, "on_timeout": null, "on_timeout_text": null, "note": null}],
+            "auto_approved": false,
+            "quota": {"used": {"containers": 0, "memory_mb": 0, "cpus": 0.0}, "requested": {"containers": 1, "memory_mb": 64, "cpus": 0.5},
+                      "limits": {"max_containers": null, "max_memory_mb": null, "max_cpus": null}},
+        });
+        let e: Explain = serde_json::from_value(old).unwrap();
+        assert_eq!(e.policy.as_ref().map(|p| p.name.as_str()), Some("lead approves"));
+        assert_eq!(e.approvers_of(0), ["lead".to_string()]);
+        let auto = json!({
+            "entitlement": {"id": 1, "group": "team-a", "via": "catalog item web"}, "policy": null, "skipped_policies": [],
+            "levels": [], "auto_approved": true,
+            "quota": {"used": {"containers": 0, "memory_mb": 0, "cpus": 0.0}, "requested": {"containers": 1, "memory_mb": 0, "cpus": 0.0},
+                      "limits": {"max_containers": 5, "max_memory_mb": null, "max_cpus": null}},
+        });
+        assert!(serde_json::from_value::<Explain>(auto).unwrap().auto_approved);
     }
 
     #[test]

@@ -108,6 +108,16 @@ impl Policy {
     }
 }
 
+impl Mode {
+    /// The word in a policy and on its page: `any` or `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Any => "any",
+            Mode::All => "all",
+        }
+    }
+}
+
 impl Outcome {
     /// What a level's timeout does, said for people.
     pub fn word(self) -> &'static str {

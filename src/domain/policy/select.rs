@@ -55,11 +55,14 @@ pub struct Skipped {
 pub struct Selection<'p> {
     pub chosen: Option<(&'p Policy, Match)>,
     pub skipped: Vec<Skipped>,
+    /// The context as the conditions saw it (kept in the explain record).
+    pub values: Value,
 }
 
 /// The first policy (in the order given) that governs `action` and whose scope and condition
 /// cover the request. A condition that cannot be evaluated applies: approval is the safe side.
 pub fn select<'p>(policies: &'p [Policy], action: &str, context: &Context) -> Selection<'p> {
+    // Plain strings, numbers and lists: serializing them cannot fail.
     let values = serde_json::to_value(context).unwrap_or(Value::Null);
     let mut skipped = Vec::new();
     for p in policies {
@@ -81,9 +84,9 @@ pub fn select<'p>(policies: &'p [Policy], action: &str, context: &Context) -> Se
                 Err(e) => Match { condition: Some(c.clone()), result: None, why: format!("{e}; the policy applies to be safe") },
             },
         };
-        return Selection { chosen: Some((p, m)), skipped };
+        return Selection { chosen: Some((p, m)), skipped, values };
     }
-    Selection { chosen: None, skipped }
+    Selection { chosen: None, skipped, values }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::services::{Page, PageRequest, ServiceError, ServiceResult, audit};
 use crate::store::entities::{group, membership, user};
 
 pub async fn create_group(db: &DatabaseConnection, actor: &str, input: NewGroupInput) -> ServiceResult<GroupSummary> {
-    let name = GroupName::parse(&input.name).map_err(|e| ServiceError::invalid("name", e.0))?;
+    let name = GroupName::parse(input.name.trim()).map_err(|e| ServiceError::invalid("name", e.0))?;
     let description = input.description.unwrap_or_default().trim().to_string();
     if description.chars().count() > 500 {
         return Err(ServiceError::invalid("description", "a description must be at most 500 characters"));

@@ -32,11 +32,7 @@ pub struct FormField {
 }
 
 pub fn form_of(bp: &Blueprint) -> Vec<FormField> {
-    let to_json = |v: &crate::domain::blueprint::InputValue| match v {
-        crate::domain::blueprint::InputValue::String(s) => Value::String(s.clone()),
-        crate::domain::blueprint::InputValue::Integer(i) => Value::from(*i),
-        crate::domain::blueprint::InputValue::Boolean(b) => Value::Bool(*b),
-    };
+    let to_json = crate::domain::blueprint::InputValue::to_json;
     bp.inputs
         .iter()
         .map(|i| FormField {

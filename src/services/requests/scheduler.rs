@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
 use super::decide::record_decision;
@@ -28,7 +28,7 @@ pub async fn run(ctx: Context) {
 pub async fn tick(ctx: &Context) -> ServiceResult<()> {
     time_out_levels(ctx).await?;
     // Approved: becomes a deployment, once (the status changes in the same transaction).
-    for r in request::Entity::find().filter(request::Column::Status.eq(RequestStatus::Approved)).all(&ctx.db).await? {
+    for r in readable(&ctx.db, Condition::all().add(request::Column::Status.eq(RequestStatus::Approved))).await? {
         start(ctx, r).await?;
     }
     follow_deployments(ctx).await
@@ -38,7 +38,7 @@ pub async fn tick(ctx: &Context) -> ServiceResult<()> {
 async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
     let now = Utc::now();
-    for r in request::Entity::find().filter(request::Column::Status.eq(RequestStatus::PendingApproval)).all(db).await? {
+    for r in readable(db, Condition::all().add(request::Column::Status.eq(RequestStatus::PendingApproval))).await? {
         let Some(pid) = r.policy_id else { continue };
         let Some(policy) = catalog::find_policy(db, pid).await? else { continue };
         let Some(level) = policy.levels.get(r.level as usize) else { continue };
@@ -63,7 +63,7 @@ async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
     let following = Condition::any()
         .add(request::Column::Status.eq(RequestStatus::Provisioning))
         .add(Condition::all().add(request::Column::Status.eq(RequestStatus::Succeeded)).add(request::Column::HoldsQuota.eq(true)));
-    for r in request::Entity::find().filter(following).all(db).await? {
+    for r in readable(db, following).await? {
         let Some(did) = &r.deployment_id else { continue };
         let Some(d) = deployment::Entity::find_by_id(did.clone()).one(db).await? else { continue };
         let (to, holds, kind, message) = match (r.status, d.status) {
@@ -100,6 +100,28 @@ async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
         txn.commit().await?;
     }
     Ok(())
+}
+
+/// The requests that match, read one at a time when reading them all at once fails: a row that
+/// does not read is logged and skipped, so that one bad row never stops the scheduler.
+async fn readable(db: &DatabaseConnection, condition: Condition) -> Result<Vec<request::Model>, sea_orm::DbErr> {
+    match request::Entity::find().filter(condition.clone()).all(db).await {
+        Ok(rows) => Ok(rows),
+        Err(e) => {
+            tracing::error!(error = %e, "some requests do not read; reading them one by one");
+            let ids: Vec<String> =
+                request::Entity::find().select_only().column(request::Column::Id).filter(condition).into_tuple().all(db).await?;
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in ids {
+                match request::Entity::find_by_id(id.clone()).one(db).await {
+                    Ok(Some(r)) => rows.push(r),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(request = %id, error = %e, "a request does not read; the scheduler skips it"),
+                }
+            }
+            Ok(rows)
+        }
+    }
 }
 
 /// Makes the deployment of an approved request and queues its provisioning.

@@ -78,7 +78,6 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     }
     let status = if selection.chosen.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Approved };
     let entitlement = EntitlementReason { id: ent.id, group: input.group.clone(), via };
-    let values = serde_json::to_value(&context).unwrap_or_default();
 
     // Quota: check and reserve in one critical section.
     let _guard = ctx.quota_lock().await;
@@ -89,7 +88,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     let limits = catalog::limits_of(&txn, group_id).await?;
     let used = usage(&txn, group_id).await?;
     quota::check(used, prepared.need, limits).map_err(ServiceError::OverQuota)?;
-    let explain = Explain::new(entitlement, &selection, levels, values, QuotaCheck { used, requested: prepared.need, limits });
+    let explain = Explain::new(entitlement, &selection, levels, QuotaCheck { used, requested: prepared.need, limits });
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let policy_id = selection.chosen.as_ref().map(|(p, _)| p.id);
     insert(&txn, &id, &item.id, group_id, who.user_id, &prepared, lease_days, &reason, status, policy_id, explain.clone()).await?;

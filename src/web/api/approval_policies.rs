@@ -29,10 +29,10 @@ struct PolicyBody {
 async fn create_policy(admin: Admin, state: web::Data<AppState>, body: web::Json<PolicyBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let input = PolicyInput { name: b.name, scope: b.scope, condition: b.condition, actions: b.actions, levels: b.levels };
-    Ok(HttpResponse::Created().json(catalog::create_policy(&state.db, &admin.principal.username, input).await?))
+    Ok(HttpResponse::Created().json(catalog::create_policy(&state.ctx.db, &admin.principal.username, input).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/approval-policies", tag = "catalog", description = "Approval policies (admins).", responses((status = 200, body = Vec<crate::services::catalog::PolicyView>), doc::Errors))]
 async fn list_policies(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(catalog::list_policies(&state.db).await?))
+    Ok(HttpResponse::Ok().json(catalog::list_policies(&state.ctx.db).await?))
 }

@@ -39,19 +39,19 @@ async fn create_blueprint(req: HttpRequest, admin: Admin, state: web::Data<AppSt
             return Err(AppError::BadRequest(format!("send the blueprint as application/yaml or as JSON {{\"source\": …}}, not {other}")));
         }
     };
-    let published = blueprints::publish(&state.db, &admin.principal.username, &source).await?;
+    let published = blueprints::publish(&state.ctx.db, &admin.principal.username, &source).await?;
     let status = if published.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(HttpResponse::build(status).json(json!({"id": published.id, "version": published.version, "created": published.created})))
 }
 
 #[utoipa::path(get, path = "/api/v1/blueprints", tag = "blueprints", description = "Blueprints (admins).", responses((status = 200, body = Vec<crate::services::blueprints::BlueprintSummary>), doc::Errors))]
 async fn list_blueprints(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(blueprints::list(&state.db).await?))
+    Ok(HttpResponse::Ok().json(blueprints::list(&state.ctx.db).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/blueprints/{id}", tag = "blueprints", description = "A blueprint with its versions (admins).", params(("id" = String, Path)), responses((status = 200, body = crate::services::blueprints::BlueprintDetail), doc::Errors))]
 async fn get_blueprint(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(blueprints::detail(&state.db, &id).await?))
+    Ok(HttpResponse::Ok().json(blueprints::detail(&state.ctx.db, &id).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

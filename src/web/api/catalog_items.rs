@@ -61,5 +61,5 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, body: web::Json<I
 
 #[utoipa::path(get, path = "/api/v1/catalog-items", tag = "catalog", description = "Catalog items (admins).", responses((status = 200, body = Vec<crate::services::catalog::ItemView>), doc::Errors))]
 async fn list_items(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(catalog::list_items(&state.db).await?))
+    Ok(HttpResponse::Ok().json(catalog::list_items(&state.ctx.db).await?))
 }

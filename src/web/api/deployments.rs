@@ -37,7 +37,7 @@ async fn list_deployments(
     let q = q.into_inner();
     let status = DeploymentFilter::parse_status(q.status.as_deref())?;
     let filter = DeploymentFilter { status, blueprint: q.blueprint, group: q.group, owner: q.owner };
-    let page = deployments::list(&state.db, &user.principal, &filter, PageRequest::new(page.page, page.per_page)).await?;
+    let page = deployments::list(&state.ctx.db, &user.principal, &filter, PageRequest::new(page.page, page.per_page)).await?;
     Ok(page_response(&req, page))
 }
 

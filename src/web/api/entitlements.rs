@@ -29,10 +29,10 @@ struct EntitlementBody {
 async fn create_entitlement(admin: Admin, state: web::Data<AppState>, body: web::Json<EntitlementBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let input = EntitlementInput { group: b.group, catalog_items: b.catalog_items, categories: b.categories, actions: b.actions };
-    Ok(HttpResponse::Created().json(catalog::create_entitlement(&state.db, &admin.principal.username, input).await?))
+    Ok(HttpResponse::Created().json(catalog::create_entitlement(&state.ctx.db, &admin.principal.username, input).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/entitlements", tag = "catalog", description = "Entitlements (admins).", responses((status = 200, body = Vec<crate::services::catalog::EntitlementView>), doc::Errors))]
 async fn list_entitlements(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(catalog::list_entitlements(&state.db).await?))
+    Ok(HttpResponse::Ok().json(catalog::list_entitlements(&state.ctx.db).await?))
 }

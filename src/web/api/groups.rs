@@ -34,13 +34,14 @@ struct CreateGroupBody {
 async fn create_group(admin: Admin, state: web::Data<AppState>, body: web::Json<CreateGroupBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let group =
-        accounts::create_group(&state.db, &admin.principal.username, NewGroupInput { name: b.name, description: b.description }).await?;
+        accounts::create_group(&state.ctx.db, &admin.principal.username, NewGroupInput { name: b.name, description: b.description })
+            .await?;
     Ok(HttpResponse::Created().json(group))
 }
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "people", description = "Groups (admins).", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50")), responses((status = 200, body = Vec<crate::services::accounts::GroupSummary>), doc::Errors))]
 async fn list_groups(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let page = accounts::list_groups(&state.db, PageRequest::new(q.page, q.per_page)).await?;
+    let page = accounts::list_groups(&state.ctx.db, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
 }
 
@@ -52,7 +53,7 @@ async fn get_group(user: Signed, state: web::Data<AppState>, name: web::Path<Str
     if !visible {
         return Err(AppError::NotFound(format!("no group `{name}`")));
     }
-    Ok(HttpResponse::Ok().json(accounts::group_detail(&state.db, &name).await?))
+    Ok(HttpResponse::Ok().json(accounts::group_detail(&state.ctx.db, &name).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -70,14 +71,14 @@ async fn set_member(
 ) -> Result<HttpResponse, AppError> {
     let (group, username) = path.into_inner();
     let role: Role = body.role.parse().map_err(|e: crate::domain::NameError| ServiceError::Invalid(vec![FieldError::new("role", e.0)]))?;
-    accounts::set_membership(&state.db, &admin.principal.username, &group, &username, role).await?;
+    accounts::set_membership(&state.ctx.db, &admin.principal.username, &group, &username, role).await?;
     Ok(HttpResponse::build(StatusCode::OK).json(json!({"group": group, "username": username.to_ascii_lowercase(), "role": role})))
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{username}", tag = "people", description = "Remove a member (admins).", params(("group" = String, Path), ("username" = String, Path)), responses((status = 204, description = "removed"), doc::Errors))]
 async fn remove_member(admin: Admin, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
     let (group, username) = path.into_inner();
-    accounts::remove_membership(&state.db, &admin.principal.username, &group, &username).await?;
+    accounts::remove_membership(&state.ctx.db, &admin.principal.username, &group, &username).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -98,6 +99,6 @@ async fn set_quota(
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let limits = Limits { max_containers: b.max_containers, max_memory_mb: b.max_memory_mb, max_cpus: b.max_cpus };
-    let set = catalog::set_quota(&state.db, &admin.principal.username, &group, limits).await?;
+    let set = catalog::set_quota(&state.ctx.db, &admin.principal.username, &group, limits).await?;
     Ok(HttpResponse::Ok().json(json!({"group": group.into_inner(), "max_containers": set.max_containers, "max_memory_mb": set.max_memory_mb, "max_cpus": set.max_cpus})))
 }

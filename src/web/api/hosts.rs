@@ -49,18 +49,18 @@ async fn create_host(admin: Admin, state: web::Data<AppState>, body: web::Json<H
         max_containers: b.max_containers,
         publish_address: b.publish_address,
     };
-    let host = hosts::register(&state.db, &admin.principal.username, input, true).await?;
+    let host = hosts::register(&state.ctx.db, &admin.principal.username, input, true).await?;
     Ok(HttpResponse::Created().json(host))
 }
 
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", description = "Hosts and their health (admins).", responses((status = 200, body = Vec<crate::services::hosts::HostView>), doc::Errors))]
 async fn list_hosts(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(hosts::list(&state.db).await?))
+    Ok(HttpResponse::Ok().json(hosts::list(&state.ctx.db).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "hosts", description = "One host (admins).", params(("id" = String, Path, description = "id or name")), responses((status = 200, body = crate::services::hosts::HostView), doc::Errors))]
 async fn get_host(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(hosts::view(hosts::find(&state.db, &id).await?)))
+    Ok(HttpResponse::Ok().json(hosts::view(hosts::find(&state.ctx.db, &id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -76,6 +76,6 @@ async fn delete_host(
     id: web::Path<String>,
     q: web::Query<ForceQuery>,
 ) -> Result<HttpResponse, AppError> {
-    hosts::remove(&state.db, state.engine.pool(), &admin.principal.username, &id, q.force).await?;
+    hosts::remove(&state.ctx.db, state.engine.pool(), &admin.principal.username, &id, q.force).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,7 +3,7 @@
 //! paging is in the `X-Total-Count` and `Link` headers.
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::services::Page;
 
@@ -40,12 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(requests::routes);
 }
 
-/// `?page=N&per_page=M` of a list; filters have their own query struct beside it.
-#[derive(Debug, Deserialize)]
-struct PageQuery {
-    page: Option<u64>,
-    per_page: Option<u64>,
-}
+use super::views::PageQuery;
 
 /// A page as a JSON array, with `X-Total-Count` and a `Link` to the next page.
 fn page_response<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {

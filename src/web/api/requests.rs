@@ -46,7 +46,7 @@ async fn list_requests(
     state: web::Data<AppState>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = requests::list(&state.db, &user.principal, PageRequest::new(q.page, q.per_page)).await?;
+    let page = requests::list(&state.ctx.db, &user.principal, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
 }
 

@@ -36,12 +36,12 @@ async fn create_user(admin: Admin, state: web::Data<AppState>, body: web::Json<C
         email: b.email,
         is_admin: b.is_admin,
     };
-    let user = accounts::create_user(&state.db, &admin.principal.username, input).await?;
+    let user = accounts::create_user(&state.ctx.db, &admin.principal.username, input).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "people", description = "Accounts (admins); total in X-Total-Count.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50")), responses((status = 200, body = Vec<crate::services::accounts::UserView>), doc::Errors))]
 async fn list_users(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let page = accounts::list_users(&state.db, PageRequest::new(q.page, q.per_page)).await?;
+    let page = accounts::list_users(&state.ctx.db, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
 }

@@ -31,7 +31,8 @@ struct DeploymentsPage {
 }
 
 async fn deployment_list(user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let deployments = deployments::list(&state.db, &user.principal, &DeploymentFilter::default(), PageRequest::new(q.page, None)).await?;
+    let deployments =
+        deployments::list(&state.ctx.db, &user.principal, &DeploymentFilter::default(), PageRequest::new(q.page, None)).await?;
     render(
         StatusCode::OK,
         &DeploymentsPage { layout: layout(&user.ctx, "deployments", "My deployments"), pager: Pager::of(&deployments, ""), deployments },

@@ -45,7 +45,7 @@ async fn teams(user: Signed, state: web::Data<AppState>) -> Result<TeamsPage, Ap
     }
     let mut teams = Vec::new();
     for g in p.groups.iter().filter(|g| g.role == Role::Manager) {
-        teams.push(accounts::group_detail(&state.db, &g.name).await?);
+        teams.push(accounts::group_detail(&state.ctx.db, &g.name).await?);
     }
     Ok(TeamsPage { layout: layout(&user.ctx, "teams", "My teams"), teams })
 }

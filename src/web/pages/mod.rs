@@ -14,7 +14,6 @@ mod sso;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
 use super::error::AppError;
 use super::views::{FormErrors, Layout};
@@ -39,11 +38,7 @@ fn layout(ctx: &AuthContext, section: &'static str, title: &str) -> Layout {
     Layout::new(Some(ctx), section, title)
 }
 
-/// `?page=N` of a paginated list page; filters have their own query struct beside it.
-#[derive(Debug, Default, Deserialize)]
-struct PageQuery {
-    page: Option<u64>,
-}
+use super::views::PageQuery;
 
 fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
     let html = page.render().map_err(AppError::internal)?;

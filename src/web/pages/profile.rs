@@ -40,9 +40,9 @@ async fn build(
     errors: FormErrors,
 ) -> Result<ProfilePage, AppError> {
     let p = &user.principal;
-    let mine = tokens::list(&state.db, p, false).await?;
+    let mine = tokens::list(&state.ctx.db, p, false).await?;
     let everyone = if p.is_admin {
-        tokens::list(&state.db, p, true).await?.into_iter().filter(|t| t.active && t.owner != p.username).collect()
+        tokens::list(&state.ctx.db, p, true).await?.into_iter().filter(|t| t.active && t.owner != p.username).collect()
     } else {
         Vec::new()
     };
@@ -72,7 +72,7 @@ struct CreateForm {
 async fn create(user: Signed, state: web::Data<AppState>, form: web::Form<CreateForm>) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
     let days = f.days.trim().parse::<u32>().unwrap_or(0);
-    match tokens::create(&state.db, &user.principal, &f.name, days).await {
+    match tokens::create(&state.ctx.db, &user.principal, &f.name, days).await {
         // Rendered, not redirected: the token must not travel in a URL, and is shown only now.
         Ok((view, issued)) => {
             render(StatusCode::CREATED, &build(&user, &state, Some((view.name, issued.token)), String::new(), FormErrors::default()).await?)
@@ -85,6 +85,6 @@ async fn create(user: Signed, state: web::Data<AppState>, form: web::Form<Create
 }
 
 async fn revoke(user: Signed, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
-    tokens::revoke(&state.db, &user.principal, id.into_inner()).await?;
+    tokens::revoke(&state.ctx.db, &user.principal, id.into_inner()).await?;
     Ok(see_other("/profile"))
 }

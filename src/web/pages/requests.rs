@@ -9,7 +9,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{PageQuery, layout, render, see_other};
-use crate::domain::policy::Mode;
 use crate::domain::states::RequestStatus;
 use crate::services::requests::{self, RequestSummary, RequestView};
 use crate::services::{Page, PageRequest, ServiceError};
@@ -35,7 +34,7 @@ struct RequestsPage {
 }
 
 async fn request_list(user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let requests = requests::list(&state.db, &user.principal, PageRequest::new(q.page, None)).await?;
+    let requests = requests::list(&state.ctx.db, &user.principal, PageRequest::new(q.page, None)).await?;
     render(StatusCode::OK, &RequestsPage { layout: layout(&user.ctx, "requests", "Requests"), pager: Pager::of(&requests, ""), requests })
 }
 
@@ -90,10 +89,7 @@ fn levels_of(r: &RequestView) -> Vec<LevelView> {
         .iter()
         .map(|l| LevelView {
             number: l.level,
-            mode: match l.mode {
-                Mode::Any => "any".into(),
-                Mode::All => "all".into(),
-            },
+            mode: l.mode.as_str().to_string(),
             approvers: l.who(),
             timeout: l.on_timeout_text.clone().unwrap_or_else(|| "no timeout".into()),
             current: r.status == RequestStatus::PendingApproval && r.level as usize == l.level,
@@ -150,7 +146,7 @@ async fn request_events(
     let first = requests::get(&state.ctx, &user.principal, &id).await?;
     let id = id.into_inner();
     let after = q.after.unwrap_or(0);
-    let db = state.db.clone();
+    let db = state.ctx.db.clone();
     let stream = futures_util::stream::unfold(
         (db, id, after, first.status, 0u32),
         |(db, id, mut after, mut status, mut idle)| async move {

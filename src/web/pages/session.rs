@@ -48,7 +48,7 @@ async fn login_page(who: Anyone, state: web::Data<AppState>, q: web::Query<NextQ
     if who.0.principal.is_some() {
         return Ok(see_other(&next));
     }
-    let local = accounts::local_login_enabled(&state.db).await?;
+    let local = accounts::local_login_enabled(&state.ctx.db).await?;
     let sso = state.oidc.as_ref().map(|o| o.button_label().to_string());
     render(StatusCode::OK, &LoginPage { layout: layout(&who.0, "login", "Log in"), username: String::new(), next, error: None, sso, local })
 }
@@ -78,7 +78,7 @@ async fn login(req: HttpRequest, who: Anyone, state: web::Data<AppState>, form: 
             },
         )
     };
-    match accounts::login(&state.db, &state.settings, &attempt).await {
+    match accounts::login(&state.ctx.db, &state.settings, &attempt).await {
         Ok(done) => {
             let cookie = sessions::signed_cookie(
                 &state.cookie_key,
@@ -100,7 +100,7 @@ async fn login(req: HttpRequest, who: Anyone, state: web::Data<AppState>, form: 
 
 async fn logout(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     if let Some(token) = &user.ctx.session_token {
-        accounts::logout(&state.db, &user.principal, token).await?;
+        accounts::logout(&state.ctx.db, &user.principal, token).await?;
     }
     let mut res = see_other("/login");
     res.add_cookie(&sessions::removal(SESSION_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;

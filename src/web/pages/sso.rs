@@ -77,7 +77,7 @@ async fn callback(
         Ok(res)
     };
     let audit_failure = |reason: String| {
-        let db = state.db.clone();
+        let db = state.ctx.db.clone();
         let address = address.clone();
         async move {
             let _ = audit::record(&db, "oidc", "login.failed", "oidc", serde_json::json!({"address": address, "reason": reason})).await;
@@ -114,7 +114,7 @@ async fn callback(
             return failed(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    match accounts::oidc_login(&state.db, &state.settings, &identity, &address).await {
+    match accounts::oidc_login(&state.ctx.db, &state.settings, &identity, &address).await {
         Ok(done) => {
             let cookie = sessions::signed_cookie(
                 &state.cookie_key,

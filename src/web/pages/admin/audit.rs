@@ -3,7 +3,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use crate::services::audit::{self, AuditEntry, AuditFilter};
 use crate::services::{Page, PageRequest};
@@ -17,11 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/audit", web::get().to(audit_log));
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct AuditQuery {
-    actor: Option<String>,
-    action: Option<String>,
-}
+use crate::web::views::AuditQuery;
 
 #[derive(Template)]
 #[template(path = "pages/admin/audit.html")]
@@ -46,8 +41,8 @@ async fn audit_log(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
-    let filter = AuditFilter { actor: q.actor.clone(), action: q.action.clone(), since: None };
-    let entries = audit::list(&state.db, &filter, PageRequest::new(page.page, None)).await?;
+    let filter = AuditFilter { actor: q.actor.clone(), action: q.action.clone(), since: q.since };
+    let entries = audit::list(&state.ctx.db, &filter, PageRequest::new(page.page, None)).await?;
     let actor = q.actor.unwrap_or_default();
     let action = q.action.unwrap_or_default();
     let query = format!("actor={}&action={}", urlencode(&actor), urlencode(&action));

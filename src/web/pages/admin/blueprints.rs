@@ -40,7 +40,12 @@ struct BlueprintsPage {
 
 impl BlueprintsPage {
     async fn build(admin: &Admin, state: &AppState, source: String, errors: FormErrors) -> Result<Self, AppError> {
-        Ok(Self { layout: layout(&admin.ctx, "blueprints", "Blueprints"), blueprints: blueprints::list(&state.db).await?, source, errors })
+        Ok(Self {
+            layout: layout(&admin.ctx, "blueprints", "Blueprints"),
+            blueprints: blueprints::list(&state.ctx.db).await?,
+            source,
+            errors,
+        })
     }
 }
 
@@ -56,7 +61,7 @@ struct PublishForm {
 
 async fn blueprint_publish(admin: Admin, state: web::Data<AppState>, form: web::Form<PublishForm>) -> Result<HttpResponse, AppError> {
     let source = form.into_inner().source.replace("\r\n", "\n");
-    match blueprints::publish(&state.db, &admin.principal.username, &source).await {
+    match blueprints::publish(&state.ctx.db, &admin.principal.username, &source).await {
         Ok(p) => Ok(see_other(&format!("/admin/blueprints/{}", p.id))),
         Err(e) => {
             let errors = form_errors(e)?;
@@ -118,7 +123,7 @@ fn components_of(bp: &Blueprint) -> Vec<(String, String, u32)> {
 }
 
 async fn blueprint_page(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let detail = blueprints::detail(&state.db, &id).await?;
+    let detail = blueprints::detail(&state.ctx.db, &id).await?;
     let (bp, _) = blueprints::load(&state.ctx, &id, None).await?;
     render(StatusCode::OK, &BlueprintPage::new(&admin, &bp, detail, &BTreeMap::new(), String::new(), String::new(), FormErrors::default()))
 }
@@ -164,7 +169,7 @@ async fn blueprint_deploy(
         Ok(d) => Ok(see_other(&format!("/admin/deployments/{}", d.id))),
         Err(e) => {
             let errors = form_errors(e)?;
-            let detail = blueprints::detail(&state.db, &id).await?;
+            let detail = blueprints::detail(&state.ctx.db, &id).await?;
             render(StatusCode::UNPROCESSABLE_ENTITY, &BlueprintPage::new(&admin, &bp, detail, &given, name, selector, errors))
         }
     }

@@ -102,13 +102,13 @@ impl CatalogPage {
 
 /// The page, with `failed` open on what was sent when a form failed.
 async fn build(state: &AppState, admin: &Admin, failed: Option<(Form, FormState)>) -> Result<CatalogPage, AppError> {
-    let groups = accounts::list_groups(&state.db, PageRequest::new(None, Some(200))).await?.items.into_iter().map(|g| g.name).collect();
+    let groups = accounts::list_groups(&state.ctx.db, PageRequest::new(None, Some(200))).await?.items.into_iter().map(|g| g.name).collect();
     let mut page = CatalogPage {
         layout: layout(&admin.ctx, "governance", "Catalog & policies"),
-        items: catalog::list_items(&state.db).await?,
-        entitlements: catalog::list_entitlements(&state.db).await?,
-        policies: catalog::list_policies(&state.db).await?,
-        blueprints: blueprints::list(&state.db).await?,
+        items: catalog::list_items(&state.ctx.db).await?,
+        entitlements: catalog::list_entitlements(&state.ctx.db).await?,
+        policies: catalog::list_policies(&state.ctx.db).await?,
+        blueprints: blueprints::list(&state.ctx.db).await?,
         groups,
         actions: ACTIONS.to_vec(),
         item: FormState::default(),
@@ -192,7 +192,7 @@ async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fiel
         categories: list(&v.get("categories").cloned().unwrap_or_default()),
         actions: many.get("actions").cloned().unwrap_or_default(),
     };
-    let result = catalog::create_entitlement(&state.db, &admin.principal.username, input).await.map(|_| ());
+    let result = catalog::create_entitlement(&state.ctx.db, &admin.principal.username, input).await.map(|_| ());
     answer(&state, &admin, Form::Entitlement, v, result).await
 }
 
@@ -219,7 +219,7 @@ async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -
         };
         levels.push(Level {
             approvers,
-            mode: if get("mode") == "all" { Mode::All } else { Mode::Any },
+            mode: if get("mode") == Mode::All.as_str() { Mode::All } else { Mode::Any },
             timeout_hours,
             on_timeout: on_timeout.filter(|_| timeout_hours.is_some()),
         });
@@ -236,7 +236,7 @@ async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -
         levels,
     };
     let result = if errors.is_empty() {
-        catalog::create_policy(&state.db, &admin.principal.username, input).await.map(|_| ())
+        catalog::create_policy(&state.ctx.db, &admin.principal.username, input).await.map(|_| ())
     } else {
         Err(ServiceError::Invalid(errors))
     };

@@ -45,7 +45,7 @@ async fn deployment_list(
 ) -> Result<HttpResponse, AppError> {
     let status = q.into_inner().status.unwrap_or_default();
     let filter = DeploymentFilter { status: DeploymentFilter::parse_status(Some(&status))?, ..Default::default() };
-    let deployments = deployments::list(&state.db, &admin.principal, &filter, PageRequest::new(page.page, None)).await?;
+    let deployments = deployments::list(&state.ctx.db, &admin.principal, &filter, PageRequest::new(page.page, None)).await?;
     let query = format!("status={}", urlencode(&status));
     render(
         StatusCode::OK,

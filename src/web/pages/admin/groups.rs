@@ -49,7 +49,7 @@ struct GroupsPage {
 
 impl GroupsPage {
     async fn build(admin: &Admin, state: &AppState, page: Option<u64>, form: GroupForm, errors: FormErrors) -> Result<Self, AppError> {
-        let groups = accounts::list_groups(&state.db, PageRequest::new(page, None)).await?;
+        let groups = accounts::list_groups(&state.ctx.db, PageRequest::new(page, None)).await?;
         Ok(Self { layout: layout(&admin.ctx, "groups", "Groups"), pager: Pager::of(&groups, ""), groups, form, errors })
     }
 }
@@ -61,7 +61,7 @@ async fn groups(admin: Admin, state: web::Data<AppState>, q: web::Query<PageQuer
 async fn create_group(admin: Admin, state: web::Data<AppState>, form: web::Form<GroupForm>) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let input = NewGroupInput { name: form.name.clone(), description: Some(form.description.clone()) };
-    match accounts::create_group(&state.db, &admin.principal.username, input).await {
+    match accounts::create_group(&state.ctx.db, &admin.principal.username, input).await {
         Ok(g) => Ok(see_other(&format!("/admin/groups/{}", urlencode(&g.name)))),
         Err(e) => {
             let errors = form_errors(e)?;
@@ -92,15 +92,15 @@ struct GroupPage {
 
 impl GroupPage {
     async fn build(admin: &Admin, state: &AppState, name: &str, form: MemberForm, errors: FormErrors) -> Result<Self, AppError> {
-        let group = accounts::group_detail(&state.db, name).await?;
+        let group = accounts::group_detail(&state.ctx.db, name).await?;
         let quota = quota_of(state, name).await?;
         Ok(Self { layout: layout(&admin.ctx, "groups", &group.name), group, quota, form, errors })
     }
 }
 
 async fn quota_of(state: &AppState, group: &str) -> Result<Limits, AppError> {
-    let g = accounts::find_group(&state.db, group).await?.ok_or_else(|| AppError::NotFound(format!("no group `{group}`")))?;
-    Ok(catalog::limits_of(&state.db, g.id).await?)
+    let g = accounts::find_group(&state.ctx.db, group).await?.ok_or_else(|| AppError::NotFound(format!("no group `{group}`")))?;
+    Ok(catalog::limits_of(&state.ctx.db, g.id).await?)
 }
 
 async fn group(admin: Admin, state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -116,7 +116,7 @@ async fn set_member(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let result = match form.role.parse::<Role>() {
-        Ok(role) => accounts::set_membership(&state.db, &admin.principal.username, &name, &form.username, role).await.map(|_| ()),
+        Ok(role) => accounts::set_membership(&state.ctx.db, &admin.principal.username, &name, &form.username, role).await.map(|_| ()),
         Err(e) => Err(ServiceError::Invalid(vec![FieldError::new("role", e.0)])),
     };
     match result {
@@ -130,7 +130,7 @@ async fn set_member(
 
 async fn remove_member(admin: Admin, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
     let (name, username) = path.into_inner();
-    accounts::remove_membership(&state.db, &admin.principal.username, &name, &username).await?;
+    accounts::remove_membership(&state.ctx.db, &admin.principal.username, &name, &username).await?;
     Ok(see_other(&format!("/admin/groups/{}", urlencode(&name))))
 }
 
@@ -166,6 +166,6 @@ async fn set_quota(
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors).into());
     }
-    catalog::set_quota(&state.db, &admin.principal.username, &name, limits).await?;
+    catalog::set_quota(&state.ctx.db, &admin.principal.username, &name, limits).await?;
     Ok(see_other(&format!("/admin/groups/{name}")))
 }

@@ -51,7 +51,7 @@ struct HostsPage {
 
 impl HostsPage {
     async fn build(admin: &Admin, state: &AppState, form: HostForm, errors: FormErrors) -> Result<Self, AppError> {
-        Ok(Self { layout: layout(&admin.ctx, "hosts", "Hosts"), hosts: hosts::list(&state.db).await?, form, errors })
+        Ok(Self { layout: layout(&admin.ctx, "hosts", "Hosts"), hosts: hosts::list(&state.ctx.db).await?, form, errors })
     }
     fn labels_of(&self, h: &HostView) -> String {
         h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
@@ -105,7 +105,7 @@ fn parse_host_form(form: &HostForm) -> Result<hosts::HostInput, ServiceError> {
 async fn host_create(admin: Admin, state: web::Data<AppState>, form: web::Form<HostForm>) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let result = match parse_host_form(&form) {
-        Ok(input) => hosts::register(&state.db, &admin.principal.username, input, true).await.map(|_| ()),
+        Ok(input) => hosts::register(&state.ctx.db, &admin.principal.username, input, true).await.map(|_| ()),
         Err(e) => Err(e),
     };
     match result {
@@ -130,7 +130,7 @@ async fn host_remove(
     name: web::Path<String>,
     form: web::Form<RemoveForm>,
 ) -> Result<HttpResponse, AppError> {
-    match hosts::remove(&state.db, state.engine.pool(), &admin.principal.username, &name, form.force.is_some()).await {
+    match hosts::remove(&state.ctx.db, state.engine.pool(), &admin.principal.username, &name, form.force.is_some()).await {
         Ok(()) => Ok(see_other("/admin/hosts")),
         Err(ServiceError::Conflict(m)) => {
             let errors = FormErrors(vec![FieldError::new("", m)]);

@@ -61,9 +61,9 @@ impl UsersPage {
         errors: FormErrors,
         created: Option<String>,
     ) -> Result<Self, AppError> {
-        let users = accounts::list_users(&state.db, PageRequest::new(page, None)).await?;
+        let users = accounts::list_users(&state.ctx.db, PageRequest::new(page, None)).await?;
         Ok(Self {
-            local_login: accounts::local_login_enabled(&state.db).await?,
+            local_login: accounts::local_login_enabled(&state.ctx.db).await?,
             layout: layout(&admin.ctx, "users", "Users"),
             pager: Pager::of(&users, ""),
             users,
@@ -93,7 +93,7 @@ async fn create_user(admin: Admin, state: web::Data<AppState>, form: web::Form<U
         email: Some(form.email.clone()),
         is_admin: form.is_admin.is_some(),
     };
-    match accounts::create_user(&state.db, &admin.principal.username, input).await {
+    match accounts::create_user(&state.ctx.db, &admin.principal.username, input).await {
         Ok(u) => Ok(see_other(&format!("/admin/users?created={}", urlencode(&u.username)))),
         Err(e) => {
             let errors = form_errors(e)?;
@@ -110,6 +110,6 @@ struct LocalLoginForm {
 }
 
 async fn local_login(admin: Admin, state: web::Data<AppState>, form: web::Form<LocalLoginForm>) -> Result<HttpResponse, AppError> {
-    accounts::set_local_login(&state.db, &admin.principal.username, form.enabled == "true").await?;
+    accounts::set_local_login(&state.ctx.db, &admin.principal.username, form.enabled == "true").await?;
     Ok(see_other("/admin/users"))
 }
