@@ -423,10 +423,11 @@ impl Served {
 }
 
 /// The body of a published port's page. A port may take a moment to accept connections after
-/// the container reports running, so this retries for a few seconds before it fails.
+/// the container reports running (on a loaded 2-core machine, seconds: one full run saw 5 s
+/// pass), so this retries for up to 20 seconds before it fails.
 pub async fn fetch_published(url: &str) -> String {
     let mut last = String::new();
-    for _ in 0..50 {
+    for _ in 0..200 {
         match reqwest::get(url).await {
             Ok(res) => return res.text().await.expect("a body"),
             Err(e) => last = e.to_string(),
