@@ -119,11 +119,24 @@ pub struct EngineSettings {
     pub lease_secs: u32,
     /// How long to wait for a component's health check to pass.
     pub health_timeout_secs: u32,
+    /// How long one call to a Docker engine may take before the step fails.
+    pub step_timeout_secs: u32,
+    /// How long one image pull may take.
+    pub pull_timeout_secs: u32,
+    /// How long a whole job may take.
+    pub job_timeout_secs: u32,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { workers: 4, lease_secs: 15, health_timeout_secs: 120 }
+        Self {
+            workers: 4,
+            lease_secs: 15,
+            health_timeout_secs: 120,
+            step_timeout_secs: 120,
+            pull_timeout_secs: 900,
+            job_timeout_secs: 1800,
+        }
     }
 }
 

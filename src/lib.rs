@@ -6,6 +6,7 @@ pub mod config;
 pub mod docker;
 pub mod domain;
 pub mod engine;
+pub mod failpoint;
 pub mod services;
 pub mod signals;
 pub mod startup;

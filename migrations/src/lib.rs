@@ -6,6 +6,7 @@ mod m20261130_000001_accounts;
 mod m20261130_000002_hosts_blueprints_engine;
 mod m20261130_000003_catalog_requests;
 mod m20261130_000004_oidc;
+mod m20261201_000001_engine_faults;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_hosts_blueprints_engine::Migration),
             Box::new(m20261130_000003_catalog_requests::Migration),
             Box::new(m20261130_000004_oidc::Migration),
+            Box::new(m20261201_000001_engine_faults::Migration),
         ]
     }
 }

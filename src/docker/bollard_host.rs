@@ -191,10 +191,15 @@ impl ContainerHost for BollardHost {
     }
 
     async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError> {
-        match self.docker.inspect_network(name, None).await {
-            Ok(n) => return Ok(n.id.unwrap_or_default()),
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {}
-            Err(e) => return Err(self.map_err("inspect network", e)),
+        // Looked up by its labels, not its name: engines below API 1.44 allow two networks of
+        // one name, and a name lookup could then pick either.
+        let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let options = ListNetworksOptionsBuilder::default().filters(&label_filters(&selector)).build();
+        let mut found = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
+        found.retain(|n| n.name.as_deref() == Some(name));
+        found.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        if let Some(id) = found.into_iter().find_map(|n| n.id) {
+            return Ok(id);
         }
         let request = NetworkCreateRequest {
             name: name.to_string(),
@@ -383,7 +388,7 @@ impl ContainerHost for BollardHost {
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<String>, DockerError> {
         let options = ListNetworksOptionsBuilder::default().filters(&label_filters(labels)).build();
         let list = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
-        Ok(list.into_iter().filter_map(|n| n.name).collect())
+        Ok(list.into_iter().filter_map(|n| n.id).collect())
     }
 
     async fn list_volumes(&self, labels: &[String]) -> Result<Vec<String>, DockerError> {

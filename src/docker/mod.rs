@@ -193,9 +193,11 @@ pub trait ContainerHost: Send + Sync {
     async fn inspect_image(&self, reference: &str) -> Result<ImageInfo, DockerError>;
     /// Pulls an image, telling `progress` what the engine reports as it goes.
     async fn pull_image(&self, reference: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<(), DockerError>;
-    /// Creates a bridge network unless one of that name exists; returns its id.
+    /// Creates a bridge network unless one of that name carrying every one of `labels`
+    /// exists (the oldest, if the engine let two be made); returns its id.
     async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
-    async fn remove_network(&self, name: &str) -> Result<(), DockerError>;
+    /// By id (or name); a missing one is not an error.
+    async fn remove_network(&self, id: &str) -> Result<(), DockerError>;
     async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<(), DockerError>;
     async fn remove_volume(&self, name: &str) -> Result<(), DockerError>;
     /// `None` when there is no such container.
@@ -209,7 +211,7 @@ pub trait ContainerHost: Send + Sync {
     async fn remove_container(&self, id: &str) -> Result<(), DockerError>;
     /// Containers (running or not) carrying every one of `labels` (`key=value`).
     async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>, DockerError>;
-    /// Names of networks / volumes carrying every one of `labels`.
+    /// Ids of networks, names of volumes, carrying every one of `labels`.
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<String>, DockerError>;
     async fn list_volumes(&self, labels: &[String]) -> Result<Vec<String>, DockerError>;
     /// Container events of Wharf-managed containers, from now on.

@@ -1,46 +1,50 @@
 //! Destroying a deployment: everything labelled with it is removed from its host, found by
-//! label rather than by what the database remembers.
-
+//! label rather than by what the database remembers; networks are removed by id.
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Engine;
+use super::job::{Ctx, StepError, fail};
 use crate::docker::labels;
 use crate::domain::states::DeploymentEvent;
+use crate::failpoint;
 use crate::store::entities::{deployment, host, resource};
 
-use super::job::{Ctx, StepError, advance, fail};
-
 impl Engine {
-    pub(super) async fn destroy(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
+    pub(super) async fn destroy(&self, ctx: &Ctx) -> Result<(), StepError> {
         ctx.progress("removing containers, network and volumes").await;
+        failpoint!("destroy.start", StepError::from);
         self.remove_everything(ctx).await?;
-        advance(ctx.db(), &ctx.job.deployment_id, DeploymentEvent::Destroyed, None, None).await?;
+        failpoint!("destroy.before_destroyed", StepError::from);
+        ctx.advance(DeploymentEvent::Destroyed, None, None).await?;
         Ok(())
     }
 
     /// Removes every container, network and volume labelled with the deployment, and forgets
     /// them. Found by label on the host, not by what the database remembers.
-    pub(super) async fn remove_everything(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
+    pub(super) async fn remove_everything(&self, ctx: &Ctx) -> Result<(), StepError> {
         let db = ctx.db();
         let dep_id = &ctx.job.deployment_id;
         let Some(d) = deployment::Entity::find_by_id(dep_id.clone()).one(db).await? else { return Ok(()) };
-        let Some(host_id) = d.host_id else {
-            resource::Entity::delete_many().filter(resource::Column::DeploymentId.eq(dep_id)).exec(db).await?;
-            return Ok(());
-        };
-        let h = host::Entity::find_by_id(host_id).one(db).await?.ok_or_else(|| fail("the deployment's host was removed"))?;
-        let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
-        let selector = vec![format!("{}={dep_id}", labels::DEPLOYMENT)];
-        for c in conn.list_containers(&selector).await? {
-            conn.remove_container(&c.id).await?;
+        if let Some(host_id) = d.host_id {
+            let h = host::Entity::find_by_id(host_id).one(db).await?.ok_or_else(|| fail("the deployment's host was removed"))?;
+            let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
+            let selector = vec![format!("{}={dep_id}", labels::DEPLOYMENT)];
+            for c in ctx.docker("list containers", conn.list_containers(&selector)).await? {
+                ctx.docker("remove container", conn.remove_container(&c.id)).await?;
+            }
+            failpoint!("destroy.containers_removed", StepError::from);
+            for n in ctx.docker("list networks", conn.list_networks(&selector)).await? {
+                ctx.docker("remove network", conn.remove_network(&n)).await?;
+            }
+            failpoint!("destroy.networks_removed", StepError::from);
+            for v in ctx.docker("list volumes", conn.list_volumes(&selector)).await? {
+                ctx.docker("remove volume", conn.remove_volume(&v)).await?;
+            }
+            failpoint!("destroy.volumes_removed", StepError::from);
         }
-        for n in conn.list_networks(&selector).await? {
-            conn.remove_network(&n).await?;
-        }
-        for v in conn.list_volumes(&selector).await? {
-            conn.remove_volume(&v).await?;
-        }
-        resource::Entity::delete_many().filter(resource::Column::DeploymentId.eq(dep_id)).exec(db).await?;
+        let txn = ctx.fenced().await?;
+        resource::Entity::delete_many().filter(resource::Column::DeploymentId.eq(dep_id)).exec(&txn).await?;
+        txn.commit().await?;
         Ok(())
     }
 }

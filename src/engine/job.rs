@@ -1,13 +1,19 @@
-//! Running one job: claim bookkeeping, the heartbeat that keeps its lease, and what a failure
-//! leaves behind. The steps themselves are in `provision` and `destroy`.
-use std::sync::Arc;
+//! Running one job: the heartbeat that keeps its lease, the fence every write goes through,
+//! deadlines, and what a failure leaves behind. The steps are in `provision` and `destroy`.
+//!
+//! A worker touches nothing once its claim may have passed to another: every database write is
+//! fenced by the claim (`queue::fence`, in the write's own transaction), and before every Docker
+//! call the worker checks its own estimate of the lease (renewed by the heartbeat, measured on
+//! a monotonic clock, with a safety margin). A worker that cannot renew stops.
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait};
+use tokio::time::Instant;
 
 use super::Engine;
-use super::queue;
+use super::queue::{self, Claim};
 use crate::docker::DockerError;
 use crate::domain::blueprint::{self, Blueprint, inputs};
 use crate::domain::states::{DeploymentEvent, DeploymentStatus, JobKind};
@@ -25,7 +31,7 @@ pub enum StepError {
     Failed(String),
     #[error(transparent)]
     Db(#[from] sea_orm::DbErr),
-    /// Another worker holds the job now; this one must stop without touching anything.
+    /// Another worker may hold the job now; this one must stop without touching anything.
     #[error("the job's lease was lost")]
     LeaseLost,
 }
@@ -36,44 +42,117 @@ impl From<DockerError> for StepError {
     }
 }
 
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        StepError::Failed(message)
+    }
+}
+
 pub(super) fn fail(msg: impl Into<String>) -> StepError {
     StepError::Failed(msg.into())
 }
 
-/// What a running job needs at hand.
-pub(super) struct Ctx<'a> {
-    pub engine: &'a Engine,
-    pub job: &'a job::Model,
-    lost: Arc<AtomicBool>,
+/// What this worker knows of its lease.
+struct Lease {
+    lost: AtomicBool,
+    /// When the lease runs out, as of the last renewal (monotonic clock).
+    until: Mutex<Instant>,
+    /// The last progress line written, and when.
+    progress_at: Mutex<Option<Instant>>,
 }
 
-impl Ctx<'_> {
+/// What a running job needs at hand; cheap to clone (the steps run in their own task, so that a
+/// panic in them is caught).
+#[derive(Clone)]
+pub(super) struct Ctx {
+    pub engine: Engine,
+    pub job: Arc<job::Model>,
+    pub claim: Arc<Claim>,
+    lease: Arc<Lease>,
+}
+
+impl Ctx {
     pub fn db(&self) -> &DatabaseConnection {
         &self.engine.inner.db
     }
-    pub fn still_ours(&self) -> Result<(), StepError> {
-        if self.lost.load(Ordering::SeqCst) { Err(StepError::LeaseLost) } else { Ok(()) }
-    }
-    pub async fn progress(&self, text: &str) {
-        let _ = queue::progress(self.db(), self.job.id, &self.engine.inner.owner, text).await;
-    }
-}
 
-/// Moves the deployment by `event`; a move its state refuses (the deployment moved on, a host
-/// was removed under it) is logged and leaves it as it is.
-pub(super) async fn advance(
-    db: &DatabaseConnection,
-    id: &str,
-    event: DeploymentEvent,
-    error: Option<String>,
-    outputs: Option<StringMap>,
-) -> Result<(), sea_orm::DbErr> {
-    match store::deployments::advance(db, id, event, error, outputs).await? {
-        Moved::To(_) => {}
-        Moved::Refused(why) => tracing::warn!(deployment = %id, %why, "deployment left as it is"),
-        Moved::Raced => tracing::warn!(deployment = %id, ?event, "deployment changed meanwhile; left as it is"),
+    fn margin(&self) -> Duration {
+        Duration::from_secs(u64::from(self.engine.inner.settings.lease_secs / 5).max(1))
     }
-    Ok(())
+
+    /// `Err(LeaseLost)` once the lease may have run out: checked before every Docker call.
+    pub fn still_ours(&self) -> Result<(), StepError> {
+        let until = *self.lease.until.lock().unwrap_or_else(|p| p.into_inner());
+        if self.lease.lost.load(Ordering::SeqCst) || Instant::now() + self.margin() >= until {
+            self.lease.lost.store(true, Ordering::SeqCst);
+            return Err(StepError::LeaseLost);
+        }
+        Ok(())
+    }
+
+    /// A transaction in which the claim is checked first: writes made in it land only while
+    /// the job is still this worker's.
+    pub async fn fenced(&self) -> Result<DatabaseTransaction, StepError> {
+        self.still_ours()?;
+        let txn = store::begin(self.db()).await?;
+        if !queue::fence(&txn, &self.claim).await? {
+            self.lease.lost.store(true, Ordering::SeqCst);
+            txn.rollback().await.ok();
+            return Err(StepError::LeaseLost);
+        }
+        Ok(txn)
+    }
+
+    /// Says what the job is doing; at most one write a second (so that a pull's progress never
+    /// crowds the heartbeat out of a small pool), unless `now`.
+    pub async fn progress(&self, text: &str) {
+        self.progress_at(text, true).await;
+    }
+
+    pub async fn progress_at(&self, text: &str, now: bool) {
+        {
+            let mut at = self.lease.progress_at.lock().unwrap_or_else(|p| p.into_inner());
+            if !now && at.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *at = Some(Instant::now());
+        }
+        if let Err(e) = queue::progress(self.db(), &self.claim, text).await {
+            tracing::debug!(job = self.job.id, error = %e, "progress not recorded");
+        }
+    }
+
+    /// A Docker call with the step deadline; the lease is checked first.
+    pub async fn docker<T>(&self, what: &str, call: impl Future<Output = Result<T, DockerError>>) -> Result<T, StepError> {
+        self.docker_answer(what, call).await?.map_err(StepError::from)
+    }
+
+    /// The same, with the engine's own answer kept apart (to tell "not found" from a failure).
+    pub async fn docker_answer<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, DockerError>>,
+    ) -> Result<Result<T, DockerError>, StepError> {
+        self.still_ours()?;
+        let limit = Duration::from_secs(u64::from(self.engine.inner.settings.step_timeout_secs));
+        tokio::time::timeout(limit, call)
+            .await
+            .map_err(|_| fail(format!("{what}: the Docker engine did not answer within {} s", limit.as_secs())))
+    }
+
+    /// Moves the deployment by `event`, fenced. A move its state refuses (the deployment moved
+    /// on: a host was removed under it, say) is logged and changes nothing.
+    pub async fn advance(&self, event: DeploymentEvent, error: Option<String>, outputs: Option<StringMap>) -> Result<Moved, StepError> {
+        let txn = self.fenced().await?;
+        let moved = store::deployments::advance(&txn, &self.job.deployment_id, event, error, outputs).await?;
+        txn.commit().await?;
+        match &moved {
+            Moved::To(_) => {}
+            Moved::Refused(why) => tracing::warn!(deployment = %self.job.deployment_id, %why, "deployment left as it is"),
+            Moved::Raced => tracing::warn!(deployment = %self.job.deployment_id, ?event, "deployment changed meanwhile; left as it is"),
+        }
+        Ok(moved)
+    }
 }
 
 /// The blueprint and validated inputs a deployment was made from.
@@ -88,76 +167,133 @@ pub async fn load_spec(db: &DatabaseConnection, d: &deployment::Model) -> Result
     Ok((bp, values))
 }
 
+/// Aborts a task when dropped (a heartbeat must not outlive its job, whatever happens to it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Engine {
-    pub(super) async fn run_job(&self, job: job::Model) {
-        let db = &self.inner.db;
-        let owner = self.inner.owner.clone();
-        let lost = Arc::new(AtomicBool::new(false));
-        // Heartbeat: renew the lease while the job runs.
-        let beat = {
-            let db = db.clone();
-            let lost = lost.clone();
-            let owner = owner.clone();
-            let lease = self.inner.settings.lease_secs;
-            let id = job.id;
-            tokio::spawn(async move {
+    pub(super) async fn run_job(&self, job: job::Model, claim: Claim) {
+        let lease_secs = self.inner.settings.lease_secs;
+        let started = Instant::now();
+        let lease = Arc::new(Lease {
+            lost: AtomicBool::new(false),
+            until: Mutex::new(started + Duration::from_secs(u64::from(lease_secs))),
+            progress_at: Mutex::new(None),
+        });
+        let ctx = Ctx { engine: self.clone(), job: Arc::new(job), claim: Arc::new(claim), lease: lease.clone() };
+        // The heartbeat renews the lease until the job's outcome is written, failure path
+        // included. A renewal that fails leaves the estimate to run out; one refused means the
+        // job is another's now.
+        let _beat = AbortOnDrop(tokio::spawn({
+            let ctx = ctx.clone();
+            async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs(u64::from(lease / 3).max(1))).await;
-                    match queue::heartbeat(&db, id, &owner, lease).await {
-                        Ok(true) => {}
+                    tokio::time::sleep(Duration::from_secs(u64::from(lease_secs / 3).max(1))).await;
+                    let asked = Instant::now();
+                    match queue::heartbeat(ctx.db(), &ctx.claim, lease_secs).await {
+                        Ok(true) => {
+                            *ctx.lease.until.lock().unwrap_or_else(|p| p.into_inner()) = asked + Duration::from_secs(u64::from(lease_secs))
+                        }
                         Ok(false) => {
-                            lost.store(true, Ordering::SeqCst);
+                            tracing::warn!(job = ctx.job.id, "the job's lease was taken over; this worker stops");
+                            ctx.lease.lost.store(true, Ordering::SeqCst);
                             break;
                         }
-                        Err(e) => tracing::warn!(job = id, error = %e, "heartbeat failed"),
+                        Err(e) => {
+                            tracing::warn!(job = ctx.job.id, error = %e, "heartbeat failed; the lease runs out unless the next one succeeds")
+                        }
                     }
                 }
-            })
-        };
-        let ctx = Ctx { engine: self, job: &job, lost };
-        let result = if job.attempts > MAX_ATTEMPTS {
-            Err(fail(format!("gave up after {} attempts", job.attempts - 1)))
-        } else {
-            match job.kind {
-                JobKind::Provision => self.provision(&ctx).await,
-                JobKind::Destroy => self.destroy(&ctx).await,
             }
-        };
-        beat.abort();
-        // A request may be waiting on this deployment: let the request scheduler look now.
+        }));
+        // A request may be waiting on this deployment: let the request scheduler look when done.
         let _wake_requests = WakeOnDrop(&self.inner.signals);
-        let dep = &job.deployment_id;
+        let result = if ctx.job.attempts > MAX_ATTEMPTS {
+            Err(fail(format!("gave up after {} attempts", ctx.job.attempts - 1)))
+        } else {
+            self.run_steps(&ctx).await
+        };
+        let dep = ctx.job.deployment_id.clone();
+        let job_id = ctx.job.id;
         match result {
-            Ok(()) => {
-                let _ = queue::finish(db, job.id, &owner, None).await;
-                tracing::info!(job = job.id, deployment = %dep, "job done");
-            }
-            Err(StepError::LeaseLost) => tracing::warn!(job = job.id, deployment = %dep, "lease lost; another worker goes on"),
+            Ok(()) => match queue::finish(ctx.db(), &ctx.claim, None).await {
+                Ok(true) => tracing::info!(job = job_id, deployment = %dep, "job done"),
+                Ok(false) => tracing::warn!(job = job_id, deployment = %dep, "job done, but it was no longer ours"),
+                Err(e) => tracing::warn!(job = job_id, error = %e, "job done but not recorded; its lease will run out and it runs again"),
+            },
+            Err(StepError::LeaseLost) => tracing::warn!(job = job_id, deployment = %dep, "lease lost; another worker goes on"),
             Err(e) => {
                 let message = e.to_string();
-                tracing::warn!(job = job.id, deployment = %dep, error = %message, "job failed");
-                let still_provisioning = deployment::Entity::find_by_id(dep.clone())
-                    .one(db)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|d| d.status == DeploymentStatus::Provisioning);
-                match job.kind {
-                    // A stale job for a deployment that moved on: leave the deployment alone.
-                    JobKind::Provision if !still_provisioning => {}
-                    JobKind::Provision => {
-                        // Remove what the attempt made, then say why it failed.
-                        if let Err(cleanup) = self.remove_everything(&ctx).await {
-                            tracing::warn!(deployment = %dep, error = %cleanup, "cleanup after a failed provisioning was incomplete");
+                tracing::warn!(job = job_id, deployment = %dep, error = %message, "job failed");
+                match self.record_failure(&ctx, &message).await {
+                    Ok(()) => {
+                        if let Err(e) = queue::finish(ctx.db(), &ctx.claim, Some(&message)).await {
+                            tracing::warn!(job = job_id, error = %e, "job failure not recorded; it runs again when its lease runs out");
                         }
-                        let _ = advance(db, dep, DeploymentEvent::JobFailed, Some(message.clone()), None).await;
                     }
-                    JobKind::Destroy => {
-                        let _ = advance(db, dep, DeploymentEvent::JobFailed, Some(format!("destroy failed: {message}")), None).await;
+                    // The outcome is not written: the job is left running, its lease runs out,
+                    // and another worker takes it over, rather than a deployment left without one.
+                    Err(StepError::LeaseLost) => tracing::warn!(job = job_id, deployment = %dep, "lease lost during cleanup"),
+                    Err(e) => {
+                        tracing::warn!(job = job_id, deployment = %dep, error = %e, "the failure could not be recorded; the job runs again")
                     }
                 }
-                let _ = queue::finish(db, job.id, &owner, Some(&message)).await;
             }
+        }
+    }
+
+    /// The job's steps, in a task of their own (a panic is caught and becomes the job's
+    /// error) and within the job's deadline.
+    async fn run_steps(&self, ctx: &Ctx) -> Result<(), StepError> {
+        let limit = Duration::from_secs(u64::from(self.inner.settings.job_timeout_secs));
+        let task = tokio::spawn({
+            let ctx = ctx.clone();
+            async move {
+                match ctx.job.kind {
+                    JobKind::Provision => ctx.engine.provision(&ctx).await,
+                    JobKind::Destroy => ctx.engine.destroy(&ctx).await,
+                }
+            }
+        });
+        let abort = task.abort_handle();
+        match tokio::time::timeout(limit, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) if e.is_panic() => Err(fail("the job stopped unexpectedly (a panic in Wharf; see the log)")),
+            Ok(Err(_)) => Err(fail("the job was cancelled")),
+            Err(_) => {
+                abort.abort();
+                Err(fail(format!("the job did not finish within {} s", limit.as_secs())))
+            }
+        }
+    }
+
+    /// After a failed step: a provisioning attempt removes what it made and leaves the deployment
+    /// failed with the reason; a failed destroy says why. Every write is fenced.
+    async fn record_failure(&self, ctx: &Ctx, message: &str) -> Result<(), StepError> {
+        let still_provisioning = deployment::Entity::find_by_id(ctx.job.deployment_id.clone())
+            .one(ctx.db())
+            .await?
+            .is_some_and(|d| d.status == DeploymentStatus::Provisioning);
+        match ctx.job.kind {
+            // A stale job for a deployment that moved on: leave the deployment alone.
+            JobKind::Provision if !still_provisioning => Ok(()),
+            JobKind::Provision => {
+                let error = match self.remove_everything(ctx).await {
+                    Ok(()) => message.to_string(),
+                    Err(StepError::LeaseLost) => return Err(StepError::LeaseLost),
+                    Err(cleanup) => {
+                        tracing::warn!(deployment = %ctx.job.deployment_id, error = %cleanup, "cleanup after a failed provisioning was incomplete");
+                        format!("{message} (cleaning up failed too: {cleanup}; Wharf removes what is left later)")
+                    }
+                };
+                ctx.advance(DeploymentEvent::JobFailed, Some(error), None).await.map(|_| ())
+            }
+            JobKind::Destroy => ctx.advance(DeploymentEvent::JobFailed, Some(format!("destroy failed: {message}")), None).await.map(|_| ()),
         }
     }
 }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::Mutex;
 
 use crate::config::{EngineSettings, HostSettings};
 use crate::signals::Signals;
@@ -27,8 +26,6 @@ struct Inner {
     owner: String,
     settings: EngineSettings,
     hosts: HostSettings,
-    /// Placement reads the load and writes the choice; one at a time in this process.
-    placement: Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -39,7 +36,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(db: DatabaseConnection, signals: Signals, settings: EngineSettings, hosts: HostSettings) -> Self {
         let owner = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        Self { inner: Arc::new(Inner { db, pool: HostPool::default(), signals, owner, settings, hosts, placement: Mutex::new(()) }) }
+        Self { inner: Arc::new(Inner { db, pool: HostPool::default(), signals, owner, settings, hosts }) }
     }
 
     pub fn pool(&self) -> &HostPool {
@@ -62,9 +59,9 @@ impl Engine {
         let inner = &self.inner;
         loop {
             match queue::claim(&inner.db, &inner.owner, inner.settings.lease_secs).await {
-                Ok(Some(job)) => {
+                Ok(Some((job, claim))) => {
                     tracing::info!(worker = n, job = job.id, kind = %job.kind, deployment = %job.deployment_id, attempt = job.attempts, "job claimed");
-                    self.run_job(job).await;
+                    self.run_job(job, claim).await;
                 }
                 Ok(None) => {
                     // Woken at once by a new job; the timeout finds jobs of other replicas and

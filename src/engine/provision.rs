@@ -1,65 +1,95 @@
 //! The steps of provisioning a deployment. Every step looks before it acts (inspect, find by
-//! label), so running a job again after a crash neither duplicates nor orphans anything.
+//! label), so running a job again after a crash neither duplicates nor orphans anything; every
+//! write goes through the job's fence (`Ctx::fenced`), and every Docker call through its
+//! lease check and step deadline (`Ctx::docker`).
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 
 use super::Engine;
-use super::queue;
+use super::job::{Ctx, StepError, fail, load_spec};
+use super::spec::Replica;
 use crate::docker::{ContainerHost, ContainerSpec, DockerError, labels};
 use crate::domain::blueprint::resolve::{self, DeploymentRef, OutputContext, ResolvedComponent, ResolvedVolume};
 use crate::domain::deployment::{PublishedPort, names};
 use crate::domain::placement::{self, Candidate};
 use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostStatus, ResourceKind, ResourceStatus};
+use crate::failpoint;
 use crate::store::entities::{deployment, host, resource};
 use crate::store::{PublishedPorts, StringMap};
 
-use super::job::{Ctx, StepError, advance, fail, load_spec};
-use super::spec::Replica;
+/// A pull that fails this many times in a row, transiently, fails the deployment.
+const PULL_TRIES: u32 = 3;
 
 impl Engine {
-    /// Chooses a host, once: the choice is stored, so a retry or a crash recovery stays there.
-    async fn place(&self, d: &deployment::Model, needed: i64) -> Result<host::Model, StepError> {
-        let db = &self.inner.db;
+    /// Chooses a host, once, in one fenced transaction that also reads every host's load: the
+    /// choice is stored (a retry or a crash recovery stays there), and concurrent placements —
+    /// of this process or another replica — see each other's planned containers, so a host's
+    /// `max_containers` holds.
+    async fn place(&self, ctx: &Ctx, d: &deployment::Model, needed: i64) -> Result<host::Model, StepError> {
+        let db = ctx.db();
         if let Some(id) = d.host_id {
             return host::Entity::find_by_id(id).one(db).await?.ok_or_else(|| fail("the deployment's host was removed"));
         }
-        let _guard = self.inner.placement.lock().await;
-        let hosts = host::Entity::find().all(db).await?;
+        let txn = ctx.fenced().await?;
+        // One placement at a time across replicas: PostgreSQL locks the hosts' rows; SQLite's
+        // write lock is already held.
+        let hosts = if txn.get_database_backend() == DbBackend::Postgres {
+            host::Entity::find().lock_exclusive().all(&txn).await?
+        } else {
+            host::Entity::find().all(&txn).await?
+        };
+        let live = deployment::Entity::find()
+            .filter(deployment::Column::HostId.is_not_null())
+            .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+            .all(&txn)
+            .await?;
+        let existing = resource::Entity::find().filter(resource::Column::Kind.eq(ResourceKind::Container)).all(&txn).await?;
         let mut candidates = Vec::new();
         for h in &hosts {
-            let deployments = deployment::Entity::find()
-                .filter(deployment::Column::HostId.eq(h.id))
-                .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
-                .count(db)
-                .await?;
-            let containers = resource::Entity::find()
-                .filter(resource::Column::HostId.eq(h.id))
-                .filter(resource::Column::Kind.eq(ResourceKind::Container))
-                .count(db)
-                .await?;
+            let on_host: Vec<&deployment::Model> = live.iter().filter(|x| x.host_id == Some(h.id)).collect();
+            // Planned containers, or those that exist where a deployment planned none (made before
+            // plans were recorded).
+            let containers: i64 = on_host
+                .iter()
+                .map(|x| {
+                    let made = existing.iter().filter(|r| r.deployment_id == x.id).count() as i64;
+                    i64::from(x.containers).max(made)
+                })
+                .sum();
             candidates.push(Candidate {
                 id: h.id,
                 name: h.name.clone(),
                 up: h.status == HostStatus::Up,
                 labels: h.labels.0.clone(),
                 max_containers: h.max_containers.map(i64::from),
-                containers: containers as i64,
-                deployments: deployments as i64,
+                containers,
+                deployments: on_host.len() as i64,
             });
         }
         let chosen = placement::choose(&candidates, &d.host_selector.0, needed).map_err(fail)?;
-        let mut a: deployment::ActiveModel = d.clone().into();
-        a.host_id = Set(Some(chosen));
-        a.updated_at = Set(Utc::now());
-        a.update(db).await?;
-        hosts.into_iter().find(|h| h.id == chosen).ok_or_else(|| fail("the chosen host vanished"))
+        let h = hosts.into_iter().find(|h| h.id == chosen).ok_or_else(|| fail("the chosen host vanished"))?;
+        let res = deployment::Entity::update_many()
+            .col_expr(deployment::Column::HostId, Expr::value(Some(h.id)))
+            .col_expr(deployment::Column::HostName, Expr::value(Some(h.name.clone())))
+            .col_expr(deployment::Column::Containers, Expr::value(i32::try_from(needed).unwrap_or(i32::MAX)))
+            .col_expr(deployment::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(deployment::Column::Id.eq(&d.id))
+            .filter(deployment::Column::HostId.is_null())
+            .filter(deployment::Column::Status.eq(DeploymentStatus::Provisioning))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(fail("the deployment changed while a host was chosen for it"));
+        }
+        txn.commit().await?;
+        Ok(h)
     }
 
-    pub(super) async fn provision(&self, ctx: &Ctx<'_>) -> Result<(), StepError> {
+    pub(super) async fn provision(&self, ctx: &Ctx) -> Result<(), StepError> {
         let db = ctx.db();
         let d =
             deployment::Entity::find_by_id(ctx.job.deployment_id.clone()).one(db).await?.ok_or_else(|| fail("the deployment is gone"))?;
@@ -70,41 +100,24 @@ impl Engine {
         let dep = DeploymentRef { id: d.id.clone(), name: d.name.clone() };
         let spec = resolve::resolve(&bp, &values, &dep).map_err(|e| fail(format!("the blueprint does not resolve: {}", e[0])))?;
         let needed: i64 = spec.iter().map(|c| i64::from(c.replicas)).sum();
+        failpoint!("provision.start", StepError::from);
 
         ctx.progress("choosing a host").await;
-        let h = self.place(&d, needed).await?;
+        let h = self.place(ctx, &d, needed).await?;
+        failpoint!("provision.placed", StepError::from);
         ctx.still_ours()?;
         let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
 
         // Images: present, or pulled.
-        let mut images: Vec<String> = spec.iter().map(|c| c.image.with_default_tag()).collect();
-        images.dedup();
-        for image in images.iter().collect::<HashSet<_>>() {
-            match conn.inspect_image(image).await {
+        let images: HashSet<String> = spec.iter().map(|c| c.image.with_default_tag()).collect();
+        for image in &images {
+            match ctx.docker_answer("inspect image", conn.inspect_image(image)).await? {
                 Ok(_) => {}
-                Err(DockerError::NotFound { .. }) => {
-                    ctx.progress(&format!("pulling {image}")).await;
-                    let job_id = ctx.job.id;
-                    let owner = self.inner.owner.clone();
-                    let db2 = db.clone();
-                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-                    let writer = tokio::spawn(async move {
-                        while let Some(line) = rx.recv().await {
-                            let _ = queue::progress(&db2, job_id, &owner, &line).await;
-                        }
-                    });
-                    let pulled = conn
-                        .pull_image(image, &move |line| {
-                            let _ = tx.send(line);
-                        })
-                        .await;
-                    let _ = writer.await;
-                    pulled.map_err(|e| fail(format!("image `{image}` is not on host `{}` and could not be pulled: {e}", h.name)))?;
-                }
+                Err(DockerError::NotFound { .. }) => self.pull(ctx, conn.as_ref(), image, &h.name).await?,
                 Err(e) => return Err(e.into()),
             }
-            ctx.still_ours()?;
         }
+        failpoint!("provision.pulled", StepError::from);
 
         let base_labels = vec![(labels::MANAGED.to_string(), "true".to_string()), (labels::DEPLOYMENT.to_string(), d.id.clone())];
         // The private network, unless every component uses the host's.
@@ -112,19 +125,20 @@ impl Engine {
         let needs_network = spec.iter().any(|c| !c.host_network);
         if needs_network {
             ctx.progress("creating the network").await;
-            let net_id = conn.ensure_network(&network, &base_labels).await?;
-            record(db, &d.id, ResourceKind::Network, "", 0, &network, Some(net_id), h.id, ResourceStatus::Ready, vec![]).await?;
+            let net_id = ctx.docker("create network", conn.ensure_network(&network, &base_labels)).await?;
+            failpoint!("provision.network", StepError::from);
+            record(ctx, ResourceKind::Network, "", 0, &network, Some(net_id), h.id, ResourceStatus::Ready, vec![]).await?;
         }
         for c in &spec {
             for v in &c.volumes {
                 if let ResolvedVolume::Named { name, .. } = v {
                     let vol = names::volume(&d.id, name);
-                    conn.ensure_volume(&vol, &base_labels).await?;
-                    record(db, &d.id, ResourceKind::Volume, &c.name, 0, &vol, None, h.id, ResourceStatus::Ready, vec![]).await?;
+                    ctx.docker("create volume", conn.ensure_volume(&vol, &base_labels)).await?;
+                    failpoint!("provision.volume", StepError::from);
+                    record(ctx, ResourceKind::Volume, &c.name, 0, &vol, None, h.id, ResourceStatus::Ready, vec![]).await?;
                 }
             }
         }
-        ctx.still_ours()?;
 
         // Containers, in depends_on order; a component waits until those it depends on are healthy.
         let mut published: BTreeMap<(String, u16), u16> = BTreeMap::new();
@@ -134,26 +148,16 @@ impl Engine {
             for r in 0..c.replicas {
                 let replica = Replica { deployment: &d.id, component: c, replica: r, network: needs_network.then_some(network.as_str()) };
                 let name = replica.name();
-                let id = ensure_container(conn.as_ref(), &ContainerSpec::from(replica)).await?;
-                record(
-                    db,
-                    &d.id,
-                    ResourceKind::Container,
-                    &c.name,
-                    r as i32,
-                    &name,
-                    Some(id.clone()),
-                    h.id,
-                    ResourceStatus::Created,
-                    vec![],
-                )
-                .await?;
-                conn.start_container(&id).await?;
+                let id = ensure_container(ctx, conn.as_ref(), &ContainerSpec::from(replica)).await?;
+                failpoint!("provision.container_created", StepError::from);
+                record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id.clone()), h.id, ResourceStatus::Created, vec![])
+                    .await?;
+                ctx.docker("start container", conn.start_container(&id)).await?;
+                failpoint!("provision.container_started", StepError::from);
                 ids.push((r, name, id));
-                ctx.still_ours()?;
             }
             for (r, name, id) in ids {
-                let info = self.wait_ready(conn.as_ref(), &id, c).await?;
+                let info = self.wait_ready(ctx, conn.as_ref(), &id, c).await?;
                 for p in &info.ports {
                     if r == 0 {
                         published.entry((c.name.clone(), p.container_port)).or_insert(p.host_port);
@@ -169,30 +173,76 @@ impl Engine {
                         address: h.publish_address.clone(),
                     })
                     .collect();
-                record(db, &d.id, ResourceKind::Container, &c.name, r as i32, &name, Some(id), h.id, ResourceStatus::Running, ports)
-                    .await?;
+                failpoint!("provision.ready", StepError::from);
+                record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id), h.id, ResourceStatus::Running, ports).await?;
             }
-            ctx.still_ours()?;
         }
 
         let outputs =
             resolve::render_outputs(&bp, &values, &OutputContext { host_address: &h.publish_address, deployment: &dep, ports: &published });
-        ctx.still_ours()?;
-        advance(db, &d.id, DeploymentEvent::Provisioned, None, Some(StringMap(outputs))).await?;
+        failpoint!("provision.before_running", StepError::from);
+        ctx.advance(DeploymentEvent::Provisioned, None, Some(StringMap(outputs))).await?;
         Ok(())
+    }
+
+    /// Pulls an image, retrying (with a growing pause) what may pass: an engine that does not
+    /// answer, a registry error. What the registry refuses (no such image, no access) fails at once.
+    async fn pull(&self, ctx: &Ctx, conn: &dyn ContainerHost, image: &str, host: &str) -> Result<(), StepError> {
+        ctx.progress(&format!("pulling {image}")).await;
+        let limit = Duration::from_secs(u64::from(self.inner.settings.pull_timeout_secs));
+        let mut last = String::new();
+        for attempt in 1..=PULL_TRIES {
+            ctx.still_ours()?;
+            // Pull progress is written at most once a second, by this task's caller.
+            let (tx, mut rx) = tokio::sync::watch::channel(String::new());
+            let writer = {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    while rx.changed().await.is_ok() {
+                        let line = rx.borrow_and_update().clone();
+                        ctx.progress_at(&line, false).await;
+                    }
+                })
+            };
+            let pulled = tokio::time::timeout(
+                limit,
+                conn.pull_image(image, &move |line| {
+                    let _ = tx.send(line);
+                }),
+            )
+            .await;
+            let _ = writer.await;
+            match pulled {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) if !transient(&e) => {
+                    return Err(fail(format!("image `{image}` is not on host `{host}` and could not be pulled: {e}")));
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = format!("the pull did not finish within {} s", limit.as_secs()),
+            }
+            failpoint!("provision.pull_failed", StepError::from);
+            if attempt < PULL_TRIES {
+                tracing::warn!(job = ctx.job.id, %image, attempt, error = %last, "pull failed; trying again");
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+            }
+        }
+        Err(fail(format!("image `{image}` is not on host `{host}` and could not be pulled after {PULL_TRIES} tries: {last}")))
     }
 
     /// Waits until the container runs and, when it has a health check, is healthy.
     async fn wait_ready(
         &self,
+        ctx: &Ctx,
         conn: &dyn ContainerHost,
         id: &str,
         c: &ResolvedComponent,
     ) -> Result<crate::docker::ContainerInfo, StepError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(self.inner.settings.health_timeout_secs));
         loop {
-            let info =
-                conn.inspect_container(id).await?.ok_or_else(|| fail(format!("container of `{}` vanished while starting", c.name)))?;
+            let info = ctx
+                .docker("inspect container", conn.inspect_container(id))
+                .await?
+                .ok_or_else(|| fail(format!("container of `{}` vanished while starting", c.name)))?;
             if !info.running && !ResourceStatus::of_engine_state(&info.state, info.running).is_starting() {
                 let code = info.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
                 let why = info.error.clone().map(|e| format!(": {e}")).unwrap_or_default();
@@ -212,9 +262,22 @@ impl Engine {
     }
 }
 
+/// Whether a failed pull may succeed if tried again: the engine or the registry did not
+/// answer, or answered with a server error. A missing image or a refused login will not.
+fn transient(e: &DockerError) -> bool {
+    match e {
+        DockerError::Unreachable { .. } => true,
+        DockerError::NotFound { .. } | DockerError::BadEndpoint { .. } | DockerError::Conflict { .. } => false,
+        DockerError::Engine { message, .. } => {
+            let m = message.to_ascii_lowercase();
+            !["not found", "manifest unknown", "unauthorized", "denied", "invalid reference", "no such"].iter().any(|w| m.contains(w))
+        }
+    }
+}
+
 /// Finds the container by its name, or creates it. A container of that name that belongs to
 /// something else is an error, never adopted.
-async fn ensure_container(conn: &dyn ContainerHost, spec: &ContainerSpec) -> Result<String, StepError> {
+async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: &ContainerSpec) -> Result<String, StepError> {
     let expected = spec.labels.iter().find(|(k, _)| k == labels::DEPLOYMENT).map(|(_, v)| v.clone());
     let check = |info: crate::docker::ContainerInfo| -> Result<String, StepError> {
         if info.labels.get(labels::DEPLOYMENT) == expected.as_ref() {
@@ -223,13 +286,14 @@ async fn ensure_container(conn: &dyn ContainerHost, spec: &ContainerSpec) -> Res
             Err(fail(format!("a container named `{}` exists on the host and is not this deployment's", spec.name)))
         }
     };
-    if let Some(info) = conn.inspect_container(&spec.name).await? {
+    if let Some(info) = ctx.docker("inspect container", conn.inspect_container(&spec.name)).await? {
         return check(info);
     }
+    ctx.still_ours()?;
     match conn.create_container(spec).await {
         Ok(id) => Ok(id),
         // Made by a racing attempt in the meantime: use it.
-        Err(DockerError::Conflict { .. }) => match conn.inspect_container(&spec.name).await? {
+        Err(DockerError::Conflict { .. }) => match ctx.docker("inspect container", conn.inspect_container(&spec.name)).await? {
             Some(info) => check(info),
             None => Err(fail(format!("container `{}` could not be created", spec.name))),
         },
@@ -237,11 +301,10 @@ async fn ensure_container(conn: &dyn ContainerHost, spec: &ContainerSpec) -> Res
     }
 }
 
-/// Remembers a resource (insert or update by deployment, kind and name).
+/// Remembers a resource (insert or update by deployment, kind and name), fenced.
 #[allow(clippy::too_many_arguments)]
 async fn record(
-    db: &DatabaseConnection,
-    deployment: &str,
+    ctx: &Ctx,
     kind: ResourceKind,
     component: &str,
     replica: i32,
@@ -250,20 +313,21 @@ async fn record(
     host_id: i64,
     status: ResourceStatus,
     ports: Vec<PublishedPort>,
-) -> Result<(), sea_orm::DbErr> {
+) -> Result<(), StepError> {
     let row = resource::ActiveModel {
-        deployment_id: Set(deployment.into()),
-        kind: Set(kind),
-        component: Set(component.into()),
-        replica: Set(replica),
-        name: Set(name.into()),
-        docker_id: Set(docker_id),
-        host_id: Set(host_id),
-        status: Set(status),
-        ports: Set(PublishedPorts(ports)),
-        updated_at: Set(Utc::now()),
+        deployment_id: sea_orm::Set(ctx.job.deployment_id.clone()),
+        kind: sea_orm::Set(kind),
+        component: sea_orm::Set(component.into()),
+        replica: sea_orm::Set(replica),
+        name: sea_orm::Set(name.into()),
+        docker_id: sea_orm::Set(docker_id),
+        host_id: sea_orm::Set(host_id),
+        status: sea_orm::Set(status),
+        ports: sea_orm::Set(PublishedPorts(ports)),
+        updated_at: sea_orm::Set(Utc::now()),
         ..Default::default()
     };
+    let txn = ctx.fenced().await?;
     resource::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([resource::Column::DeploymentId, resource::Column::Kind, resource::Column::Name])
@@ -276,7 +340,8 @@ async fn record(
                 ])
                 .to_owned(),
         )
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }

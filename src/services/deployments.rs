@@ -155,6 +155,8 @@ pub async fn insert(txn: &impl sea_orm::ConnectionTrait, p: &Prepared, origin: &
         updated_at: Set(now),
         catalog_item_id: Set(origin.catalog_item.clone()),
         request_id: Set(origin.request_id.clone()),
+        containers: Set(i32::try_from(p.need.containers).unwrap_or(i32::MAX)),
+        host_name: Set(None),
     }
     .insert(txn)
     .await?;

@@ -128,7 +128,9 @@ async fn readable(db: &DatabaseConnection, condition: Condition) -> Result<Vec<r
 async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
     let db = &ctx.db;
     let item = catalog::find_item(db, &r.catalog_item_id).await?;
-    let p = match deployments::prepare(ctx, &item.blueprint_id, item.blueprint_version, &r.inputs.to_json_map(), None).await {
+    // The version the request was checked and approved with (older requests: the item's).
+    let version = r.blueprint_version.or(item.blueprint_version);
+    let p = match deployments::prepare(ctx, &item.blueprint_id, version, &r.inputs.to_json_map(), None).await {
         Ok(p) => p,
         Err(e) => {
             // Cannot happen for inputs checked at submission, unless the blueprint went away.

@@ -152,6 +152,7 @@ async fn insert(
         cpus: Set(prepared.need.cpus),
         created_at: Set(now),
         updated_at: Set(now),
+        blueprint_version: Set(Some(prepared.version)),
     }
     .insert(txn)
     .await?;

@@ -134,6 +134,9 @@ pub mod request {
         pub cpus: f64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The blueprint version it was validated, quota-checked and approved with: the one
+        /// that is deployed. `None` for requests made before it was recorded.
+        pub blueprint_version: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -112,6 +112,10 @@ pub mod deployment {
         pub updated_at: DateTimeUtc,
         pub catalog_item_id: Option<String>,
         pub request_id: Option<String>,
+        /// The containers it plans to run (replicas counted), known before they exist.
+        pub containers: i32,
+        /// The name of the host it was placed on, kept if the host is removed.
+        pub host_name: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
