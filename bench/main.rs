@@ -501,6 +501,8 @@ async fn insert_deployments(s: &Server, n: usize) {
                 updated_at: Set(now),
                 catalog_item_id: Set(Some("bench".into())),
                 request_id: Set(None),
+                containers: Set(1),
+                host_name: Set(None),
             })
             .collect();
         deployment::Entity::insert_many(rows).exec(&db).await.unwrap();
