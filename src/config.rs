@@ -125,6 +125,14 @@ pub struct EngineSettings {
     pub pull_timeout_secs: u32,
     /// How long a whole job may take.
     pub job_timeout_secs: u32,
+    /// How often the reconciler looks for deployments left without a job.
+    pub reconcile_interval_secs: u32,
+    /// How often the collector looks for orphaned containers, networks and volumes.
+    pub collect_interval_secs: u32,
+    /// How long an orphaned object is left before the collector removes it.
+    pub orphan_grace_secs: u32,
+    /// How long a stopping process lets its running jobs finish before it gives them back.
+    pub shutdown_grace_secs: u32,
 }
 
 impl Default for EngineSettings {
@@ -136,6 +144,10 @@ impl Default for EngineSettings {
             step_timeout_secs: 120,
             pull_timeout_secs: 900,
             job_timeout_secs: 1800,
+            reconcile_interval_secs: 10,
+            collect_interval_secs: 30,
+            orphan_grace_secs: 120,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -145,6 +157,8 @@ impl Default for EngineSettings {
 pub struct HostSettings {
     /// Seconds between two health checks of each host.
     pub health_interval_secs: u32,
+    /// Consecutive failed checks before a host is marked down (one slow answer is not enough).
+    pub down_after: u32,
     /// Register the local Docker socket as host `local` at start-up when no host exists.
     pub register_local: bool,
     pub local_socket: PathBuf,
@@ -152,7 +166,7 @@ pub struct HostSettings {
 
 impl Default for HostSettings {
     fn default() -> Self {
-        Self { health_interval_secs: 3, register_local: true, local_socket: PathBuf::from("/var/run/docker.sock") }
+        Self { health_interval_secs: 3, down_after: 3, register_local: true, local_socket: PathBuf::from("/var/run/docker.sock") }
     }
 }
 
@@ -338,6 +352,22 @@ impl TryFrom<RawSettings> for Settings {
         }
         if raw.engine.lease_secs < 3 {
             return Err(ConfigError::BadValue { key: "engine.lease_secs", message: "must be at least 3".into() });
+        }
+        let e = &raw.engine;
+        for (key, value) in [
+            ("engine.health_timeout_secs", e.health_timeout_secs),
+            ("engine.step_timeout_secs", e.step_timeout_secs),
+            ("engine.pull_timeout_secs", e.pull_timeout_secs),
+            ("engine.job_timeout_secs", e.job_timeout_secs),
+            ("engine.reconcile_interval_secs", e.reconcile_interval_secs),
+            ("engine.collect_interval_secs", e.collect_interval_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::BadValue { key, message: "must be at least 1".into() });
+            }
+        }
+        if raw.hosts.down_after == 0 {
+            return Err(ConfigError::BadValue { key: "hosts.down_after", message: "must be at least 1".into() });
         }
         if raw.hosts.health_interval_secs == 0 {
             return Err(ConfigError::BadValue { key: "hosts.health_interval_secs", message: "must be at least 1".into() });

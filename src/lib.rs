@@ -11,5 +11,6 @@ pub mod services;
 pub mod signals;
 pub mod startup;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod web;

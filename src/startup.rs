@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::services::{Context, audit, blueprints, hosts, requests};
 use crate::signals::Signals;
+use crate::tasks::supervise;
 use crate::web::{self as routes, AppState};
 use crate::{auth, store};
 
@@ -38,6 +39,7 @@ pub struct Application {
     db: DatabaseConnection,
     engine: Engine,
     ctx: Context,
+    grace_secs: u32,
 }
 
 impl Application {
@@ -69,6 +71,7 @@ impl Application {
         if settings.hosts.register_local {
             register_local_host(&db, &settings.hosts.local_socket).await;
         }
+        let grace_secs = settings.engine.shutdown_grace_secs;
         let signals = Signals::default();
         let engine = Engine::new(db.clone(), signals.clone(), settings.engine.clone(), settings.hosts.clone());
         let ctx = Context::new(db.clone(), signals);
@@ -84,10 +87,13 @@ impl Application {
                 .wrap(TracingLogger::default())
         })
         .workers(workers)
+        // SIGINT / SIGTERM are handled in `run_until_stopped`: the engine stops first.
+        .disable_signals()
+        .shutdown_timeout(10)
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db, engine, ctx })
+        Ok(Self { port, server, db, engine, ctx, grace_secs })
     }
 
     pub fn port(&self) -> u16 {
@@ -107,14 +113,42 @@ impl Application {
     /// and the request scheduler.
     pub fn start_background(&self) {
         self.engine.start();
-        tokio::spawn(requests::scheduler::run(self.ctx.clone()));
+        let ctx = self.ctx.clone();
+        supervise("request scheduler", move || requests::scheduler::run(ctx.clone()));
     }
 
-    /// Starts the background loops and serves until the process is told to stop (SIGINT /
-    /// SIGTERM stop it gracefully).
+    /// Starts the background loops and serves until the process is told to stop. SIGINT or
+    /// SIGTERM stop it gracefully: the engine claims nothing more and its running jobs get
+    /// `engine.shutdown_grace_secs` to finish (the rest are given back to the queue at once),
+    /// while the HTTP server finishes the requests under way.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.start_background();
+        let handle = self.server.handle();
+        let engine = self.engine.clone();
+        let grace = std::time::Duration::from_secs(u64::from(self.grace_secs));
+        tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("asked to stop: finishing the jobs under way, then the requests");
+            engine.shutdown(grace).await;
+            handle.stop(true).await;
+        });
         self.server.await
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
     }
 }
 

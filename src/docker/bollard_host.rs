@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 
 use super::tls::TlsFiles;
 use super::{
-    ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, HostEndpoint, ImageInfo, MountSpec,
-    PublishedPort, TlsMaterial, labels,
+    ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, HostEndpoint, ImageInfo, Labelled,
+    MountSpec, PublishedPort, TlsMaterial, labels,
 };
 
 /// Seconds a call may take before the engine counts as unreachable. Pulls and waits are
@@ -385,16 +385,16 @@ impl ContainerHost for BollardHost {
         Ok(out)
     }
 
-    async fn list_networks(&self, labels: &[String]) -> Result<Vec<String>, DockerError> {
+    async fn list_networks(&self, labels: &[String]) -> Result<Vec<Labelled>, DockerError> {
         let options = ListNetworksOptionsBuilder::default().filters(&label_filters(labels)).build();
         let list = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
-        Ok(list.into_iter().filter_map(|n| n.id).collect())
+        Ok(list.into_iter().filter_map(|n| Some(Labelled { id: n.id?, labels: n.labels.unwrap_or_default() })).collect())
     }
 
-    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<String>, DockerError> {
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<Labelled>, DockerError> {
         let options = ListVolumesOptionsBuilder::default().filters(&label_filters(labels)).build();
         let list = self.docker.list_volumes(Some(options)).await.map_err(|e| self.map_err("list volumes", e))?;
-        Ok(list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+        Ok(list.volumes.unwrap_or_default().into_iter().map(|v| Labelled { id: v.name, labels: v.labels }).collect())
     }
 
     fn container_events(&self) -> EventStream {

@@ -156,6 +156,14 @@ pub struct PublishedPort {
     pub host_port: u16,
 }
 
+/// A network or a volume: how to name it to the engine (a network's id, a volume's name), and
+/// its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    pub id: String,
+    pub labels: std::collections::HashMap<String, String>,
+}
+
 /// What Wharf reads back of a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInfo {
@@ -211,9 +219,9 @@ pub trait ContainerHost: Send + Sync {
     async fn remove_container(&self, id: &str) -> Result<(), DockerError>;
     /// Containers (running or not) carrying every one of `labels` (`key=value`).
     async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>, DockerError>;
-    /// Ids of networks, names of volumes, carrying every one of `labels`.
-    async fn list_networks(&self, labels: &[String]) -> Result<Vec<String>, DockerError>;
-    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<String>, DockerError>;
+    /// Networks (by id) and volumes (by name) carrying every one of `labels`, with their labels.
+    async fn list_networks(&self, labels: &[String]) -> Result<Vec<Labelled>, DockerError>;
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<Labelled>, DockerError>;
     /// Container events of Wharf-managed containers, from now on.
     fn container_events(&self) -> EventStream;
 }

@@ -186,6 +186,48 @@ impl RequestStatus {
     }
 }
 
+/// How a request that made a deployment follows it, whatever states the deployment goes
+/// through (and in whatever order the scheduler sees them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follow {
+    pub to: RequestStatus,
+    /// Whether the request still counts against its group's quota.
+    pub holds_quota: bool,
+    pub kind: TimelineKind,
+}
+
+impl RequestStatus {
+    /// Where a request in `self` (holding quota or not) goes when its deployment is in
+    /// `deployment`; `None` when it is where it belongs. A provisioned deployment (running,
+    /// stopped, drifted, even destroyed since) makes the request succeed; a failed provisioning
+    /// makes it fail; a failed deployment provisioned again makes it succeed. The request holds
+    /// quota exactly while its deployment is live.
+    pub fn follow(self, holds_quota: bool, deployment: DeploymentStatus) -> Option<Follow> {
+        use DeploymentStatus as D;
+        use RequestStatus as R;
+        let to = match (self, deployment) {
+            (R::Provisioning, D::Provisioning) => R::Provisioning,
+            (R::Provisioning, D::Failed) => R::Failed,
+            (R::Provisioning, _) => R::Succeeded,
+            (R::Failed, d) if d.is_live() && d != D::Provisioning => R::Succeeded,
+            (r @ (R::Succeeded | R::Failed), _) => r,
+            // Requests before provisioning have no deployment to follow.
+            _ => return None,
+        };
+        let holds = deployment.is_live();
+        if (to, holds) == (self, holds_quota) {
+            return None;
+        }
+        let kind = match to {
+            _ if to == self && !holds => TimelineKind::Released,
+            _ if to == self => TimelineKind::Provisioning,
+            R::Succeeded => TimelineKind::Succeeded,
+            _ => TimelineKind::Failed,
+        };
+        Some(Follow { to, holds_quota: holds, kind })
+    }
+}
+
 wire_enum! {
     /// One approver's decision on one level.
     pub enum Decision ("decision") {
@@ -246,7 +288,7 @@ pub enum DeploymentEvent {
     Retry,
     /// Everything it had is gone from its host.
     Destroyed,
-    /// Its host was removed with force: its containers are left unmanaged.
+    /// Its host was removed with force: its containers are left there, unmanaged (orphaned).
     HostRemoved,
     /// What the inventory saw on the host (only `Running`, `Stopped` or `Drifted`).
     Observed(DeploymentStatus),
@@ -278,7 +320,7 @@ impl DeploymentStatus {
             (S::Failed, E::Retry) => Ok(S::Provisioning),
             (from, E::Retry) => Err(TransitionError::new(format!("only a failed deployment can be retried; this one is {from}"))),
             (S::Destroying, E::Destroyed) => Ok(S::Destroyed),
-            (s, E::HostRemoved) if s.is_live() => Ok(S::Failed),
+            (s, E::HostRemoved) if s.is_live() => Ok(S::Orphaned),
             (s, E::Observed(seen)) if s.is_settled() && seen.is_settled() => Ok(seen),
             (from, event) => Err(TransitionError::new(format!("a {from} deployment cannot move on {event:?}"))),
         }
@@ -400,8 +442,14 @@ wire_enum! {
 }
 
 impl HostStatus {
-    pub fn of_check(answered: bool) -> Self {
-        if answered { HostStatus::Up } else { HostStatus::Down }
+    /// After a health check: up when it answered; down once `failures` checks in a row did
+    /// not (`down_after` of them); until then, what it was.
+    pub fn after_check(self, answered: bool, failures: u32, down_after: u32) -> Self {
+        match (answered, self) {
+            (true, _) => HostStatus::Up,
+            (false, _) if failures >= down_after => HostStatus::Down,
+            (false, s) => s,
+        }
     }
 }
 
@@ -474,6 +522,32 @@ mod tests {
     }
 
     #[test]
+    fn requests_follow_their_deployment_through_any_sequence() {
+        use DeploymentStatus as D;
+        use RequestStatus as R;
+        // The container exited right after it started: the scheduler first sees `stopped`.
+        let f = R::Provisioning.follow(true, D::Stopped).unwrap();
+        assert_eq!((f.to, f.holds_quota, f.kind), (R::Succeeded, true, TimelineKind::Succeeded));
+        // ... and then only `destroyed`: succeeded, quota released, in one step.
+        let f = R::Provisioning.follow(true, D::Destroyed).unwrap();
+        assert_eq!((f.to, f.holds_quota), (R::Succeeded, false));
+        let f = R::Succeeded.follow(true, D::Destroyed).unwrap();
+        assert_eq!((f.to, f.holds_quota, f.kind), (R::Succeeded, false, TimelineKind::Released));
+        assert_eq!(R::Succeeded.follow(false, D::Destroyed), None, "released once");
+        let f = R::Provisioning.follow(true, D::Failed).unwrap();
+        assert_eq!((f.to, f.holds_quota, f.kind), (R::Failed, false, TimelineKind::Failed));
+        // Retried and running again.
+        let f = R::Failed.follow(false, D::Running).unwrap();
+        assert_eq!((f.to, f.holds_quota), (R::Succeeded, true));
+        assert_eq!(R::Failed.follow(false, D::Provisioning).map(|f| f.holds_quota), Some(true), "a retry holds quota again");
+        let f = R::Succeeded.follow(true, D::Orphaned).unwrap();
+        assert_eq!((f.to, f.holds_quota, f.kind), (R::Succeeded, false, TimelineKind::Released));
+        assert_eq!(R::Provisioning.follow(true, D::Provisioning), None);
+        assert_eq!(R::Succeeded.follow(true, D::Drifted), None);
+        assert_eq!(R::PendingApproval.follow(true, D::Running), None);
+    }
+
+    #[test]
     fn deployment_transitions() {
         use DeploymentEvent as E;
         use DeploymentStatus as S;
@@ -488,8 +562,18 @@ mod tests {
         assert_eq!(S::Running.next(E::Observed(S::Drifted)), Ok(S::Drifted));
         assert!(S::Provisioning.next(E::Observed(S::Stopped)).is_err(), "a job owns a provisioning deployment");
         assert!(S::Running.next(E::Observed(S::Failed)).is_err());
-        assert_eq!(S::Stopped.next(E::HostRemoved), Ok(S::Failed));
+        assert_eq!(S::Stopped.next(E::HostRemoved), Ok(S::Orphaned));
+        assert!(S::Orphaned.next(E::Provisioned).is_err(), "a job still running there cannot revive it");
         assert!(S::Destroyed.next(E::HostRemoved).is_err());
+    }
+
+    #[test]
+    fn a_host_goes_down_after_consecutive_failures_only() {
+        use HostStatus as H;
+        assert_eq!(H::Up.after_check(false, 1, 3), H::Up, "one slow answer");
+        assert_eq!(H::Up.after_check(false, 3, 3), H::Down);
+        assert_eq!(H::Down.after_check(true, 0, 3), H::Up);
+        assert_eq!(H::Unknown.after_check(false, 2, 3), H::Unknown);
     }
 
     #[test]

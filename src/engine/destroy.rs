@@ -34,11 +34,11 @@ impl Engine {
             }
             failpoint!("destroy.containers_removed", StepError::from);
             for n in ctx.docker("list networks", conn.list_networks(&selector)).await? {
-                ctx.docker("remove network", conn.remove_network(&n)).await?;
+                ctx.docker("remove network", conn.remove_network(&n.id)).await?;
             }
             failpoint!("destroy.networks_removed", StepError::from);
             for v in ctx.docker("list volumes", conn.list_volumes(&selector)).await? {
-                ctx.docker("remove volume", conn.remove_volume(&v)).await?;
+                ctx.docker("remove volume", conn.remove_volume(&v.id)).await?;
             }
             failpoint!("destroy.volumes_removed", StepError::from);
         }

@@ -46,23 +46,31 @@ pub async fn check(engine: &Engine, h: host::Model) {
     let mut active: host::ActiveModel = h.into();
     active.checked_at = Set(Some(Utc::now()));
     active.containers = Set(i32::try_from(containers).unwrap_or(i32::MAX));
-    let status = match result {
+    let answered = match result {
         Ok(Ok(info)) => {
             active.last_error = Set(None);
             active.engine_version = Set(Some(info.version));
             active.cpus = Set(Some(info.cpus as i32));
             active.memory_mb = Set(Some(info.memory_mb));
-            HostStatus::Up
+            true
         }
         Ok(Err(e)) => {
             active.last_error = Set(Some(e.to_string()));
-            HostStatus::Down
+            false
         }
         Err(_) => {
             active.last_error = Set(Some(format!("the engine did not answer within {} s", CHECK_TIMEOUT.as_secs())));
-            HostStatus::Down
+            false
         }
     };
+    // Down only after `down_after` failed checks in a row: one slow answer keeps it up.
+    let failures = {
+        let mut counts = engine.inner.failed_checks.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(id).or_insert(0);
+        *n = if answered { 0 } else { n.saturating_add(1) };
+        *n
+    };
+    let status = HostStatus::after_check(previous, answered, failures, engine.inner.hosts.down_after);
     active.status = Set(status);
     if status == HostStatus::Down {
         engine.pool().forget(id).await;

@@ -261,10 +261,18 @@ impl Engine {
             }
         });
         let abort = task.abort_handle();
-        match tokio::time::timeout(limit, task).await {
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.insert(ctx.job.id, ((*ctx.claim).clone(), abort.clone()));
+        }
+        let outcome = tokio::time::timeout(limit, task).await;
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.remove(&ctx.job.id);
+        }
+        match outcome {
             Ok(Ok(r)) => r,
             Ok(Err(e)) if e.is_panic() => Err(fail("the job stopped unexpectedly (a panic in Wharf; see the log)")),
-            Ok(Err(_)) => Err(fail("the job was cancelled")),
+            // Stopped by a shutdown, which gives the job back: nothing more to write.
+            Ok(Err(_)) => Err(StepError::LeaseLost),
             Err(_) => {
                 abort.abort();
                 Err(fail(format!("the job did not finish within {} s", limit.as_secs())))

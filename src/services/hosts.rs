@@ -3,17 +3,20 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde::Serialize;
 use serde_json::json;
 
 use super::{FieldError, ServiceError, ServiceResult, audit};
 use crate::docker::{BollardHost, ContainerHost, HostEndpoint, TlsMaterial};
 use crate::domain::Slug;
-use crate::domain::states::{DeploymentStatus, HostStatus};
+use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostStatus, ResourceKind};
 use crate::engine::pool::HostPool;
 use crate::store::StringMap;
-use crate::store::entities::{deployment, host};
+use crate::store::entities::{deployment, host, resource};
 
 /// How long registration waits for the engine to answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -192,35 +195,57 @@ pub async fn find(db: &DatabaseConnection, key: &str) -> ServiceResult<host::Mod
 }
 
 /// Refuses while live deployments depend on the host, unless `force`, which leaves their
-/// containers running on it, unmanaged: the deployments are marked failed and say so.
+/// containers running on it, unmanaged: each such deployment becomes `orphaned`, keeps its
+/// resources, and its error names the host and the containers left there — never forgotten.
+/// The check and the change are one transaction, so a placement or a job cannot slip between.
 pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: &str, force: bool) -> ServiceResult<()> {
     let h = find(db, key).await?;
+    let txn = crate::store::begin(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Placement locks the hosts' rows too: none can choose this host meanwhile.
+        host::Entity::find_by_id(h.id).lock_exclusive().one(&txn).await?;
+    }
     let live = deployment::Entity::find()
         .filter(deployment::Column::HostId.eq(h.id))
         .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
-        .count(db)
+        .all(&txn)
         .await?;
-    if live > 0 && !force {
+    if !live.is_empty() && !force {
         return Err(ServiceError::Conflict(format!(
-            "{live} live deployment(s) run on host `{}`: destroy them first, or remove with force=true, which leaves their containers running on the host, no longer managed by Wharf",
+            "{} live deployment(s) run on host `{}`: destroy them first, or remove with force=true, which leaves their containers running on the host, no longer managed by Wharf",
+            live.len(),
             h.name
         )));
     }
-    let txn = crate::store::begin(db).await?;
-    if live > 0 {
+    let mut orphaned = Vec::new();
+    for d in &live {
+        let to = d.status.next(DeploymentEvent::HostRemoved).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let containers: Vec<String> = resource::Entity::find()
+            .filter(resource::Column::DeploymentId.eq(&d.id))
+            .filter(resource::Column::Kind.eq(ResourceKind::Container))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        let left = if containers.is_empty() {
+            "no container was made yet".to_string()
+        } else {
+            format!("containers left there: {}", containers.join(", "))
+        };
         deployment::Entity::update_many()
-            .col_expr(deployment::Column::Status, sea_orm::sea_query::Expr::value(DeploymentStatus::Failed))
-            .col_expr(
-                deployment::Column::Error,
-                sea_orm::sea_query::Expr::value(format!("host `{}` was removed from Wharf; its containers were left on it", h.name)),
-            )
-            .filter(deployment::Column::HostId.eq(h.id))
-            .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+            .col_expr(deployment::Column::Status, Expr::value(to))
+            .col_expr(deployment::Column::HostName, Expr::value(Some(h.name.clone())))
+            .col_expr(deployment::Column::Error, Expr::value(format!("host `{}` was removed from Wharf; {left}", h.name)))
+            .col_expr(deployment::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(deployment::Column::Id.eq(&d.id))
+            .filter(deployment::Column::Status.eq(d.status))
             .exec(&txn)
             .await?;
+        orphaned.push(json!({"deployment": d.id, "containers": containers}));
     }
     host::Entity::delete_by_id(h.id).exec(&txn).await?;
-    audit::record(&txn, actor, "host.remove", &format!("host:{}", h.name), json!({"force": force, "live_deployments": live})).await?;
+    audit::record(&txn, actor, "host.remove", &format!("host:{}", h.name), json!({"force": force, "orphaned": orphaned})).await?;
     txn.commit().await?;
     pool.forget(h.id).await;
     Ok(())

@@ -75,14 +75,20 @@ pub struct Level {
 }
 
 impl Level {
+    /// A level times out within a year at the latest.
+    pub const MAX_TIMEOUT_HOURS: f64 = 8760.0;
+
     pub fn check(&self, n: usize) -> Result<(), String> {
         let a = &self.approvers;
         if !a.group_managers && a.users.is_empty() && !a.admins {
             return Err(format!("level {n}: name approvers: group_managers, users or admins"));
         }
+        let in_range = |h: f64| h.is_finite() && h > 0.0 && h <= Self::MAX_TIMEOUT_HOURS;
         match (self.timeout_hours, self.on_timeout) {
-            (Some(h), Some(_)) if h.is_finite() && h > 0.0 => Ok(()),
-            (Some(h), _) if !(h.is_finite() && h > 0.0) => Err(format!("level {n}: timeout_hours must be above 0")),
+            (Some(h), Some(_)) if in_range(h) => Ok(()),
+            (Some(h), _) if !in_range(h) => {
+                Err(format!("level {n}: timeout_hours must be above 0 and at most {} (a year)", Self::MAX_TIMEOUT_HOURS))
+            }
             (Some(_), None) => Err(format!("level {n}: a timeout needs on_timeout: approve or reject")),
             (None, Some(_)) => Err(format!("level {n}: on_timeout needs timeout_hours")),
             _ => Ok(()),
@@ -153,5 +159,7 @@ mod tests {
             on_timeout: None,
         };
         assert!(l.check(1).unwrap_err().contains("on_timeout"));
+        let l = Level { on_timeout: Some(Outcome::Approve), timeout_hours: Some(1e12), ..l };
+        assert!(l.check(1).unwrap_err().contains("at most 8760"), "a timeout past any date is refused at save");
     }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
@@ -56,46 +57,55 @@ async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Provisioning and succeeded requests follow their deployment: running makes the request
-/// succeed, failed makes it fail (and frees its quota), destroyed frees its quota.
+/// Requests that made a deployment follow it (`RequestStatus::follow`), whatever states it went
+/// through since the last look: those still provisioning, those holding quota, and failed ones
+/// whose deployment is live again (retried).
 async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
+    let live_deployments = Query::select()
+        .column(deployment::Column::Id)
+        .from(deployment::Entity)
+        .and_where(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+        .to_owned();
     let following = Condition::any()
         .add(request::Column::Status.eq(RequestStatus::Provisioning))
-        .add(Condition::all().add(request::Column::Status.eq(RequestStatus::Succeeded)).add(request::Column::HoldsQuota.eq(true)));
+        .add(Condition::all().add(request::Column::Status.eq(RequestStatus::Succeeded)).add(request::Column::HoldsQuota.eq(true)))
+        .add(
+            Condition::all()
+                .add(request::Column::Status.eq(RequestStatus::Failed))
+                .add(request::Column::DeploymentId.in_subquery(live_deployments)),
+        );
     for r in readable(db, following).await? {
         let Some(did) = &r.deployment_id else { continue };
-        let Some(d) = deployment::Entity::find_by_id(did.clone()).one(db).await? else { continue };
-        let (to, holds, kind, message) = match (r.status, d.status) {
-            (RequestStatus::Provisioning, DeploymentStatus::Running) => {
-                (r.status.next(RequestEvent::Succeed), true, TimelineKind::Succeeded, format!("deployment {} is running", d.name))
-            }
-            (RequestStatus::Provisioning, DeploymentStatus::Failed) => (
-                r.status.next(RequestEvent::Fail),
-                false,
-                TimelineKind::Failed,
-                format!("provisioning failed: {}", d.error.clone().unwrap_or_default()),
-            ),
-            (RequestStatus::Succeeded, DeploymentStatus::Destroyed) => {
-                (Ok(r.status), false, TimelineKind::Released, "the deployment was destroyed; its quota is released".to_string())
-            }
-            _ => continue,
+        let (status, error, name) = match deployment::Entity::find_by_id(did.clone()).one(db).await? {
+            Some(d) => (d.status, d.error, d.name),
+            // Gone without a trace: as good as destroyed.
+            None => (DeploymentStatus::Destroyed, None, did.clone()),
         };
-        let to = to.map_err(|e| ServiceError::Conflict(e.to_string()))?;
-        let error = if to == RequestStatus::Failed { d.error.clone() } else { None };
+        let Some(f) = r.status.follow(r.holds_quota, status) else { continue };
+        let message = match f.kind {
+            TimelineKind::Succeeded => format!("deployment {name} is {status}"),
+            TimelineKind::Failed => format!("provisioning failed: {}", error.clone().unwrap_or_default()),
+            TimelineKind::Released if status == DeploymentStatus::Orphaned => {
+                format!("deployment {name} was orphaned (its host was removed); its quota is released")
+            }
+            TimelineKind::Released => format!("the deployment is {status}; its quota is released"),
+            _ => format!("deployment {name} is {status} again"),
+        };
+        let error = if f.to == RequestStatus::Failed { error } else { None };
         let txn = crate::store::begin(db).await?;
         let res = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(to))
-            .col_expr(request::Column::HoldsQuota, Expr::value(holds))
+            .col_expr(request::Column::Status, Expr::value(f.to))
+            .col_expr(request::Column::HoldsQuota, Expr::value(f.holds_quota))
             .col_expr(request::Column::Error, Expr::value(error))
             .col_expr(request::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(request::Column::Id.eq(&r.id))
             .filter(request::Column::Status.eq(r.status))
-            .filter(request::Column::HoldsQuota.eq(true))
+            .filter(request::Column::HoldsQuota.eq(r.holds_quota))
             .exec(&txn)
             .await?;
         if res.rows_affected == 1 {
-            timeline(&txn, &r.id, kind, message).await?;
+            timeline(&txn, &r.id, f.kind, message).await?;
         }
         txn.commit().await?;
     }
