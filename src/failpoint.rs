@@ -1,13 +1,15 @@
 //! Fail points for the fault-injection suite: named places in the engine where a test can
-//! make the process die (`kill`: SIGKILL of itself), pause (`sleep:MS`), panic, or fail the
-//! step (`error`). Compiled in only with the `failpoints` feature (the test build); set with
-//! `WHARF_FAILPOINTS="provision.after_network=kill;destroy.before_forget=sleep:8000"`.
+//! make the process die (`kill`: SIGKILL of itself), freeze (`stop`: SIGSTOP of itself, until
+//! the test sends SIGCONT), pause one task (`sleep:MS`), panic, or fail the step (`error`). Compiled in only with the `failpoints` feature (the test build); set with
+//! `WHARF_TEST_FAILPOINTS="provision.after_network=kill;destroy.before_forget=sleep:8000"`.
 //! Without the feature `failpoint!` expands to nothing.
 
 /// What a fail point does when it is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Kill,
+    /// SIGSTOP of itself: the whole process pauses (heartbeat included) until a SIGCONT.
+    Stop,
     Sleep(u64),
     Panic,
     Error,
@@ -20,11 +22,12 @@ pub fn parse(spec: &str) -> Result<Vec<(String, Action)>, String> {
         let (name, action) = part.split_once('=').ok_or_else(|| format!("`{part}`: expected NAME=ACTION"))?;
         let action = match action.trim() {
             "kill" => Action::Kill,
+            "stop" => Action::Stop,
             "panic" => Action::Panic,
             "error" => Action::Error,
             a => match a.strip_prefix("sleep:").map(str::parse) {
                 Some(Ok(ms)) => Action::Sleep(ms),
-                _ => return Err(format!("`{a}`: use kill, panic, error or sleep:MS")),
+                _ => return Err(format!("`{a}`: use kill, stop, panic, error or sleep:MS")),
             },
         };
         out.push((name.trim().to_string(), action));
@@ -38,9 +41,9 @@ mod active {
 
     use super::{Action, parse};
 
-    static POINTS: LazyLock<Vec<(String, Action)>> = LazyLock::new(|| match std::env::var("WHARF_FAILPOINTS") {
+    static POINTS: LazyLock<Vec<(String, Action)>> = LazyLock::new(|| match std::env::var("WHARF_TEST_FAILPOINTS") {
         Ok(spec) => parse(&spec).unwrap_or_else(|e| {
-            eprintln!("WHARF_FAILPOINTS: {e}");
+            eprintln!("WHARF_TEST_FAILPOINTS: {e}");
             Vec::new()
         }),
         Err(_) => Vec::new(),
@@ -57,6 +60,11 @@ mod active {
                 let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
                 // SIGKILL is on its way; nothing after this point runs.
                 std::future::pending::<()>().await;
+                None
+            }
+            Action::Stop => {
+                let pid = std::process::id().to_string();
+                let _ = std::process::Command::new("kill").args(["-STOP", &pid]).status();
                 None
             }
             Action::Sleep(ms) => {

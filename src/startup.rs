@@ -26,6 +26,8 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot read or create the cookie signing key: {0}")]
     Key(sea_orm::DbErr),
+    #[error("cannot read or create the installation id: {0}")]
+    Instance(sea_orm::DbErr),
     #[error(transparent)]
     Oidc(#[from] crate::auth::oidc::OidcError),
 }
@@ -73,7 +75,8 @@ impl Application {
         }
         let grace_secs = settings.engine.shutdown_grace_secs;
         let signals = Signals::default();
-        let engine = Engine::new(db.clone(), signals.clone(), settings.engine.clone(), settings.hosts.clone());
+        let instance = store::instance_id(&db).await.map_err(StartError::Instance)?;
+        let engine = Engine::new(db.clone(), instance, signals.clone(), settings.engine.clone(), settings.hosts.clone());
         let ctx = Context::new(db.clone(), signals);
         let state = Data::new(AppState { ctx: ctx.clone(), settings: Arc::new(settings), cookie_key, engine: engine.clone(), oidc });
         let server = HttpServer::new(move || {

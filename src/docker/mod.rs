@@ -83,6 +83,8 @@ pub struct ImageInfo {
 /// The labels every object Wharf makes carries; finding what Wharf owns is a label query.
 pub mod labels {
     pub const MANAGED: &str = "io.wharf.managed";
+    /// The installation that made it (`store::instance_id`): the collector takes only its own.
+    pub const INSTANCE: &str = "io.wharf.instance";
     pub const DEPLOYMENT: &str = "io.wharf.deployment";
     pub const COMPONENT: &str = "io.wharf.component";
     pub const REPLICA: &str = "io.wharf.replica";

@@ -1,4 +1,5 @@
-//! The collector: on every host, the containers, networks and volumes labelled by Wharf that no
+//! The collector: on every host, the containers, networks and volumes labelled by this
+//! installation (`io.wharf.instance`; other installations sharing the host are left alone) that no
 //! live deployment owns (their deployment is gone, destroyed, or failed with nothing running
 //! for it — a cleanup that failed) are removed once they have been seen so for a grace period,
 //! and each removal is audited. Objects that belong to a pool (`io.wharf.pool`) follow the
@@ -47,7 +48,7 @@ async fn pass(engine: &Engine, first_seen: &mut HashMap<(i64, String), Instant>)
             continue;
         }
         let Ok(conn) = engine.pool().get(&h).await else { continue };
-        let Ok(found) = managed(conn.as_ref()).await else { continue };
+        let Ok(found) = managed(conn.as_ref(), &engine.inner.instance).await else { continue };
         for (dep, objects) in found {
             let owned = match deployment::Entity::find_by_id(dep.clone()).one(db).await? {
                 None => false,
@@ -83,8 +84,8 @@ async fn pass(engine: &Engine, first_seen: &mut HashMap<(i64, String), Instant>)
 }
 
 /// Wharf's objects on a host by deployment, pools left out.
-async fn managed(conn: &dyn ContainerHost) -> Result<BTreeMap<String, Found>, crate::docker::DockerError> {
-    let selector = vec![format!("{}=true", labels::MANAGED)];
+async fn managed(conn: &dyn ContainerHost, instance: &str) -> Result<BTreeMap<String, Found>, crate::docker::DockerError> {
+    let selector = vec![format!("{}=true", labels::MANAGED), format!("{}={instance}", labels::INSTANCE)];
     let mut out: BTreeMap<String, Found> = BTreeMap::new();
     let owner = |l: &std::collections::HashMap<String, String>| {
         if l.contains_key(POOL_LABEL) { None } else { l.get(labels::DEPLOYMENT).cloned() }

@@ -91,7 +91,7 @@ impl Ctx {
     }
 
     /// A transaction in which the claim is checked first: writes made in it land only while
-    /// the job is still this worker's.
+    /// the job is still this worker's, and its deployment still in the state the job works on.
     pub async fn fenced(&self) -> Result<DatabaseTransaction, StepError> {
         self.still_ours()?;
         let txn = store::begin(self.db()).await?;
@@ -100,7 +100,23 @@ impl Ctx {
             txn.rollback().await.ok();
             return Err(StepError::LeaseLost);
         }
-        Ok(txn)
+        // The deployment must still be the job's to work on: a forced host removal, say, has
+        // made it orphaned, and nothing more is done for it.
+        let expected = match self.job.kind {
+            JobKind::Provision => DeploymentStatus::Provisioning,
+            JobKind::Destroy => DeploymentStatus::Destroying,
+        };
+        match deployment::Entity::find_by_id(self.job.deployment_id.clone()).one(&txn).await? {
+            Some(d) if d.status == expected => Ok(txn),
+            Some(d) => {
+                txn.rollback().await.ok();
+                Err(fail(format!("the deployment is {} now; its {} job stops", d.status, self.job.kind)))
+            }
+            None => {
+                txn.rollback().await.ok();
+                Err(fail("the deployment is gone"))
+            }
+        }
     }
 
     /// Says what the job is doing; at most one write a second (so that a pull's progress never

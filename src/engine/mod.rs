@@ -32,6 +32,8 @@ struct Inner {
     signals: Signals,
     /// This process's name in job leases.
     owner: String,
+    /// The installation's id, on every object Wharf makes.
+    instance: String,
     settings: EngineSettings,
     hosts: HostSettings,
     /// Set when the process is asked to stop: workers claim nothing more.
@@ -48,7 +50,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(db: DatabaseConnection, signals: Signals, settings: EngineSettings, hosts: HostSettings) -> Self {
+    pub fn new(db: DatabaseConnection, instance: String, signals: Signals, settings: EngineSettings, hosts: HostSettings) -> Self {
         let owner = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         Self {
             inner: Arc::new(Inner {
@@ -56,6 +58,7 @@ impl Engine {
                 pool: HostPool::default(),
                 signals,
                 owner,
+                instance,
                 settings,
                 hosts,
                 stopping: AtomicBool::new(false),

@@ -119,7 +119,11 @@ impl Engine {
         }
         failpoint!("provision.pulled", StepError::from);
 
-        let base_labels = vec![(labels::MANAGED.to_string(), "true".to_string()), (labels::DEPLOYMENT.to_string(), d.id.clone())];
+        let base_labels = vec![
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::INSTANCE.to_string(), self.inner.instance.clone()),
+            (labels::DEPLOYMENT.to_string(), d.id.clone()),
+        ];
         // The private network, unless every component uses the host's.
         let network = names::network(&d.id);
         let needs_network = spec.iter().any(|c| !c.host_network);
@@ -146,7 +150,13 @@ impl Engine {
             ctx.progress(&format!("starting {}", c.name)).await;
             let mut ids = Vec::new();
             for r in 0..c.replicas {
-                let replica = Replica { deployment: &d.id, component: c, replica: r, network: needs_network.then_some(network.as_str()) };
+                let replica = Replica {
+                    instance: &self.inner.instance,
+                    deployment: &d.id,
+                    component: c,
+                    replica: r,
+                    network: needs_network.then_some(network.as_str()),
+                };
                 let name = replica.name();
                 let id = ensure_container(ctx, conn.as_ref(), &ContainerSpec::from(replica)).await?;
                 failpoint!("provision.container_created", StepError::from);

@@ -7,6 +7,8 @@ use crate::domain::deployment::names;
 /// Replica `replica` of component `component` of deployment `deployment`, on `network` (the
 /// deployment's private network, unless the component uses the host's).
 pub struct Replica<'a> {
+    /// The installation's id (`io.wharf.instance`).
+    pub instance: &'a str,
     pub deployment: &'a str,
     pub component: &'a ResolvedComponent,
     pub replica: u32,
@@ -54,6 +56,7 @@ impl From<Replica<'_>> for ContainerSpec {
             env: c.env.clone(),
             labels: vec![
                 (labels::MANAGED.to_string(), "true".to_string()),
+                (labels::INSTANCE.to_string(), r.instance.to_string()),
                 (labels::DEPLOYMENT.to_string(), r.deployment.to_string()),
                 (labels::COMPONENT.to_string(), c.name.clone()),
                 (labels::REPLICA.to_string(), r.replica.to_string()),

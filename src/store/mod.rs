@@ -3,6 +3,9 @@
 pub mod audit;
 mod columns;
 pub mod deployments;
+mod instance;
+
+pub use instance::instance_id;
 pub mod entities;
 mod page;
 

@@ -9,6 +9,7 @@ mod blueprints;
 mod cli;
 mod crash;
 mod docker;
+mod faults;
 mod health;
 mod hosts;
 mod oidc;

@@ -58,8 +58,8 @@ async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
 }
 
 /// Requests that made a deployment follow it (`RequestStatus::follow`), whatever states it went
-/// through since the last look: those still provisioning, those holding quota, and failed ones
-/// whose deployment is live again (retried).
+/// through since the last look: those still provisioning, those holding quota (succeeded, or
+/// failed and retried), and failed ones whose deployment is live again (retried).
 async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
     let live_deployments = Query::select()
@@ -69,7 +69,11 @@ async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
         .to_owned();
     let following = Condition::any()
         .add(request::Column::Status.eq(RequestStatus::Provisioning))
-        .add(Condition::all().add(request::Column::Status.eq(RequestStatus::Succeeded)).add(request::Column::HoldsQuota.eq(true)))
+        .add(
+            Condition::all()
+                .add(request::Column::Status.is_in([RequestStatus::Succeeded, RequestStatus::Failed]))
+                .add(request::Column::HoldsQuota.eq(true)),
+        )
         .add(
             Condition::all()
                 .add(request::Column::Status.eq(RequestStatus::Failed))
