@@ -79,7 +79,9 @@ start_postgres() {
 # other's (or the machine's) networks. iptables is off: published ports go through
 # docker-proxy on 127.0.0.1, which is all the tests reach.
 start_docker() {
-  local n=$1 subnet=$2 pool=$3 tcp_port=${4:-} tls_port=${5:-}
+  # The address published ports bind to: each daemon its own loopback address, so that two
+  # daemons picking the same free port never collide (both allocate from one port range).
+  local n=$1 subnet=$2 pool=$3 tcp_port=${4:-} tls_port=${5:-} bind_ip=${6:-127.0.0.1}
   local d="$work/docker$n" br="wharft$n-$$"
   br=${br:0:15}
   mkdir -p "$d"
@@ -94,7 +96,7 @@ start_docker() {
             --tlscert "$work/tls/server.pem" --tlskey "$work/tls/server-key.pem")
   fi
   dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" "${hosts[@]}" \
-    --bridge "$br" --iptables=false --ip-masq=false --ip 127.0.0.1 \
+    --bridge "$br" --iptables=false --ip-masq=false --ip "$bind_ip" \
     --default-address-pool "base=$pool,size=27" \
     --containerd-namespace "wharf-test-$n" --containerd-plugins-namespace "wharf-test-$n-plugins" \
     >"$d/log" 2>&1 &

@@ -313,9 +313,11 @@ impl TestApp {
     /// Registers both test hosts (as `h1`, unix socket, and `h2`, tcp) and waits until both are up.
     pub async fn register_test_hosts(&self, admin: &Api) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        let publish: Vec<String> = env("WHARF_TEST_PUBLISH_ADDRESSES").split(',').map(str::to_string).collect();
         for (i, endpoint) in docker_hosts().into_iter().enumerate() {
             let name = format!("h{}", i + 1);
-            let res = admin.register_host(&json!({"name": name, "endpoint": endpoint, "labels": {"n": (i + 1).to_string()}})).await;
+            let body = json!({"name": name, "endpoint": endpoint, "labels": {"n": (i + 1).to_string()}, "publish_address": publish[i]});
+            let res = admin.register_host(&body).await;
             assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
             out.push((name, endpoint));
         }
