@@ -14,6 +14,7 @@ on_both_databases!(
     timeouts_approve_and_reject,
     fifty_simultaneous_requests_never_pass_the_quota,
     cancelling_and_day_two_entitlements,
+    the_approved_blueprint_version_is_the_one_deployed,
 );
 
 fn web_blueprint(id: &str) -> String {
@@ -325,4 +326,28 @@ async fn cancelling_and_day_two_entitlements(db: Db) {
         r["events"].as_array().unwrap().iter().any(|e| e["kind"] == "released").then_some(())
     })
     .await;
+}
+
+/// A request is checked and approved with one blueprint version; a version published while it
+/// waits for approval changes nothing: the version approved is the one that runs.
+async fn the_approved_blueprint_version_is_the_one_deployed(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    let policy = json!({"name": "lead approves", "scope": {"catalog_items": ["web"]},
+        "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]});
+    assert_eq!(w.admin.create_approval_policy(&policy).await.status(), StatusCode::CREATED);
+    let (s, r) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    assert_eq!(r["status"], "pending_approval");
+    // Version 2, published while the request waits: it would fail (its image is nowhere).
+    let v2 = web_blueprint("web").replace("version: 1", "version: 2").replace("command:", "# v2\n    command:");
+    let v2 = v2.replace(&crate::helpers::test_image(), "127.0.0.1:9/wharf-test/not-approved:2");
+    assert_eq!(w.admin.publish_blueprint(&v2).await.status(), StatusCode::CREATED);
+    assert_eq!(w.lead.approve(&id).await.status(), StatusCode::OK);
+    let r = wait_request(&app, &w.dev, &id, &["succeeded", "failed"], 90).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let d = w.admin.get_deployment_ok(r["deployment_id"].as_str().unwrap()).await;
+    assert_eq!(d["blueprint_version"], 1, "{d}");
+    app.destroy_all(&w.admin, &[d["id"].as_str().unwrap().to_string()], &w.hosts).await;
 }
