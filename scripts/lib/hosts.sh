@@ -50,9 +50,9 @@ cleanup() {
     kill -9 "$pid" 2>/dev/null
   done
   [ -f "$work/oidc.pid" ] && kill "$(cat "$work/oidc.pid")" 2>/dev/null
-  if [ -f "$work/pg/data/postmaster.pid" ]; then
-    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1
-  fi
+  for p in "$work"/pg*; do
+    [ -f "$p/data/postmaster.pid" ] && runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$p/data" -m immediate stop >/dev/null 2>&1
+  done
   for b in "${bridges[@]}"; do ip link del "$b" 2>/dev/null; done
   # Anything a daemon left mounted under the work folder must go before the folder does.
   grep -o " $work[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
@@ -63,15 +63,24 @@ cleanup() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # ---------------------------------------------------------------- PostgreSQL
+# start_postgres [name] [variable]: a throwaway cluster in $work/<name> (default pg) whose URL
+# goes to <variable> (default WHARF_TEST_PG_URL). $work/<name>/restart restarts it (the
+# fault-injection suite restarts its own cluster under load).
 start_postgres() {
-  install -d -o postgres -g postgres "$work/pg"
-  local port; port=$(free_port)
-  runuser -u postgres -- "$(pg_bin)/initdb" -D "$work/pg/data" -A trust -U postgres -E UTF8 >/dev/null
-  runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $work/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null || { cat "$work/pg/log" >&2; die "PostgreSQL did not start"; }
-  export WHARF_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  log "PostgreSQL on 127.0.0.1:$port"
+  local name=${1:-pg} var=${2:-WHARF_TEST_PG_URL}
+  local dir="$work/$name" port
+  install -d -o postgres -g postgres "$dir"
+  port=$(free_port)
+  runuser -u postgres -- "$(pg_bin)/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 >/dev/null
+  local ctl; ctl="$(pg_bin)/pg_ctl"
+  local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+  runuser -u postgres -- "$ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o "$opts" start >/dev/null \
+    || { cat "$dir/log" >&2; die "PostgreSQL ($name) did not start"; }
+  printf '#!/usr/bin/env bash\nexec runuser -u postgres -- %q -D %q -l %q -w -t 60 -m fast -o %q restart >/dev/null\n' \
+    "$ctl" "$dir/data" "$dir/log" "$opts" >"$dir/restart"
+  chmod +x "$dir/restart"
+  export "$var=postgres://postgres@127.0.0.1:$port/postgres"
+  log "PostgreSQL ($name) on 127.0.0.1:$port"
 }
 
 # ---------------------------------------------------------------- Docker test hosts
@@ -95,17 +104,28 @@ start_docker() {
     hosts+=(-H "tcp://127.0.0.1:$tls_port" --tlsverify --tlscacert "$work/tls/ca.pem"
             --tlscert "$work/tls/server.pem" --tlskey "$work/tls/server-key.pem")
   fi
-  dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" "${hosts[@]}" \
-    --bridge "$br" --iptables=false --ip-masq=false --ip "$bind_ip" \
-    --default-address-pool "base=$pool,size=27" \
-    --containerd-namespace "wharf-test-$n" --containerd-plugins-namespace "wharf-test-$n-plugins" \
-    >"$d/log" 2>&1 &
-  for _ in $(seq 1 150); do
-    docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && break
-    kill -0 $! 2>/dev/null || { tail -20 "$d/log" >&2; die "dockerd $n exited"; }
-    sleep 0.2
-  done
-  docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 || { tail -20 "$d/log" >&2; die "dockerd $n did not answer"; }
+  # The daemon is started by a script of its own, which the fault-injection suite runs again
+  # after it killed the daemon (same data root, socket, bridge and flags).
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'd=%q\n' "$d"
+    printf 'setsid dockerd'; printf ' %q' --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" "${hosts[@]}" \
+      --bridge "$br" --iptables=false --ip-masq=false --ip "$bind_ip" \
+      --default-address-pool "base=$pool,size=27" \
+      --containerd-namespace "wharf-test-$n" --containerd-plugins-namespace "wharf-test-$n-plugins"
+    echo ' >>"$d/log" 2>&1 </dev/null &'
+    cat <<'SCRIPT'
+pid=$!
+for _ in $(seq 1 150); do
+  docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && exit 0
+  kill -0 $pid 2>/dev/null || { tail -20 "$d/log" >&2; echo "dockerd exited" >&2; exit 1; }
+  sleep 0.2
+done
+tail -20 "$d/log" >&2; echo "dockerd did not answer" >&2; exit 1
+SCRIPT
+  } >"$d/start"
+  chmod +x "$d/start"
+  "$d/start" || die "dockerd $n did not start"
   docker -H "unix://$d/docker.sock" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" wharf-test/busybox:latest >/dev/null
 }
 

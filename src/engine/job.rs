@@ -156,6 +156,30 @@ impl Ctx {
             .map_err(|_| fail(format!("{what}: the Docker engine did not answer within {} s", limit.as_secs())))
     }
 
+    /// A call that only reads (an inspect), tried again while the engine does not answer (a
+    /// daemon restarting, a dropped connection), with a growing pause, until the step's
+    /// deadline. Calls that change something are not repeated blindly: they fail the step.
+    pub async fn docker_read<T, F, Fut>(&self, what: &str, call: F) -> Result<Result<T, DockerError>, StepError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, DockerError>>,
+    {
+        let limit = Duration::from_secs(u64::from(self.engine.inner.settings.step_timeout_secs));
+        let deadline = Instant::now() + limit;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.docker_answer(what, call()).await? {
+                Err(DockerError::Unreachable { message, .. }) if left > pause => {
+                    tracing::warn!(job = self.job.id, %what, error = %message, "the Docker engine did not answer; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                answer => return Ok(answer),
+            }
+        }
+    }
+
     /// Moves the deployment by `event`, fenced. A move its state refuses (the deployment moved
     /// on: a host was removed under it, say) is logged and changes nothing.
     pub async fn advance(&self, event: DeploymentEvent, error: Option<String>, outputs: Option<StringMap>) -> Result<Moved, StepError> {

@@ -22,7 +22,7 @@ use crate::store::entities::{deployment, host, resource};
 use crate::store::{PublishedPorts, StringMap};
 
 /// A pull that fails this many times in a row, transiently, fails the deployment.
-const PULL_TRIES: u32 = 3;
+const PULL_TRIES: u32 = 4;
 
 impl Engine {
     /// Chooses a host, once, in one fenced transaction that also reads every host's load: the
@@ -111,7 +111,7 @@ impl Engine {
         // Images: present, or pulled.
         let images: HashSet<String> = spec.iter().map(|c| c.image.with_default_tag()).collect();
         for image in &images {
-            match ctx.docker_answer("inspect image", conn.inspect_image(image)).await? {
+            match ctx.docker_read("inspect image", || conn.inspect_image(image)).await? {
                 Ok(_) => {}
                 Err(DockerError::NotFound { .. }) => self.pull(ctx, conn.as_ref(), image, &h.name).await?,
                 Err(e) => return Err(e.into()),
@@ -203,6 +203,11 @@ impl Engine {
         let mut last = String::new();
         for attempt in 1..=PULL_TRIES {
             ctx.still_ours()?;
+            // Before another try: the image may be there now (pulled by another job, or by an
+            // engine that finished the pull it was restarted in).
+            if attempt > 1 && matches!(ctx.docker_read("inspect image", || conn.inspect_image(image)).await?, Ok(_)) {
+                return Ok(());
+            }
             // Pull progress is written at most once a second, by this task's caller.
             let (tx, mut rx) = tokio::sync::watch::channel(String::new());
             let writer = {
@@ -250,8 +255,8 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(self.inner.settings.health_timeout_secs));
         loop {
             let info = ctx
-                .docker("inspect container", conn.inspect_container(id))
-                .await?
+                .docker_read("inspect container", || conn.inspect_container(id))
+                .await??
                 .ok_or_else(|| fail(format!("container of `{}` vanished while starting", c.name)))?;
             if !info.running && !ResourceStatus::of_engine_state(&info.state, info.running).is_starting() {
                 let code = info.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
@@ -296,7 +301,7 @@ async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: &ContainerS
             Err(fail(format!("a container named `{}` exists on the host and is not this deployment's", spec.name)))
         }
     };
-    if let Some(info) = ctx.docker("inspect container", conn.inspect_container(&spec.name)).await? {
+    if let Some(info) = ctx.docker_read("inspect container", || conn.inspect_container(&spec.name)).await?? {
         return check(info);
     }
     ctx.still_ours()?;

@@ -61,3 +61,45 @@ pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransacti
     db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() })
         .await
 }
+
+/// Whether `e` says the database could not be reached (a restart, a dropped connection, an
+/// exhausted pool) rather than that the statement was wrong: worth a 503 and a retry, not a 500.
+pub fn unreachable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match e {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Protocol(_) => true,
+        // PostgreSQL's classes 08 (connection exception) and 57P (operator intervention: the
+        // server shutting down or starting).
+        Sqlx::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+
+    use super::unreachable;
+
+    #[test]
+    fn a_database_that_is_away_is_told_from_a_wrong_statement() {
+        let sqlx = |e: Sqlx| RuntimeErr::SqlxError(Arc::new(e));
+        assert!(unreachable(&DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)));
+        assert!(unreachable(&DbErr::Exec(sqlx(Sqlx::PoolTimedOut))));
+        assert!(unreachable(&DbErr::Query(sqlx(Sqlx::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset))))));
+        assert!(unreachable(&DbErr::Conn(sqlx(Sqlx::PoolClosed))));
+        assert!(!unreachable(&DbErr::RecordNotFound("x".into())));
+        assert!(!unreachable(&DbErr::Exec(sqlx(Sqlx::RowNotFound))));
+        assert!(!unreachable(&DbErr::Custom("no".into())));
+    }
+}

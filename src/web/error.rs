@@ -90,14 +90,20 @@ impl From<ServiceError> for AppError {
                 ),
                 retry_after_secs,
             },
-            e @ (ServiceError::Db(_) | ServiceError::Password(_)) => AppError::Internal(e.to_string()),
+            ServiceError::Db(e) => e.into(),
+            e @ ServiceError::Password(_) => AppError::Internal(e.to_string()),
         }
     }
 }
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        if crate::store::unreachable(&e) {
+            tracing::warn!(error = %e, "the database did not answer");
+            AppError::Unavailable("the database is not reachable at the moment; try again shortly".into())
+        } else {
+            AppError::Internal(format!("database: {e}"))
+        }
     }
 }
 
@@ -127,6 +133,9 @@ impl ResponseError for AppError {
         let mut res = HttpResponse::build(self.status_code());
         if let AppError::TooManyAttempts { retry_after_secs, .. } = self {
             res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if matches!(self, AppError::Unavailable(_)) {
+            res.insert_header((header::RETRY_AFTER, "1"));
         }
         if matches!(self, AppError::Unauthorized(_)) {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"wharf\""));

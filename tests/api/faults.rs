@@ -4,7 +4,10 @@
 //! - a worker frozen (SIGSTOP) past its lease while a second process takes the job over;
 //! - a host removed (with force) in the middle of a job;
 //! - a panic in a step; SIGTERM while a job runs (the job is handed back at once);
-//! - two replicas on PostgreSQL submitting 20 requests each against one quota;
+//! - two replicas on PostgreSQL submitting 20 requests each against one quota, and placing
+//!   6 deployments at once on a host that takes 3;
+//! - the Docker daemon killed (SIGKILL) during a pull and during a health wait, then started
+//!   again (the suite's own daemon); PostgreSQL restarted under load (the suite's own cluster);
 //! - retry + retry and retry + destroy raced on one deployment;
 //! - a container that exits 100 ms after it started, then destroy.
 //!
@@ -22,7 +25,10 @@ use serde_json::{Value, json};
 
 use crate::fixture;
 use crate::fixtures::blueprint;
-use crate::helpers::{ADMIN_PASSWORD, Api, Db, Served, TestApp, docker, docker_hosts, eventually, fresh_database, password_of, serve};
+use crate::helpers::{
+    ADMIN_PASSWORD, Api, Db, Served, TestApp, docker, docker_hosts, env, eventually, fresh_database, fresh_pg_database, password_of, serve,
+    test_image,
+};
 
 /// Every fail point of the provision and destroy steps.
 const PROVISION_POINTS: [&str; 8] = [
@@ -79,10 +85,16 @@ fn envs(url: &str) -> Vec<(&'static str, String)> {
 
 /// Starts `wharf serve` on `url` (off the async threads: starting waits for the process).
 async fn start(url: &str, failpoints: Option<&str>) -> Served {
+    start_with(url, failpoints, &[]).await
+}
+
+/// The same, with more settings.
+async fn start_with(url: &str, failpoints: Option<&str>, more: &[(&'static str, &str)]) -> Served {
     let mut e = envs(url);
     if let Some(f) = failpoints {
         e.push(("WHARF_TEST_FAILPOINTS", f.to_string()));
     }
+    e.extend(more.iter().map(|(k, v)| (*k, v.to_string())));
     tokio::task::spawn_blocking(move || {
         let borrowed: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
         serve(&["serve"], &borrowed)
@@ -91,12 +103,26 @@ async fn start(url: &str, failpoints: Option<&str>) -> Served {
     .expect("wharf started")
 }
 
+/// The `faults` blueprint: `a` (a volume, a health check that passes `ready_after` seconds
+/// after it started; its image `a_image`, the test image by default), and `b` twice, on one network.
+fn faults_blueprint(a_image: Option<&str>, ready_after: u32) -> String {
+    let image = test_image();
+    let ready_after = ready_after.to_string();
+    blueprint(fixture!("blueprints/faults.yaml"), &[("a_image", a_image.unwrap_or(&image)), ("ready_after", &ready_after)])
+}
+
 /// One organisation: test host h1 only, the `faults` blueprint as a catalog item, `team-f`
 /// with a quota and `dev` entitled to it (with destroy and retry). Returns (admin, dev, host endpoint).
 async fn organise(app: &TestApp, bp: &str, quota_containers: i64) -> (Api, Api, String) {
+    organise_on(app, bp, quota_containers, json!({"endpoint": docker_hosts()[0]})).await
+}
+
+/// The same with the host `host` (its registration body, less the name).
+async fn organise_on(app: &TestApp, bp: &str, quota_containers: i64, mut host: Value) -> (Api, Api, String) {
     let admin = app.admin().await;
-    let endpoint = docker_hosts()[0].clone();
-    let res = admin.register_host(&json!({"name": "h1", "endpoint": endpoint})).await;
+    host["name"] = json!("h1");
+    let endpoint = host["endpoint"].as_str().expect("an endpoint").to_string();
+    let res = admin.register_host(&host).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let id = serde_yaml_id(bp);
     assert_eq!(admin.publish_blueprint(bp).await.status(), StatusCode::CREATED);
@@ -240,7 +266,7 @@ async fn eventually_count(endpoint: &str, deployment: &str, secs: u64) -> usize 
 async fn crash_at(db: Db, point: &'static str) -> Outcome {
     let mut out = Outcome::new(format!("kill at {point}"), db);
     let url = fresh_database(db).await;
-    let bp = blueprint(fixture!("blueprints/faults.yaml"), &[]);
+    let bp = faults_blueprint(None, 0);
     let mut first = start(&url, Some(&format!("{point}=kill"))).await;
     let app = first.app();
     let (admin, dev, endpoint) = organise(&app, &bp, 20).await;
@@ -307,7 +333,7 @@ async fn crash_at(db: Db, point: &'static str) -> Outcome {
 async fn panic_at(db: Db, point: &'static str) -> Outcome {
     let mut out = Outcome::new(format!("panic at {point}"), db);
     let url = fresh_database(db).await;
-    let bp = blueprint(fixture!("blueprints/faults.yaml"), &[]);
+    let bp = faults_blueprint(None, 0);
     let server = start(&url, Some(&format!("{point}=panic"))).await;
     let app = server.app();
     let (admin, dev, endpoint) = organise(&app, &bp, 20).await;
@@ -332,7 +358,7 @@ async fn panic_at(db: Db, point: &'static str) -> Outcome {
 async fn graceful_stop(db: Db) -> Outcome {
     let mut out = Outcome::new("SIGTERM during a job", db);
     let url = fresh_database(db).await;
-    let bp = blueprint(fixture!("blueprints/faults.yaml"), &[]);
+    let bp = faults_blueprint(None, 0);
     let mut first = start(&url, Some("provision.container_started=sleep:30000")).await;
     let app = first.app();
     let (_, dev, endpoint) = organise(&app, &bp, 20).await;
@@ -380,7 +406,7 @@ async fn graceful_stop(db: Db) -> Outcome {
 async fn frozen_worker(db: Db) -> Outcome {
     let mut out = Outcome::new("worker frozen past its lease", db);
     let url = fresh_database(db).await;
-    let bp = blueprint(fixture!("blueprints/faults.yaml"), &[]);
+    let bp = faults_blueprint(None, 0);
     let first = start(&url, Some("provision.placed=stop")).await;
     let app = first.app();
     let (_, dev, endpoint) = organise(&app, &bp, 20).await;
@@ -427,7 +453,7 @@ async fn frozen_worker(db: Db) -> Outcome {
 async fn host_removed_mid_job(db: Db) -> Outcome {
     let mut out = Outcome::new("host removed mid-job", db);
     let url = fresh_database(db).await;
-    let bp = blueprint(fixture!("blueprints/faults.yaml"), &[]);
+    let bp = faults_blueprint(None, 0);
     let server = start(&url, Some("provision.container_started=sleep:3000")).await;
     let app = server.app();
     let (admin, dev, endpoint) = organise(&app, &bp, 20).await;
@@ -598,6 +624,298 @@ async fn two_replicas_one_quota() -> Outcome {
     out
 }
 
+/// After a fault: the request's deployment reaches a final state (within `secs`), the
+/// invariants are checked, and a running deployment is destroyed to leave the host clean.
+async fn settle(out: &mut Outcome, url: &str, app: &TestApp, endpoint: &str, request: &str, secs: u64, expect: &str) {
+    let admin = app.admin().await;
+    let dev = app.api_as("dev", &password_of("dev")).await;
+    let deployment = eventually(60, "the request's deployment", || async {
+        dev.get_request_ok(request).await["deployment_id"].as_str().map(str::to_string)
+    })
+    .await;
+    let Some(d) = wait_deployment(&admin, &deployment, &["running", "failed"], secs).await else {
+        out.lost += 1;
+        out.notes.push("no final state".into());
+        return;
+    };
+    if d["status"] == "failed" {
+        out.notes.push(format!("failed: {}", d["error"]));
+    }
+    if d["status"] != expect {
+        out.lost += 1;
+        out.notes.push(format!("expected {expect}"));
+    }
+    if wait_request(&dev, request, 30).await.is_none() {
+        out.lost += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    check(out, url, &admin, endpoint, request, &deployment, d["status"] == "running").await;
+    if d["status"] == "running" {
+        dev.deployment_action(&deployment, "destroy").await;
+        if wait_deployment(&admin, &deployment, &["destroyed"], 60).await.is_none() {
+            out.stuck += 1;
+            out.notes.push("the destroy did not finish".into());
+        }
+        out.orphaned += eventually_count(endpoint, &deployment, 10).await;
+    }
+}
+
+/// The fault suite's own Docker daemon (scripts/test starts it: `WHARF_TEST_FAULT_DOCKER`),
+/// which scenarios kill and start again, one scenario at a time.
+struct FaultDaemon {
+    endpoint: String,
+    dir: std::path::PathBuf,
+}
+
+static FAULT_DAEMON: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl FaultDaemon {
+    fn new() -> Self {
+        Self { endpoint: env("WHARF_TEST_FAULT_DOCKER"), dir: env("WHARF_TEST_FAULT_DOCKER_DIR").into() }
+    }
+
+    fn host(&self) -> Value {
+        json!({"endpoint": self.endpoint, "publish_address": "127.0.0.3"})
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would: no clean-up of any kind.
+    /// Its containerd goes with it (dockerd started it, with a death signal).
+    async fn kill(&self) {
+        let pid_file = self.dir.join("pid");
+        let pid = std::fs::read_to_string(&pid_file).expect("the daemon's pid file").trim().to_string();
+        std::process::Command::new("kill").args(["-KILL", &pid]).status().expect("kill");
+        // Their pid files would stop the next start: a dead process may stay a zombie here
+        // (nothing reaps orphans), and a zombie still looks alive to dockerd.
+        let containerd_pid_file = self.dir.join("exec/containerd/containerd.pid");
+        let containerd = std::fs::read_to_string(&containerd_pid_file).unwrap_or_default().trim().to_string();
+        for (what, pid, file) in [("dockerd", pid, pid_file), ("containerd", containerd, containerd_pid_file)] {
+            if pid.is_empty() {
+                continue;
+            }
+            eventually(20, &format!("{what} to die"), || async {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                matches!(stat.split_whitespace().nth(2), None | Some("Z")).then_some(())
+            })
+            .await;
+            std::fs::remove_file(file).ok();
+        }
+    }
+
+    /// Starts it again, as it was (the script scripts/test wrote), and waits until it answers.
+    async fn start(&self) {
+        let script = self.dir.join("start");
+        let ok = tokio::task::spawn_blocking(move || std::process::Command::new("bash").arg(script).status())
+            .await
+            .expect("the start script ran")
+            .expect("bash");
+        assert!(ok.success(), "the fault daemon did not start again");
+    }
+}
+
+/// dockerd killed (SIGKILL) while it pulls an image for a job, then started again. The pull
+/// goes to a registry that takes the connection and never answers; by the time the engine is
+/// back the image is there (as if the pull had finished): the job's next try finds it and the
+/// deployment runs.
+async fn daemon_killed_during_pull() -> Outcome {
+    let _one = FAULT_DAEMON.lock().await;
+    let mut out = Outcome::new("dockerd killed during a pull, then started", Db::Sqlite);
+    let daemon = FaultDaemon::new();
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let port = hole.local_addr().expect("its address").port();
+    let (tx, mut pulling) = tokio::sync::mpsc::unbounded_channel();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+            let _ = tx.send(());
+        }
+    });
+    let image = format!("127.0.0.1:{port}/wharf-test/pulled:1");
+    let url = fresh_database(Db::Sqlite).await;
+    let server = start_with(&url, None, &[("WHARF_ENGINE__PULL_TIMEOUT_SECS", "10")]).await;
+    let app = server.app();
+    let (_, dev, endpoint) = organise_on(&app, &faults_blueprint(Some(&image), 0), 20, daemon.host()).await;
+    let request = submit(&dev, "faults").await;
+    if tokio::time::timeout(Duration::from_secs(60), pulling.recv()).await.is_err() {
+        out.lost += 1;
+        out.notes.push("the engine never pulled".into());
+        return out;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    daemon.kill().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    daemon.start().await;
+    docker(&endpoint, &["tag", &test_image(), &image]);
+    settle(&mut out, &url, &app, &endpoint, &request, 120, "running").await;
+    docker(&endpoint, &["rmi", &image]);
+    holder.abort();
+    out
+}
+
+/// dockerd killed while the job waits for a health check, then started again: the job's
+/// reads are retried while the engine is away; the restarted engine reports the containers it
+/// lost as exited, so the deployment fails, and its cleanup (or the collector) leaves nothing.
+async fn daemon_killed_during_health_wait() -> Outcome {
+    let _one = FAULT_DAEMON.lock().await;
+    let mut out = Outcome::new("dockerd killed during a health wait, then started", Db::Sqlite);
+    let daemon = FaultDaemon::new();
+    let url = fresh_database(Db::Sqlite).await;
+    let server = start(&url, None).await;
+    let app = server.app();
+    let (_, dev, endpoint) = organise_on(&app, &faults_blueprint(None, 8), 20, daemon.host()).await;
+    let request = submit(&dev, "faults").await;
+    let deployment = eventually(60, "the request's deployment", || async {
+        dev.get_request_ok(&request).await["deployment_id"].as_str().map(str::to_string)
+    })
+    .await;
+    let filter = format!("label=io.wharf.deployment={deployment}");
+    eventually(60, "component a to run (and wait for its health check)", || async {
+        let ids = docker(&endpoint, &["ps", "-q", "--filter", &filter, "--filter", "label=io.wharf.component=a"]);
+        (!ids.trim().is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    daemon.kill().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    daemon.start().await;
+    // The engine stops the containers it loses (exit 137); the health wait sees `a` gone.
+    settle(&mut out, &url, &app, &endpoint, &request, 180, "failed").await;
+    out
+}
+
+/// PostgreSQL restarted while two replicas take and provision requests: every request that
+/// was accepted ends final, none is stuck or doubled, every answer during the restart is a
+/// 201 or a 503 (never a 500), and both replicas carry on.
+async fn postgres_restarted_under_load() -> Outcome {
+    let mut out = Outcome::new("PostgreSQL restarted under load (2 replicas)", Db::Postgres);
+    let url = fresh_pg_database(&env("WHARF_TEST_FAULT_PG_URL")).await;
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "one-box"), ("name", "One box")]);
+    let a = start(&url, None).await;
+    let b = start(&url, None).await;
+    let (app_a, app_b) = (a.app(), b.app());
+    let (admin, dev_a, endpoint) = organise(&app_a, &bp, 100).await;
+    let dev_b = app_b.api_as("dev", &password_of("dev")).await;
+    let body = json!({"catalog_item": "one-box", "group": "team-f", "inputs": {}});
+    let submitting = async {
+        let mut answers = Vec::new();
+        for i in 0..24 {
+            let api = if i % 2 == 0 { &dev_a } else { &dev_b };
+            let res = api.submit_request(&body).await;
+            let status = res.status();
+            let id = res.json::<Value>().await.ok().and_then(|v| v["id"].as_str().map(str::to_string));
+            answers.push((status, id));
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        answers
+    };
+    let restarting = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let script = env("WHARF_TEST_FAULT_PG_RESTART");
+        tokio::task::spawn_blocking(move || std::process::Command::new("bash").arg(script).status())
+            .await
+            .expect("the restart script ran")
+            .expect("bash")
+            .success()
+    };
+    let (answers, restarted) = tokio::join!(submitting, restarting);
+    assert!(restarted, "PostgreSQL did not restart");
+    let refused = answers.iter().filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE).count();
+    for (status, _) in answers.iter().filter(|(s, _)| ![StatusCode::CREATED, StatusCode::SERVICE_UNAVAILABLE].contains(s)) {
+        out.lost += 1;
+        out.notes.push(format!("a submission was answered {status}"));
+    }
+    let accepted: Vec<String> = answers.into_iter().filter_map(|(s, id)| (s == StatusCode::CREATED).then_some(id).flatten()).collect();
+    let mut running = Vec::new();
+    for request in &accepted {
+        let Some(r) = wait_request(&admin, request, 120).await else {
+            out.lost += 1;
+            out.notes.push(format!("request {request} never ended"));
+            continue;
+        };
+        let deployment = r["deployment_id"].as_str().unwrap_or_default().to_string();
+        let d = admin.get_deployment_ok(&deployment).await;
+        let (containers, _, _) = objects(&endpoint, &deployment);
+        let live = d["status"] == "running";
+        if live {
+            running.push(deployment.clone());
+            out.duplicated += containers.values().sum::<usize>().saturating_sub(1);
+        } else {
+            out.notes.push(format!("{request}: {} ({})", d["status"], d["error"]));
+            out.orphaned += eventually_count(&endpoint, &deployment, 20).await;
+        }
+    }
+    let db = Database::connect(url.as_str()).await.unwrap();
+    out.stuck += scalar(&db, "SELECT COUNT(*) FROM jobs WHERE status IN ('running', 'queued')").await as usize;
+    let holding = scalar(&db, "SELECT COUNT(*) FROM requests WHERE holds_quota = true").await as usize;
+    if holding != running.len() {
+        out.lost += 1;
+        out.notes.push(format!("{holding} request(s) hold quota, {} deployment(s) run", running.len()));
+    }
+    for app in [&app_a, &app_b] {
+        if app.api_as("dev", &password_of("dev")).await.get_request_ok(&accepted[0]).await["id"].is_null() {
+            out.lost += 1;
+            out.notes.push("a replica stopped answering".into());
+        }
+    }
+    for deployment in &running {
+        dev_a.deployment_action(deployment, "destroy").await;
+    }
+    for deployment in &running {
+        wait_deployment(&admin, deployment, &["destroyed"], 60).await;
+        out.orphaned += eventually_count(&endpoint, deployment, 10).await;
+    }
+    db.close().await.ok();
+    out.result = format!("{} accepted, {refused} answered 503, {} running", accepted.len(), running.len());
+    out
+}
+
+/// A host that takes at most 3 containers, and two replicas on PostgreSQL placing 6 one-container
+/// deployments at once: exactly 3 run, 3 fail saying the host is full, and the host never holds more.
+async fn host_capacity_two_replicas() -> Outcome {
+    let mut out = Outcome::new("2 replicas x 3 placements, a host for 3", Db::Postgres);
+    let url = fresh_database(Db::Postgres).await;
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "one-box"), ("name", "One box")]);
+    let a = start(&url, None).await;
+    let b = start(&url, None).await;
+    let (app_a, app_b) = (a.app(), b.app());
+    let (admin, dev_a, endpoint) = organise_on(&app_a, &bp, 100, json!({"endpoint": docker_hosts()[0], "max_containers": 3})).await;
+    let dev_b = app_b.api_as("dev", &password_of("dev")).await;
+    let (dev_a, dev_b) = (&dev_a, &dev_b);
+    let calls = (0..6).map(|i| async move { submit(if i % 2 == 0 { dev_a } else { dev_b }, "one-box").await });
+    let requests: Vec<String> = futures_util::future::join_all(calls).await;
+    let (mut running, mut full) = (Vec::new(), 0);
+    for request in &requests {
+        let Some(r) = wait_request(&admin, request, 120).await else {
+            out.lost += 1;
+            continue;
+        };
+        let deployment = r["deployment_id"].as_str().unwrap_or_default().to_string();
+        let d = admin.get_deployment_ok(&deployment).await;
+        if d["status"] == "running" {
+            running.push(deployment);
+        } else if d["error"].as_str().unwrap_or_default().contains("is full") {
+            full += 1;
+        } else {
+            out.notes.push(format!("{}: {}", d["status"], d["error"]));
+        }
+    }
+    let on_host: usize = running.iter().map(|d| objects(&endpoint, d).0.values().sum::<usize>()).sum();
+    if running.len() != 3 || full != 3 || on_host != 3 {
+        out.duplicated += running.len().saturating_sub(3);
+        out.lost += 3usize.saturating_sub(running.len());
+        out.notes.push(format!("{} running, {full} refused for room, {on_host} container(s) on the host", running.len()));
+    }
+    for deployment in &running {
+        dev_a.deployment_action(deployment, "destroy").await;
+    }
+    for deployment in &running {
+        wait_deployment(&admin, deployment, &["destroyed"], 60).await;
+        out.orphaned += eventually_count(&endpoint, deployment, 10).await;
+    }
+    out.result = format!("{} of 6 placed", running.len());
+    out
+}
+
 fn table(rows: &[Outcome]) -> String {
     let mut t =
         String::from("| fault | db | outcome | lost | duplicated | orphaned | stuck | notes |\n|---|---|---|---|---|---|---|---|\n");
@@ -628,26 +946,38 @@ fn table(rows: &[Outcome]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_injection_matrix() {
-    let mut scenarios: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>> = Vec::new();
+    type Scenario = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    // WHARF_TEST_FAULTS=word,word runs only the scenarios whose label has one of the words
+    // (while working on one; scripts/test runs them all).
+    let only = std::env::var("WHARF_TEST_FAULTS").unwrap_or_default();
+    let mut add = |label: &str, scenario: Scenario| {
+        if only.is_empty() || only.split(',').any(|w| label.contains(w)) {
+            scenarios.push(scenario);
+        }
+    };
     for p in PROVISION_POINTS.iter().chain(DESTROY_POINTS.iter()) {
-        scenarios.push(Box::pin(crash_at(Db::Sqlite, p)));
+        add(&format!("kill {p}"), Box::pin(crash_at(Db::Sqlite, p)));
     }
     for p in PG_SAMPLE {
-        scenarios.push(Box::pin(crash_at(Db::Postgres, p)));
+        add(&format!("kill {p} postgres"), Box::pin(crash_at(Db::Postgres, p)));
     }
     // PostgreSQL only: on SQLite a frozen process may hold the file's write lock, which stops
     // every other process on that file (SQLite serves one machine; replicas use PostgreSQL).
-    scenarios.push(Box::pin(frozen_worker(Db::Postgres)));
-    scenarios.push(Box::pin(host_removed_mid_job(Db::Sqlite)));
-    scenarios.push(Box::pin(panic_at(Db::Sqlite, "provision.volume")));
-    scenarios.push(Box::pin(graceful_stop(Db::Sqlite)));
-    scenarios.push(Box::pin(raced_actions(Db::Sqlite)));
-    scenarios.push(Box::pin(raced_actions(Db::Postgres)));
-    scenarios.push(Box::pin(exits_right_after_start(Db::Sqlite)));
-    scenarios.push(Box::pin(two_replicas_one_quota()));
-    // Each scenario has its own database and processes; a few at a time keep the 2 cores busy
-    // without starving the timings of the leases.
-    // Each scenario is a task of its own (its own database and processes); three at a time.
+    add("frozen", Box::pin(frozen_worker(Db::Postgres)));
+    add("host-removed", Box::pin(host_removed_mid_job(Db::Sqlite)));
+    add("panic", Box::pin(panic_at(Db::Sqlite, "provision.volume")));
+    add("sigterm", Box::pin(graceful_stop(Db::Sqlite)));
+    add("raced", Box::pin(raced_actions(Db::Sqlite)));
+    add("raced postgres", Box::pin(raced_actions(Db::Postgres)));
+    add("exits", Box::pin(exits_right_after_start(Db::Sqlite)));
+    add("quota", Box::pin(two_replicas_one_quota()));
+    add("capacity", Box::pin(host_capacity_two_replicas()));
+    add("pg-restart", Box::pin(postgres_restarted_under_load()));
+    add("daemon pull", Box::pin(daemon_killed_during_pull()));
+    add("daemon health", Box::pin(daemon_killed_during_health_wait()));
+    // Each scenario is a task of its own (its own database and processes); three at a time keep
+    // the 2 cores busy without starving the timings of the leases.
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(3));
     let tasks: Vec<_> = scenarios
         .into_iter()

@@ -58,16 +58,19 @@ pub async fn fresh_database(db: Db) -> String {
             let path = dir.join(format!("wharf-test-{id}.db"));
             format!("sqlite://{}?mode=rwc", path.display())
         }
-        Db::Postgres => {
-            let admin_url = env("WHARF_TEST_PG_URL");
-            let conn = Database::connect(admin_url.as_str()).await.expect("connect to the test PostgreSQL server");
-            let name = format!("wharf_test_{id}");
-            conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create a test database");
-            conn.close().await.ok();
-            let (base, _) = admin_url.rsplit_once('/').expect("a database URL with a path");
-            format!("{base}/{name}")
-        }
+        Db::Postgres => fresh_pg_database(&env("WHARF_TEST_PG_URL")).await,
     }
+}
+
+/// A new, empty database on the PostgreSQL server at `admin_url`; returns its URL.
+pub async fn fresh_pg_database(admin_url: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let conn = Database::connect(admin_url).await.expect("connect to the test PostgreSQL server");
+    let name = format!("wharf_test_{id}");
+    conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create a test database");
+    conn.close().await.ok();
+    let (base, _) = admin_url.rsplit_once('/').expect("a database URL with a path");
+    format!("{base}/{name}")
 }
 
 pub struct TestApp {
