@@ -205,7 +205,7 @@ impl Engine {
             ctx.still_ours()?;
             // Before another try: the image may be there now (pulled by another job, or by an
             // engine that finished the pull it was restarted in).
-            if attempt > 1 && matches!(ctx.docker_read("inspect image", || conn.inspect_image(image)).await?, Ok(_)) {
+            if attempt > 1 && ctx.docker_read("inspect image", || conn.inspect_image(image)).await?.is_ok() {
                 return Ok(());
             }
             // Pull progress is written at most once a second, by this task's caller.
