@@ -62,6 +62,57 @@ struct RawSettings {
     hosts: HostSettings,
     #[serde(default)]
     oidc: OidcSettings,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
+    audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Audit entries older than this many days are removed (0 keeps them for ever).
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { retention_days: 365 }
+    }
+}
+
+/// An address or a network in CIDR form (`10.0.0.0/8`, `::1`), for `trusted_proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (a, p) = raw.trim().split_once('/').map_or((raw.trim(), None), |(a, p)| (a, Some(p)));
+        let addr: std::net::IpAddr = a.parse().map_err(|_| format!("`{raw}` is not an IP address or network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{raw}`: the prefix must be 0 to {max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let (a, b, bits) = match (self.addr, ip) {
+            (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+            (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (a >> shift) == (b >> shift)
+    }
 }
 
 fn default_bind() -> String {
@@ -101,11 +152,13 @@ pub struct LoginSettings {
     /// Failed logins from one address before it is locked for `lockout_minutes`.
     pub max_failures_per_address: u32,
     pub lockout_minutes: u32,
+    /// Password checks run at once by this process (each holds 19 MiB); more get 429 at once.
+    pub max_concurrent_checks: u32,
 }
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        Self { max_failures: 5, max_failures_per_address: 20, lockout_minutes: 15 }
+        Self { max_failures: 5, max_failures_per_address: 20, lockout_minutes: 15, max_concurrent_checks: 8 }
     }
 }
 
@@ -275,6 +328,10 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub hosts: HostSettings,
     pub oidc: OidcSettings,
+    /// Proxies whose `X-Forwarded-For` is believed (for the client address of throttling and
+    /// the audit log); from anyone else the header is ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    pub audit: AuditSettings,
 }
 
 impl Settings {
@@ -344,7 +401,7 @@ impl TryFrom<RawSettings> for Settings {
         if raw.session.hours == 0 {
             return Err(ConfigError::BadValue { key: "session.hours", message: "must be at least 1".into() });
         }
-        if raw.login.max_failures == 0 || raw.login.max_failures_per_address == 0 {
+        if raw.login.max_failures == 0 || raw.login.max_failures_per_address == 0 || raw.login.max_concurrent_checks == 0 {
             return Err(ConfigError::BadValue { key: "login.max_failures", message: "login limits must be at least 1".into() });
         }
         if raw.engine.workers == 0 || raw.engine.workers > 64 {
@@ -392,6 +449,14 @@ impl TryFrom<RawSettings> for Settings {
         if raw.api_token_days == 0 {
             return Err(ConfigError::BadValue { key: "api_token_days", message: "must be at least 1".into() });
         }
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .flat_map(|s| s.split(','))
+            .filter(|s| !s.trim().is_empty())
+            .map(IpNet::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError::BadValue { key: "trusted_proxies", message })?;
         Ok(Settings {
             bind,
             database_url,
@@ -406,6 +471,8 @@ impl TryFrom<RawSettings> for Settings {
             engine: raw.engine,
             hosts: raw.hosts,
             oidc: raw.oidc,
+            trusted_proxies,
+            audit: raw.audit,
         })
     }
 }

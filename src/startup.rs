@@ -42,6 +42,8 @@ pub struct Application {
     engine: Engine,
     ctx: Context,
     grace_secs: u32,
+    /// Audit retention (days) and the login window (minutes), for housekeeping.
+    keeping: (u32, u32),
 }
 
 impl Application {
@@ -74,6 +76,7 @@ impl Application {
             register_local_host(&db, &settings.hosts.local_socket).await;
         }
         let grace_secs = settings.engine.shutdown_grace_secs;
+        let keeping = (settings.audit.retention_days, settings.login.lockout_minutes);
         let signals = Signals::default();
         let instance = store::instance_id(&db).await.map_err(StartError::Instance)?;
         let engine = Engine::new(db.clone(), instance, signals.clone(), settings.engine.clone(), settings.hosts.clone());
@@ -96,7 +99,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db, engine, ctx, grace_secs })
+        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping })
     }
 
     pub fn port(&self) -> u16 {
@@ -118,6 +121,9 @@ impl Application {
         self.engine.start();
         let ctx = self.ctx.clone();
         supervise("request scheduler", move || requests::scheduler::run(ctx.clone()));
+        let ctx = self.ctx.clone();
+        let (retention, lockout) = self.keeping;
+        supervise("housekeeping", move || crate::services::housekeeping::run(ctx.clone(), retention, lockout));
     }
 
     /// Starts the background loops and serves until the process is told to stop. SIGINT or

@@ -1,11 +1,20 @@
-//! Login throttling: after repeated failures, a user name or a client address is locked for a while.
-//! Kept in the database so that every replica sees the same counts.
+//! Login throttling, kept in the database so that every replica sees the same counts.
+//!
+//! An attempt is *reserved* before its password is checked, in one statement that counts it and
+//! refuses it when the limit is reached: however many attempts arrive at once, no more than the
+//! limit are ever checked in a window, and a lock, once reached, holds until its window ends.
+//! Three keys are reserved for each attempt:
+//! - `pair:<user>|<address>`: a hard limit (`login.max_failures`) per user name and address;
+//! - `addr:<address>`: a hard limit (`login.max_failures_per_address`) per address;
+//! - `user:<user>`: past `login.max_failures` failures from anywhere, a growing pause between
+//!   attempts (not a lock), so that nobody can keep someone else's account locked.
+//!
+//! A reservation that another key refuses is handed back; a successful login clears the user's keys.
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter};
 
-use crate::config::LoginSettings;
-use crate::store::entities::login_throttle;
+use crate::store::entities::login_throttle::{self, Column};
 
 pub fn user_key(username: &str) -> String {
     format!("user:{}", username.to_ascii_lowercase())
@@ -15,54 +24,139 @@ pub fn addr_key(addr: &str) -> String {
     format!("addr:{addr}")
 }
 
-/// When the first of `keys` that is locked unlocks, if any is.
-pub async fn locked_until(db: &impl ConnectionTrait, keys: &[String]) -> Result<Option<DateTime<Utc>>, DbErr> {
-    let now = Utc::now();
-    let mut until = None;
-    for key in keys {
-        if let Some(row) = login_throttle::Entity::find_by_id(key.clone()).one(db).await?
-            && let Some(t) = row.locked_until
-            && t > now
-        {
-            until = until.max(Some(t));
-        }
-    }
-    Ok(until)
+pub fn pair_key(username: &str, addr: &str) -> String {
+    format!("pair:{}|{addr}", username.to_ascii_lowercase())
 }
 
-/// Counts one failure against `key`; locks it when it reaches `limit` within the window.
-pub async fn record_failure(db: &impl ConnectionTrait, key: &str, limit: u32, cfg: &LoginSettings) -> Result<bool, DbErr> {
+/// The pause before the next attempt for a user name that has `over` failures past its limit:
+/// 1, 2, 4, ... seconds, at most a minute.
+pub fn slow_down(over: i32) -> Duration {
+    Duration::seconds(1i64 << over.clamp(0, 6)).min(Duration::seconds(60))
+}
+
+/// Reserves one attempt against `key`, which allows `limit` in a window of `window`: `None` when
+/// reserved, or when the key unlocks.
+pub async fn reserve(db: &impl ConnectionTrait, key: &str, limit: u32, window: Duration) -> Result<Option<DateTime<Utc>>, DbErr> {
     let now = Utc::now();
-    let window = Duration::minutes(i64::from(cfg.lockout_minutes));
-    let existing = login_throttle::Entity::find_by_id(key.to_string()).one(db).await?;
-    let (failures, started) = match &existing {
-        Some(row) if now - row.window_started_at < window => (row.failures + 1, row.window_started_at),
-        _ => (1, now),
-    };
-    let lock = u32::try_from(failures).unwrap_or(u32::MAX) >= limit;
-    let model = login_throttle::ActiveModel {
-        key: Set(key.to_string()),
-        failures: Set(if lock { 0 } else { failures }),
-        window_started_at: Set(if lock { now } else { started }),
-        locked_until: Set(if lock { Some(now + window) } else { None }),
-    };
-    // An upsert, so that two failures racing on a new key do not collide.
-    login_throttle::Entity::insert(model)
+    let expired = Expr::col((login_throttle::Entity, Column::WindowStartedAt)).lte(now - window);
+    let count = Expr::col((login_throttle::Entity, Column::Failures));
+    let insert = Query::insert()
+        .into_table(login_throttle::Entity)
+        .columns([Column::Key, Column::Failures, Column::WindowStartedAt])
+        .values_panic([key.into(), 1.into(), now.into()])
         .on_conflict(
-            OnConflict::column(login_throttle::Column::Key)
-                .update_columns([
-                    login_throttle::Column::Failures,
-                    login_throttle::Column::WindowStartedAt,
-                    login_throttle::Column::LockedUntil,
-                ])
+            OnConflict::column(Column::Key)
+                .value(Column::Failures, Expr::case(expired.clone(), 1).finally(count.clone().add(1)))
+                .value(
+                    Column::WindowStartedAt,
+                    Expr::case(expired.clone(), now).finally(Expr::col((login_throttle::Entity, Column::WindowStartedAt))),
+                )
+                .action_and_where(expired.or(count.lt(i64::from(limit))))
                 .to_owned(),
         )
-        .exec(db)
-        .await?;
-    Ok(lock)
+        .returning_col(Column::Failures)
+        .to_owned();
+    let backend = db.get_database_backend();
+    if db.query_one_raw(backend.build(&insert)).await?.is_some() {
+        return Ok(None);
+    }
+    let row = login_throttle::Entity::find_by_id(key.to_string()).one(db).await?;
+    Ok(Some(row.map(|r| r.window_started_at + window).unwrap_or(now)))
 }
 
-pub async fn clear(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
-    login_throttle::Entity::delete_by_id(key.to_string()).exec(db).await?;
+/// Reserves one attempt for a user name from anywhere: refused (with when to come back) while a
+/// pause runs. Past `limit` failures in the window, each attempt starts a pause of a second at
+/// once, which [`failed`] lengthens when the password was wrong.
+pub async fn reserve_user(db: &impl ConnectionTrait, key: &str, limit: u32, window: Duration) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let now = Utc::now();
+    let expired = Expr::col((login_throttle::Entity, Column::WindowStartedAt)).lte(now - window);
+    let count = Expr::col((login_throttle::Entity, Column::Failures));
+    let until = Expr::col((login_throttle::Entity, Column::LockedUntil));
+    let over = count.clone().add(1).gte(i64::from(limit));
+    let insert = Query::insert()
+        .into_table(login_throttle::Entity)
+        .columns([Column::Key, Column::Failures, Column::WindowStartedAt])
+        .values_panic([key.into(), 1.into(), now.into()])
+        .on_conflict(
+            OnConflict::column(Column::Key)
+                .value(Column::Failures, Expr::case(expired.clone(), 1).finally(count.add(1)))
+                .value(
+                    Column::WindowStartedAt,
+                    Expr::case(expired.clone(), now).finally(Expr::col((login_throttle::Entity, Column::WindowStartedAt))),
+                )
+                .value(
+                    Column::LockedUntil,
+                    Expr::case(expired.clone(), Expr::val(Option::<DateTime<Utc>>::None))
+                        .case(over, now + slow_down(0))
+                        .finally(Expr::val(Option::<DateTime<Utc>>::None)),
+                )
+                .action_and_where(expired.or(until.clone().is_null()).or(until.lte(now)))
+                .to_owned(),
+        )
+        .returning_col(Column::Failures)
+        .to_owned();
+    let backend = db.get_database_backend();
+    if db.query_one_raw(backend.build(&insert)).await?.is_some() {
+        return Ok(None);
+    }
+    let row = login_throttle::Entity::find_by_id(key.to_string()).one(db).await?;
+    Ok(Some(row.and_then(|r| r.locked_until).unwrap_or(now)))
+}
+
+/// After a wrong password: the user name's pause grows with its failures past `limit`.
+pub async fn failed(db: &impl ConnectionTrait, key: &str, limit: u32) -> Result<(), DbErr> {
+    let Some(row) = login_throttle::Entity::find_by_id(key.to_string()).one(db).await? else {
+        return Ok(());
+    };
+    let over = row.failures - i32::try_from(limit).unwrap_or(i32::MAX);
+    if over >= 0 {
+        let until = Utc::now() + slow_down(over);
+        login_throttle::Entity::update_many()
+            .col_expr(Column::LockedUntil, Expr::val(Some(until)))
+            .filter(Column::Key.eq(key))
+            .filter(Expr::col(Column::LockedUntil).is_null().or(Expr::col(Column::LockedUntil).lt(until)))
+            .exec(db)
+            .await?;
+    }
     Ok(())
+}
+
+/// Hands back a reservation that was not used (another key refused the attempt).
+pub async fn hand_back(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    login_throttle::Entity::update_many()
+        .col_expr(Column::Failures, Expr::col(Column::Failures).sub(1))
+        .filter(Column::Key.eq(key))
+        .filter(Column::Failures.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn clear(db: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
+    login_throttle::Entity::delete_many().filter(Column::Key.is_in(keys.iter().cloned())).exec(db).await?;
+    Ok(())
+}
+
+/// Removes the rows whose window ended and that hold no pause (they count nothing any more).
+pub async fn prune(db: &impl ConnectionTrait, window: Duration) -> Result<u64, DbErr> {
+    let now = Utc::now();
+    let res = login_throttle::Entity::delete_many()
+        .filter(Column::WindowStartedAt.lte(now - window))
+        .filter(Expr::col(Column::LockedUntil).is_null().or(Expr::col(Column::LockedUntil).lte(now)))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_grows_and_is_bounded() {
+        assert_eq!(slow_down(0), Duration::seconds(1));
+        assert_eq!(slow_down(3), Duration::seconds(8));
+        assert_eq!(slow_down(50), Duration::seconds(60));
+        assert_eq!(slow_down(-2), Duration::seconds(1));
+    }
 }

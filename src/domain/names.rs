@@ -29,6 +29,25 @@ impl Username {
     }
 }
 
+impl Username {
+    /// Names Wharf itself acts under (in the audit log, on timelines, as the decider of a timed
+    /// out level): no new account, local or from single sign-on, may take one.
+    pub const RESERVED: [&'static str; 4] = ["system", "cli", "oidc", "wharf"];
+
+    /// A name for a new account: valid, and not reserved.
+    pub fn parse_new(raw: &str) -> Result<Self, NameError> {
+        let name = Self::parse(raw)?;
+        if Self::is_reserved(&name.0) {
+            return Err(NameError(format!("`{}` is reserved for Wharf itself: choose another user name", name.0)));
+        }
+        Ok(name)
+    }
+
+    pub fn is_reserved(name: &str) -> bool {
+        Self::RESERVED.contains(&name)
+    }
+}
+
 /// The one rule for the names of hosts, groups, catalog items, blueprints and deployments:
 /// 2 to 63 characters of `a-z 0-9 -`, not starting or ending with `-` (BLUEPRINTS.md's slug;
 /// a blueprint id is also at least 3 long, see `Slug::parse_blueprint_id`). Names stored before
@@ -185,6 +204,8 @@ mod tests {
     fn usernames() {
         assert_eq!(Username::parse(" Dev ").unwrap().as_ref(), "dev");
         assert!(Username::parse("a.b_c-1").is_ok());
+        assert!(Username::parse_new("System").is_err(), "reserved, whatever the case");
+        assert!(Username::parse_new("systems").is_ok());
         for bad in ["", "-x", "bad name", "é", &"x".repeat(65)] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }

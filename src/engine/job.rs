@@ -267,6 +267,16 @@ impl Engine {
                 Err(e) => tracing::warn!(job = job_id, error = %e, "job done but not recorded; its lease will run out and it runs again"),
             },
             Err(StepError::LeaseLost) => tracing::warn!(job = job_id, deployment = %dep, "lease lost; another worker goes on"),
+            // The database went away under a step (a restart, a dropped connection): that says
+            // nothing of the deployment. The job is handed back and runs again (its steps look
+            // before they act); if even that cannot be written, its lease runs out.
+            Err(StepError::Db(e)) if crate::store::unreachable(&e) => {
+                tracing::warn!(job = job_id, deployment = %dep, error = %e, "the database did not answer; the job runs again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = queue::release(ctx.db(), &ctx.claim).await {
+                    tracing::warn!(job = job_id, error = %e, "the job could not be handed back; its lease runs out");
+                }
+            }
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!(job = job_id, deployment = %dep, error = %message, "job failed");

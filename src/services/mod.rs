@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod deployments;
 pub mod hosts;
+pub mod housekeeping;
 pub mod requests;
 pub mod tokens;
 
@@ -26,11 +27,18 @@ pub struct Context {
     pub signals: Signals,
     quota: Arc<tokio::sync::Mutex<()>>,
     blueprints: blueprints::Cache,
+    /// Password checks running at once in this process (see `accounts::check_password`).
+    password_checks: Arc<std::sync::OnceLock<tokio::sync::Semaphore>>,
 }
 
 impl Context {
     pub fn new(db: DatabaseConnection, signals: Signals) -> Self {
-        Self { db, signals, quota: Arc::default(), blueprints: blueprints::Cache::default() }
+        Self { db, signals, quota: Arc::default(), blueprints: blueprints::Cache::default(), password_checks: Arc::default() }
+    }
+
+    /// The permits for password checks: `limit` of them, fixed at the first use.
+    pub(crate) fn password_checks(&self, limit: u32) -> &tokio::sync::Semaphore {
+        self.password_checks.get_or_init(|| tokio::sync::Semaphore::new(limit as usize))
     }
 
     /// Quota checks and reservations happen one at a time in this process (SQLite); on
@@ -78,6 +86,9 @@ pub enum ServiceError {
     OverQuota(Vec<String>),
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: i64 },
+    /// More of something at once than this process takes (password checks); try again soon.
+    #[error("{0}")]
+    Busy(String),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     #[error(transparent)]

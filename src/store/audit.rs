@@ -15,18 +15,46 @@ pub const CLI: &str = "cli";
 /// Keys whose values never reach the log, whatever a caller passes.
 const SECRET_WORDS: [&str; 4] = ["password", "secret", "token", "key"];
 
+/// The longest text kept of an actor, an action or a target, and of each string in the details.
+const MAX_NAME: usize = 200;
+const MAX_TEXT: usize = 1000;
+
 pub async fn record(db: &impl ConnectionTrait, actor: &str, action: &str, target: &str, details: Value) -> Result<(), DbErr> {
     audit::ActiveModel {
         at: Set(Utc::now()),
-        actor: Set(actor.to_string()),
-        action: Set(action.to_string()),
-        target: Set(target.to_string()),
-        details: Set(redact(details)),
+        actor: Set(clip(actor, MAX_NAME)),
+        action: Set(clip(action, MAX_NAME)),
+        target: Set(clip(target, MAX_NAME)),
+        details: Set(clip_all(redact(details))),
         ..Default::default()
     }
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// `text`, cut to `max` characters (marked with `…`): what reaches the log is bounded whatever
+/// a caller passes (a request body may hold a megabyte).
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+fn clip_all(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(clip(&s, MAX_TEXT)),
+        Value::Array(items) => Value::Array(items.into_iter().take(100).map(clip_all).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().take(100).map(|(k, v)| (clip(&k, MAX_NAME), clip_all(v))).collect()),
+        other => other,
+    }
+}
+
+/// Removes entries older than `days` days; returns how many went.
+pub async fn prune(db: &impl ConnectionTrait, days: u32) -> Result<u64, DbErr> {
+    let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
+    Ok(audit::Entity::delete_many().filter(audit::Column::At.lt(cutoff)).exec(db).await?.rows_affected)
 }
 
 fn redact(value: Value) -> Value {

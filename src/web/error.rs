@@ -85,11 +85,16 @@ impl From<ServiceError> for AppError {
             e @ ServiceError::OverQuota(_) => AppError::Conflict(e.to_string()),
             ServiceError::Throttled { retry_after_secs } => AppError::TooManyAttempts {
                 message: format!(
-                    "too many failed logins: this account or address is locked; try again in {} minute(s)",
-                    (retry_after_secs + 59) / 60
+                    "too many failed logins for this user name or address; try again in {}",
+                    if retry_after_secs < 120 {
+                        format!("{retry_after_secs} second(s)")
+                    } else {
+                        format!("{} minute(s)", (retry_after_secs + 59) / 60)
+                    }
                 ),
                 retry_after_secs,
             },
+            ServiceError::Busy(message) => AppError::TooManyAttempts { message, retry_after_secs: 1 },
             ServiceError::Db(e) => e.into(),
             e @ ServiceError::Password(_) => AppError::Internal(e.to_string()),
         }

@@ -18,5 +18,6 @@ mod provisioning;
 mod replicas;
 mod requests;
 mod roles;
+mod security;
 mod selfservice;
 mod tokens;

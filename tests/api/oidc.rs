@@ -33,7 +33,7 @@ fn unique(name: &str) -> String {
     format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])
 }
 
-fn oidc_settings() -> Value {
+pub(crate) fn oidc_settings() -> Value {
     let issuer = env("WHARF_TEST_OIDC_ISSUER");
     serde_json::from_str(&render(fixture!("config/oidc.json"), &[("issuer", &issuer)])).expect("the OpenID settings fixture")
 }
@@ -175,7 +175,9 @@ async fn bad_callbacks_are_refused_and_create_nothing(db: Db) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{stolen}");
     assert_eq!(admin.list_users_ok("").await.as_array().unwrap().len(), users_after_first);
     let failures: Value = admin.get_audit_ok("action=login.failed").await;
-    assert!(failures.as_array().unwrap().len() >= 3, "{failures}");
+    // Callbacks that no login of this browser started are refused without a trace (anyone can
+    // send them); the two state mismatches above are audited.
+    assert!(failures.as_array().unwrap().len() >= 2, "{failures}");
 
     // An ID token minted for another client is not valid for Wharf.
     let other = token_for_other_client(&bob).await;

@@ -8,7 +8,7 @@ use super::*;
 use crate::auth::{AuthVia, GroupRole, Principal, password, sessions, throttle, tokens};
 use crate::config::Settings;
 use crate::domain::Secret;
-use crate::services::{ServiceError, ServiceResult, audit};
+use crate::services::{Context, ServiceError, ServiceResult, audit};
 use crate::store::entities::{group, membership, user};
 
 /// The principal of an active user, with their groups.
@@ -41,16 +41,51 @@ pub struct Attempt {
 
 const BAD_CREDENTIALS: &str = "wrong user name or password";
 
-/// Checks a user name and password, with throttling. Failures are audited and counted.
-pub async fn check_password(db: &DatabaseConnection, settings: &Settings, attempt: &Attempt) -> ServiceResult<user::Model> {
+/// Checks a user name and password, with throttling (see `auth::throttle`): the attempt is
+/// reserved against the user name and address before the password is checked, so concurrent
+/// guesses cannot pass the limit. Failures are audited.
+pub async fn check_password(ctx: &Context, settings: &Settings, attempt: &Attempt) -> ServiceResult<user::Model> {
+    let db = &ctx.db;
     if !local_login_enabled(db).await? {
         return Err(ServiceError::Forbidden("local login is turned off: log in with single sign-on".into()));
     }
-    let username = attempt.username.trim().to_ascii_lowercase();
-    let ukey = throttle::user_key(&username);
-    let akey = throttle::addr_key(&attempt.address);
-    if let Some(until) = throttle::locked_until(db, &[ukey.clone(), akey.clone()]).await? {
-        audit::record(db, &username, "login.failed", &format!("user:{username}"), json!({"address": attempt.address, "reason": "locked"}))
+    // A name no account can have is refused without a trace: nothing to count, nothing to
+    // write (an unbounded name would otherwise fill the audit log).
+    let Ok(username) = Username::parse(&attempt.username) else {
+        return Err(ServiceError::Unauthorized(BAD_CREDENTIALS.into()));
+    };
+    let username = username.to_string();
+    let cfg = &settings.login;
+    // Each check holds argon2's 19 MiB: past `login.max_concurrent_checks` at once, attempts
+    // are refused at once (429) rather than queued.
+    let Ok(_permit) = ctx.password_checks(cfg.max_concurrent_checks).try_acquire() else {
+        return Err(ServiceError::Busy("too many logins at once; try again in a second".into()));
+    };
+    let window = chrono::Duration::minutes(i64::from(cfg.lockout_minutes));
+    let (ukey, akey, pkey) =
+        (throttle::user_key(&username), throttle::addr_key(&attempt.address), throttle::pair_key(&username, &attempt.address));
+    let mut reserved: Vec<&String> = Vec::new();
+    let mut refused = None;
+    for (key, limit) in [(&akey, cfg.max_failures_per_address), (&pkey, cfg.max_failures)] {
+        match throttle::reserve(db, key, limit, window).await? {
+            None => reserved.push(key),
+            Some(until) => {
+                refused = Some((until, "locked"));
+                break;
+            }
+        }
+    }
+    if refused.is_none() {
+        match throttle::reserve_user(db, &ukey, cfg.max_failures, window).await? {
+            None => reserved.push(&ukey),
+            Some(until) => refused = Some((until, "slowed down")),
+        }
+    }
+    if let Some((until, why)) = refused {
+        for key in reserved {
+            throttle::hand_back(db, key).await?;
+        }
+        audit::record(db, &username, "login.failed", &format!("user:{username}"), json!({"address": attempt.address, "reason": why}))
             .await?;
         return Err(ServiceError::Throttled { retry_after_secs: (until - Utc::now()).num_seconds().max(1) });
     }
@@ -59,26 +94,20 @@ pub async fn check_password(db: &DatabaseConnection, settings: &Settings, attemp
     if password::verify(attempt.password.clone(), stored).await?
         && let Some(u) = found.clone().filter(|u| u.is_active)
     {
-        throttle::clear(db, &ukey).await?;
+        // Right: the user's counts go, and the address gets its reservation back.
+        throttle::clear(db, &[ukey, pkey]).await?;
+        throttle::hand_back(db, &akey).await?;
         return Ok(u);
     }
+    throttle::failed(db, &ukey, cfg.max_failures).await?;
     let reason = match &found {
         None => "unknown user",
         Some(u) if !u.is_active => "disabled",
         Some(u) if u.password_hash.is_none() => "no local password",
         Some(_) => "wrong password",
     };
-    let cfg = &settings.login;
-    let user_locked = throttle::record_failure(db, &ukey, cfg.max_failures, cfg).await?;
-    let addr_locked = throttle::record_failure(db, &akey, cfg.max_failures_per_address, cfg).await?;
-    audit::record(
-        db,
-        &username,
-        "login.failed",
-        &format!("user:{username}"),
-        json!({"address": attempt.address, "reason": reason, "locked": user_locked || addr_locked}),
-    )
-    .await?;
+    audit::record(db, &username, "login.failed", &format!("user:{username}"), json!({"address": attempt.address, "reason": reason}))
+        .await?;
     Err(ServiceError::Unauthorized(BAD_CREDENTIALS.into()))
 }
 
@@ -87,8 +116,9 @@ pub struct LoggedIn {
     pub principal: Principal,
 }
 
-pub async fn login(db: &DatabaseConnection, settings: &Settings, attempt: &Attempt) -> ServiceResult<LoggedIn> {
-    let u = check_password(db, settings, attempt).await?;
+pub async fn login(ctx: &Context, settings: &Settings, attempt: &Attempt) -> ServiceResult<LoggedIn> {
+    let db = &ctx.db;
+    let u = check_password(ctx, settings, attempt).await?;
     let txn = crate::store::begin(db).await?;
     let session = sessions::create(&txn, u.id, settings.session.hours).await?;
     audit::record(&txn, &u.username, "login", &format!("user:{}", u.username), json!({"address": attempt.address, "via": "password"}))
@@ -106,8 +136,9 @@ pub async fn logout(db: &DatabaseConnection, principal: &Principal, session_toke
     Ok(())
 }
 
-pub async fn issue_token(db: &DatabaseConnection, settings: &Settings, attempt: &Attempt) -> ServiceResult<tokens::IssuedToken> {
-    let u = check_password(db, settings, attempt).await?;
+pub async fn issue_token(ctx: &Context, settings: &Settings, attempt: &Attempt) -> ServiceResult<tokens::IssuedToken> {
+    let db = &ctx.db;
+    let u = check_password(ctx, settings, attempt).await?;
     let txn = crate::store::begin(db).await?;
     let issued = tokens::issue(&txn, u.id, "api login", settings.api_token_days).await?;
     audit::record(

@@ -43,7 +43,7 @@ impl TryFrom<NewUserInput> for NewUser {
 
     fn try_from(input: NewUserInput) -> Result<Self, Self::Error> {
         let mut errors = Vec::new();
-        let username = Username::parse(&input.username).map_err(|e| errors.push(FieldError::new("username", e.0)));
+        let username = Username::parse_new(&input.username).map_err(|e| errors.push(FieldError::new("username", e.0)));
         if let Some(pw) = &input.password
             && let Err(e) = password::check_policy(pw)
         {

@@ -60,7 +60,7 @@ async fn free_username(db: &impl ConnectionTrait, wanted: &str) -> Result<String
     }
     for n in 1..1000 {
         let candidate = if n == 1 { base.clone() } else { format!("{base}-{n}") };
-        if find_user(db, &candidate).await?.is_none() {
+        if !Username::is_reserved(&candidate) && find_user(db, &candidate).await?.is_none() {
             return Ok(candidate);
         }
     }

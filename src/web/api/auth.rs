@@ -26,7 +26,7 @@ struct TokenBody {
 async fn create_token(req: HttpRequest, state: web::Data<AppState>, body: web::Json<TokenBody>) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let attempt = Attempt { username: body.username, password: body.password, address: client_address(&req) };
-    let issued = accounts::issue_token(&state.ctx.db, &state.settings, &attempt).await?;
+    let issued = accounts::issue_token(&state.ctx, &state.settings, &attempt).await?;
     Ok(HttpResponse::Created().json(json!({"token": issued.token, "expires_at": issued.expires_at})))
 }
 

@@ -35,10 +35,28 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this site is a place to go after login (no `//evil.example`).
+/// Where to go after logging in: a path on this site, or `/`. Browsers drop tabs and newlines
+/// from URLs and read `\` as `/`, so `/\t/evil.example` would leave the site: any control
+/// character or white space is refused, then the path is resolved as a browser would and must
+/// stay on the same origin.
 pub(super) fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_string(),
+    let Some(n) = next.filter(|n| n.starts_with('/') && !n.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')) else {
+        return "/".to_string();
+    };
+    let origin = url::Url::parse("http://wharf.invalid/").expect("a valid URL");
+    match origin.join(n) {
+        Ok(u) if u.origin() == origin.origin() => {
+            let mut path = u.path().to_string();
+            if let Some(q) = u.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            if let Some(f) = u.fragment() {
+                path.push('#');
+                path.push_str(f);
+            }
+            path
+        }
         _ => "/".to_string(),
     }
 }
@@ -78,7 +96,7 @@ async fn login(req: HttpRequest, who: Anyone, state: web::Data<AppState>, form: 
             },
         )
     };
-    match accounts::login(&state.ctx.db, &state.settings, &attempt).await {
+    match accounts::login(&state.ctx, &state.settings, &attempt).await {
         Ok(done) => {
             let cookie = sessions::signed_cookie(
                 &state.cookie_key,
@@ -114,9 +132,20 @@ mod tests {
     #[test]
     fn next_stays_on_site() {
         assert_eq!(safe_next(Some("/admin/users?page=2")), "/admin/users?page=2");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil"] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/\u{7f}/evil.example",
+            "///evil.example",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/");
         }
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/a/../deployments#x")), "/deployments#x");
     }
 }

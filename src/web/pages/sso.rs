@@ -83,18 +83,23 @@ async fn callback(
             let _ = audit::record(&db, "oidc", "login.failed", "oidc", serde_json::json!({"address": address, "reason": reason})).await;
         }
     };
-    if let Some(err) = &q.error {
-        let message = format!(
-            "the provider refused the login: {err}{}",
-            q.error_description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
-        );
-        audit_failure(message.clone()).await;
-        return failed(StatusCode::BAD_REQUEST, message);
-    }
     let pending: Option<Pending> =
         req.cookie(PENDING_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c)).and_then(|v| serde_json::from_str(&v).ok());
+    if let Some(err) = &q.error {
+        // Anyone can call this URL with any text: shown bounded, and audited only when this
+        // browser did start a login (otherwise it is nobody's failure, and no row is written).
+        let clip = |s: &str| s.chars().take(200).collect::<String>();
+        let message = format!(
+            "the provider refused the login: {}{}",
+            clip(err),
+            q.error_description.as_deref().map(|d| format!(" ({})", clip(d))).unwrap_or_default()
+        );
+        if pending.is_some() {
+            audit_failure(message.clone()).await;
+        }
+        return failed(StatusCode::BAD_REQUEST, message);
+    }
     let Some(pending) = pending else {
-        audit_failure("no login in progress".into()).await;
         return failed(
             StatusCode::BAD_REQUEST,
             "no single sign-on login is in progress in this browser (it expired, or started elsewhere): start again".into(),

@@ -1,0 +1,137 @@
+//! The attacks of the security review (issue 14), each performed against the real app and seen
+//! to fail. One test per finding closed so far; the rest are listed in the issue's note.
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Db, password_of, spawn_app_with};
+use crate::on_both_databases;
+
+on_both_databases!(
+    concurrent_guesses_never_pass_the_limit,
+    unauthenticated_callers_cannot_fill_the_disk,
+    nobody_may_take_a_name_wharf_acts_under,
+    next_never_leaves_the_site,
+    a_stranger_cannot_keep_an_account_locked,
+);
+
+/// Finding 1: 40 wrong passwords at once for one user from one address. At most
+/// `max_failures` of them are ever checked (the rest are refused before the slow hash), and
+/// the lock holds afterwards, even against the right password.
+async fn concurrent_guesses_never_pass_the_limit(db: Db) {
+    let app = spawn_app_with(db, json!({"login": {"max_failures": 5, "max_failures_per_address": 1000}})).await;
+    let admin = app.seed_team().await;
+    let anon = app.anonymous();
+    let anon = &anon;
+    let guesses = (0..40).map(|i| async move { anon.auth_token("dev", &format!("guess-number-{i}")).await.status() });
+    let codes: Vec<StatusCode> = futures_util::stream::iter(guesses).buffer_unordered(40).collect().await;
+    let checked = codes.iter().filter(|c| **c == StatusCode::UNAUTHORIZED).count();
+    assert!(codes.iter().all(|c| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(c)), "{codes:?}");
+    assert!(checked <= 5, "{checked} guesses were checked: {codes:?}");
+    let audit = admin.get_audit_ok("action=login.failed").await;
+    let wrong = audit.as_array().unwrap().iter().filter(|e| e["details"]["reason"] == "wrong password").count();
+    assert!(wrong <= 5, "{wrong} wrong passwords verified");
+    // The lock, once reached, holds: the right password is refused too.
+    if checked == 5 {
+        assert_eq!(anon.auth_token("dev", &password_of("dev")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+/// Finding 2: a megabyte-long user name or an OIDC error text is not written anywhere.
+async fn unauthenticated_callers_cannot_fill_the_disk(db: Db) {
+    let app = spawn_app_with(db, crate::oidc::oidc_settings()).await;
+    let admin = app.admin().await;
+    let before = admin.get_audit_ok("").await.as_array().unwrap().len();
+    let long = "a".repeat(200_000);
+    let anon = app.anonymous();
+    for _ in 0..3 {
+        assert_eq!(anon.auth_token(&long, "whatever-password").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app.browser().login(&long, "whatever-password").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The provider's error, as anyone can send it: shown bounded, not audited.
+    let res = anon.get(&format!("/auth/oidc/callback?error={}&error_description={}", "e".repeat(20_000), "d".repeat(20_000))).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert!(page.len() < 20_000, "the page echoes {} bytes", page.len());
+    let after = admin.get_audit_ok("").await;
+    let new: Vec<&Value> = after.as_array().unwrap().iter().take(after.as_array().unwrap().len() - before).collect();
+    // Only the admin's own logins (for the audit reads) are new.
+    assert!(new.iter().all(|e| e["action"] == "token.create"), "{new:?}");
+}
+
+/// Finding 4: no account may be called `system` (nor take another name Wharf acts under).
+async fn nobody_may_take_a_name_wharf_acts_under(db: Db) {
+    let app = spawn_app_with(db, json!({})).await;
+    let admin = app.admin().await;
+    for name in ["system", "SYSTEM", "cli", "oidc", "wharf"] {
+        let res = admin.create_user(&json!({"username": name, "password": password_of(name)})).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains("reserved"), "{body}");
+    }
+}
+
+/// Finding 5: `next` after login cannot lead off the site, however it is spelled.
+async fn next_never_leaves_the_site(db: Db) {
+    let app = spawn_app_with(db, json!({})).await;
+    for next in ["/\t/evil.example", "/\n/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/", "/ /evil.example"] {
+        let browser = app.browser();
+        let token = browser.csrf_token("/login").await;
+        let res = browser
+            .post_form(
+                "/login",
+                &[("csrf_token", &token), ("username", "admin"), ("password", crate::helpers::ADMIN_PASSWORD), ("next", next)],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(res.headers()["location"], "/", "{next:?}");
+    }
+}
+
+/// Finding 12: an attacker who fails on purpose for `dev` locks only their own address; `dev`
+/// from another address waits at most a growing pause, then logs in. Addresses come from
+/// `X-Forwarded-For` because the test client is a trusted proxy; from an untrusted peer the
+/// header is ignored.
+async fn a_stranger_cannot_keep_an_account_locked(db: Db) {
+    let app = spawn_app_with(db, json!({"trusted_proxies": ["127.0.0.1"], "login": {"max_failures": 3}})).await;
+    app.seed_team().await;
+    let from = |addr: &'static str| {
+        let client = reqwest::Client::new();
+        let url = app.url("/api/v1/auth/token");
+        move |password: String| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                client
+                    .post(url)
+                    .header("x-forwarded-for", format!("6.6.6.6, {addr}"))
+                    .json(&json!({"username": "dev", "password": password}))
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+    let attacker = from("198.51.100.66");
+    for i in 0..6 {
+        let res = attacker(format!("wrong-{i}")).await;
+        assert!([StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&res.status()));
+    }
+    // The attacker's address is locked for dev, even with the right password.
+    assert_eq!(attacker(password_of("dev")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // dev, elsewhere: at most a pause, then in.
+    let dev = from("203.0.113.7");
+    let mut res = dev(password_of("dev")).await;
+    if res.status() == StatusCode::TOO_MANY_REQUESTS {
+        let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(wait <= 60, "a pause, not a lock: {wait} s");
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        res = dev(password_of("dev")).await;
+    }
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // The audit log names the addresses the proxy saw, not the forged first hop.
+    let admin = app.admin().await;
+    let audit = admin.get_audit_ok("action=login.failed").await;
+    let seen = |e: &Value| ["198.51.100.66", "203.0.113.7"].contains(&e["details"]["address"].as_str().unwrap_or_default());
+    assert!(audit.as_array().unwrap().iter().all(seen), "{audit}");
+}
