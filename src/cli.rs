@@ -262,7 +262,16 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
                 _ => None,
             };
             let input = hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address };
-            let h = hosts::register(&db, audit::CLI, input, true).await?;
+            let h = hosts::register(
+                &db,
+                audit::CLI,
+                input,
+                hosts::Registration { check_connection: true, allow_insecure_tcp: settings.hosts.allow_insecure_tcp },
+            )
+            .await?;
+            if h.insecure {
+                eprintln!("warning: {} is a plain tcp:// endpoint without TLS: anyone who can reach it controls the engine", h.endpoint);
+            }
             println!("registered host {} ({}): engine {}", h.name, h.endpoint, h.engine.version.as_deref().unwrap_or("not known yet"));
         }
         HostCommand::List => {
@@ -277,7 +286,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
                     "{:<16} {:<8} {:<40} {:<10} {:>10}  {}",
                     h.name,
                     h.status,
-                    h.endpoint,
+                    if h.insecure { format!("{} (insecure: no TLS)", h.endpoint) } else { h.endpoint.clone() },
                     h.engine.version.as_deref().unwrap_or("-"),
                     h.containers,
                     labels.join(",")

@@ -215,11 +215,19 @@ pub struct HostSettings {
     /// Register the local Docker socket as host `local` at start-up when no host exists.
     pub register_local: bool,
     pub local_socket: PathBuf,
+    /// Accept engines on plain `tcp://` without TLS (marked insecure wherever they show).
+    pub allow_insecure_tcp: bool,
 }
 
 impl Default for HostSettings {
     fn default() -> Self {
-        Self { health_interval_secs: 3, down_after: 3, register_local: true, local_socket: PathBuf::from("/var/run/docker.sock") }
+        Self {
+            health_interval_secs: 3,
+            down_after: 3,
+            register_local: true,
+            local_socket: PathBuf::from("/var/run/docker.sock"),
+            allow_insecure_tcp: true,
+        }
     }
 }
 

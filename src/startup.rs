@@ -89,6 +89,8 @@ impl Application {
                 .wrap(from_fn(routes::middleware::authenticate))
                 .wrap(from_fn(routes::error::shape_errors))
                 .wrap(from_fn(routes::middleware::request_id_header))
+                .wrap(from_fn(routes::middleware::security_headers))
+                .wrap(from_fn(routes::middleware::head_as_get))
                 .wrap(Compress::default())
                 .wrap(TracingLogger::default())
         })
@@ -198,7 +200,8 @@ async fn register_local_host(db: &DatabaseConnection, socket: &Path) {
     match hosts::list(db).await {
         Ok(list) if list.is_empty() => {
             let input = hosts::HostInput { name: "local".into(), endpoint: format!("unix://{}", socket.display()), ..Default::default() };
-            match hosts::register(db, audit::SYSTEM, input, false).await {
+            match hosts::register(db, audit::SYSTEM, input, hosts::Registration { check_connection: false, allow_insecure_tcp: true }).await
+            {
                 Ok(_) => tracing::info!(socket = %socket.display(), "registered the local Docker engine as host `local`"),
                 Err(e) => tracing::warn!(error = %e, "could not register the local Docker engine"),
             }

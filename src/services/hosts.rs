@@ -44,6 +44,8 @@ pub struct HostView {
     pub name: String,
     pub endpoint: String,
     pub tls: bool,
+    /// A plain `tcp://` endpoint without TLS: anyone on the network path can drive the engine.
+    pub insecure: bool,
     pub labels: BTreeMap<String, String>,
     pub status: HostStatus,
     pub last_error: Option<String>,
@@ -59,6 +61,7 @@ pub fn view(h: host::Model) -> HostView {
     HostView {
         id: h.id,
         tls: h.tls_key.is_some(),
+        insecure: h.endpoint.starts_with("tcp://") && h.tls_key.is_none(),
         labels: h.labels.0,
         name: h.name,
         endpoint: h.endpoint,
@@ -77,9 +80,19 @@ fn is_label_key(k: &str) -> bool {
     !k.is_empty() && k.len() <= 63 && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
 }
 
-/// Checks the input; connects to the engine unless `check_connection` is off (the local
-/// socket found at start-up), so that a wrong endpoint or certificate is refused at once.
-pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, check_connection: bool) -> ServiceResult<HostView> {
+/// What registration allows and checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration {
+    /// Connect to the engine first (off only for the local socket found at start-up), so that
+    /// a wrong endpoint or certificate is refused at once.
+    pub check_connection: bool,
+    /// Accept `tcp://` endpoints without TLS (`hosts.allow_insecure_tcp`).
+    pub allow_insecure_tcp: bool,
+}
+
+/// Checks the input and registers the host.
+pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, how: Registration) -> ServiceResult<HostView> {
+    let check_connection = how.check_connection;
     let mut errors = Vec::new();
     let name = match Slug::parse(&input.name) {
         Ok(n) => n.to_string(),
@@ -91,6 +104,12 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ch
     let endpoint = HostEndpoint::parse(input.endpoint.trim()).map_err(|e| errors.push(FieldError::new("endpoint", e.to_string()))).ok();
     if let (Some(HostEndpoint::Unix(_)), Some(_)) = (&endpoint, &input.tls) {
         errors.push(FieldError::new("tls", "TLS applies to tcp:// endpoints only"));
+    }
+    if let (Some(HostEndpoint::Tcp { .. }), None, false) = (&endpoint, &input.tls, how.allow_insecure_tcp) {
+        errors.push(FieldError::new(
+            "endpoint",
+            "plain tcp:// endpoints without TLS are refused here (hosts.allow_insecure_tcp = false): give a TLS client certificate",
+        ));
     }
     if let Some(tls) = &input.tls {
         for (field, pem, marker) in [

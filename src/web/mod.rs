@@ -28,6 +28,14 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
 }
 
+impl AppState {
+    /// How hosts are registered through the API and the pages: connected to first, plain TCP
+    /// as the configuration allows.
+    pub fn host_registration(&self) -> crate::services::hosts::Registration {
+        crate::services::hosts::Registration { check_connection: true, allow_insecure_tcp: self.settings.hosts.allow_insecure_tcp }
+    }
+}
+
 /// Every route of the app. `startup` mounts this and nothing else.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config())

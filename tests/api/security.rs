@@ -13,6 +13,8 @@ on_both_databases!(
     nobody_may_take_a_name_wharf_acts_under,
     next_never_leaves_the_site,
     a_stranger_cannot_keep_an_account_locked,
+    plain_tcp_engines_are_marked_and_can_be_refused,
+    responses_carry_security_headers_and_head_works,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -134,4 +136,52 @@ async fn a_stranger_cannot_keep_an_account_locked(db: Db) {
     let audit = admin.get_audit_ok("action=login.failed").await;
     let seen = |e: &Value| ["198.51.100.66", "203.0.113.7"].contains(&e["details"]["address"].as_str().unwrap_or_default());
     assert!(audit.as_array().unwrap().iter().all(seen), "{audit}");
+}
+
+/// Finding 13: a plain tcp:// engine is marked insecure, and refused when the operator says so.
+async fn plain_tcp_engines_are_marked_and_can_be_refused(db: Db) {
+    let plain = crate::helpers::docker_hosts()[1].clone();
+    assert!(plain.starts_with("tcp://"), "the second test host listens on plain TCP");
+    let app = spawn_app_with(db, json!({})).await;
+    let admin = app.admin().await;
+    let res = admin.register_host(&json!({"name": "plain", "endpoint": plain})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let host: Value = res.json().await.unwrap();
+    assert_eq!(host["insecure"], true, "{host}");
+    let (_, page) = {
+        let b = app.browser();
+        b.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
+        b.page("/admin/hosts").await
+    };
+    assert!(page.contains("insecure: no TLS"), "the hosts page warns");
+    let strict =
+        spawn_app_with(db, json!({"hosts": {"register_local": false, "health_interval_secs": 1, "allow_insecure_tcp": false}})).await;
+    let res = strict.admin().await.register_host(&json!({"name": "plain", "endpoint": plain})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("allow_insecure_tcp"), "{body}");
+}
+
+/// Finding 14 (in part): security headers on pages and API answers, a CSP without inline
+/// script, no caching of what is made for one caller, and HEAD wherever GET is.
+async fn responses_carry_security_headers_and_head_works(db: Db) {
+    let app = spawn_app_with(db, json!({})).await;
+    let anon = app.anonymous();
+    for path in ["/login", "/api/v1/openapi.json", "/healthz"] {
+        let res = anon.get(path).await;
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+    }
+    assert_eq!(anon.get("/login").await.headers()["cache-control"], "no-store");
+    for path in ["/login", "/api/v1/openapi.json", "/healthz", "/static/css/wharf.css"] {
+        let res = reqwest::Client::new().head(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "HEAD {path}");
+        assert!(res.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+    }
 }

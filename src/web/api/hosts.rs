@@ -49,7 +49,7 @@ async fn create_host(admin: Admin, state: web::Data<AppState>, body: web::Json<H
         max_containers: b.max_containers,
         publish_address: b.publish_address,
     };
-    let host = hosts::register(&state.ctx.db, &admin.principal.username, input, true).await?;
+    let host = hosts::register(&state.ctx.db, &admin.principal.username, input, state.host_registration()).await?;
     Ok(HttpResponse::Created().json(host))
 }
 

@@ -105,7 +105,7 @@ fn parse_host_form(form: &HostForm) -> Result<hosts::HostInput, ServiceError> {
 async fn host_create(admin: Admin, state: web::Data<AppState>, form: web::Form<HostForm>) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let result = match parse_host_form(&form) {
-        Ok(input) => hosts::register(&state.ctx.db, &admin.principal.username, input, true).await.map(|_| ()),
+        Ok(input) => hosts::register(&state.ctx.db, &admin.principal.username, input, state.host_registration()).await.map(|_| ()),
         Err(e) => Err(e),
     };
     match result {
