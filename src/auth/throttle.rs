@@ -56,12 +56,23 @@ pub async fn reserve(db: &impl ConnectionTrait, key: &str, limit: u32, window: D
         )
         .returning_col(Column::Failures)
         .to_owned();
-    let backend = db.get_database_backend();
-    if db.query_one_raw(backend.build(&insert)).await?.is_some() {
+    Ok(match refused(db, &insert, key).await? {
+        None => None,
+        Some(row) => Some(row.map(|r| r.window_started_at + window).unwrap_or(now)),
+    })
+}
+
+/// Runs a reservation's upsert: `None` when it counted the attempt, else the key's row (the
+/// upsert's condition refused it, and it returned nothing).
+async fn refused(
+    db: &impl ConnectionTrait,
+    insert: &sea_orm::sea_query::InsertStatement,
+    key: &str,
+) -> Result<Option<Option<login_throttle::Model>>, DbErr> {
+    if db.query_one_raw(db.get_database_backend().build(insert)).await?.is_some() {
         return Ok(None);
     }
-    let row = login_throttle::Entity::find_by_id(key.to_string()).one(db).await?;
-    Ok(Some(row.map(|r| r.window_started_at + window).unwrap_or(now)))
+    Ok(Some(login_throttle::Entity::find_by_id(key.to_string()).one(db).await?))
 }
 
 /// Reserves one attempt for a user name from anywhere: refused (with when to come back) while a
@@ -95,12 +106,10 @@ pub async fn reserve_user(db: &impl ConnectionTrait, key: &str, limit: u32, wind
         )
         .returning_col(Column::Failures)
         .to_owned();
-    let backend = db.get_database_backend();
-    if db.query_one_raw(backend.build(&insert)).await?.is_some() {
-        return Ok(None);
-    }
-    let row = login_throttle::Entity::find_by_id(key.to_string()).one(db).await?;
-    Ok(Some(row.and_then(|r| r.locked_until).unwrap_or(now)))
+    Ok(match refused(db, &insert, key).await? {
+        None => None,
+        Some(row) => Some(row.and_then(|r| r.locked_until).unwrap_or(now)),
+    })
 }
 
 /// After a wrong password: the user name's pause grows with its failures past `limit`.

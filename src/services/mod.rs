@@ -103,5 +103,24 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+/// Reads back what a committed change made, trying again for a while when the database does
+/// not answer: the change happened, and the caller must hear so rather than an error.
+pub(crate) async fn read_back<T, F, Fut>(read: F) -> ServiceResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ServiceResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match read().await {
+            Err(ServiceError::Db(e)) if crate::store::unreachable(&e) && tries < 40 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub use crate::store::audit;
 pub use crate::store::{Page, PageRequest};

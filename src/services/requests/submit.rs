@@ -113,7 +113,9 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     if status == RequestStatus::Approved {
         ctx.signals.request_moved();
     }
-    get_unchecked(ctx, &id).await
+    // The request exists now: a database that goes away before it is read back must not turn
+    // the answer into an error the caller would retry (and so request twice).
+    crate::services::read_back(|| get_unchecked(ctx, &id)).await
 }
 
 #[allow(clippy::too_many_arguments)]
