@@ -56,10 +56,7 @@ pub async fn reserve(db: &impl ConnectionTrait, key: &str, limit: u32, window: D
         )
         .returning_col(Column::Failures)
         .to_owned();
-    Ok(match refused(db, &insert, key).await? {
-        None => None,
-        Some(row) => Some(row.map(|r| r.window_started_at + window).unwrap_or(now)),
-    })
+    Ok(refused(db, &insert, key).await?.map(|row| row.map(|r| r.window_started_at + window).unwrap_or(now)))
 }
 
 /// Runs a reservation's upsert: `None` when it counted the attempt, else the key's row (the
@@ -106,10 +103,7 @@ pub async fn reserve_user(db: &impl ConnectionTrait, key: &str, limit: u32, wind
         )
         .returning_col(Column::Failures)
         .to_owned();
-    Ok(match refused(db, &insert, key).await? {
-        None => None,
-        Some(row) => Some(row.and_then(|r| r.locked_until).unwrap_or(now)),
-    })
+    Ok(refused(db, &insert, key).await?.map(|row| row.and_then(|r| r.locked_until).unwrap_or(now)))
 }
 
 /// After a wrong password: the user name's pause grows with its failures past `limit`.
