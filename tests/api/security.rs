@@ -15,6 +15,7 @@ on_both_databases!(
     a_stranger_cannot_keep_an_account_locked,
     plain_tcp_engines_are_marked_and_can_be_refused,
     responses_carry_security_headers_and_head_works,
+    a_demoted_manager_can_no_longer_approve,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -184,4 +185,39 @@ async fn responses_carry_security_headers_and_head_works(db: Db) {
         assert_eq!(res.status(), StatusCode::OK, "HEAD {path}");
         assert!(res.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
     }
+}
+
+/// Finding 3: who may decide is who holds the role when deciding, not who held it when the
+/// request was submitted. A demoted manager can neither see nor approve; a level left with
+/// nobody falls to the admins; a manager promoted since can approve.
+async fn a_demoted_manager_can_no_longer_approve(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let w = crate::requests::world(&app).await;
+    let policy = json!({"name": "managers", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]});
+    assert_eq!(w.admin.create_approval_policy(&policy).await.status(), StatusCode::CREATED);
+    let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {}})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let r: Value = res.json().await.unwrap();
+    let id = r["id"].as_str().unwrap().to_string();
+    assert_eq!(r["waiting_on"], json!(["lead"]));
+
+    assert_eq!(w.admin.set_member("team-a", "lead", "member").await.status(), StatusCode::OK);
+    let res = w.lead.approve(&id).await;
+    assert!([StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&res.status()), "{}", res.status());
+    assert_eq!(w.lead.list_approvals_ok().await, json!([]), "nothing in a former manager's inbox");
+    let r = w.admin.get_request_ok(&id).await;
+    assert_eq!(r["status"], "pending_approval");
+    assert_eq!(r["waiting_on"], json!(["admin"]), "a level left with nobody falls to the admins");
+    // The names at submission stay in explain, as information.
+    assert_eq!(r["explain"]["levels"][0]["approvers"], json!(["lead"]));
+
+    let res = w.admin.create_user(&json!({"username": "ops", "password": password_of("ops")})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(w.admin.set_member("team-a", "ops", "manager").await.status(), StatusCode::OK);
+    let ops = app.api_as("ops", &password_of("ops")).await;
+    assert_eq!(w.admin.get_request_ok(&id).await["waiting_on"], json!(["ops"]));
+    let res = ops.approve(&id).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+    let r = w.admin.get_request_ok(&id).await;
+    assert_ne!(r["status"], "pending_approval", "{r}");
 }

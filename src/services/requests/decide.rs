@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
-use super::{RequestView, can_see, find, get_unchecked, timeline, waiting_on};
+use super::{RequestView, approvers, can_see, find, get_unchecked, timeline};
 use crate::auth::Principal;
 use crate::domain::policy::Mode;
 use crate::domain::states::{Decision, RequestEvent, RequestStatus, TimelineKind};
@@ -23,7 +23,7 @@ pub async fn decide(ctx: &Context, who: &Principal, id: &str, approve: bool, com
         return Err(ServiceError::Forbidden("nobody approves or rejects their own request".into()));
     }
     r.status.next(if approve { RequestEvent::Approve } else { RequestEvent::Reject }).map_err(|e| ServiceError::Conflict(e.to_string()))?;
-    if !waiting_on(&r).contains(&who.username) {
+    if !approvers::waiting_on(db, &r).await?.contains(&who.username) {
         return Err(ServiceError::Forbidden(format!("you are not an approver of level {} of this request", r.level + 1)));
     }
     if comment.chars().count() > 1000 {
@@ -86,7 +86,7 @@ pub(super) async fn record_decision(
         timeline(&txn, &r.id, TimelineKind::Rejected, format!("{approver} rejected level {n}{said}")).await?;
     } else {
         timeline(&txn, &r.id, TimelineKind::Decision, format!("{approver} approved level {n}{said}")).await?;
-        let approvers = waiting_on(&current);
+        let approvers = approvers::waiting_on(&txn, &current).await?;
         let approved_by: Vec<String> = request_decision::Entity::find()
             .filter(request_decision::Column::RequestId.eq(&r.id))
             .filter(request_decision::Column::Level.eq(r.level))

@@ -1,6 +1,7 @@
 //! The self-service loop: `submit` (entitlement, inputs, quota, policy), `decide` (level by
 //! level, and cancel), the `scheduler` that turns approved requests into deployments, and the
 //! views of requests shared by the pages and the API.
+mod approvers;
 mod decide;
 pub mod scheduler;
 mod submit;
@@ -96,21 +97,16 @@ async fn timeline(
     Ok(())
 }
 
-/// The requester, the group's managers, admins, and anyone named as an approver of a level.
+/// The requester, the group's managers and admins (today's), and anyone a level's rule names.
 fn can_see(who: &Principal, r: &request::Model) -> bool {
-    who.is_admin || r.requester_id == who.user_id || who.manages(r.group_id) || r.explain.names_approver(&who.username)
+    who.is_admin
+        || r.requester_id == who.user_id
+        || who.manages(r.group_id)
+        || r.explain.levels.iter().any(|l| l.approver_rule.users.iter().any(|u| u.eq_ignore_ascii_case(&who.username)))
 }
 
 async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<request::Model> {
     request::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no request `{id}`")))
-}
-
-/// Who must still decide the current level (decisions already made included).
-fn waiting_on(r: &request::Model) -> Vec<String> {
-    if r.status != RequestStatus::PendingApproval {
-        return Vec::new();
-    }
-    r.explain.approvers_of(r.level as usize).to_vec()
 }
 
 /// A request the caller may see; others get 404, as if it did not exist.
@@ -140,7 +136,7 @@ async fn view(ctx: &Context, r: request::Model) -> ServiceResult<RequestView> {
         .map(|d| DecisionView { level: d.level + 1, approver: d.approver, decision: d.decision, comment: d.comment, at: d.at })
         .collect();
     let decided: Vec<&str> = decisions.iter().filter(|d| d.level == r.level + 1).map(|d| d.approver.as_str()).collect();
-    let waiting: Vec<String> = waiting_on(&r).into_iter().filter(|u| !decided.contains(&u.as_str())).collect();
+    let waiting: Vec<String> = approvers::waiting_on(db, &r).await?.into_iter().filter(|u| !decided.contains(&u.as_str())).collect();
     let events = events_after(db, &r.id, 0).await?;
     // Secrets are masked for display: the blueprint says which inputs are secret.
     let masked = match item.as_ref() {
@@ -223,7 +219,7 @@ pub async fn inbox(ctx: &Context, who: &Principal) -> ServiceResult<Vec<RequestV
         .await?;
     let mut out = Vec::new();
     for r in pending {
-        if waiting_on(&r).contains(&who.username) {
+        if approvers::waiting_on(&ctx.db, &r).await?.contains(&who.username) {
             let v = view(ctx, r).await?;
             if v.waiting_on.contains(&who.username) {
                 out.push(v);

@@ -4,18 +4,16 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
-use super::{RequestView, get_unchecked, timeline};
+use super::{RequestView, approvers, get_unchecked, timeline};
 use crate::auth::Principal;
-use crate::domain::Role;
 use crate::domain::blueprint::inputs::{self, StoredInputs};
-use crate::domain::policy::Level;
 use crate::domain::policy::explain::{EntitlementReason, Explain, LevelExplain, QuotaCheck};
 use crate::domain::policy::select::{self, Context as PolicyContext, ItemFacts, RequestFacts, RequesterFacts};
 use crate::domain::quota::{self, Amount};
 use crate::domain::states::{RequestStatus, TimelineKind};
 use crate::services::deployments::{self, Prepared};
 use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit, catalog};
-use crate::store::entities::{group, membership, request, user};
+use crate::store::entities::{group, request};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewRequest {
@@ -73,7 +71,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     let mut levels = Vec::new();
     if let Some((policy, _)) = &selection.chosen {
         for (n, level) in policy.levels.iter().enumerate() {
-            levels.push(LevelExplain::new(n, level, approvers_of(db, level, group_id, &who.username).await?));
+            levels.push(LevelExplain::new(n, level, approvers::resolve(db, &level.approvers, group_id, &who.username).await?));
         }
     }
     let status = if selection.chosen.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Approved };
@@ -159,37 +157,6 @@ async fn insert(
     .insert(txn)
     .await?;
     Ok(())
-}
-
-/// The active managers of a group, by name.
-async fn managers_of(db: &impl ConnectionTrait, group_id: i64) -> Result<Vec<String>, sea_orm::DbErr> {
-    let mut names: Vec<String> = membership::Entity::find()
-        .filter(membership::Column::GroupId.eq(group_id))
-        .filter(membership::Column::Role.eq(Role::Manager))
-        .find_also_related(user::Entity)
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|(_, u)| u.filter(|u| u.is_active).map(|u| u.username))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-/// The people of a level, the requester left out: nobody approves their own request.
-async fn approvers_of(db: &impl ConnectionTrait, level: &Level, group_id: i64, requester: &str) -> Result<Vec<String>, sea_orm::DbErr> {
-    let mut out = Vec::new();
-    if level.approvers.group_managers {
-        out.extend(managers_of(db, group_id).await?);
-    }
-    out.extend(level.approvers.users.iter().map(|u| u.to_ascii_lowercase()));
-    if level.approvers.admins {
-        out.extend(catalog::admins(db).await?);
-    }
-    out.sort();
-    out.dedup();
-    out.retain(|u| u != requester);
-    Ok(out)
 }
 
 /// What a group's requests hold now: pending, in flight and running.
