@@ -132,6 +132,22 @@ pub enum UserCommand {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Change an account: disable or enable it, make it an admin or not, reset its password.
+    /// Disabling and a reset end all its sessions and API tokens at once.
+    Set {
+        name: String,
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        #[arg(long)]
+        enable: bool,
+        #[arg(long, conflicts_with = "no_admin")]
+        admin: bool,
+        #[arg(long)]
+        no_admin: bool,
+        /// Read a new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +220,36 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if generated {
                 println!("password: {}", pw.expose());
             }
+            Ok(())
+        }
+        Command::User(UserCommand::Set { name, disable, enable, admin, no_admin, password_stdin }) => {
+            let patch = accounts::UserPatch {
+                is_active: (disable || enable).then_some(enable),
+                is_admin: (admin || no_admin).then_some(admin),
+                password: if password_stdin { Some(read_password_stdin()?) } else { None },
+                ..Default::default()
+            };
+            if patch.is_active.is_none() && patch.is_admin.is_none() && patch.password.is_none() {
+                return Err(CliError::Input("nothing to change: give --disable, --enable, --admin, --no-admin or --password-stdin".into()));
+            }
+            let db = store::connect(&settings.database_url).await?;
+            store::migrate(&db).await?;
+            // The operator at the console acts as an admin that is no account.
+            let operator = crate::auth::Principal {
+                user_id: -1,
+                username: audit::CLI.into(),
+                display_name: audit::CLI.into(),
+                is_admin: true,
+                groups: Vec::new(),
+                via: crate::auth::AuthVia::Token,
+            };
+            let user = accounts::update_user(&db, &operator, None, &name, patch).await?;
+            println!(
+                "{}: {}{}",
+                user.username,
+                if user.is_active { "active" } else { "disabled" },
+                if user.is_admin { ", admin" } else { "" }
+            );
             Ok(())
         }
     }

@@ -83,6 +83,17 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: i64) -> Result<
     Ok(())
 }
 
+/// Ends every session of a user but the one of `keep` (the caller's own, when it changed its
+/// password from a browser).
+pub async fn delete_others(db: &impl ConnectionTrait, user_id: i64, keep: &str) -> Result<(), DbErr> {
+    session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::IdHash.ne(token_hash(keep)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Builds a signed cookie and returns it as it goes on the wire.
 pub fn signed_cookie(key: &Key, name: &'static str, value: String, secure: bool, max_age_hours: Option<u32>) -> Cookie<'static> {
     let mut cookie = Cookie::build(name, value).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();

@@ -32,6 +32,17 @@ pub async fn issue(db: &impl ConnectionTrait, user_id: i64, name: &str, days: u3
     Ok(IssuedToken { token, expires_at })
 }
 
+/// Revokes every live token of a user (a disabled account, a new password).
+pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, DbErr> {
+    let res = api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(Some(Utc::now())))
+        .filter(api_token::Column::UserId.eq(user_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
 /// The user a live token belongs to; records its use.
 pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<i64>, DbErr> {
     if !token.starts_with(TOKEN_PREFIX) {

@@ -100,6 +100,22 @@ async fn migrate_and_add_users(db: Db) {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+
+    // `user set`: disable, promote; the last admin stays one; nothing to change is an error.
+    let (code, stdout, stderr) = output(wharf().args(["--database-url", &url, "user", "set", "bob", "--disable"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("bob: disabled"), "{stdout}");
+    let (code, stdout, _) = output(wharf().args(["--database-url", &url, "user", "set", "bob", "--enable", "--admin"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("bob: active, admin"), "{stdout}");
+    let (code, _, _) = output(wharf().args(["--database-url", &url, "user", "set", "bob", "--no-admin"]));
+    assert_eq!(code, 0);
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "user", "set", "alice", "--no-admin"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("last active admin"), "{stderr}");
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "user", "set", "alice"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nothing to change"), "{stderr}");
 }
 
 #[tokio::test]

@@ -52,6 +52,10 @@ impl Api {
     pub async fn list_users_ok(&self, query: &str) -> Value {
         self.json(&with_query(format!("{V1}/users"), query)).await
     }
+    /// `PATCH /api/v1/users/{username}` `{"is_active"?,"is_admin"?,"password"?,"current_password"?,"email"?,"display_name"?}`.
+    pub async fn update_user(&self, username: &str, body: &Value) -> Response {
+        self.patch(&format!("{V1}/users/{username}"), body).await
+    }
     /// `POST /api/v1/groups` `{"name","description"?}`.
     pub async fn create_group(&self, body: &Value) -> Response {
         self.post(&format!("{V1}/groups"), body).await

@@ -200,6 +200,9 @@ impl Api {
     pub async fn put(&self, path: &str, body: &Value) -> Response {
         self.client.put(format!("{}{path}", self.base)).json(body).send().await.expect("request")
     }
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.client.patch(format!("{}{path}", self.base)).json(body).send().await.expect("request")
+    }
     pub async fn delete(&self, path: &str) -> Response {
         self.client.delete(format!("{}{path}", self.base)).send().await.expect("request")
     }

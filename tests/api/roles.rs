@@ -78,6 +78,14 @@ fn pages() -> Vec<Route> {
         r(M::POST, "/admin/catalog/policies", Some(json!({"name": ""})), [LOGIN, 403, 403, 422]),
         r(M::POST, "/admin/groups/team-a/quota", Some(json!({"max_containers": "40"})), [LOGIN, 403, 403, 303]),
         r(M::GET, "/profile", None, [LOGIN, 200, 200, 200]),
+        r(
+            M::POST,
+            "/profile/password",
+            Some(json!({"current_password": "not-it", "password": "a-new-password-1"})),
+            [LOGIN, 422, 422, 422],
+        ),
+        r(M::POST, "/profile/sign-out-everywhere", Some(json!({})), [LOGIN, 303, 303, 303]),
+        r(M::POST, "/admin/users/victim", Some(json!({"action": "enable"})), [LOGIN, 403, 403, 303]),
         r(M::POST, "/profile/tokens", Some(json!({"name": "t", "days": "7"})), [LOGIN, 201, 201, 201]),
         r(M::POST, "/profile/tokens/999999/revoke", Some(json!({})), [LOGIN, 404, 404, 404]),
         r(M::GET, "/auth/oidc/login", None, [404, 404, 404, 404]),
@@ -93,6 +101,8 @@ fn api() -> Vec<Route> {
         r(M::GET, "/api/v1/me", None, [401, 200, 200, 200]),
         r(M::GET, "/api/v1/users", None, [401, 403, 403, 200]),
         r(M::POST, "/api/v1/users", Some(json!({"username": "api-{who}", "password": "new-user-password"})), [401, 403, 403, 201]),
+        r(M::PATCH, "/api/v1/users/victim", Some(json!({"display_name": "Victim of {who}"})), [401, 403, 403, 200]),
+        r(M::PATCH, "/api/v1/users/{who}", Some(json!({"display_name": "Me, {who}"})), [401, 200, 200, 200]),
         r(M::GET, "/api/v1/groups", None, [401, 403, 403, 200]),
         r(M::POST, "/api/v1/groups", Some(json!({"name": "api-group-{who}"})), [401, 403, 403, 201]),
         r(M::GET, "/api/v1/groups/team-a", None, [401, 200, 200, 200]),
@@ -199,11 +209,13 @@ async fn every_route_checks_the_role(db: Db) {
         }
         let client = api_for(&app, who).await;
         for route in api() {
-            let path = route.path;
+            let path = &route.path.replace("{who}", name(who));
+            let path = path.as_str();
             let res = match (&route.method, &route.body) {
                 (&Method::GET, _) => client.get(path).await,
                 (&Method::DELETE, _) => client.delete(path).await,
                 (&Method::PUT, Some(b)) => client.put(path, &fill(b, who)).await,
+                (&Method::PATCH, Some(b)) => client.patch(path, &fill(b, who)).await,
                 (_, Some(b)) => client.post(path, &fill(b, who)).await,
                 (m, None) => panic!("{m} {path} needs a body"),
             };

@@ -16,6 +16,7 @@ on_both_databases!(
     plain_tcp_engines_are_marked_and_can_be_refused,
     responses_carry_security_headers_and_head_works,
     a_demoted_manager_can_no_longer_approve,
+    disabling_and_new_passwords_end_every_way_in,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -220,4 +221,77 @@ async fn a_demoted_manager_can_no_longer_approve(db: Db) {
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
     let r = w.admin.get_request_ok(&id).await;
     assert_ne!(r["status"], "pending_approval", "{r}");
+}
+
+/// Finding 10: accounts have a life. Disabling ends every session and token at once; an
+/// admin's reset does too; one's own new password (with the current one) ends the other
+/// sessions and all tokens; a demoted admin loses admin routes with the token they hold; the
+/// last admin cannot be demoted; nobody promotes themselves.
+async fn disabling_and_new_passwords_end_every_way_in(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let admin = app.seed_team().await;
+    let dev_token = app.api_as("dev", &password_of("dev")).await;
+    let dev_browser = app.browser();
+    dev_browser.login_ok("dev", &password_of("dev")).await;
+
+    // Disabled: the token and the session stop at once, and the password no longer logs in.
+    let res = admin.update_user("dev", &json!({"is_active": false})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["is_active"], false);
+    assert_eq!(dev_token.get_me().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(dev_browser.get("/profile").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.anonymous().auth_token("dev", &password_of("dev")).await.status(), StatusCode::UNAUTHORIZED);
+    // Enabled again, with a fresh login only.
+    assert_eq!(admin.update_user("dev", &json!({"is_active": true})).await.status(), StatusCode::OK);
+    assert_eq!(dev_token.get_me().await.status(), StatusCode::UNAUTHORIZED, "old tokens stay revoked");
+    let dev = app.api_as("dev", &password_of("dev")).await;
+
+    // Nobody promotes themselves, or changes another account.
+    assert_eq!(dev.update_user("dev", &json!({"is_admin": true})).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(dev.update_user("lead", &json!({"display_name": "owned"})).await.status(), StatusCode::FORBIDDEN);
+
+    // One's own new password needs the current one; it ends every token (this one included)
+    // and every session.
+    let res = dev.update_user("dev", &json!({"password": "brand-new-password", "current_password": "not-the-old-one"})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let b2 = app.browser();
+    b2.login_ok("dev", &password_of("dev")).await;
+    let res = dev.update_user("dev", &json!({"password": "brand-new-password", "current_password": password_of("dev")})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(dev.get_me().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(b2.get("/profile").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.anonymous().auth_token("dev", "brand-new-password").await.status(), StatusCode::CREATED);
+
+    // From the profile page: this browser stays, the others go.
+    let here = app.browser();
+    here.login_ok("dev", "brand-new-password").await;
+    let there = app.browser();
+    there.login_ok("dev", "brand-new-password").await;
+    let res =
+        here.submit("/profile", "/profile/password", &[("current_password", "brand-new-password"), ("password", "third-password-1")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(here.get("/profile").await.status(), StatusCode::OK);
+    assert_eq!(there.get("/profile").await.status(), StatusCode::SEE_OTHER);
+
+    // An admin's reset ends lead's token.
+    let lead = app.api_as("lead", &password_of("lead")).await;
+    assert_eq!(admin.update_user("lead", &json!({"password": "reset-by-admin-1"})).await.status(), StatusCode::OK);
+    assert_eq!(lead.get_me().await.status(), StatusCode::UNAUTHORIZED);
+
+    // A demoted admin loses admin routes with the token they hold.
+    let res = admin.create_user(&json!({"username": "ops", "password": password_of("ops"), "is_admin": true})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ops = app.api_as("ops", &password_of("ops")).await;
+    assert_eq!(ops.list_users("").await.status(), StatusCode::OK);
+    assert_eq!(admin.update_user("ops", &json!({"is_admin": false})).await.status(), StatusCode::OK);
+    assert_eq!(ops.list_users("").await.status(), StatusCode::FORBIDDEN);
+
+    // The last admin stays an admin, and nobody disables themselves.
+    let res = admin.update_user("admin", &json!({"is_admin": false})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(admin.update_user("admin", &json!({"is_active": false})).await.status(), StatusCode::CONFLICT);
+    // Every change is audited, without the passwords.
+    let audit = admin.get_audit_ok("action=user.update").await;
+    assert!(audit.as_array().unwrap().len() >= 6, "{audit}");
+    assert!(!audit.to_string().contains("brand-new-password"));
 }

@@ -8,10 +8,12 @@ use crate::services::PageRequest;
 use crate::services::accounts::{self, NewUserInput};
 use crate::web::AppState;
 use crate::web::error::AppError;
-use crate::web::extract::Admin;
+use crate::web::extract::{Admin, Signed};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users", web::get().to(list_users)).route("/users", web::post().to(create_user));
+    cfg.route("/users", web::get().to(list_users))
+        .route("/users", web::post().to(create_user))
+        .route("/users/{username}", web::patch().to(update_user));
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -44,4 +46,19 @@ async fn create_user(admin: Admin, state: web::Data<AppState>, body: web::Json<C
 async fn list_users(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
     let page = accounts::list_users(&state.ctx.db, PageRequest::new(q.page, q.per_page)).await?;
     Ok(page_response(&req, page))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "people",
+    description = "Change an account: admins any (enable, disable, promote, demote, reset the password); anyone their own password (with `current_password`), display name and e-mail. Disabling or an admin's reset ends all the account's sessions and API tokens; one's own new password ends one's other sessions and all one's tokens.",
+    params(("username" = String, Path, description = "the account")), request_body = crate::services::accounts::UserPatch,
+    responses((status = 200, body = crate::services::accounts::UserView), doc::Errors))]
+async fn update_user(
+    user: Signed,
+    state: web::Data<AppState>,
+    username: web::Path<String>,
+    body: web::Json<accounts::UserPatch>,
+) -> Result<HttpResponse, AppError> {
+    let view =
+        accounts::update_user(&state.ctx.db, &user.principal, user.ctx.session_token.as_deref(), &username, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
 }

@@ -6,8 +6,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{form_errors, layout, render, see_other};
+use crate::auth::sessions::{self, SESSION_COOKIE};
 use crate::auth::tokens::TokenView;
-use crate::services::tokens;
+use crate::domain::Secret;
+use crate::services::{accounts, tokens};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Signed;
@@ -16,7 +18,9 @@ use crate::web::views::{FormErrors, Layout};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/profile", web::get().to(page))
         .route("/profile/tokens", web::post().to(create))
-        .route("/profile/tokens/{id}/revoke", web::post().to(revoke));
+        .route("/profile/tokens/{id}/revoke", web::post().to(revoke))
+        .route("/profile/password", web::post().to(change_password))
+        .route("/profile/sign-out-everywhere", web::post().to(sign_out_everywhere));
 }
 
 #[derive(Template)]
@@ -30,6 +34,9 @@ struct ProfilePage {
     new_token: Option<(String, String)>,
     name: String,
     errors: FormErrors,
+    /// The password form's errors, and whether it just succeeded.
+    password_errors: FormErrors,
+    password_changed: bool,
 }
 
 async fn build(
@@ -54,6 +61,8 @@ async fn build(
         new_token,
         name,
         errors,
+        password_errors: FormErrors::default(),
+        password_changed: false,
     })
 }
 
@@ -87,4 +96,45 @@ async fn create(user: Signed, state: web::Data<AppState>, form: web::Form<Create
 async fn revoke(user: Signed, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     tokens::revoke(&state.ctx.db, &user.principal, id.into_inner()).await?;
     Ok(see_other("/profile"))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// One's own new password: this browser stays signed in; every other session and every API
+/// token of the account ends.
+async fn change_password(user: Signed, state: web::Data<AppState>, form: web::Form<PasswordForm>) -> Result<HttpResponse, AppError> {
+    let f = form.into_inner();
+    let patch = accounts::UserPatch {
+        password: Some(Secret::new(f.password)),
+        current_password: Some(Secret::new(f.current_password)),
+        ..Default::default()
+    };
+    let done =
+        accounts::update_user(&state.ctx.db, &user.principal, user.ctx.session_token.as_deref(), &user.principal.username, patch).await;
+    let mut page = build(&user, &state, None, String::new(), FormErrors::default()).await?;
+    match done {
+        Ok(_) => {
+            page.password_changed = true;
+            page.mine = tokens::list(&state.ctx.db, &user.principal, false).await?;
+            render(StatusCode::OK, &page)
+        }
+        Err(e) => {
+            page.password_errors = form_errors(e)?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+/// Ends every session of the account, this one included.
+async fn sign_out_everywhere(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    accounts::sign_out_everywhere(&state.ctx.db, &user.principal).await?;
+    let mut res = see_other("/login");
+    res.add_cookie(&sessions::removal(SESSION_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
+    Ok(res)
 }

@@ -17,6 +17,7 @@ use crate::web::views::{FormErrors, Layout, Pager};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users", web::get().to(users))
         .route("/admin/users", web::post().to(create_user))
+        .route("/admin/users/{username}", web::post().to(update_user))
         .route("/admin/settings/local-login", web::post().to(local_login));
 }
 
@@ -100,6 +101,45 @@ async fn create_user(admin: Admin, state: web::Data<AppState>, form: web::Form<U
             // The password is never sent back to the browser.
             let form = UserForm { password: String::new(), ..form };
             render(StatusCode::UNPROCESSABLE_ENTITY, &UsersPage::build(&admin, &state, None, form, errors, None).await?)
+        }
+    }
+}
+
+/// One of the actions of an account's row: enable, disable, promote, demote, or reset (with
+/// `password`).
+#[derive(Deserialize)]
+struct ActionForm {
+    action: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn update_user(
+    admin: Admin,
+    state: web::Data<AppState>,
+    username: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, AppError> {
+    let f = form.into_inner();
+    let mut patch = accounts::UserPatch::default();
+    match f.action.as_str() {
+        "enable" => patch.is_active = Some(true),
+        "disable" => patch.is_active = Some(false),
+        "promote" => patch.is_admin = Some(true),
+        "demote" => patch.is_admin = Some(false),
+        "reset" => patch.password = Some(Secret::new(f.password)),
+        other => return Err(AppError::BadRequest(format!("`{other}` is not an action on an account"))),
+    }
+    match accounts::update_user(&state.ctx.db, &admin.principal, admin.ctx.session_token.as_deref(), &username, patch).await {
+        Ok(_) => Ok(see_other("/admin/users")),
+        Err(e) => {
+            let mut errors = form_errors(e)?;
+            // Shown above the table: name the account the error is about.
+            for err in &mut errors.0 {
+                err.message = format!("{username}: {}", err.message);
+                err.field.clear();
+            }
+            render(StatusCode::UNPROCESSABLE_ENTITY, &UsersPage::build(&admin, &state, None, UserForm::default(), errors, None).await?)
         }
     }
 }
