@@ -56,6 +56,17 @@ pub enum Command {
     /// Work with blueprint folders.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// The key that seals secrets at rest (`secret_key_file`).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every secret again with a new key, in one transaction, then put the new key in
+    /// place (the old one is kept as `<file>.old`). Stop every replica first, and give them all
+    /// the new file before they start again.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +204,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Host(cmd) => host_command(&settings, cmd).await,
+        Command::Secrets(SecretsCommand::Rotate) => rotate_secrets(&settings).await,
         Command::Catalog(CatalogCommand::Validate { dir }) => {
             let dir = dir.unwrap_or_else(|| settings.catalog_dir.clone());
             let (count, bad) =
@@ -255,6 +267,54 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+async fn rotate_secrets(settings: &Settings) -> Result<(), CliError> {
+    use crate::sealing::{Sealer, write_key_file};
+    let input = |e: &dyn std::fmt::Display| CliError::Input(e.to_string());
+    let path = &settings.secret_key_file;
+    let db = store::connect(&settings.database_url).await?;
+    store::migrate(&db).await?;
+    let old = Sealer::load(path).map_err(|e| input(&e))?;
+    store::sealed::check_key(&db, &old).await.map_err(|e| input(&e))?;
+    let (new, text) = Sealer::generate();
+    // The new key is on disk before the database depends on it.
+    let next = path.with_extension("next");
+    let _ = std::fs::remove_file(&next);
+    write_key_file(&next, &text).map_err(|e| input(&e))?;
+    let txn = store::begin(&db).await.map_err(|e| input(&e))?;
+    let n = store::sealed::rotate(&txn, &old, &new).await.map_err(|e| input(&e))?;
+    txn.commit().await.map_err(|e| input(&e))?;
+    let backup = path.with_extension("old");
+    std::fs::rename(path, &backup).map_err(|e| input(&format!("the database uses the new key in {}, but: {e}", next.display())))?;
+    std::fs::rename(&next, path).map_err(|e| input(&format!("the database uses the new key in {}, but: {e}", next.display())))?;
+    audit::record(
+        &db,
+        audit::CLI,
+        "secrets.rotate",
+        "secrets",
+        serde_json::json!({"hosts": n.hosts, "requests": n.requests, "deployments": n.deployments}),
+    )
+    .await
+    .map_err(|e| input(&e))?;
+    println!(
+        "sealed again with a new key in {}: {} setting(s), {} host key(s), {} request(s), {} deployment(s); the old key is in {}",
+        path.display(),
+        n.settings,
+        n.hosts,
+        n.requests,
+        n.deployments,
+        backup.display()
+    );
+    println!("give every replica the new key file before it starts again, then delete the old one");
+    Ok(())
+}
+
+/// The key that seals secrets at rest, checked against the database (as `serve` does).
+async fn open_sealer(settings: &Settings, db: &sea_orm::DatabaseConnection) -> Result<crate::sealing::Sealer, CliError> {
+    let sealer = crate::sealing::Sealer::load_or_create(&settings.secret_key_file).map_err(|e| CliError::Input(e.to_string()))?;
+    store::sealed::check_key(db, &sealer).await.map_err(|e| CliError::Input(e.to_string()))?;
+    Ok(sealer)
+}
+
 fn read_password_stdin() -> Result<Secret, CliError> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -292,6 +352,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> Result<(), CliError> {
 async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliError> {
     let db = store::connect(&settings.database_url).await?;
     store::migrate(&db).await?;
+    let sealer = open_sealer(settings, &db).await?;
     match cmd {
         HostCommand::Add { name, endpoint, labels, max_containers, publish_address, tls_ca, tls_cert, tls_key } => {
             let mut map = std::collections::BTreeMap::new();
@@ -312,7 +373,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
                 &db,
                 audit::CLI,
                 input,
-                hosts::Registration { check_connection: true, allow_insecure_tcp: settings.hosts.allow_insecure_tcp },
+                hosts::Registration { check_connection: true, allow_insecure_tcp: settings.hosts.allow_insecure_tcp, sealer: &sealer },
             )
             .await?;
             if h.insecure {
@@ -340,7 +401,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
             }
         }
         HostCommand::Remove { name, force } => {
-            let pool = crate::engine::pool::HostPool::default();
+            let pool = crate::engine::pool::HostPool::new(sealer);
             hosts::remove(&db, &pool, audit::CLI, &name, force).await?;
             println!("removed host {name}");
         }

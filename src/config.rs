@@ -64,6 +64,8 @@ struct RawSettings {
     oidc: OidcSettings,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    #[serde(default = "default_secret_key_file")]
+    secret_key_file: RelativePathBuf,
     #[serde(default)]
     audit: AuditSettings,
 }
@@ -123,6 +125,9 @@ fn default_database_url() -> String {
 }
 fn default_catalog_dir() -> RelativePathBuf {
     RelativePathBuf::from(PathBuf::from("./catalog"))
+}
+fn default_secret_key_file() -> RelativePathBuf {
+    RelativePathBuf::from(PathBuf::from("./wharf.key"))
 }
 fn default_log() -> String {
     "info".into()
@@ -340,6 +345,8 @@ pub struct Settings {
     /// the audit log); from anyone else the header is ignored.
     pub trusted_proxies: Vec<IpNet>,
     pub audit: AuditSettings,
+    /// The key that seals secrets at rest (created 0600 at the first start; the same on every replica).
+    pub secret_key_file: PathBuf,
 }
 
 impl Settings {
@@ -481,6 +488,7 @@ impl TryFrom<RawSettings> for Settings {
             oidc: raw.oidc,
             trusted_proxies,
             audit: raw.audit,
+            secret_key_file: raw.secret_key_file.relative(),
         })
     }
 }

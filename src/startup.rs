@@ -26,6 +26,10 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot read or create the cookie signing key: {0}")]
     Key(sea_orm::DbErr),
+    #[error(transparent)]
+    Seal(#[from] crate::sealing::SealError),
+    #[error(transparent)]
+    KeyCheck(#[from] store::sealed::KeyCheckError),
     #[error("cannot read or create the installation id: {0}")]
     Instance(sea_orm::DbErr),
     #[error(transparent)]
@@ -55,7 +59,10 @@ impl Application {
     }
 
     pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> Result<Self, StartError> {
-        let cookie_key = auth::sessions::signing_key(&db).await.map_err(StartError::Key)?;
+        let sealer = crate::sealing::Sealer::load_or_create(&settings.secret_key_file)?;
+        store::sealed::check_key(&db, &sealer).await?;
+        store::sealed::seal_legacy(&db, &sealer).await.map_err(StartError::Key)?;
+        let cookie_key = auth::sessions::signing_key(&db, &sealer).await.map_err(StartError::Key)?;
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?.port();
         let workers = settings.workers;
@@ -73,14 +80,14 @@ impl Application {
         };
         import_catalog(&db, &settings.catalog_dir).await;
         if settings.hosts.register_local {
-            register_local_host(&db, &settings.hosts.local_socket).await;
+            register_local_host(&db, &settings.hosts.local_socket, &sealer).await;
         }
         let grace_secs = settings.engine.shutdown_grace_secs;
         let keeping = (settings.audit.retention_days, settings.login.lockout_minutes);
         let signals = Signals::default();
         let instance = store::instance_id(&db).await.map_err(StartError::Instance)?;
-        let engine = Engine::new(db.clone(), instance, signals.clone(), settings.engine.clone(), settings.hosts.clone());
-        let ctx = Context::new(db.clone(), signals);
+        let engine = Engine::new(db.clone(), instance, signals.clone(), settings.engine.clone(), settings.hosts.clone(), sealer.clone());
+        let ctx = Context::new(db.clone(), signals, sealer);
         let state = Data::new(AppState { ctx: ctx.clone(), settings: Arc::new(settings), cookie_key, engine: engine.clone(), oidc });
         let server = HttpServer::new(move || {
             App::new()
@@ -193,14 +200,20 @@ async fn import_catalog(db: &DatabaseConnection, dir: &Path) {
 }
 
 /// With no host registered and a local Docker socket present, registers it as `local`.
-async fn register_local_host(db: &DatabaseConnection, socket: &Path) {
+async fn register_local_host(db: &DatabaseConnection, socket: &Path, sealer: &crate::sealing::Sealer) {
     if !socket.exists() {
         return;
     }
     match hosts::list(db).await {
         Ok(list) if list.is_empty() => {
             let input = hosts::HostInput { name: "local".into(), endpoint: format!("unix://{}", socket.display()), ..Default::default() };
-            match hosts::register(db, audit::SYSTEM, input, hosts::Registration { check_connection: false, allow_insecure_tcp: true }).await
+            match hosts::register(
+                db,
+                audit::SYSTEM,
+                input,
+                hosts::Registration { check_connection: false, allow_insecure_tcp: true, sealer },
+            )
+            .await
             {
                 Ok(_) => tracing::info!(socket = %socket.display(), "registered the local Docker engine as host `local`"),
                 Err(e) => tracing::warn!(error = %e, "could not register the local Docker engine"),

@@ -8,6 +8,7 @@ use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
 use super::{random_token, token_hash};
+use crate::sealing::{Kind, Sealer};
 use crate::store::entities::{session, setting};
 
 pub const SESSION_COOKIE: &str = "wharf_session";
@@ -16,24 +17,29 @@ const KEY_SETTING: &str = "session_signing_key";
 
 /// The key that signs cookies. Made once and kept in the database, so that restarts and
 /// several replicas on one PostgreSQL accept each other's cookies.
-pub async fn signing_key(db: &impl ConnectionTrait) -> Result<Key, DbErr> {
+pub async fn signing_key(db: &impl ConnectionTrait, sealer: &Sealer) -> Result<Key, DbErr> {
+    let bad = || DbErr::Custom(format!("setting `{KEY_SETTING}` is not a valid key"));
+    let read = |stored: &str| -> Result<Key, DbErr> {
+        let text = sealer.open(Kind::CookieKey, stored).map_err(|e| DbErr::Custom(format!("setting `{KEY_SETTING}`: {e}")))?;
+        STANDARD.decode(text).ok().and_then(|b| Key::try_from(b.as_slice()).ok()).ok_or_else(bad)
+    };
     if let Some(row) = setting::Entity::find_by_id(KEY_SETTING).one(db).await? {
-        if let Some(key) = STANDARD.decode(&row.value).ok().and_then(|b| Key::try_from(b.as_slice()).ok()) {
-            return Ok(key);
+        let key = read(&row.value)?;
+        if !Sealer::is_sealed(&row.value) {
+            // Kept in clear by an older Wharf: sealed now.
+            let mut a: setting::ActiveModel = row.clone().into();
+            a.value = Set(sealer.seal(Kind::CookieKey, &row.value));
+            a.update(db).await?;
         }
-        return Err(DbErr::Custom(format!("setting `{KEY_SETTING}` is not a valid key")));
+        return Ok(key);
     }
     let mut bytes = [0u8; 64];
     rand::rng().fill_bytes(&mut bytes);
-    let row = setting::ActiveModel { key: Set(KEY_SETTING.into()), value: Set(STANDARD.encode(bytes)) };
+    let row = setting::ActiveModel { key: Set(KEY_SETTING.into()), value: Set(sealer.seal(Kind::CookieKey, &STANDARD.encode(bytes))) };
     if let Err(insert_err) = row.insert(db).await {
         // Another replica made it first: use theirs.
         return match setting::Entity::find_by_id(KEY_SETTING).one(db).await? {
-            Some(row) => STANDARD
-                .decode(&row.value)
-                .ok()
-                .and_then(|b| Key::try_from(b.as_slice()).ok())
-                .ok_or_else(|| DbErr::Custom(format!("setting `{KEY_SETTING}` is not a valid key"))),
+            Some(row) => read(&row.value),
             None => Err(insert_err),
         };
     }

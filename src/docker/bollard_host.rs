@@ -14,7 +14,6 @@ use bollard::query_parameters::{
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::StreamExt;
 
-use super::tls::TlsFiles;
 use super::{
     ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, HostEndpoint, ImageInfo, Labelled,
     MountSpec, PublishedPort, TlsMaterial, labels,
@@ -27,7 +26,6 @@ const TIMEOUT_SECS: u64 = 120;
 pub struct BollardHost {
     endpoint: HostEndpoint,
     docker: Docker,
-    _tls: Option<TlsFiles>,
 }
 
 impl BollardHost {
@@ -39,7 +37,6 @@ impl BollardHost {
     pub async fn connect_with(endpoint: HostEndpoint, tls: Option<&TlsMaterial>) -> Result<Self, DockerError> {
         let shown = endpoint.to_string();
         let unreachable = |m: String| DockerError::Unreachable { endpoint: shown.clone(), message: m };
-        let mut files = None;
         let docker = match (&endpoint, tls) {
             (HostEndpoint::Unix(path), None) => Docker::connect_with_unix(path, TIMEOUT_SECS, API_DEFAULT_VERSION),
             (HostEndpoint::Unix(_), Some(_)) => {
@@ -48,23 +45,12 @@ impl BollardHost {
             (HostEndpoint::Tcp { host, port }, None) => {
                 Docker::connect_with_http(&format!("tcp://{host}:{port}"), TIMEOUT_SECS, API_DEFAULT_VERSION)
             }
-            (HostEndpoint::Tcp { host, port }, Some(material)) => {
-                let f = TlsFiles::write(material).map_err(|e| unreachable(format!("cannot write the TLS files: {e}")))?;
-                let d = Docker::connect_with_ssl(
-                    &format!("tcp://{host}:{port}"),
-                    &f.key(),
-                    &f.cert(),
-                    &f.ca(),
-                    TIMEOUT_SECS,
-                    API_DEFAULT_VERSION,
-                );
-                files = Some(f);
-                d
-            }
+            (HostEndpoint::Tcp { host, port }, Some(material)) => Ok(super::tls::connect(host, *port, material, TIMEOUT_SECS)
+                .map_err(|reason| DockerError::BadEndpoint { endpoint: shown.clone(), reason })?),
         }
         .map_err(|e| unreachable(e.to_string()))?;
         let docker = docker.negotiate_version().await.map_err(|e| unreachable(describe(&e)))?;
-        Ok(Self { endpoint, docker, _tls: files })
+        Ok(Self { endpoint, docker })
     }
 
     fn map_err(&self, operation: &'static str, e: BollardError) -> DockerError {

@@ -1,42 +1,53 @@
-//! bollard reads TLS client material from files, on every handshake. Wharf keeps it in the
-//! database, so each TLS host gets a private folder (0700, files 0600) for the life of its
-//! connection, removed when the connection is dropped.
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
+//! TLS to Docker engines from material held in memory: the CA, the client certificate and its
+//! key are parsed from their PEM text when a connection is made; nothing is written to disk
+//! (bollard's own TLS reads files on every handshake).
+use std::sync::Arc;
+
+use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::TlsMaterial;
 
-pub struct TlsFiles {
-    dir: PathBuf,
+/// A rustls client configuration that trusts only `m`'s CA and presents `m`'s certificate.
+fn client_config(m: &TlsMaterial) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(m.ca_pem.as_bytes()) {
+        roots.add(cert.map_err(|e| format!("the CA certificate: {e}"))?).map_err(|e| format!("the CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("the CA certificate: no certificate in it".into());
+    }
+    let certs = CertificateDer::pem_slice_iter(m.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the client certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(m.key_pem.as_bytes()).map_err(|e| format!("the client key: {e}"))?;
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("the client certificate and key: {e}"))
 }
 
-impl TlsFiles {
-    pub fn write(material: &TlsMaterial) -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("wharf-tls-{}", uuid::Uuid::new_v4().simple()));
-        fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        let files = TlsFiles { dir };
-        for (name, pem) in [("ca.pem", &material.ca_pem), ("cert.pem", &material.cert_pem), ("key.pem", &material.key_pem)] {
-            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(files.dir.join(name))?;
-            f.write_all(pem.as_bytes())?;
-        }
-        Ok(files)
-    }
-
-    pub fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-    pub fn cert(&self) -> PathBuf {
-        self.dir.join("cert.pem")
-    }
-    pub fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
-    }
-}
-
-impl Drop for TlsFiles {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+/// A Docker client for `https://host:port` with `m`.
+pub fn connect(host: &str, port: u16, m: &TlsMaterial, timeout_secs: u64) -> Result<Docker, String> {
+    let config = client_config(m)?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnector::from((http, config));
+    let client = Arc::new(Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build(https));
+    Docker::connect_with_custom_transport(
+        move |req: BollardRequest| {
+            let client = Arc::clone(&client);
+            async move { client.request(req).await.map_err(bollard::errors::Error::from) }
+        },
+        Some(format!("https://{host}:{port}")),
+        timeout_secs,
+        API_DEFAULT_VERSION,
+    )
+    .map_err(|e| e.to_string())
 }

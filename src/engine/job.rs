@@ -196,13 +196,18 @@ impl Ctx {
 }
 
 /// The blueprint and validated inputs a deployment was made from.
-pub async fn load_spec(db: &DatabaseConnection, d: &deployment::Model) -> Result<(Blueprint, inputs::InputValues), StepError> {
+pub async fn load_spec(
+    db: &DatabaseConnection,
+    sealer: &crate::sealing::Sealer,
+    d: &deployment::Model,
+) -> Result<(Blueprint, inputs::InputValues), StepError> {
     let v = blueprint_version::Entity::find_by_id((d.blueprint_id.clone(), d.blueprint_version))
         .one(db)
         .await?
         .ok_or_else(|| fail(format!("blueprint {} version {} is gone", d.blueprint_id, d.blueprint_version)))?;
     let bp = blueprint::parse(&v.source).map_err(|e| fail(format!("the stored blueprint no longer parses: {}", e[0])))?;
-    let values = inputs::validate(&bp, &d.inputs.to_json_map())
+    let opened = sealer.open_inputs(&d.inputs).map_err(|e| fail(format!("the deployment's inputs: {e}")))?;
+    let values = inputs::validate(&bp, &opened.to_json_map())
         .map_err(|e| fail(format!("the stored inputs no longer fit the blueprint: {}: {}", e[0].0, e[0].1)))?;
     Ok((bp, values))
 }

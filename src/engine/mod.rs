@@ -42,6 +42,8 @@ struct Inner {
     running: Mutex<HashMap<i64, (Claim, AbortHandle)>>,
     /// Failed health checks in a row, by host.
     failed_checks: Mutex<HashMap<i64, u32>>,
+    /// Opens sealed secrets (inputs, TLS keys).
+    sealer: crate::sealing::Sealer,
 }
 
 #[derive(Clone)]
@@ -50,12 +52,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(db: DatabaseConnection, instance: String, signals: Signals, settings: EngineSettings, hosts: HostSettings) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        instance: String,
+        signals: Signals,
+        settings: EngineSettings,
+        hosts: HostSettings,
+        sealer: crate::sealing::Sealer,
+    ) -> Self {
         let owner = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         Self {
             inner: Arc::new(Inner {
                 db,
-                pool: HostPool::default(),
+                pool: HostPool::new(sealer.clone()),
+                sealer,
                 signals,
                 owner,
                 instance,

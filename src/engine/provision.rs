@@ -96,7 +96,7 @@ impl Engine {
         if d.status != DeploymentStatus::Provisioning {
             return Err(fail(format!("the deployment is {}, not provisioning", d.status)));
         }
-        let (bp, values) = load_spec(db, &d).await?;
+        let (bp, values) = load_spec(db, &self.inner.sealer, &d).await?;
         let dep = DeploymentRef { id: d.id.clone(), name: d.name.clone() };
         let spec = resolve::resolve(&bp, &values, &dep).map_err(|e| fail(format!("the blueprint does not resolve: {}", e[0])))?;
         let needed: i64 = spec.iter().map(|c| i64::from(c.replicas)).sum();

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Context, FieldError, Page, PageRequest, ServiceError, ServiceResult, audit, blueprints};
-use crate::domain::blueprint::inputs::{self, StoredInputs};
+use crate::domain::blueprint::inputs;
 use crate::domain::blueprint::resolve::{self, DeploymentRef};
 use crate::domain::deployment::PublishedPort;
 use crate::domain::quota::Amount;
@@ -135,14 +135,20 @@ pub struct Origin {
 }
 
 /// Stores a prepared deployment and queues its provisioning, in the caller's transaction.
-pub async fn insert(txn: &impl sea_orm::ConnectionTrait, p: &Prepared, origin: &Origin) -> Result<(), sea_orm::DbErr> {
+pub async fn insert(
+    txn: &impl sea_orm::ConnectionTrait,
+    sealer: &crate::sealing::Sealer,
+    p: &Prepared,
+    origin: &Origin,
+) -> Result<(), sea_orm::DbErr> {
     let now = Utc::now();
     deployment::ActiveModel {
         id: Set(p.id.clone()),
         name: Set(p.name.clone()),
         blueprint_id: Set(p.bp.id.clone()),
         blueprint_version: Set(p.version),
-        inputs: Set(StoredInputs(p.values.clone())),
+        // Secret inputs are kept sealed (see `sealing`).
+        inputs: Set(sealer.seal_inputs(&p.bp, &p.values)),
         host_id: Set(None),
         host_selector: Set(StringMap(origin.host_selector.clone())),
         status: Set(DeploymentStatus::Provisioning),
@@ -169,7 +175,7 @@ pub async fn deploy(ctx: &Context, actor: &str, input: DeployInput) -> ServiceRe
     let p = prepare(ctx, &input.blueprint, input.version, &input.inputs, input.name.as_deref()).await?;
     let origin = Origin { host_selector: input.host_selector, owner_id: input.owner_id, group_id: input.group_id, ..Default::default() };
     let txn = crate::store::begin(&ctx.db).await?;
-    insert(&txn, &p, &origin).await?;
+    insert(&txn, &ctx.sealer, &p, &origin).await?;
     audit::record(
         &txn,
         actor,

@@ -82,16 +82,18 @@ fn is_label_key(k: &str) -> bool {
 
 /// What registration allows and checks.
 #[derive(Debug, Clone, Copy)]
-pub struct Registration {
+pub struct Registration<'a> {
     /// Connect to the engine first (off only for the local socket found at start-up), so that
     /// a wrong endpoint or certificate is refused at once.
     pub check_connection: bool,
     /// Accept `tcp://` endpoints without TLS (`hosts.allow_insecure_tcp`).
     pub allow_insecure_tcp: bool,
+    /// Seals the TLS client key before it is stored.
+    pub sealer: &'a crate::sealing::Sealer,
 }
 
 /// Checks the input and registers the host.
-pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, how: Registration) -> ServiceResult<HostView> {
+pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, how: Registration<'_>) -> ServiceResult<HostView> {
     let check_connection = how.check_connection;
     let mut errors = Vec::new();
     let name = match Slug::parse(&input.name) {
@@ -172,7 +174,7 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
         endpoint: Set(endpoint.to_string()),
         tls_ca: Set(input.tls.as_ref().map(|t| t.ca_pem.clone())),
         tls_cert: Set(input.tls.as_ref().map(|t| t.cert_pem.clone())),
-        tls_key: Set(input.tls.as_ref().map(|t| t.key_pem.clone())),
+        tls_key: Set(input.tls.as_ref().map(|t| how.sealer.seal(crate::sealing::Kind::TlsKey, &t.key_pem))),
         labels: Set(StringMap(input.labels.clone())),
         max_containers: Set(input.max_containers),
         publish_address: Set(publish_address),

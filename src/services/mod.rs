@@ -29,11 +29,13 @@ pub struct Context {
     blueprints: blueprints::Cache,
     /// Password checks running at once in this process (see `accounts::check_password`).
     password_checks: Arc<std::sync::OnceLock<tokio::sync::Semaphore>>,
+    /// Seals and opens secrets at rest.
+    pub sealer: crate::sealing::Sealer,
 }
 
 impl Context {
-    pub fn new(db: DatabaseConnection, signals: Signals) -> Self {
-        Self { db, signals, quota: Arc::default(), blueprints: blueprints::Cache::default(), password_checks: Arc::default() }
+    pub fn new(db: DatabaseConnection, signals: Signals, sealer: crate::sealing::Sealer) -> Self {
+        Self { db, signals, quota: Arc::default(), blueprints: blueprints::Cache::default(), password_checks: Arc::default(), sealer }
     }
 
     /// The permits for password checks: `limit` of them, fixed at the first use.

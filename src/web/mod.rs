@@ -31,8 +31,12 @@ pub struct AppState {
 impl AppState {
     /// How hosts are registered through the API and the pages: connected to first, plain TCP
     /// as the configuration allows.
-    pub fn host_registration(&self) -> crate::services::hosts::Registration {
-        crate::services::hosts::Registration { check_connection: true, allow_insecure_tcp: self.settings.hosts.allow_insecure_tcp }
+    pub fn host_registration(&self) -> crate::services::hosts::Registration<'_> {
+        crate::services::hosts::Registration {
+            check_connection: true,
+            allow_insecure_tcp: self.settings.hosts.allow_insecure_tcp,
+            sealer: &self.ctx.sealer,
+        }
     }
 }
 

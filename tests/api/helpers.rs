@@ -73,6 +73,12 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// The key every Wharf of the suite seals secrets with (replicas on one database need the same).
+pub fn test_key_file() -> String {
+    let dir = std::env::var_os("WHARF_TEST_TMP").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    dir.join("wharf-test.key").display().to_string()
+}
+
 pub struct TestApp {
     pub address: String,
 }
@@ -88,6 +94,7 @@ pub async fn spawn_app_with(db: Db, extra: Value) -> TestApp {
         "log": "info",
         // Tests publish their own blueprints and register their own hosts.
         "catalog_dir": "/nonexistent/wharf-test-catalog",
+        "secret_key_file": test_key_file(),
         "hosts": {"register_local": false, "health_interval_secs": 1},
         "engine": {"lease_secs": 5, "workers": 4, "health_timeout_secs": 60},
     });
@@ -366,7 +373,7 @@ pub fn wharf_command() -> std::process::Command {
             cmd.env_remove(k);
         }
     }
-    cmd.current_dir(std::env::temp_dir()).env("RUST_LOG", "warn");
+    cmd.current_dir(std::env::temp_dir()).env("RUST_LOG", "warn").env("WHARF_SECRET_KEY_FILE", test_key_file());
     cmd
 }
 

@@ -4,7 +4,7 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, password_of, spawn_app_with};
+use crate::helpers::{Db, eventually, password_of, spawn_app_with};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -294,4 +294,86 @@ async fn disabling_and_new_passwords_end_every_way_in(db: Db) {
     let audit = admin.get_audit_ok("action=user.update").await;
     assert!(audit.as_array().unwrap().len() >= 6, "{audit}");
     assert!(!audit.to_string().contains("brand-new-password"));
+}
+
+/// Finding 9: secrets at rest. A secret input and a Docker TLS client key never reach the
+/// database file in clear; a replica with another key stops at start-up, saying so; `wharf
+/// secrets rotate` seals everything again with a new key, after which the old one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_sealed_at_rest_and_keys_rotate() {
+    use crate::helpers::{ADMIN_PASSWORD, env, fresh_database, serve, wharf_command};
+    let url = fresh_database(Db::Sqlite).await;
+    let file = url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+    let key_file = format!("{file}.key");
+    let envs = [
+        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_SECRET_KEY_FILE", key_file.as_str()),
+        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+    ];
+    let secret = "s3cret-value-for-the-test";
+    let tls_key = std::fs::read_to_string(format!("{}/key.pem", env("WHARF_TEST_TLS_DIR"))).unwrap();
+    let key_line = tls_key.lines().nth(1).unwrap().to_string();
+    {
+        let served = tokio::task::block_in_place(|| serve(&["serve"], &envs));
+        let app = served.app();
+        let w = crate::requests::world(&app).await;
+        let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {"password": secret}})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+        let pem = |n: &str| std::fs::read_to_string(format!("{}/{n}", env("WHARF_TEST_TLS_DIR"))).unwrap();
+        let res = w
+            .admin
+            .register_host(&json!({"name": "tls", "endpoint": env("WHARF_TEST_TLS_ENDPOINT"),
+                "tls": {"ca_pem": pem("ca.pem"), "cert_pem": pem("cert.pem"), "key_pem": tls_key}}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // The deployment got the secret: it was opened to provision.
+        eventually(120, "the request to be provisioned", || async {
+            let r = w.dev.get_request_ok(w.dev.list_requests_ok("").await[0]["id"].as_str().unwrap()).await;
+            (r["status"] == "succeeded").then_some(())
+        })
+        .await;
+        let deployments = w.dev.list_deployments_ok().await;
+        let id = deployments[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(w.dev.deployment_action(&id, "destroy").await.status(), StatusCode::ACCEPTED);
+        eventually(60, "the deployment to go", || async { (w.admin.get_deployment_ok(&id).await["status"] == "destroyed").then_some(()) })
+            .await;
+    }
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend(std::fs::read(format!("{file}-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(secret), "a secret input is in the database file in clear");
+    assert!(!text.contains(&key_line), "a TLS key is in the database file in clear");
+    assert!(text.contains("wharf-sealed:v1:"), "sealed values are there");
+
+    // Another key: start-up stops, saying why.
+    let wrong = format!("{file}.wrong-key");
+    let run = |key: &str, args: &[&str]| {
+        let mut cmd = wharf_command();
+        cmd.args(args).env("WHARF_DATABASE_URL", &url).env("WHARF_SECRET_KEY_FILE", key).env("WHARF_HOSTS__REGISTER_LOCAL", "false");
+        cmd.env("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog").env("WHARF_BIND", "127.0.0.1:0");
+        cmd.output().unwrap()
+    };
+    let out = run(&wrong, &["serve"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("does not open what this database holds"), "{said}");
+
+    // Rotation: the new key works, the old one is refused.
+    let out = run(&key_file, &["secrets", "rotate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 host key(s)"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(&format!("{file}.old"), &["serve"]);
+    assert!(!out.status.success(), "the old key no longer opens the database");
+    let envs = [
+        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_SECRET_KEY_FILE", key_file.as_str()),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+    ];
+    let served = tokio::task::block_in_place(|| serve(&["serve"], &envs));
+    let admin = served.app().admin().await;
+    // The TLS host still connects: its key opened with the new key.
+    eventually(30, "the TLS host to be up", || async { (admin.get_host_ok("tls").await["status"] == "up").then_some(()) }).await;
 }

@@ -144,7 +144,8 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
     let item = catalog::find_item(db, &r.catalog_item_id).await?;
     // The version the request was checked and approved with (older requests: the item's).
     let version = r.blueprint_version.or(item.blueprint_version);
-    let p = match deployments::prepare(ctx, &item.blueprint_id, version, &r.inputs.to_json_map(), None).await {
+    let given = ctx.sealer.open_inputs(&r.inputs).map_err(|e| ServiceError::Conflict(format!("the request's inputs: {e}")))?;
+    let p = match deployments::prepare(ctx, &item.blueprint_id, version, &given.to_json_map(), None).await {
         Ok(p) => p,
         Err(e) => {
             // Cannot happen for inputs checked at submission, unless the blueprint went away.
@@ -184,7 +185,7 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
     if res.rows_affected != 1 {
         return Ok(()); // another replica started it, or it was cancelled
     }
-    deployments::insert(&txn, &p, &origin).await?;
+    deployments::insert(&txn, &ctx.sealer, &p, &origin).await?;
     timeline(&txn, &r.id, TimelineKind::Provisioning, format!("provisioning deployment {}", p.name)).await?;
     audit::record(
         &txn,

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{RequestView, approvers, get_unchecked, timeline};
 use crate::auth::Principal;
-use crate::domain::blueprint::inputs::{self, StoredInputs};
+use crate::domain::blueprint::inputs;
 use crate::domain::policy::explain::{EntitlementReason, Explain, LevelExplain, QuotaCheck};
 use crate::domain::policy::select::{self, Context as PolicyContext, ItemFacts, RequestFacts, RequesterFacts};
 use crate::domain::quota::{self, Amount};
@@ -89,7 +89,8 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     let explain = Explain::new(entitlement, &selection, levels, QuotaCheck { used, requested: prepared.need, limits });
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let policy_id = selection.chosen.as_ref().map(|(p, _)| p.id);
-    insert(&txn, &id, &item.id, group_id, who.user_id, &prepared, lease_days, &reason, status, policy_id, explain.clone()).await?;
+    insert(&txn, &ctx.sealer, &id, &item.id, group_id, who.user_id, &prepared, lease_days, &reason, status, policy_id, explain.clone())
+        .await?;
     timeline(&txn, &id, TimelineKind::Submitted, format!("{} requested {} for {}", who.username, item.name, input.group)).await?;
     match &selection.chosen {
         None => timeline(&txn, &id, TimelineKind::Approved, "no approval policy applies: approved at once").await?,
@@ -119,6 +120,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
 #[allow(clippy::too_many_arguments)]
 async fn insert(
     txn: &impl ConnectionTrait,
+    sealer: &crate::sealing::Sealer,
     id: &str,
     item: &str,
     group_id: i64,
@@ -136,7 +138,8 @@ async fn insert(
         catalog_item_id: Set(item.to_string()),
         group_id: Set(group_id),
         requester_id: Set(requester_id),
-        inputs: Set(StoredInputs(prepared.values.clone())),
+        // Secret inputs are kept sealed (see `sealing`).
+        inputs: Set(sealer.seal_inputs(&prepared.bp, &prepared.values)),
         lease_days: Set(lease_days),
         reason: Set(reason.to_string()),
         status: Set(status),

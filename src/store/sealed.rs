@@ -1,0 +1,155 @@
+//! The key check and the sealing of secrets kept in clear by an older Wharf, at start-up.
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+
+use super::entities::{blueprint_version, deployment, host, request, setting};
+use crate::domain::blueprint::Blueprint;
+use crate::sealing::{Kind, Sealer};
+
+const CHECK_SETTING: &str = "secret_key_check";
+const INPUTS_SEALED: &str = "secret_inputs_sealed";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCheckError {
+    #[error(
+        "the secret key does not open what this database holds: every replica must use the same key file \
+         (restore the right one; `wharf secrets rotate` changes a key safely)"
+    )]
+    WrongKey,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The database remembers a value sealed with its key: a replica given another key stops here,
+/// before it writes anything the others could not read.
+pub async fn check_key(db: &impl ConnectionTrait, sealer: &Sealer) -> Result<(), KeyCheckError> {
+    match setting::Entity::find_by_id(CHECK_SETTING).one(db).await? {
+        Some(row) => sealer.open(Kind::Check, &row.value).map(|_| ()).map_err(|_| KeyCheckError::WrongKey),
+        None => {
+            let row = setting::ActiveModel { key: Set(CHECK_SETTING.into()), value: Set(sealer.seal(Kind::Check, "wharf")) };
+            if row.insert(db).await.is_err() {
+                // Another replica wrote it first: it must open with this key too.
+                return Box::pin(check_key(db, sealer)).await;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Seals what an older Wharf kept in clear: hosts' TLS keys, and (once) the secret inputs of
+/// every request and deployment. Idempotent.
+pub async fn seal_legacy(db: &impl ConnectionTrait, sealer: &Sealer) -> Result<(), DbErr> {
+    for h in host::Entity::find().filter(host::Column::TlsKey.is_not_null()).all(db).await? {
+        if let Some(key) = h.tls_key.clone().filter(|k| !Sealer::is_sealed(k)) {
+            let mut a: host::ActiveModel = h.into();
+            a.tls_key = Set(Some(sealer.seal(Kind::TlsKey, &key)));
+            a.update(db).await?;
+        }
+    }
+    if setting::Entity::find_by_id(INPUTS_SEALED).one(db).await?.is_some() {
+        return Ok(());
+    }
+    let blueprint = |id: String, version: i32| async move {
+        let v = blueprint_version::Entity::find_by_id((id, version)).one(db).await?;
+        Ok::<_, DbErr>(v.and_then(|v| crate::domain::blueprint::parse(&v.source).ok()))
+    };
+    for r in request::Entity::find().all(db).await? {
+        let Some(version) = r.blueprint_version else { continue };
+        let Some(item) = super::entities::catalog_item::Entity::find_by_id(r.catalog_item_id.clone()).one(db).await? else { continue };
+        if let Some(bp) = blueprint(item.blueprint_id, version).await? {
+            reseal(db, &bp, sealer, r).await?;
+        }
+    }
+    for d in deployment::Entity::find().all(db).await? {
+        if let Some(bp) = blueprint(d.blueprint_id.clone(), d.blueprint_version).await? {
+            let sealed = sealer.seal_inputs(&bp, &d.inputs.0);
+            if sealed != d.inputs {
+                let mut a: deployment::ActiveModel = d.into();
+                a.inputs = Set(sealed);
+                a.update(db).await?;
+            }
+        }
+    }
+    let done = setting::ActiveModel { key: Set(INPUTS_SEALED.into()), value: Set("1".into()) };
+    let _ = done.insert(db).await;
+    Ok(())
+}
+
+async fn reseal(db: &impl ConnectionTrait, bp: &Blueprint, sealer: &Sealer, r: request::Model) -> Result<(), DbErr> {
+    let sealed = sealer.seal_inputs(bp, &r.inputs.0);
+    if sealed != r.inputs {
+        let mut a: request::ActiveModel = r.into();
+        a.inputs = Set(sealed);
+        a.update(db).await?;
+    }
+    Ok(())
+}
+
+/// How many values a rotation sealed again.
+#[derive(Debug, Default)]
+pub struct Rotated {
+    pub settings: usize,
+    pub hosts: usize,
+    pub requests: usize,
+    pub deployments: usize,
+}
+
+/// Seals every sealed value again with `new`, in one transaction (the caller commits).
+pub async fn rotate(db: &impl ConnectionTrait, old: &Sealer, new: &Sealer) -> Result<Rotated, RotateError> {
+    let mut n = Rotated::default();
+    for (key, kind) in [(CHECK_SETTING, Kind::Check), ("session_signing_key", Kind::CookieKey)] {
+        if let Some(row) = setting::Entity::find_by_id(key).one(db).await? {
+            let plain = old.open(kind, &row.value)?;
+            let mut a: setting::ActiveModel = row.into();
+            a.value = Set(new.seal(kind, &plain));
+            a.update(db).await?;
+            n.settings += 1;
+        }
+    }
+    for h in host::Entity::find().filter(host::Column::TlsKey.is_not_null()).all(db).await? {
+        if let Some(key) = h.tls_key.clone() {
+            let plain = old.open(Kind::TlsKey, &key)?;
+            let mut a: host::ActiveModel = h.into();
+            a.tls_key = Set(Some(new.seal(Kind::TlsKey, &plain)));
+            a.update(db).await?;
+            n.hosts += 1;
+        }
+    }
+    let again = |inputs: &crate::domain::blueprint::inputs::StoredInputs| -> Result<_, crate::sealing::SealError> {
+        let mut out = inputs.clone();
+        for v in out.0.values_mut() {
+            if let crate::domain::blueprint::InputValue::String(s) = v
+                && Sealer::is_sealed(s)
+            {
+                *s = new.seal(Kind::Input, &old.open(Kind::Input, s)?);
+            }
+        }
+        Ok(out)
+    };
+    for r in request::Entity::find().all(db).await? {
+        let sealed = again(&r.inputs)?;
+        if sealed != r.inputs {
+            let mut a: request::ActiveModel = r.into();
+            a.inputs = Set(sealed);
+            a.update(db).await?;
+            n.requests += 1;
+        }
+    }
+    for d in deployment::Entity::find().all(db).await? {
+        let sealed = again(&d.inputs)?;
+        if sealed != d.inputs {
+            let mut a: deployment::ActiveModel = d.into();
+            a.inputs = Set(sealed);
+            a.update(db).await?;
+            n.deployments += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error(transparent)]
+    Seal(#[from] crate::sealing::SealError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
