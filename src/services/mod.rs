@@ -31,11 +31,21 @@ pub struct Context {
     password_checks: Arc<std::sync::OnceLock<tokio::sync::Semaphore>>,
     /// Seals and opens secrets at rest.
     pub sealer: crate::sealing::Sealer,
+    /// The change feed of live request views.
+    pub feed: requests::feed::Feed,
 }
 
 impl Context {
     pub fn new(db: DatabaseConnection, signals: Signals, sealer: crate::sealing::Sealer) -> Self {
-        Self { db, signals, quota: Arc::default(), blueprints: blueprints::Cache::default(), password_checks: Arc::default(), sealer }
+        Self {
+            db,
+            signals,
+            quota: Arc::default(),
+            blueprints: blueprints::Cache::default(),
+            password_checks: Arc::default(),
+            sealer,
+            feed: Default::default(),
+        }
     }
 
     /// The permits for password checks: `limit` of them, fixed at the first use.

@@ -73,6 +73,9 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// Live views one user may hold open at once (`services::requests::feed`).
+pub const MAX_STREAMS_PER_USER: usize = wharf::services::requests::feed::MAX_STREAMS_PER_USER;
+
 /// The key every Wharf of the suite seals secrets with (replicas on one database need the same).
 pub fn test_key_file() -> String {
     let dir = std::env::var_os("WHARF_TEST_TMP").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);

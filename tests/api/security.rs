@@ -17,6 +17,7 @@ on_both_databases!(
     responses_carry_security_headers_and_head_works,
     a_demoted_manager_can_no_longer_approve,
     disabling_and_new_passwords_end_every_way_in,
+    live_views_are_capped_per_user,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -376,4 +377,48 @@ async fn secrets_are_sealed_at_rest_and_keys_rotate() {
     let admin = served.app().admin().await;
     // The TLS host still connects: its key opened with the new key.
     eventually(30, "the TLS host to be up", || async { (admin.get_host_ok("tls").await["status"] == "up").then_some(()) }).await;
+}
+
+/// Finding 11: live views come from one change feed, and one user cannot open them without
+/// bound: the ninth at once is refused (429) while another user still gets theirs; a decision
+/// still reaches every open view.
+async fn live_views_are_capped_per_user(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let w = crate::requests::world(&app).await;
+    let policy = json!({"name": "hold", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]});
+    assert_eq!(w.admin.create_approval_policy(&policy).await.status(), StatusCode::CREATED);
+    let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {}})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let dev = app.browser();
+    dev.login_ok("dev", &password_of("dev")).await;
+    let path = format!("/requests/{id}/events");
+    let mut open = Vec::new();
+    for _ in 0..crate::helpers::MAX_STREAMS_PER_USER {
+        let res = dev.get(&path).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        open.push(res);
+    }
+    let res = dev.get(&path).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "one stream too many");
+    let lead = app.browser();
+    lead.login_ok("lead", &password_of("lead")).await;
+    let theirs = lead.get(&path).await;
+    assert_eq!(theirs.status(), StatusCode::OK, "another user is not affected");
+    // The decision reaches an open view through the feed.
+    assert_eq!(w.lead.approve(&id).await.status(), StatusCode::OK);
+    let mut body = open.pop().unwrap();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = body.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("\"status\":\"approved\"") || text.contains("\"status\":\"provisioning\"") {
+                return text;
+            }
+        }
+        text
+    })
+    .await
+    .expect("the view heard of the decision within 20 s");
+    assert!(seen.contains("event: status"), "{seen}");
 }

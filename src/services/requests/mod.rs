@@ -3,6 +3,7 @@
 //! views of requests shared by the pages and the API.
 mod approvers;
 mod decide;
+pub mod feed;
 pub mod scheduler;
 mod submit;
 

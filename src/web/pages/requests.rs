@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{PageQuery, layout, render, see_other};
 use crate::domain::states::RequestStatus;
-use crate::services::requests::{self, RequestSummary, RequestView};
+use crate::services::requests::{self, RequestSummary, RequestView, feed};
 use crate::services::{Page, PageRequest, ServiceError};
 use crate::web::AppState;
 use crate::web::error::AppError;
@@ -135,7 +135,9 @@ struct EventsQuery {
 }
 
 /// Server-sent events: each new timeline entry as `event: timeline`, and `event: status`
-/// when the request's status changes. Ends when the request settles.
+/// when the request's status changes. Ends when the request settles, or after ten minutes (the
+/// page reconnects). Fed by the process's one change feed (`requests::feed`), not by a query
+/// per stream; a user holds at most `feed::MAX_STREAMS_PER_USER` at once.
 async fn request_events(
     user: Signed,
     state: web::Data<AppState>,
@@ -144,54 +146,91 @@ async fn request_events(
 ) -> Result<HttpResponse, AppError> {
     // Visibility is checked once, up front.
     let first = requests::get(&state.ctx, &user.principal, &id).await?;
-    let id = id.into_inner();
-    let after = q.after.unwrap_or(0);
-    let db = state.ctx.db.clone();
-    let stream = futures_util::stream::unfold(
-        (db, id, after, first.status, 0u32),
-        |(db, id, mut after, mut status, mut idle)| async move {
-            loop {
-                if idle > 0 {
-                    tokio::time::sleep(Duration::from_millis(400)).await;
+    let Some(ticket) = state.ctx.feed.open(user.principal.user_id) else {
+        return Err(AppError::TooManyAttempts {
+            message: format!("at most {} live views may be open at once: close some", feed::MAX_STREAMS_PER_USER),
+            retry_after_secs: 5,
+        });
+    };
+    // Listening before the backlog is read: nothing falls between the two.
+    let rx = state.ctx.feed.subscribe();
+    let live = Live { db: state.ctx.db.clone(), id: id.into_inner(), after: q.after.unwrap_or(0), status: first.status, _ticket: ticket };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    let stream = futures_util::stream::unfold((live, rx, true), move |(mut live, mut rx, mut catch_up)| async move {
+        loop {
+            let mut out = String::new();
+            if catch_up {
+                // The backlog (and after a lagging receiver, what it missed), from the database.
+                catch_up = false;
+                let events = requests::events_after(&live.db, &live.id, live.after).await.ok()?;
+                for e in events {
+                    live.timeline(&mut out, &e);
                 }
-                let mut out = String::new();
-                match requests::events_after(&db, &id, after).await {
-                    Ok(events) => {
-                        for e in events {
-                            after = e.id;
-                            let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": e.message});
-                            out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
+                if let Some(s) = requests::status_of(&live.db, &live.id).await {
+                    live.status_to(&mut out, s);
+                }
+            } else {
+                match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                    Ok(Ok(change)) => {
+                        if change.request_id != live.id || change.event.id <= live.after {
+                            continue;
                         }
+                        live.timeline(&mut out, &change.event);
+                        live.status_to(&mut out, change.status);
                     }
-                    Err(_) => return None,
-                }
-                let current = requests::status_of(&db, &id).await;
-                if let Some(s) = current.filter(|s| *s != status) {
-                    status = s;
-                    // The badge's label and tone come with the word: the page's script maps nothing.
-                    let data = serde_json::json!({"status": status, "label": status.label(), "tone": status.tone().as_str(), "open": status.is_open()});
-                    out.push_str(&format!("event: status\ndata: {data}\n\n"));
-                }
-                let settled = !status.is_open();
-                idle += 1;
-                if !out.is_empty() {
-                    return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (db, id, after, status, idle)));
-                }
-                if settled || idle > 1500 {
-                    return None;
-                }
-                if idle % 25 == 0 {
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                        catch_up = true;
+                        continue;
+                    }
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
                     // A comment keeps proxies from closing a quiet stream.
-                    return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (db, id, after, status, idle)));
+                    Err(_) => out.push_str(": keep-alive\n\n"),
                 }
             }
-        },
-    );
+            if out.is_empty() {
+                if !live.status.is_open() || tokio::time::Instant::now() > deadline {
+                    return None;
+                }
+                continue;
+            }
+            return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (live, rx, catch_up)));
+        }
+    });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+/// One live view: where it is in its request's timeline, and the status it last sent.
+struct Live {
+    db: sea_orm::DatabaseConnection,
+    id: String,
+    after: i64,
+    status: RequestStatus,
+    _ticket: feed::Ticket,
+}
+
+impl Live {
+    fn timeline(&mut self, out: &mut String, e: &requests::EventView) {
+        if e.id <= self.after {
+            return;
+        }
+        self.after = e.id;
+        let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": e.message});
+        out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
+    }
+
+    fn status_to(&mut self, out: &mut String, s: RequestStatus) {
+        if s == self.status {
+            return;
+        }
+        self.status = s;
+        // The badge's label and tone come with the word: the page's script maps nothing.
+        let data = serde_json::json!({"status": s, "label": s.label(), "tone": s.tone().as_str(), "open": s.is_open()});
+        out.push_str(&format!("event: status\ndata: {data}\n\n"));
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,122 @@
+//! One change feed per process for every live request view: a single loop reads the timeline
+//! entries written since it last looked (by this replica or another) with their request's
+//! status, and broadcasts them; each server-sent-event stream listens and keeps what is about
+//! its request. However many pages are open, the database sees one small query a tick.
+//! Streams are capped per user ([`Feed::open`]).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::broadcast;
+
+use super::EventView;
+use crate::domain::states::RequestStatus;
+use crate::store::entities::{request, request_event};
+
+/// Live views one user may hold open at once (tabs, windows); more get 429.
+pub const MAX_STREAMS_PER_USER: usize = 8;
+
+/// One timeline entry, with its request's status when the feed read it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub request_id: String,
+    pub event: EventView,
+    pub status: RequestStatus,
+}
+
+#[derive(Clone)]
+pub struct Feed {
+    tx: broadcast::Sender<Arc<Change>>,
+    open: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self { tx: broadcast::channel(1024).0, open: Arc::default() }
+    }
+}
+
+/// A stream's place in the per-user count; gives it back when dropped.
+pub struct Ticket {
+    open: Arc<Mutex<HashMap<i64, usize>>>,
+    user: i64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.open.lock()
+            && let Some(n) = open.get_mut(&self.user)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Feed {
+    /// A place for one more live view of `user`, unless they hold the most already.
+    pub fn open(&self, user: i64) -> Option<Ticket> {
+        let mut open = self.open.lock().ok()?;
+        let n = open.entry(user).or_insert(0);
+        if *n >= MAX_STREAMS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(Ticket { open: self.open.clone(), user })
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.tx.subscribe()
+    }
+
+    /// The loop: every `tick`, what was written since the last look.
+    pub async fn run(self, db: DatabaseConnection, tick: Duration) {
+        let mut last = latest(&db).await.unwrap_or(0);
+        loop {
+            tokio::time::sleep(tick).await;
+            if self.tx.receiver_count() == 0 {
+                // Nobody listens: skip the reads, but keep the place.
+                last = latest(&db).await.unwrap_or(last);
+                continue;
+            }
+            match since(&db, last).await {
+                Ok(changes) => {
+                    for c in changes {
+                        last = last.max(c.event.id);
+                        let _ = self.tx.send(Arc::new(c));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the change feed could not read the timeline"),
+            }
+        }
+    }
+}
+
+async fn latest(db: &DatabaseConnection) -> Result<i64, sea_orm::DbErr> {
+    Ok(request_event::Entity::find().order_by_desc(request_event::Column::Id).one(db).await?.map(|e| e.id).unwrap_or(0))
+}
+
+async fn since(db: &DatabaseConnection, after: i64) -> Result<Vec<Change>, sea_orm::DbErr> {
+    let events = request_event::Entity::find()
+        .filter(request_event::Column::Id.gt(after))
+        .order_by_asc(request_event::Column::Id)
+        .limit(500)
+        .all(db)
+        .await?;
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.request_id.clone()).collect();
+    let statuses: HashMap<String, RequestStatus> =
+        request::Entity::find().filter(request::Column::Id.is_in(ids)).all(db).await?.into_iter().map(|r| (r.id, r.status)).collect();
+    Ok(events
+        .into_iter()
+        .filter_map(|e| {
+            let status = *statuses.get(&e.request_id)?;
+            Some(Change { request_id: e.request_id, event: EventView { id: e.id, at: e.at, kind: e.kind, message: e.message }, status })
+        })
+        .collect())
+}
