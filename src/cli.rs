@@ -86,6 +86,12 @@ pub enum HostCommand {
         /// The address users reach published ports at (default: the endpoint's host, or 127.0.0.1).
         #[arg(long)]
         publish_address: Option<String>,
+        /// A local IP of the engine's machine that published ports bind to.
+        #[arg(long)]
+        bind_address: Option<String>,
+        /// The range host ports from inputs must stay within (MIN-MAX).
+        #[arg(long)]
+        host_ports: Option<String>,
         /// CA certificate (PEM file) that signed the engine's certificate.
         #[arg(long, requires_all = ["tls_cert", "tls_key"])]
         tls_ca: Option<PathBuf>,
@@ -354,7 +360,18 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
     store::migrate(&db).await?;
     let sealer = open_sealer(settings, &db).await?;
     match cmd {
-        HostCommand::Add { name, endpoint, labels, max_containers, publish_address, tls_ca, tls_cert, tls_key } => {
+        HostCommand::Add {
+            name,
+            endpoint,
+            labels,
+            max_containers,
+            publish_address,
+            bind_address,
+            host_ports,
+            tls_ca,
+            tls_cert,
+            tls_key,
+        } => {
             let mut map = std::collections::BTreeMap::new();
             for l in labels {
                 let (k, v) =
@@ -368,7 +385,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
                 }
                 _ => None,
             };
-            let input = hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address };
+            let input = hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address, bind_address, host_ports };
             let h = hosts::register(
                 &db,
                 audit::CLI,

@@ -68,6 +68,50 @@ struct RawSettings {
     secret_key_file: RelativePathBuf,
     #[serde(default)]
     audit: AuditSettings,
+    #[serde(default)]
+    limits: LimitSettings,
+    #[serde(default)]
+    default_quota: DefaultQuota,
+}
+
+/// What a component gets when its blueprint does not say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub default_memory_mb: i64,
+    pub default_cpus: f64,
+    /// Processes per container.
+    pub pids: i64,
+    /// Capabilities every container keeps; all others are dropped (a trusted blueprint adds
+    /// more with `cap_add`).
+    pub capabilities: Vec<String>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let d = crate::domain::blueprint::resolve::Defaults::default();
+        Self { default_memory_mb: d.memory_mb, default_cpus: d.cpus, pids: d.pids, capabilities: d.capabilities }
+    }
+}
+
+impl LimitSettings {
+    pub fn defaults(&self) -> crate::domain::blueprint::resolve::Defaults {
+        crate::domain::blueprint::resolve::Defaults {
+            memory_mb: self.default_memory_mb,
+            cpus: self.default_cpus,
+            pids: self.pids,
+            capabilities: self.capabilities.clone(),
+        }
+    }
+}
+
+/// The quota of a group that has none of its own (unset: unlimited).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefaultQuota {
+    pub max_containers: Option<i64>,
+    pub max_memory_mb: Option<i64>,
+    pub max_cpus: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -347,6 +391,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// The key that seals secrets at rest (created 0600 at the first start; the same on every replica).
     pub secret_key_file: PathBuf,
+    pub limits: LimitSettings,
+    pub default_quota: DefaultQuota,
 }
 
 impl Settings {
@@ -461,6 +507,19 @@ impl TryFrom<RawSettings> for Settings {
                 return Err(ConfigError::BadValue { key: "oidc.group_map", message: format!("`{}` is not a group name", m.group) });
             }
         }
+        let l = &raw.limits;
+        if l.default_memory_mb < 6 || l.default_cpus <= 0.0 || !l.default_cpus.is_finite() || l.pids < 16 {
+            return Err(ConfigError::BadValue {
+                key: "limits",
+                message: "default_memory_mb must be at least 6, default_cpus above 0, pids at least 16".into(),
+            });
+        }
+        if let Some(bad) = l.capabilities.iter().find(|c| c.is_empty() || !c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_')) {
+            return Err(ConfigError::BadValue {
+                key: "limits.capabilities",
+                message: format!("`{bad}` is not a capability name like NET_BIND_SERVICE"),
+            });
+        }
         if raw.api_token_days == 0 {
             return Err(ConfigError::BadValue { key: "api_token_days", message: "must be at least 1".into() });
         }
@@ -489,6 +548,8 @@ impl TryFrom<RawSettings> for Settings {
             trusted_proxies,
             audit: raw.audit,
             secret_key_file: raw.secret_key_file.relative(),
+            limits: raw.limits,
+            default_quota: raw.default_quota,
         })
     }
 }

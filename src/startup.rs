@@ -86,8 +86,20 @@ impl Application {
         let keeping = (settings.audit.retention_days, settings.login.lockout_minutes);
         let signals = Signals::default();
         let instance = store::instance_id(&db).await.map_err(StartError::Instance)?;
-        let engine = Engine::new(db.clone(), instance, signals.clone(), settings.engine.clone(), settings.hosts.clone(), sealer.clone());
-        let ctx = Context::new(db.clone(), signals, sealer);
+        let defaults = settings.limits.defaults();
+        let q = settings.default_quota;
+        let default_quota =
+            crate::domain::quota::Limits { max_containers: q.max_containers, max_memory_mb: q.max_memory_mb, max_cpus: q.max_cpus };
+        let engine = Engine::new(
+            db.clone(),
+            instance,
+            signals.clone(),
+            settings.engine.clone(),
+            settings.hosts.clone(),
+            sealer.clone(),
+            defaults.clone(),
+        );
+        let ctx = Context::new(db.clone(), signals, sealer).with_limits(defaults, default_quota);
         let state = Data::new(AppState { ctx: ctx.clone(), settings: Arc::new(settings), cookie_key, engine: engine.clone(), oidc });
         let server = HttpServer::new(move || {
             App::new()

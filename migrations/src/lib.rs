@@ -7,6 +7,7 @@ mod m20261130_000002_hosts_blueprints_engine;
 mod m20261130_000003_catalog_requests;
 mod m20261130_000004_oidc;
 mod m20261201_000001_engine_faults;
+mod m20261201_000002_host_binding;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_catalog_requests::Migration),
             Box::new(m20261130_000004_oidc::Migration),
             Box::new(m20261201_000001_engine_faults::Migration),
+            Box::new(m20261201_000002_host_binding::Migration),
         ]
     }
 }

@@ -232,11 +232,10 @@ impl ContainerHost for BollardHost {
         for p in &spec.ports {
             let key = format!("{}/{}", p.container_port, p.protocol);
             exposed.push(key.clone());
-            bindings
-                .entry(key)
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(DockerPortBinding { host_ip: None, host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()) });
+            bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(DockerPortBinding {
+                host_ip: p.host_ip.clone(),
+                host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
+            });
         }
         let mounts = spec
             .mounts
@@ -273,6 +272,9 @@ impl ContainerHost for BollardHost {
             restart_policy: Some(RestartPolicy { name: Some(restart), maximum_retry_count: None }),
             privileged: Some(spec.privileged),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+            cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+            security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
+            pids_limit: spec.pids_limit,
             devices: (!spec.devices.is_empty()).then(|| {
                 spec.devices
                     .iter()

@@ -110,6 +110,8 @@ pub struct PortBinding {
     pub protocol: String,
     /// `None`: the engine picks a free port on the host address.
     pub host_port: Option<u16>,
+    /// The host address the port binds to; `None`: every interface.
+    pub host_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +149,11 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     pub privileged: bool,
     pub cap_add: Vec<String>,
+    /// `ALL`, unless privileged: only `cap_add` is kept.
+    pub cap_drop: Vec<String>,
+    /// `no-new-privileges:true`, unless privileged.
+    pub security_opt: Vec<String>,
+    pub pids_limit: Option<i64>,
     pub devices: Vec<String>,
 }
 

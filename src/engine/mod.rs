@@ -44,6 +44,8 @@ struct Inner {
     failed_checks: Mutex<HashMap<i64, u32>>,
     /// Opens sealed secrets (inputs, TLS keys).
     sealer: crate::sealing::Sealer,
+    /// What components get when their blueprint does not say.
+    defaults: crate::domain::blueprint::resolve::Defaults,
 }
 
 #[derive(Clone)]
@@ -59,6 +61,7 @@ impl Engine {
         settings: EngineSettings,
         hosts: HostSettings,
         sealer: crate::sealing::Sealer,
+        defaults: crate::domain::blueprint::resolve::Defaults,
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         Self {
@@ -66,6 +69,7 @@ impl Engine {
                 db,
                 pool: HostPool::new(sealer.clone()),
                 sealer,
+                defaults,
                 signals,
                 owner,
                 instance,

@@ -98,7 +98,8 @@ impl Engine {
         }
         let (bp, values) = load_spec(db, &self.inner.sealer, &d).await?;
         let dep = DeploymentRef { id: d.id.clone(), name: d.name.clone() };
-        let spec = resolve::resolve(&bp, &values, &dep).map_err(|e| fail(format!("the blueprint does not resolve: {}", e[0])))?;
+        let mut spec = resolve::resolve(&bp, &values, &dep).map_err(|e| fail(format!("the blueprint does not resolve: {}", e[0])))?;
+        resolve::apply_defaults(&mut spec, &self.inner.defaults);
         let needed: i64 = spec.iter().map(|c| i64::from(c.replicas)).sum();
         failpoint!("provision.start", StepError::from);
 
@@ -106,6 +107,8 @@ impl Engine {
         let h = self.place(ctx, &d, needed).await?;
         failpoint!("provision.placed", StepError::from);
         ctx.still_ours()?;
+        check_host_ports(&spec, &h)?;
+        let bind_ip = h.bind_ip().map(|ip| ip.to_string());
         let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
 
         // Images: present, or pulled.
@@ -156,6 +159,7 @@ impl Engine {
                     component: c,
                     replica: r,
                     network: needs_network.then_some(network.as_str()),
+                    bind_ip: bind_ip.as_deref(),
                 };
                 let name = replica.name();
                 let id = ensure_container(ctx, conn.as_ref(), &ContainerSpec::from(replica)).await?;
@@ -275,6 +279,35 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Host ports a requester chose (through an input) must fall in the host's range for them;
+/// a host without a range takes none. Ports the blueprint itself fixes are the admin's choice.
+fn check_host_ports(spec: &[resolve::ResolvedComponent], h: &host::Model) -> Result<(), StepError> {
+    for c in spec {
+        for p in c.ports.iter().filter(|p| p.host_from_input) {
+            let Some(port) = p.host else { continue };
+            match h.host_ports() {
+                Some(range) if range.contains(&port) => {}
+                Some(range) => {
+                    return Err(fail(format!(
+                        "host port {port} of `{}` (from an input) is outside the range host `{}` allows for input ports ({}-{})",
+                        c.name,
+                        h.name,
+                        range.start(),
+                        range.end()
+                    )));
+                }
+                None => {
+                    return Err(fail(format!(
+                        "host port {port} of `{}` comes from an input, and host `{}` allows none (an admin sets its range for input ports)",
+                        c.name, h.name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a failed pull may succeed if tried again: the engine or the registry did not

@@ -13,6 +13,8 @@ pub struct Replica<'a> {
     pub component: &'a ResolvedComponent,
     pub replica: u32,
     pub network: Option<&'a str>,
+    /// The host address published ports bind to (`None`: every interface).
+    pub bind_ip: Option<&'a str>,
 }
 
 impl Replica<'_> {
@@ -69,6 +71,7 @@ impl From<Replica<'_>> for ContainerSpec {
                     protocol: p.protocol.as_str().to_string(),
                     // A fixed host port can only be taken once: further replicas get a free one.
                     host_port: p.host.filter(|_| r.replica == 0),
+                    host_ip: r.bind_ip.map(str::to_string),
                 })
                 .collect(),
             network: if c.host_network { None } else { r.network.map(|n| (n.to_string(), vec![c.name.clone()])) },
@@ -83,7 +86,19 @@ impl From<Replica<'_>> for ContainerSpec {
             working_dir: c.working_dir.clone(),
             user: c.user.clone(),
             privileged: c.privileged,
-            cap_add: c.cap_add.clone(),
+            // Everything dropped but what every container keeps and what a trusted blueprint
+            // adds; no gaining privileges through setuid binaries. A privileged container has
+            // all of them anyway.
+            cap_add: if c.privileged {
+                c.cap_add.clone()
+            } else {
+                let mut caps = c.keep_caps.clone();
+                caps.extend(c.cap_add.iter().filter(|a| !c.keep_caps.contains(a)).cloned());
+                caps
+            },
+            cap_drop: if c.privileged { Vec::new() } else { vec!["ALL".to_string()] },
+            security_opt: if c.privileged { Vec::new() } else { vec!["no-new-privileges:true".to_string()] },
+            pids_limit: c.pids,
             devices: c.devices.clone(),
         }
     }

@@ -112,7 +112,10 @@ pub async fn prepare(
         Some(n) => crate::domain::Slug::parse(n).map_err(|e| ServiceError::invalid("name", e.0))?.to_string(),
         None => format!("{}-{}", bp.id, &id[..6]),
     };
-    let spec = resolve::resolve(&bp, &values, &DeploymentRef { id: id.clone(), name: name.clone() }).map_err(ServiceError::Blueprint)?;
+    let mut spec =
+        resolve::resolve(&bp, &values, &DeploymentRef { id: id.clone(), name: name.clone() }).map_err(ServiceError::Blueprint)?;
+    // What runs is what is counted: the limits of components that set none are the defaults.
+    resolve::apply_defaults(&mut spec, &ctx.defaults);
     let mut need = Amount::default();
     for c in &spec {
         let n = i64::from(c.replicas);

@@ -29,6 +29,10 @@ pub struct HostInput {
     pub labels: BTreeMap<String, String>,
     pub max_containers: Option<i32>,
     pub publish_address: Option<String>,
+    /// A local IP of the engine's machine that published ports bind to.
+    pub bind_address: Option<String>,
+    /// `MIN-MAX`: the range host ports taken from inputs must stay within.
+    pub host_ports: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -53,11 +57,19 @@ pub struct HostView {
     pub containers: i32,
     pub max_containers: Option<i32>,
     pub publish_address: String,
+    pub bind_address: Option<String>,
+    /// Where published ports bind: an IP, or `all interfaces` when neither `bind_address`
+    /// nor `publish_address` is an IP.
+    pub binds: String,
+    /// `MIN-MAX`, when set: the range host ports taken from inputs must stay within.
+    pub host_ports: Option<String>,
     pub checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 pub fn view(h: host::Model) -> HostView {
+    let binds = h.bind_ip().map_or_else(|| "all interfaces".to_string(), |ip| ip.to_string());
+    let host_ports = h.host_ports().map(|r| format!("{}-{}", r.start(), r.end()));
     HostView {
         id: h.id,
         tls: h.tls_key.is_some(),
@@ -70,10 +82,20 @@ pub fn view(h: host::Model) -> HostView {
         engine: EngineView { version: h.engine_version, cpus: h.cpus, memory_mb: h.memory_mb },
         containers: h.containers,
         max_containers: h.max_containers,
+        binds,
+        host_ports,
+        bind_address: h.bind_address,
         publish_address: h.publish_address,
         checked_at: h.checked_at,
         created_at: h.created_at,
     }
+}
+
+/// `MIN-MAX` within the unprivileged ports, MIN <= MAX.
+fn parse_port_range(r: &str) -> Option<(u16, u16)> {
+    let (a, b) = r.split_once('-')?;
+    let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
+    (1024 <= a && a <= b).then_some((a, b))
 }
 
 fn is_label_key(k: &str) -> bool {
@@ -143,6 +165,26 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
         (_, Some(HostEndpoint::Tcp { host, .. })) => host.clone(),
         _ => "127.0.0.1".to_string(),
     };
+    let bind_address = match input.bind_address.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => match a.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Some(ip.to_string()),
+            _ => {
+                errors.push(FieldError::new("bind_address", format!("`{a}` is not an IP address of the engine's machine")));
+                None
+            }
+        },
+        None => None,
+    };
+    let host_ports = match input.host_ports.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(r) => match parse_port_range(r) {
+            Some(range) => Some(range),
+            None => {
+                errors.push(FieldError::new("host_ports", format!("`{r}` is not a port range like 30000-32767 (1024 to 65535)")));
+                None
+            }
+        },
+        None => None,
+    };
     let Some(endpoint) = endpoint.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -178,6 +220,9 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
         labels: Set(StringMap(input.labels.clone())),
         max_containers: Set(input.max_containers),
         publish_address: Set(publish_address),
+        bind_address: Set(bind_address),
+        host_port_min: Set(host_ports.map(|(a, _)| i32::from(a))),
+        host_port_max: Set(host_ports.map(|(_, b)| i32::from(b))),
         status: Set(if info.is_some() { HostStatus::Up } else { HostStatus::Unknown }),
         last_error: Set(None),
         engine_version: Set(info.as_ref().map(|i| i.version.clone())),

@@ -33,6 +33,10 @@ pub struct Context {
     pub sealer: crate::sealing::Sealer,
     /// The change feed of live request views.
     pub feed: requests::feed::Feed,
+    /// What components get when their blueprint does not say (`limits.*`).
+    pub defaults: crate::domain::blueprint::resolve::Defaults,
+    /// The quota of groups without their own (`default_quota.*`).
+    pub default_quota: crate::domain::quota::Limits,
 }
 
 impl Context {
@@ -45,7 +49,20 @@ impl Context {
             password_checks: Arc::default(),
             sealer,
             feed: Default::default(),
+            defaults: Default::default(),
+            default_quota: Default::default(),
         }
+    }
+
+    /// With the configured component defaults and default group quota.
+    pub fn with_limits(
+        mut self,
+        defaults: crate::domain::blueprint::resolve::Defaults,
+        default_quota: crate::domain::quota::Limits,
+    ) -> Self {
+        self.defaults = defaults;
+        self.default_quota = default_quota;
+        self
     }
 
     /// The permits for password checks: `limit` of them, fixed at the first use.

@@ -18,6 +18,7 @@ on_both_databases!(
     a_demoted_manager_can_no_longer_approve,
     disabling_and_new_passwords_end_every_way_in,
     live_views_are_capped_per_user,
+    containers_run_confined_and_bound,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -421,4 +422,96 @@ async fn live_views_are_capped_per_user(db: Db) {
     .await
     .expect("the view heard of the decision within 20 s");
     assert!(seen.contains("event: status"), "{seen}");
+}
+
+/// What Docker was asked for one container of a deployment: `docker inspect`'s HostConfig.
+fn host_config(endpoint: &str, deployment: &str) -> Value {
+    let filter = format!("label=io.wharf.deployment={deployment}");
+    let id = crate::helpers::docker(endpoint, &["ps", "-q", "--filter", &filter]).lines().next().expect("a container").to_string();
+    let out = crate::helpers::docker(endpoint, &["inspect", "--format", "{{json .HostConfig}}", &id]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Findings 6 and 7: a container runs with limits even when its blueprint sets none (memory,
+/// CPUs, processes; counted against the quota), all capabilities dropped but a short list,
+/// no-new-privileges; published ports bind to the host's bind address, not every interface;
+/// a host port chosen through an input must fall in the host's range; a group without a quota
+/// gets the default one.
+async fn containers_run_confined_and_bound(db: Db) {
+    let app = spawn_app_with(db, json!({"default_quota": {"max_containers": 2}})).await;
+    let admin = app.admin().await;
+    let endpoint = crate::helpers::docker_hosts()[0].clone();
+    // The test daemon binds to 127.0.0.1 by default: 127.0.0.2 shows that Wharf chose.
+    let res = admin
+        .register_host(&json!({"name": "h1", "endpoint": endpoint, "publish_address": "h1.example", "bind_address": "127.0.0.2",
+            "host_ports": "30000-30100"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    let host: Value = admin.get_host_ok("h1").await;
+    assert_eq!(host["binds"], "127.0.0.2");
+    assert_eq!(host["host_ports"], "30000-30100");
+    let bp = crate::fixtures::blueprint(crate::fixture!("blueprints/sleep.yaml"), &[("id", "plain"), ("name", "Plain")]);
+    assert_eq!(admin.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
+    let res = admin.deploy_blueprint("plain", &json!({"inputs": {}})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap_or_default());
+    let d: Value = res.json().await.unwrap();
+    let id = d["id"].as_str().unwrap().to_string();
+    eventually(60, "the deployment to run", || async { (admin.get_deployment_ok(&id).await["status"] == "running").then_some(()) }).await;
+    let hc = host_config(&endpoint, &id);
+    assert_eq!(hc["Memory"], 512 * 1024 * 1024, "{hc}");
+    assert_eq!(hc["NanoCpus"], 1_000_000_000i64, "{hc}");
+    assert_eq!(hc["PidsLimit"], 512, "{hc}");
+    assert_eq!(hc["CapDrop"], json!(["ALL"]), "{hc}");
+    assert!(hc["CapAdd"].as_array().unwrap().iter().any(|c| c == "NET_BIND_SERVICE"), "{hc}");
+    assert!(!hc["CapAdd"].as_array().unwrap().iter().any(|c| c == "NET_RAW"), "{hc}");
+    assert_eq!(hc["SecurityOpt"], json!(["no-new-privileges:true"]), "{hc}");
+
+    // Published ports bind to the host's bind address.
+    let web = crate::fixtures::blueprint(crate::fixture!("blueprints/input-port.yaml"), &[]);
+    assert_eq!(admin.publish_blueprint(&web).await.status(), StatusCode::CREATED);
+    // One port per database: the two variants of this test run at once on one daemon.
+    let port = if db == Db::Sqlite { 30042 } else { 30043 };
+    let res = admin.deploy_blueprint("input-port", &json!({"inputs": {"port": port}})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let web_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    eventually(60, "the web deployment to run", || async { (admin.get_deployment_ok(&web_id).await["status"] == "running").then_some(()) })
+        .await;
+    let hc = host_config(&endpoint, &web_id);
+    assert_eq!(hc["PortBindings"]["80/tcp"][0]["HostIp"], "127.0.0.2", "{hc}");
+    assert_eq!(hc["PortBindings"]["80/tcp"][0]["HostPort"], port.to_string(), "{hc}");
+    // A port outside the host's range for input ports: refused, saying why.
+    let res = admin.deploy_blueprint("input-port", &json!({"inputs": {"port": 22}})).await;
+    let bad = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let d = eventually(60, "the deployment to fail", || async {
+        let d = admin.get_deployment_ok(&bad).await;
+        (d["status"] == "failed").then_some(d)
+    })
+    .await;
+    assert!(d["error"].as_str().unwrap().contains("outside the range"), "{d}");
+    for d in [&id, &web_id] {
+        assert_eq!(admin.deployment_action(d, "destroy").await.status(), StatusCode::ACCEPTED);
+    }
+
+    // A group without a quota gets the default one: 2 containers.
+    let bp = crate::fixtures::blueprint(crate::fixture!("blueprints/sleep.yaml"), &[("id", "box"), ("name", "Box")]);
+    assert_eq!(admin.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
+    let res = admin
+        .create_catalog_item(
+            &json!({"id": "box", "name": "Box", "category": "T", "blueprint": "box", "lease": {"default_days": 1, "max_days": 1}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(admin.create_group(&json!({"name": "free"})).await.status(), StatusCode::CREATED);
+    assert_eq!(admin.create_user(&json!({"username": "fred", "password": password_of("fred")})).await.status(), StatusCode::CREATED);
+    assert_eq!(admin.set_member("free", "fred", "member").await.status(), StatusCode::OK);
+    assert_eq!(admin.create_entitlement(&json!({"group": "free", "catalog_items": ["box"]})).await.status(), StatusCode::CREATED);
+    let policy = json!({"name": "hold", "levels": [{"approvers": {"admins": true}, "mode": "any"}]});
+    assert_eq!(admin.create_approval_policy(&policy).await.status(), StatusCode::CREATED);
+    let fred = app.api_as("fred", &password_of("fred")).await;
+    let body = json!({"catalog_item": "box", "group": "free", "inputs": {}});
+    assert_eq!(fred.submit_request(&body).await.status(), StatusCode::CREATED);
+    let r: Value = fred.submit_request(&body).await.json().await.unwrap();
+    assert_eq!(r["explain"]["quota"]["requested"]["memory_mb"], 512, "the default memory is counted: {r}");
+    let res = fred.submit_request(&body).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT, "over the default quota");
 }

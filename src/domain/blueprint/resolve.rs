@@ -16,6 +16,9 @@ pub const MAX_REPLICAS: i64 = 20;
 pub struct ResolvedPort {
     pub container: u16,
     pub host: Option<u16>,
+    /// The host port came from an input (a requester chose it): it must fall in the host's
+    /// range for input ports.
+    pub host_from_input: bool,
     pub protocol: Protocol,
 }
 
@@ -57,6 +60,44 @@ pub struct ResolvedComponent {
     pub cap_add: Vec<String>,
     pub devices: Vec<String>,
     pub host_network: bool,
+    /// Set by [`apply_defaults`]: the process limit, and the capabilities kept besides `cap_add`.
+    pub pids: Option<i64>,
+    pub keep_caps: Vec<String>,
+}
+
+/// What a component gets when its blueprint does not say (`limits.*` in the configuration):
+/// applied to the spec that quotas count and that runs, so both see the same numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub memory_mb: i64,
+    pub cpus: f64,
+    pub pids: i64,
+    /// Capabilities every container keeps (all others are dropped); a trusted blueprint adds
+    /// more with `cap_add`.
+    pub capabilities: Vec<String>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            memory_mb: 512,
+            cpus: 1.0,
+            pids: 512,
+            capabilities: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// Fills what the blueprint left unlimited: memory, CPUs, processes; and the capabilities kept.
+pub fn apply_defaults(spec: &mut [ResolvedComponent], d: &Defaults) {
+    for c in spec {
+        c.memory_mb.get_or_insert(d.memory_mb);
+        c.cpus.get_or_insert(d.cpus);
+        c.pids.get_or_insert(d.pids);
+        c.keep_caps = d.capabilities.clone();
+    }
 }
 
 /// The deployment a spec is resolved for.
@@ -133,7 +174,8 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                         format!("host port {h}/{} is used twice in this blueprint", p.protocol.as_str()),
                     ));
                 }
-                ports.push(ResolvedPort { container, host, protocol: p.protocol });
+                let host_from_input = matches!(p.host, Some(super::types::IntField::Tmpl(_)));
+                ports.push(ResolvedPort { container, host, host_from_input, protocol: p.protocol });
             }
             let mut volumes = Vec::new();
             for v in &c.volumes {
@@ -210,6 +252,8 @@ pub fn resolve(bp: &Blueprint, inputs: &InputValues, dep: &DeploymentRef) -> Res
                 cap_add: c.cap_add.iter().map(|(s, _)| s.clone()).collect(),
                 devices: c.devices.iter().map(|(s, _)| s.clone()).collect(),
                 host_network,
+                pids: None,
+                keep_caps: Vec::new(),
             })
         };
         match one() {

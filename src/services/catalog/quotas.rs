@@ -49,9 +49,11 @@ pub async fn set_quota(db: &DatabaseConnection, actor: &str, group_name: &str, l
     Ok(limits)
 }
 
-pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64) -> Result<Limits, sea_orm::DbErr> {
+/// A group's limits: its own quota, or `default` (`default_quota` in the configuration) when
+/// it has none.
+pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64, default: Limits) -> Result<Limits, sea_orm::DbErr> {
     Ok(match quota::Entity::find_by_id(group_id).one(db).await? {
         Some(q) => Limits { max_containers: q.max_containers.map(i64::from), max_memory_mb: q.max_memory_mb, max_cpus: q.max_cpus },
-        None => Limits::default(),
+        None => default,
     })
 }

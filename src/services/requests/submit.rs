@@ -83,7 +83,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     if txn.get_database_backend() == DbBackend::Postgres {
         group::Entity::find_by_id(group_id).lock_exclusive().one(&txn).await?;
     }
-    let limits = catalog::limits_of(&txn, group_id).await?;
+    let limits = catalog::limits_of(&txn, group_id, ctx.default_quota).await?;
     let used = usage(&txn, group_id).await?;
     quota::check(used, prepared.need, limits).map_err(ServiceError::OverQuota)?;
     let explain = Explain::new(entitlement, &selection, levels, QuotaCheck { used, requested: prepared.need, limits });

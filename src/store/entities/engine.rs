@@ -16,7 +16,7 @@ pub mod host {
         pub endpoint: String,
         pub tls_ca: Option<String>,
         pub tls_cert: Option<String>,
-        /// The client key: used to connect, never sent back by the API or pages.
+        /// The client key, sealed (`sealing`): used to connect, never sent back by the API or pages.
         pub tls_key: Option<String>,
         pub labels: StringMap,
         pub max_containers: Option<i32>,
@@ -29,6 +29,24 @@ pub mod host {
         pub containers: i32,
         pub checked_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
+        /// The local IP published ports bind to; when unset, `publish_address` if it is an IP.
+        pub bind_address: Option<String>,
+        /// The range host ports from inputs must stay within; none allowed when unset.
+        pub host_port_min: Option<i32>,
+        pub host_port_max: Option<i32>,
+    }
+
+    impl Model {
+        /// Where published ports bind: `None` is every interface (said on the hosts page).
+        pub fn bind_ip(&self) -> Option<std::net::IpAddr> {
+            self.bind_address.as_deref().or(Some(self.publish_address.as_str())).and_then(|a| a.parse().ok())
+        }
+
+        /// The range input-driven host ports must stay within, when one is set.
+        pub fn host_ports(&self) -> Option<std::ops::RangeInclusive<u16>> {
+            let (min, max) = (u16::try_from(self.host_port_min?).ok()?, u16::try_from(self.host_port_max?).ok()?);
+            Some(min..=max)
+        }
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

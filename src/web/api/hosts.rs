@@ -36,6 +36,11 @@ struct HostBody {
     labels: BTreeMap<String, String>,
     max_containers: Option<i32>,
     publish_address: Option<String>,
+    /// A local IP of the engine's machine that published ports bind to (default:
+    /// `publish_address` when it is an IP, else every interface).
+    bind_address: Option<String>,
+    /// `MIN-MAX`: the range host ports taken from inputs must stay within (none allowed when unset).
+    host_ports: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts", description = "Register a Docker engine; Wharf connects to it first (admins).", request_body = HostBody, responses((status = 201, body = crate::services::hosts::HostView), doc::Errors))]
@@ -48,6 +53,8 @@ async fn create_host(admin: Admin, state: web::Data<AppState>, body: web::Json<H
         labels: b.labels,
         max_containers: b.max_containers,
         publish_address: b.publish_address,
+        bind_address: b.bind_address,
+        host_ports: b.host_ports,
     };
     let host = hosts::register(&state.ctx.db, &admin.principal.username, input, state.host_registration()).await?;
     Ok(HttpResponse::Created().json(host))

@@ -100,7 +100,7 @@ impl GroupPage {
 
 async fn quota_of(state: &AppState, group: &str) -> Result<Limits, AppError> {
     let g = accounts::find_group(&state.ctx.db, group).await?.ok_or_else(|| AppError::NotFound(format!("no group `{group}`")))?;
-    Ok(catalog::limits_of(&state.ctx.db, g.id).await?)
+    Ok(catalog::limits_of(&state.ctx.db, g.id, state.ctx.default_quota).await?)
 }
 
 async fn group(admin: Admin, state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, AppError> {

@@ -33,6 +33,10 @@ struct HostForm {
     #[serde(default)]
     publish_address: String,
     #[serde(default)]
+    bind_address: String,
+    #[serde(default)]
+    host_ports: String,
+    #[serde(default)]
     tls_ca: String,
     #[serde(default)]
     tls_cert: String,
@@ -99,6 +103,8 @@ fn parse_host_form(form: &HostForm) -> Result<hosts::HostInput, ServiceError> {
         labels,
         max_containers,
         publish_address: Some(form.publish_address.clone()),
+        bind_address: Some(form.bind_address.clone()),
+        host_ports: Some(form.host_ports.clone()),
     })
 }
 
