@@ -11,3 +11,27 @@ pub mod states;
 
 pub use names::{ComponentName, GroupName, InputKey, NameError, Role, Slug, Username};
 pub use secret::Secret;
+
+/// `text` with network addresses (IPs, `host:port`) replaced by `[address]`: what a requester
+/// sees of an engine's error, which may name hosts of the platform's network. Admins see it whole.
+pub fn redact_addresses(text: &str) -> String {
+    static ADDRESS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\[[0-9A-Fa-f:.]+\](?::\d{1,5})?|\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b|\b[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*:\d{1,5}\b",
+        )
+        .expect("a valid expression")
+    });
+    ADDRESS.replace_all(text, "[address]").into_owned()
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn addresses_are_hidden_and_the_rest_kept() {
+        let r = super::redact_addresses("pull from 10.1.2.3:5000/app failed: dial tcp 10.1.2.3:5000: connection refused");
+        assert_eq!(r, "pull from [address]/app failed: dial tcp [address]: connection refused");
+        assert_eq!(super::redact_addresses("registry.internal:443 said no"), "[address] said no");
+        assert_eq!(super::redact_addresses("[fd00::1]:2376 timed out"), "[address] timed out");
+        assert_eq!(super::redact_addresses("component `web` exited with code 1"), "component `web` exited with code 1");
+    }
+}

@@ -317,7 +317,11 @@ pub async fn get_for(ctx: &Context, who: &crate::auth::Principal, id: &str) -> S
     if !visible(who, d.owner_id, d.group_id) {
         return Err(ServiceError::NotFound(format!("no deployment `{id}`")));
     }
-    get(ctx, id).await
+    let mut v = get(ctx, id).await?;
+    if !who.is_admin {
+        v.error = v.error.map(|e| crate::domain::redact_addresses(&e));
+    }
+    Ok(v)
 }
 
 /// Whether `who` may take `action` on `d`: admins always; others when the entitlement of the
@@ -404,7 +408,7 @@ pub async fn list(
             blueprint: d.blueprint_id,
             blueprint_version: d.blueprint_version,
             host_id: d.host_id,
-            error: d.error,
+            error: if who.is_admin { d.error } else { d.error.map(|e| crate::domain::redact_addresses(&e)) },
             created_at: d.created_at,
         })
         .collect();

@@ -127,7 +127,7 @@ impl InputField {
             _ => {}
         }
         if let Some(p) = &spec.pattern {
-            hint.push(format!("must match {}", p.as_str()));
+            hint.push(format!("must match {}", crate::domain::blueprint::inputs::shown_pattern(p)));
         }
         if let (Some(a), Some(b)) = (spec.min_length, spec.max_length) {
             hint.push(format!("{a} to {b} characters"));
@@ -148,7 +148,7 @@ impl InputField {
             choices,
             min: spec.min,
             max: spec.max,
-            pattern: spec.pattern.as_ref().map(|p| p.as_str().to_string()),
+            pattern: spec.pattern.as_ref().map(|p| crate::domain::blueprint::inputs::shown_pattern(p).to_string()),
             required: spec.default.is_none() && !spec.generate && spec.kind != InputType::Boolean,
             hint: hint.join(" · "),
             error,

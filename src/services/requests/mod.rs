@@ -116,7 +116,19 @@ pub async fn get(ctx: &Context, who: &Principal, id: &str) -> ServiceResult<Requ
     if !can_see(who, &r) {
         return Err(ServiceError::NotFound(format!("no request `{id}`")));
     }
-    view(ctx, r).await
+    Ok(for_viewer(view(ctx, r).await?, who))
+}
+
+/// What a viewer sees: the engine's network details (addresses in errors and timeline
+/// messages) are for admins only.
+pub fn for_viewer(mut v: RequestView, who: &Principal) -> RequestView {
+    if !who.is_admin {
+        v.error = v.error.map(|e| crate::domain::redact_addresses(&e));
+        for e in &mut v.events {
+            e.message = crate::domain::redact_addresses(&e.message);
+        }
+    }
+    v
 }
 
 async fn get_unchecked(ctx: &Context, id: &str) -> ServiceResult<RequestView> {
@@ -223,7 +235,7 @@ pub async fn inbox(ctx: &Context, who: &Principal) -> ServiceResult<Vec<RequestV
         if approvers::waiting_on(&ctx.db, &r).await?.contains(&who.username) {
             let v = view(ctx, r).await?;
             if v.waiting_on.contains(&who.username) {
-                out.push(v);
+                out.push(for_viewer(v, who));
             }
         }
     }

@@ -114,7 +114,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     }
     // The request exists now: a database that goes away before it is read back must not turn
     // the answer into an error the caller would retry (and so request twice).
-    crate::services::read_back(|| get_unchecked(ctx, &id)).await
+    Ok(super::for_viewer(crate::services::read_back(|| get_unchecked(ctx, &id)).await?, who))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -154,7 +154,14 @@ async fn request_events(
     };
     // Listening before the backlog is read: nothing falls between the two.
     let rx = state.ctx.feed.subscribe();
-    let live = Live { db: state.ctx.db.clone(), id: id.into_inner(), after: q.after.unwrap_or(0), status: first.status, _ticket: ticket };
+    let live = Live {
+        db: state.ctx.db.clone(),
+        id: id.into_inner(),
+        after: q.after.unwrap_or(0),
+        status: first.status,
+        admin: user.principal.is_admin,
+        _ticket: ticket,
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     let stream = futures_util::stream::unfold((live, rx, true), move |(mut live, mut rx, mut catch_up)| async move {
         loop {
@@ -209,6 +216,8 @@ struct Live {
     id: String,
     after: i64,
     status: RequestStatus,
+    /// Admins see the engine's messages whole; others without network addresses.
+    admin: bool,
     _ticket: feed::Ticket,
 }
 
@@ -218,7 +227,8 @@ impl Live {
             return;
         }
         self.after = e.id;
-        let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": e.message});
+        let message = if self.admin { e.message.clone() } else { crate::domain::redact_addresses(&e.message) };
+        let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": message});
         out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
     }
 

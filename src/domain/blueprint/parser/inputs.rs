@@ -71,7 +71,8 @@ fn parse_input(p: &mut P, key: &Key, node: &Node) -> Option<InputSpec> {
     let pattern = if kind == InputType::String {
         get(entries, "pattern").and_then(|n| {
             let s = p.scalar(n, "pattern")?;
-            match Regex::new(&s) {
+            // Matched against the whole value: `[a-z]+` must not accept `x; rm -rf /`.
+            match Regex::new(&format!("^(?:{s})$")) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     let why = e.to_string();

@@ -267,6 +267,9 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
     for (pos, msg) in unknown {
         p.err(pos, msg);
     }
+    for (pos, msg) in injection_risks(&inputs, &components) {
+        p.err(pos, msg);
+    }
 
     match (id, name, version) {
         (Some(id), Some(name), Some(version)) if p.errs.is_empty() => {
@@ -277,6 +280,71 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
             Err(p.errs)
         }
     }
+}
+
+/// Where a requester's free text could reach past their own container: an image (any
+/// registry, pulled by the host), a user, a network mode or a host path take a string input
+/// only when it is an enum; a shell script (`sh -c …`) takes one only when it is an enum or has
+/// a `pattern` (matched against the whole value). Integer and boolean inputs render as numbers
+/// and words, and may go anywhere.
+fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component]) -> Vec<(Pos, String)> {
+    let free = |n: &str, pattern_ok: bool| {
+        inputs
+            .iter()
+            .find(|i| i.name == n)
+            .is_some_and(|i| i.kind == super::types::InputType::String && i.choices.is_none() && !(pattern_ok && i.pattern.is_some()))
+    };
+    let mut out = Vec::new();
+    let mut only_enums = |t: &Tmpl, field: &str| {
+        for (r, pos) in t.refs_at() {
+            if let Ref::Input(n) = r
+                && free(n, false)
+            {
+                out.push((
+                    pos,
+                    format!("{field} may use `${{inputs.{n}}}` only when `{n}` is an enum: a free value could name any {field}"),
+                ));
+            }
+        }
+    };
+    for c in components {
+        only_enums(&c.image, "image");
+        c.user.iter().for_each(|t| only_enums(t, "user"));
+        c.network_mode.iter().for_each(|t| only_enums(t, "network mode"));
+        for v in &c.volumes {
+            if let VolumeSpec::Bind { source, .. } = v {
+                only_enums(source, "host path");
+            }
+        }
+    }
+    for c in components {
+        // The script after `-c` of a shell: in the entrypoint and command, or the health check.
+        let line: Vec<&Tmpl> = c.entrypoint.iter().flatten().chain(c.command.iter().flatten()).collect();
+        let health: Vec<&Tmpl> = c.health.iter().flat_map(|h| h.cmd.iter()).collect();
+        for t in [shell_script(&line), shell_script(&health)].into_iter().flatten() {
+            for (r, pos) in t.refs_at() {
+                if let Ref::Input(n) = r
+                    && free(n, true)
+                {
+                    out.push((
+                        pos,
+                        format!(
+                            "`${{inputs.{n}}}` in a shell script would run whatever a requester types: give `{n}` an enum or a pattern"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The script a shell runs in an argument list (`sh -c SCRIPT`, `/bin/bash -e -c SCRIPT`).
+fn shell_script<'a>(line: &[&'a Tmpl]) -> Option<&'a Tmpl> {
+    const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
+    let shell = line.iter().position(|t| t.as_literal().is_some_and(|s| SHELLS.contains(&s.rsplit('/').next().unwrap_or_default())))?;
+    let dash_c = line.iter().skip(shell + 1).position(|t| t.as_literal().as_deref() == Some("-c"))?;
+    line.get(shell + 1 + dash_c + 1).copied()
 }
 
 fn list_or_none(names: &BTreeSet<&str>) -> String {
