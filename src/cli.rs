@@ -259,7 +259,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 display_name: audit::CLI.into(),
                 is_admin: true,
                 groups: Vec::new(),
-                via: crate::auth::AuthVia::Token,
+                via: crate::auth::AuthVia::Session,
             };
             let user = accounts::update_user(&db, &operator, None, &name, patch).await?;
             println!(

@@ -328,7 +328,8 @@ pub enum DatabaseKind {
     Postgres,
 }
 
-#[derive(Debug, Clone)]
+/// A database URL; printed (`Display`, `Debug`) with its password masked.
+#[derive(Clone)]
 pub struct DatabaseUrl {
     url: String,
     kind: DatabaseKind,
@@ -350,6 +351,12 @@ impl DatabaseUrl {
     }
     pub fn expose(&self) -> &str {
         &self.url
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseUrl").field("url", &redact_url(&self.url)).field("kind", &self.kind).finish()
     }
 }
 
@@ -561,6 +568,17 @@ mod tests {
 
     fn from_toml(toml: &str) -> Result<Settings, ConfigError> {
         Settings::from_figment(Figment::new().merge(Toml::string(toml)))
+    }
+
+    #[test]
+    fn printed_settings_hold_no_secret() {
+        let s = from_toml(
+            "database_url = \"postgres://wharf:hunter2-db@db/wharf\"\nadmin_password = \"hunter2-admin\"\n[oidc]\nissuer = \"https://id.example\"\nclient_secret = \"hunter2-oidc\"\n",
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://wharf:"), "{shown}");
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub struct GroupRole {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthVia {
     Session,
-    Token,
+    /// An API token, which ends at `expires_at` (a token it makes may not outlive it).
+    Token {
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl Principal {

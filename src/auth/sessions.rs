@@ -100,15 +100,22 @@ pub async fn delete_others(db: &impl ConnectionTrait, user_id: i64, keep: &str) 
     Ok(())
 }
 
+/// A cookie's name on the wire: under https, `__Host-` first, so that the browser keeps it
+/// only if it is Secure, for this host alone, on every path (no sibling domain can plant one).
+pub fn cookie_name(name: &str, secure: bool) -> String {
+    if secure { format!("__Host-{name}") } else { name.to_string() }
+}
+
 /// Builds a signed cookie and returns it as it goes on the wire.
 pub fn signed_cookie(key: &Key, name: &'static str, value: String, secure: bool, max_age_hours: Option<u32>) -> Cookie<'static> {
-    let mut cookie = Cookie::build(name, value).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();
+    let name = cookie_name(name, secure);
+    let mut cookie = Cookie::build(name.clone(), value).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();
     if let Some(h) = max_age_hours {
         cookie.set_max_age(CookieDuration::hours(i64::from(h)));
     }
     let mut jar = CookieJar::new();
     jar.signed_mut(key).add(cookie);
-    jar.get(name).cloned().unwrap_or_else(|| Cookie::new(name, ""))
+    jar.get(&name).cloned().unwrap_or_else(|| Cookie::new(name, ""))
 }
 
 /// Reads a signed cookie's value; a forged or altered one reads as absent.
@@ -121,7 +128,7 @@ pub fn read_signed(key: &Key, cookie: Cookie<'static>) -> Option<String> {
 
 /// A cookie that tells the browser to forget `name`.
 pub fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
-    let mut c = Cookie::build(name, "").path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();
+    let mut c = Cookie::build(cookie_name(name, secure), "").path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();
     c.make_removal();
     c
 }

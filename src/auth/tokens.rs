@@ -14,9 +14,21 @@ pub struct IssuedToken {
 }
 
 pub async fn issue(db: &impl ConnectionTrait, user_id: i64, name: &str, days: u32) -> Result<IssuedToken, DbErr> {
+    issue_capped(db, user_id, name, days, None).await
+}
+
+/// The same, ending at `cap` at the latest.
+pub async fn issue_capped(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    name: &str,
+    days: u32,
+    cap: Option<DateTime<Utc>>,
+) -> Result<IssuedToken, DbErr> {
     let token = format!("{TOKEN_PREFIX}{}", random_token());
     let now = Utc::now();
-    let expires_at = now + Duration::days(i64::from(days));
+    let wanted = now + Duration::days(i64::from(days));
+    let expires_at = cap.map_or(wanted, |c| wanted.min(c));
     api_token::ActiveModel {
         user_id: Set(user_id),
         name: Set(name.to_string()),
@@ -43,8 +55,8 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, 
     Ok(res.rows_affected)
 }
 
-/// The user a live token belongs to; records its use.
-pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<i64>, DbErr> {
+/// The user a live token belongs to, and when the token ends; records its use.
+pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Option<(i64, DateTime<Utc>)>, DbErr> {
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
@@ -55,14 +67,14 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Ok(None);
     }
-    let user_id = row.user_id;
+    let (user_id, expires_at) = (row.user_id, row.expires_at);
     // Recording the last use at most once a minute keeps the hot path free of writes.
     if row.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
         let mut active: api_token::ActiveModel = row.into();
         active.last_used_at = Set(Some(now));
         active.update(db).await?;
     }
-    Ok(Some(user_id))
+    Ok(Some((user_id, expires_at)))
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

@@ -19,8 +19,14 @@ pub async fn create(db: &DatabaseConnection, who: &Principal, name: &str, days: 
     if days == 0 || days > MAX_DAYS {
         return Err(ServiceError::invalid("expires_in_days", format!("must be 1 to {MAX_DAYS} days")));
     }
+    // A token's holder cannot make one that outlives it (a stolen token would be renewed for
+    // ever): the new one ends when the one that made it does, at the latest.
+    let cap = match who.via {
+        crate::auth::AuthVia::Token { expires_at } => Some(expires_at),
+        crate::auth::AuthVia::Session => None,
+    };
     let txn = crate::store::begin(db).await?;
-    let issued = tokens::issue(&txn, who.user_id, name, days).await?;
+    let issued = tokens::issue_capped(&txn, who.user_id, name, days, cap).await?;
     let row = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(crate::auth::token_hash(&issued.token)))
         .one(&txn)

@@ -50,10 +50,10 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
-        let user_id = tokens::authenticate(&state.ctx.db, token)
+        let (user_id, expires_at) = tokens::authenticate(&state.ctx.db, token)
             .await?
             .ok_or_else(|| AppError::Unauthorized("the API token is invalid, expired or revoked".into()))?;
-        let principal = accounts::load_principal(&state.ctx.db, user_id, AuthVia::Token)
+        let principal = accounts::load_principal(&state.ctx.db, user_id, AuthVia::Token { expires_at })
             .await?
             .ok_or_else(|| AppError::Unauthorized("the API token's account is disabled".into()))?;
         return Ok((AuthContext { principal: Some(principal), csrf_token: String::new(), session_token: None }, None));
@@ -62,7 +62,9 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
     let mut principal = None;
     let mut csrf = None;
     let mut session_token = None;
-    if let Some(token) = req.cookie(SESSION_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c))
+    if let Some(token) = req
+        .cookie(&sessions::cookie_name(SESSION_COOKIE, state.settings.secure_cookies()))
+        .and_then(|c| sessions::read_signed(&state.cookie_key, c))
         && let Some(session) = sessions::find(&state.ctx.db, &token).await?
         && let Some(p) = accounts::load_principal(&state.ctx.db, session.user_id, AuthVia::Session).await?
     {
@@ -72,7 +74,10 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
     }
 
     let mut new_cookie = None;
-    let csrf = match csrf.or_else(|| req.cookie(CSRF_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c))) {
+    let csrf = match csrf.or_else(|| {
+        req.cookie(&sessions::cookie_name(CSRF_COOKIE, state.settings.secure_cookies()))
+            .and_then(|c| sessions::read_signed(&state.cookie_key, c))
+    }) {
         Some(token) => token,
         None => {
             let token = random_token();

@@ -217,7 +217,8 @@ async fn https_base_url_makes_cookies_secure(db: Db) {
     let set = |res: &reqwest::Response, name: &str| {
         res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with(&format!("{name}=")))
     };
-    let csrf_cookie = set(&res, "wharf_csrf").expect("a csrf cookie");
+    // Under https the names carry `__Host-`: Secure, this host only, every path.
+    let csrf_cookie = set(&res, "__Host-wharf_csrf").expect("a csrf cookie");
     assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
     let pair = csrf_cookie.split(';').next().unwrap().to_string();
     let token = crate::helpers::csrf_in(&res.text().await.unwrap()).unwrap();
@@ -229,6 +230,6 @@ async fn https_base_url_makes_cookies_secure(db: Db) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let cookie = set(&res, "wharf_session").expect("a session cookie");
+    let cookie = set(&res, "__Host-wharf_session").expect("a session cookie");
     assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
 }

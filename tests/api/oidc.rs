@@ -19,7 +19,7 @@ on_both_databases!(
 static USERS: Mutex<()> = Mutex::new(());
 
 /// Gives `user` these groups at the provider (read at each login).
-fn provider_user(user: &str, groups: &[&str]) {
+pub(crate) fn provider_user(user: &str, groups: &[&str]) {
     let _guard = USERS.lock().unwrap_or_else(|e| e.into_inner());
     let path = env("WHARF_TEST_OIDC_USERS");
     let mut all: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|_| "{}".into())).unwrap_or(json!({}));
@@ -91,7 +91,7 @@ async fn through_the_provider(app: &TestApp, b: &Browser, user: &str) -> String 
     panic!("the provider never sent the browser back");
 }
 
-async fn sso_login(app: &TestApp, user: &str) -> Browser {
+pub(crate) async fn sso_login(app: &TestApp, user: &str) -> Browser {
     let b = app.browser();
     let callback = through_the_provider(app, &b, user).await;
     let res = b.client.get(&callback).send().await.unwrap();
@@ -100,7 +100,7 @@ async fn sso_login(app: &TestApp, user: &str) -> Browser {
     b
 }
 
-async fn me(b: &Browser) -> Value {
+pub(crate) async fn me(b: &Browser) -> Value {
     b.get("/api/v1/me").await.json().await.unwrap()
 }
 

@@ -20,6 +20,7 @@ on_both_databases!(
     live_views_are_capped_per_user,
     containers_run_confined_and_bound,
     inputs_cannot_inject,
+    tokens_inbox_and_sso_names,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -586,4 +587,50 @@ async fn inputs_cannot_inject(db: Db) {
     assert!(seen["error"].as_str().unwrap().contains("[address]"), "{seen}");
     let whole = w.admin.get_deployment_ok(&deployment).await;
     assert!(whole["error"].as_str().unwrap().contains("127.0.0.1:9"), "{whole}");
+}
+
+/// Finding 14 (the rest): a token cannot make a token that outlives it; the approvals inbox
+/// comes in pages; a single-sign-on user cannot take a reserved or a local account's name.
+async fn tokens_inbox_and_sso_names(db: Db) {
+    let app = spawn_app_with(db, crate::oidc::oidc_settings()).await;
+    let w = crate::requests::world(&app).await;
+    // A token from a password lasts 30 days: one it makes ends no later, whatever it asks for.
+    let res = app.anonymous().auth_token("dev", &password_of("dev")).await;
+    let first: Value = res.json().await.unwrap();
+    let ends = chrono::DateTime::parse_from_rfc3339(first["expires_at"].as_str().unwrap()).unwrap();
+    let client = reqwest::Client::new();
+    let res = client
+        .post(app.url("/api/v1/tokens"))
+        .bearer_auth(first["token"].as_str().unwrap())
+        .json(&json!({"name": "longer", "expires_in_days": 365}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let made: Value = res.json().await.unwrap();
+    let made_ends = chrono::DateTime::parse_from_rfc3339(made["expires_at"].as_str().unwrap()).unwrap();
+    assert!(made_ends <= ends, "{made_ends} outlives {ends}");
+
+    // The inbox, a page at a time.
+    let policy = json!({"name": "hold", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]});
+    assert_eq!(w.admin.create_approval_policy(&policy).await.status(), StatusCode::CREATED);
+    for _ in 0..3 {
+        let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {}})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = w.lead.get("/api/v1/approvals?per_page=2").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-total-count"], "3");
+    assert_eq!(res.json::<Value>().await.unwrap().as_array().unwrap().len(), 2);
+    let res = w.lead.get("/api/v1/approvals?per_page=2&page=2").await;
+    assert_eq!(res.json::<Value>().await.unwrap().as_array().unwrap().len(), 1);
+
+    // Single sign-on: `system` and a local account's name are taken; the user gets another.
+    for name in ["system", "dev"] {
+        crate::oidc::provider_user(name, &[]);
+        let b = crate::oidc::sso_login(&app, name).await;
+        let who = crate::oidc::me(&b).await;
+        assert_ne!(who["username"], name, "{who}");
+        assert!(who["username"].as_str().unwrap().starts_with(name), "{who}");
+    }
 }

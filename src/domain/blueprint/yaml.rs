@@ -103,7 +103,7 @@ pub fn parse(source: &str) -> Result<Node, BlueprintError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(BlueprintError::at(pos, "the document nests too deeply"));
                 }
-                stack.push(Building::Map { entries: Vec::new(), key: None, pos });
+                stack.push(Building::Map { entries: Vec::new(), key: None, pos, seen: std::collections::HashSet::new() });
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
@@ -119,10 +119,10 @@ pub fn parse(source: &str) -> Result<Node, BlueprintError> {
         match stack.last_mut() {
             None => root = Some(node),
             Some(Building::Seq { items, .. }) => items.push(node),
-            Some(Building::Map { entries, key, .. }) => match key.take() {
+            Some(Building::Map { entries, key, seen, .. }) => match key.take() {
                 None => match node {
                     Node::Scalar { value, pos, .. } => {
-                        if entries.iter().any(|(k, _)| k.name == value) {
+                        if !seen.insert(value.clone()) {
                             return Err(BlueprintError::at(pos, format!("the key `{value}` appears twice")));
                         }
                         *key = Some(Key { name: value, pos });
@@ -147,8 +147,17 @@ fn refuse_anchor_and_tag(pos: Pos, anchor: usize, tagged: bool) -> Result<(), Bl
 }
 
 enum Building {
-    Seq { items: Vec<Node>, pos: Pos },
-    Map { entries: Vec<(Key, Node)>, key: Option<Key>, pos: Pos },
+    Seq {
+        items: Vec<Node>,
+        pos: Pos,
+    },
+    /// `seen`: the keys so far, so that a repeated one is found in constant time.
+    Map {
+        entries: Vec<(Key, Node)>,
+        key: Option<Key>,
+        pos: Pos,
+        seen: std::collections::HashSet<String>,
+    },
 }
 
 #[cfg(test)]

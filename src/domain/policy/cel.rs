@@ -11,8 +11,47 @@ pub struct ConditionError {
     pub message: String,
 }
 
-/// Compiles a condition, to refuse one that does not parse when the policy is saved.
+/// The longest condition, and the deepest nesting, a policy may have.
+pub const MAX_LEN: usize = 1000;
+const MAX_DEPTH: usize = 32;
+
+/// What bounds a condition's size and cost: its length, its nesting, and no loops (the
+/// comprehension macros), so that evaluating one is linear in its length over the small,
+/// fixed context of a request.
+fn bounded(source: &str) -> Result<(), ConditionError> {
+    let at = |offset: usize, message: String| {
+        let before = &source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConditionError { line, column, message }
+    };
+    if source.len() > MAX_LEN {
+        return Err(at(0, format!("a condition is at most {MAX_LEN} characters (this one has {})", source.len())));
+    }
+    let mut depth = 0usize;
+    for (i, c) in source.char_indices() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(at(i, format!("a condition nests at most {MAX_DEPTH} levels deep")));
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    static LOOP: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\.\s*(map|filter|all|exists_one|exists)\s*\(").expect("a valid expression"));
+    if let Some(m) = LOOP.find(source) {
+        return Err(at(m.start() + 1, "loops (map, filter, all, exists) are not allowed in a condition".into()));
+    }
+    Ok(())
+}
+
+/// Compiles a condition, to refuse one that does not parse (or is too big) when the policy is saved.
 pub fn check_condition(source: &str) -> Result<(), ConditionError> {
+    bounded(source)?;
     match cel::Program::compile(source) {
         Ok(_) => Ok(()),
         Err(errs) => {
@@ -29,6 +68,7 @@ pub fn check_condition(source: &str) -> Result<(), ConditionError> {
 /// Evaluates a condition over the request's context (`request`, `requester`, `item`).
 /// Anything but `true` or `false` is an error that says what came out.
 pub fn evaluate(source: &str, context: &Value) -> Result<bool, String> {
+    bounded(source).map_err(|e| format!("the condition is refused: {}", e.message))?;
     let program = cel::Program::compile(source).map_err(|e| format!("the condition does not parse: {e}"))?;
     let mut ctx = cel::Context::default();
     for name in ["request", "requester", "item"] {
@@ -58,5 +98,11 @@ mod tests {
         assert_eq!(err.line, 1);
         assert!(err.column > 1, "{err:?}");
         assert!(check_condition("requester.username == 'dev'").is_ok());
+        // Bounded: size, nesting, no loops.
+        assert!(check_condition(&format!("{} == 1", "1 + ".repeat(300))).unwrap_err().message.contains("at most"));
+        assert!(check_condition(&format!("{}1{}", "(".repeat(40), ")".repeat(40))).unwrap_err().message.contains("nests"));
+        let e = check_condition("[1, 2].map(x, x * 2).size() > 1").unwrap_err();
+        assert!(e.message.contains("loops") && e.column == 8, "{e:?}");
+        assert!(evaluate("[1].exists(x, x == 1)", &ctx).unwrap_err().contains("loops"));
     }
 }

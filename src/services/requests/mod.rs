@@ -8,9 +8,7 @@ pub mod scheduler;
 mod submit;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -222,22 +220,34 @@ pub async fn list(db: &DatabaseConnection, who: &Principal, page: PageRequest) -
     Ok(page.page_of(items, total))
 }
 
-/// Requests waiting on the caller's decision at their current level.
-pub async fn inbox(ctx: &Context, who: &Principal) -> ServiceResult<Vec<RequestView>> {
+/// Requests waiting on the caller's decision at their current level, oldest first, a page at
+/// a time (the views, which cost several reads each, are built for the page only).
+pub async fn inbox(ctx: &Context, who: &Principal, page: PageRequest) -> ServiceResult<Page<RequestView>> {
     let pending = request::Entity::find()
         .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
         .order_by_asc(request::Column::CreatedAt)
-        .limit(500)
         .all(&ctx.db)
         .await?;
-    let mut out = Vec::new();
+    let mut mine = Vec::new();
     for r in pending {
         if approvers::waiting_on(&ctx.db, &r).await?.contains(&who.username) {
-            let v = view(ctx, r).await?;
-            if v.waiting_on.contains(&who.username) {
-                out.push(for_viewer(v, who));
+            let decided = request_decision::Entity::find()
+                .filter(request_decision::Column::RequestId.eq(&r.id))
+                .filter(request_decision::Column::Level.eq(r.level))
+                .filter(request_decision::Column::Approver.eq(&who.username))
+                .one(&ctx.db)
+                .await?
+                .is_some();
+            if !decided {
+                mine.push(r);
             }
         }
     }
-    Ok(out)
+    let total = mine.len() as u64;
+    let skip = usize::try_from((page.page - 1).saturating_mul(page.per_page)).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    for r in mine.into_iter().skip(skip).take(page.per_page as usize) {
+        out.push(for_viewer(view(ctx, r).await?, who));
+    }
+    Ok(page.page_of(out, total))
 }

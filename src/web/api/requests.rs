@@ -87,7 +87,8 @@ async fn cancel(user: Signed, state: web::Data<AppState>, id: web::Path<String>)
     Ok(HttpResponse::Ok().json(requests::cancel(&state.ctx, &user.principal, &id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/approvals", tag = "requests", description = "Requests waiting on the caller.", responses((status = 200, body = Vec<crate::services::requests::RequestView>), doc::Errors))]
-async fn approvals(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(requests::inbox(&state.ctx, &user.principal).await?))
+#[utoipa::path(get, path = "/api/v1/approvals", tag = "requests", description = "Requests waiting on the caller, oldest first; total in X-Total-Count.", params(("page" = Option<u64>, Query, description = "page, from 1"), ("per_page" = Option<u64>, Query, description = "1 to 200, default 50")), responses((status = 200, body = Vec<crate::services::requests::RequestView>), doc::Errors))]
+async fn approvals(req: HttpRequest, user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
+    let page = requests::inbox(&state.ctx, &user.principal, PageRequest::new(q.page, q.per_page)).await?;
+    Ok(page_response(&req, page))
 }

@@ -83,8 +83,10 @@ async fn callback(
             let _ = audit::record(&db, "oidc", "login.failed", "oidc", serde_json::json!({"address": address, "reason": reason})).await;
         }
     };
-    let pending: Option<Pending> =
-        req.cookie(PENDING_COOKIE).and_then(|c| sessions::read_signed(&state.cookie_key, c)).and_then(|v| serde_json::from_str(&v).ok());
+    let pending: Option<Pending> = req
+        .cookie(&sessions::cookie_name(PENDING_COOKIE, state.settings.secure_cookies()))
+        .and_then(|c| sessions::read_signed(&state.cookie_key, c))
+        .and_then(|v| serde_json::from_str(&v).ok());
     if let Some(err) = &q.error {
         // Anyone can call this URL with any text: shown bounded, and audited only when this
         // browser did start a login (otherwise it is nobody's failure, and no row is written).
