@@ -570,6 +570,28 @@ mod tests {
         Settings::from_figment(Figment::new().merge(Toml::string(toml)))
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Any configuration text is read or refused with a message (naming the key when one is
+        /// at fault); nothing panics.
+        #[test]
+        fn any_configuration_is_read_or_refused(
+            lines in proptest::collection::vec((
+                proptest::sample::select(vec!["bind", "database_url", "base_url", "workers", "log", "api_token_days",
+                    "secret_key_file", "trusted_proxies", "[login]", "[engine]", "[limits]", "[hosts]", "[oidc]", "[default_quota]",
+                    "max_failures", "lease_secs", "default_cpus", "pids", "capabilities", "issuer", "scopes", "down_after"]),
+                proptest::sample::select(vec!["0", "1", "-1", "3.5", "\"x\"", "\"127.0.0.1:0\"", "\"sqlite://x?mode=memory\"",
+                    "[\"openid\"]", "[\"10.0.0.0/8\", \"nope\"]", "true", "\"https://id.example\"", "[]", "1e309"]),
+            ), 0..10)
+        ) {
+            let text: String = lines.iter().map(|(k, v)| if k.starts_with('[') { format!("{k}\n") } else { format!("{k} = {v}\n") }).collect();
+            if let Err(e) = from_toml(&text) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+
     #[test]
     fn printed_settings_hold_no_secret() {
         let s = from_toml(

@@ -5,6 +5,8 @@ mod names;
 pub mod pairs;
 pub mod placement;
 pub mod policy;
+#[cfg(test)]
+mod properties;
 pub mod quota;
 pub mod secret;
 pub mod states;
