@@ -261,7 +261,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 groups: Vec::new(),
                 via: crate::auth::AuthVia::Session,
             };
-            let user = accounts::update_user(&db, &operator, None, &name, patch).await?;
+            let user = accounts::update_user(&db, &operator, None, &name, patch, false).await?;
             println!(
                 "{}: {}{}",
                 user.username,
@@ -289,8 +289,11 @@ async fn rotate_secrets(settings: &Settings) -> Result<(), CliError> {
     let txn = store::begin(&db).await.map_err(|e| input(&e))?;
     let n = store::sealed::rotate(&txn, &old, &new).await.map_err(|e| input(&e))?;
     txn.commit().await.map_err(|e| input(&e))?;
+    // The old key is kept beside (a link), and the new one replaces it in one step: there is
+    // never a moment without a key file.
     let backup = path.with_extension("old");
-    std::fs::rename(path, &backup).map_err(|e| input(&format!("the database uses the new key in {}, but: {e}", next.display())))?;
+    let _ = std::fs::remove_file(&backup);
+    std::fs::hard_link(path, &backup).map_err(|e| input(&format!("the database uses the new key in {}, but: {e}", next.display())))?;
     std::fs::rename(&next, path).map_err(|e| input(&format!("the database uses the new key in {}, but: {e}", next.display())))?;
     audit::record(
         &db,

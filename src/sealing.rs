@@ -22,6 +22,7 @@ use crate::domain::blueprint::inputs::{InputValues, StoredInputs};
 use crate::domain::blueprint::types::InputValue;
 
 pub const PREFIX: &str = "wharf-sealed:v1:";
+const _: () = assert!(PREFIX.len() > crate::domain::blueprint::inputs::SEALED_PREFIX.len());
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -37,22 +38,23 @@ pub enum SealError {
     Damaged,
 }
 
-/// What a sealed value is; bound into it.
+/// What a sealed value is; bound into it (an input, with its name: a sealed value cannot be
+/// moved to another input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Input,
+pub enum Kind<'a> {
+    Input(&'a str),
     TlsKey,
     CookieKey,
     Check,
 }
 
-impl Kind {
-    fn aad(self) -> &'static [u8] {
+impl Kind<'_> {
+    fn aad(self) -> Vec<u8> {
         match self {
-            Kind::Input => b"wharf input",
-            Kind::TlsKey => b"wharf tls key",
-            Kind::CookieKey => b"wharf cookie key",
-            Kind::Check => b"wharf key check",
+            Kind::Input(name) => format!("wharf input {name}").into_bytes(),
+            Kind::TlsKey => b"wharf tls key".to_vec(),
+            Kind::CookieKey => b"wharf cookie key".to_vec(),
+            Kind::Check => b"wharf key check".to_vec(),
         }
     }
 }
@@ -86,22 +88,23 @@ impl Sealer {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (sealer, text) = Self::generate();
-                // Made aside, then linked into place: two processes starting at once end up
-                // with the one key that got there first.
+                // Written aside under a name of its own, then linked into place: two processes
+                // starting at once both end up with the one key that got there first.
                 let fail = |e: std::io::Error| SealError::Create { path: path.into(), message: e.to_string() };
-                let tmp = path.with_extension(format!("new-{}", std::process::id()));
-                write_key_file(&tmp, &text)?;
+                let (_, text) = Self::generate();
+                let tmp = path.with_extension(format!("new-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(fail)?;
+                f.write_all(format!("{text}\n").as_bytes()).and_then(|()| f.sync_all()).map_err(fail)?;
                 let linked = std::fs::hard_link(&tmp, path);
                 let _ = std::fs::remove_file(&tmp);
                 match linked {
                     Ok(()) => {
-                        tracing::info!(path = %path.display(), "created the secret key file: back it up, and give every replica the same");
-                        Ok(sealer)
+                        tracing::info!(path = %path.display(), "created the secret key file: back it up, and give every replica the same")
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path),
-                    Err(e) => Err(fail(e)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(fail(e)),
                 }
+                Self::load(path)
             }
             Err(e) => Err(SealError::Read { path: path.into(), message: e.to_string() }),
         }
@@ -129,7 +132,7 @@ impl Sealer {
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain.as_bytes(), aad: kind.aad() })
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain.as_bytes(), aad: &kind.aad() })
             .expect("AES-GCM encrypts any message of this size");
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
@@ -148,7 +151,7 @@ impl Sealer {
         }
         let (nonce, sealed) = bytes.split_at(12);
         let plain =
-            self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: kind.aad() }).map_err(|_| SealError::WrongKey)?;
+            self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &kind.aad() }).map_err(|_| SealError::WrongKey)?;
         String::from_utf8(plain).map_err(|_| SealError::Damaged)
     }
 
@@ -156,14 +159,14 @@ impl Sealer {
         stored.starts_with(PREFIX)
     }
 
-    /// `values` as stored: the value of every secret string input sealed.
+    /// `values` (validated, in clear) as stored: the value of every secret string input sealed.
     pub fn seal_inputs(&self, bp: &Blueprint, values: &InputValues) -> StoredInputs {
         StoredInputs(
             values
                 .iter()
                 .map(|(k, v)| match v {
-                    InputValue::String(s) if bp.input(k).is_some_and(|i| i.secret) && !Self::is_sealed(s) => {
-                        (k.clone(), InputValue::String(self.seal(Kind::Input, s)))
+                    InputValue::String(s) if bp.input(k).is_some_and(|i| i.secret) => {
+                        (k.clone(), InputValue::String(self.seal(Kind::Input(k), s)))
                     }
                     other => (k.clone(), other.clone()),
                 })
@@ -171,13 +174,16 @@ impl Sealer {
         )
     }
 
-    /// Stored inputs with every sealed value opened, to be used (never shown: see `inputs::masked`).
-    pub fn open_inputs(&self, stored: &StoredInputs) -> Result<StoredInputs, SealError> {
+    /// Stored inputs with the secret ones opened, to be used (never shown: see
+    /// `inputs::masked`). Only inputs `bp` declares secret are opened.
+    pub fn open_inputs(&self, bp: &Blueprint, stored: &StoredInputs) -> Result<StoredInputs, SealError> {
         stored
             .0
             .iter()
             .map(|(k, v)| match v {
-                InputValue::String(s) if Self::is_sealed(s) => Ok((k.clone(), InputValue::String(self.open(Kind::Input, s)?))),
+                InputValue::String(s) if bp.input(k).is_some_and(|i| i.secret) => {
+                    Ok((k.clone(), InputValue::String(self.open(Kind::Input(k), s)?)))
+                }
                 other => Ok((k.clone(), other.clone())),
             })
             .collect::<Result<_, _>>()
@@ -188,8 +194,7 @@ impl Sealer {
 /// Writes a key file: 0600 from its creation, then renamed into place.
 pub fn write_key_file(path: &Path, text: &str) -> Result<(), SealError> {
     let fail = |e: std::io::Error| SealError::Create { path: path.into(), message: e.to_string() };
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(fail)?;
     f.write_all(format!("{text}\n").as_bytes()).map_err(fail)?;
     f.sync_all().map_err(fail)?;
@@ -204,14 +209,15 @@ mod tests {
     fn sealed_values_open_only_with_their_key_and_kind() {
         let (a, _) = Sealer::generate();
         let (b, _) = Sealer::generate();
-        let s = a.seal(Kind::Input, "hunter2-secret");
+        let s = a.seal(Kind::Input("pw"), "hunter2-secret");
         assert!(Sealer::is_sealed(&s) && !s.contains("hunter2"));
-        assert_ne!(s, a.seal(Kind::Input, "hunter2-secret"), "a fresh nonce each time");
-        assert_eq!(a.open(Kind::Input, &s).unwrap(), "hunter2-secret");
-        assert!(matches!(b.open(Kind::Input, &s), Err(SealError::WrongKey)));
+        assert_ne!(s, a.seal(Kind::Input("pw"), "hunter2-secret"), "a fresh nonce each time");
+        assert_eq!(a.open(Kind::Input("pw"), &s).unwrap(), "hunter2-secret");
+        assert!(matches!(b.open(Kind::Input("pw"), &s), Err(SealError::WrongKey)));
         assert!(matches!(a.open(Kind::TlsKey, &s), Err(SealError::WrongKey)), "bound to its kind");
-        assert!(matches!(a.open(Kind::Input, &format!("{PREFIX}AAAA")), Err(SealError::Damaged)));
-        assert_eq!(a.open(Kind::Input, "plain").unwrap(), "plain");
+        assert!(matches!(a.open(Kind::Input("other"), &s), Err(SealError::WrongKey)), "bound to its input");
+        assert!(matches!(a.open(Kind::Input("pw"), &format!("{PREFIX}AAAA")), Err(SealError::Damaged)));
+        assert_eq!(a.open(Kind::Input("pw"), "plain").unwrap(), "plain");
         assert_eq!(format!("{a:?}"), "Sealer(********)");
     }
 

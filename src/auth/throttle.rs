@@ -16,6 +16,47 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, Query
 
 use crate::store::entities::login_throttle::{self, Column};
 
+/// The address a client is counted under: an IPv4 address as it is, an IPv6 one by its /64
+/// (one machine commonly holds a whole /64, and would otherwise get endless fresh addresses).
+pub fn address_of(addr: &str) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        _ => addr.to_string(),
+    }
+}
+
+/// Where a user logged in successfully before: such a (user, address) skips the user-wide
+/// pause, so that failures from elsewhere cannot keep the owner out.
+pub fn known_key(username: &str, addr: &str) -> String {
+    format!("known:{}|{addr}", username.to_ascii_lowercase())
+}
+
+/// How long a successful login keeps its (user, address) known.
+pub const KNOWN_DAYS: i64 = 90;
+
+/// Whether `key` (a [`known_key`]) logged in successfully within [`KNOWN_DAYS`].
+pub async fn is_known(db: &impl ConnectionTrait, key: &str) -> Result<bool, DbErr> {
+    let since = Utc::now() - Duration::days(KNOWN_DAYS);
+    Ok(login_throttle::Entity::find_by_id(key.to_string()).one(db).await?.is_some_and(|r| r.window_started_at > since))
+}
+
+/// Remembers a successful login from this (user, address).
+pub async fn remember(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let insert = Query::insert()
+        .into_table(login_throttle::Entity)
+        .columns([Column::Key, Column::Failures, Column::WindowStartedAt])
+        .values_panic([key.into(), 0.into(), now.into()])
+        .on_conflict(OnConflict::column(Column::Key).update_column(Column::WindowStartedAt).to_owned())
+        .to_owned();
+    db.execute_raw(db.get_database_backend().build(&insert)).await?;
+    Ok(())
+}
+
 pub fn user_key(username: &str) -> String {
     format!("user:{}", username.to_ascii_lowercase())
 }
@@ -140,20 +181,36 @@ pub async fn clear(db: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbE
     Ok(())
 }
 
-/// Removes the rows whose window ended and that hold no pause (they count nothing any more).
+/// Removes the rows whose window ended and that hold no pause (they count nothing any more),
+/// and the known (user, address) pairs not seen for [`KNOWN_DAYS`].
 pub async fn prune(db: &impl ConnectionTrait, window: Duration) -> Result<u64, DbErr> {
     let now = Utc::now();
-    let res = login_throttle::Entity::delete_many()
+    let counters = login_throttle::Entity::delete_many()
+        .filter(Column::Key.not_like("known:%"))
         .filter(Column::WindowStartedAt.lte(now - window))
         .filter(Expr::col(Column::LockedUntil).is_null().or(Expr::col(Column::LockedUntil).lte(now)))
         .exec(db)
         .await?;
-    Ok(res.rows_affected)
+    let known = login_throttle::Entity::delete_many()
+        .filter(Column::Key.like("known:%"))
+        .filter(Column::WindowStartedAt.lte(now - Duration::days(KNOWN_DAYS)))
+        .exec(db)
+        .await?;
+    Ok(counters.rows_affected + known.rows_affected)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(address_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_of("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::/64");
+        assert_eq!(address_of("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_of("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_of("no-peer-address"), "no-peer-address");
+    }
 
     #[test]
     fn the_pause_grows_and_is_bounded() {

@@ -19,7 +19,7 @@ pub use secret::Secret;
 pub fn redact_addresses(text: &str) -> String {
     static ADDRESS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
-            r"\[[0-9A-Fa-f:.]+\](?::\d{1,5})?|\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b|\b[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*:\d{1,5}\b",
+            r"\[[0-9A-Fa-f:.]+\](?::\d{1,5})?|\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b|\b(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{1,4}\b|\b[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*:\d{1,5}\b|\blookup [A-Za-z0-9.-]+",
         )
         .expect("a valid expression")
     });
@@ -35,5 +35,7 @@ mod redact_tests {
         assert_eq!(super::redact_addresses("registry.internal:443 said no"), "[address] said no");
         assert_eq!(super::redact_addresses("[fd00::1]:2376 timed out"), "[address] timed out");
         assert_eq!(super::redact_addresses("component `web` exited with code 1"), "component `web` exited with code 1");
+        assert_eq!(super::redact_addresses("dial tcp fd00::1: refused"), "dial tcp [address]: refused");
+        assert_eq!(super::redact_addresses("dial tcp: lookup registry.internal on x"), "dial tcp: [address] on x");
     }
 }

@@ -320,6 +320,7 @@ pub async fn get_for(ctx: &Context, who: &crate::auth::Principal, id: &str) -> S
     let mut v = get(ctx, id).await?;
     if !who.is_admin {
         v.error = v.error.map(|e| crate::domain::redact_addresses(&e));
+        v.progress = v.progress.map(|p| crate::domain::redact_addresses(&p));
     }
     Ok(v)
 }
@@ -413,4 +414,42 @@ pub async fn list(
         })
         .collect();
     Ok(page.page_of(items, total))
+}
+
+/// Gives a deployment to another owner (admins): an account that is active and, when the
+/// deployment belongs to a group, a member of it. For the deployments of a user who left.
+pub async fn give_to(ctx: &Context, who: &crate::auth::Principal, id: &str, owner: &str) -> ServiceResult<DeploymentView> {
+    if !who.is_admin {
+        return Err(ServiceError::Forbidden("only an admin may give a deployment to another owner".into()));
+    }
+    let db = &ctx.db;
+    let d = find(db, id).await?;
+    let new = crate::services::accounts::find_user(db, owner)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| ServiceError::invalid("owner", format!("no active account `{owner}`")))?;
+    if let Some(g) = d.group_id {
+        let member = crate::store::entities::membership::Entity::find()
+            .filter(crate::store::entities::membership::Column::GroupId.eq(g))
+            .filter(crate::store::entities::membership::Column::UserId.eq(new.id))
+            .one(db)
+            .await?;
+        if member.is_none() {
+            return Err(ServiceError::invalid("owner", format!("`{}` is not a member of the deployment's group", new.username)));
+        }
+    }
+    let txn = crate::store::begin(db).await?;
+    let before = d.owner_id;
+    let mut a: deployment::ActiveModel = d.into();
+    a.owner_id = Set(Some(new.id));
+    a.updated_at = Set(Utc::now());
+    a.update(&txn).await?;
+    let previous = match before {
+        Some(uid) => crate::store::entities::user::Entity::find_by_id(uid).one(&txn).await?.map(|u| u.username),
+        None => None,
+    };
+    audit::record(&txn, &who.username, "deployment.owner", &format!("deployment:{id}"), json!({"from": previous, "to": new.username}))
+        .await?;
+    txn.commit().await?;
+    get(ctx, id).await
 }

@@ -2,7 +2,8 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
 use super::entities::{blueprint_version, deployment, host, request, setting};
-use crate::domain::blueprint::Blueprint;
+use crate::domain::blueprint::inputs::StoredInputs;
+use crate::domain::blueprint::{Blueprint, InputValue};
 use crate::sealing::{Kind, Sealer};
 
 const CHECK_SETTING: &str = "secret_key_check";
@@ -26,9 +27,11 @@ pub async fn check_key(db: &impl ConnectionTrait, sealer: &Sealer) -> Result<(),
         Some(row) => sealer.open(Kind::Check, &row.value).map(|_| ()).map_err(|_| KeyCheckError::WrongKey),
         None => {
             let row = setting::ActiveModel { key: Set(CHECK_SETTING.into()), value: Set(sealer.seal(Kind::Check, "wharf")) };
-            if row.insert(db).await.is_err() {
-                // Another replica wrote it first: it must open with this key too.
-                return Box::pin(check_key(db, sealer)).await;
+            if let Err(e) = row.insert(db).await {
+                // Another replica wrote it first: it must open with this key too. Anything
+                // else (a read-only database) is the error it is.
+                let row = setting::Entity::find_by_id(CHECK_SETTING).one(db).await?.ok_or(e)?;
+                return sealer.open(Kind::Check, &row.value).map(|_| ()).map_err(|_| KeyCheckError::WrongKey);
             }
             Ok(())
         }
@@ -61,7 +64,7 @@ pub async fn seal_legacy(db: &impl ConnectionTrait, sealer: &Sealer) -> Result<(
     }
     for d in deployment::Entity::find().all(db).await? {
         if let Some(bp) = blueprint(d.blueprint_id.clone(), d.blueprint_version).await? {
-            let sealed = sealer.seal_inputs(&bp, &d.inputs.0);
+            let sealed = seal_clear(sealer, &bp, &d.inputs);
             if sealed != d.inputs {
                 let mut a: deployment::ActiveModel = d.into();
                 a.inputs = Set(sealed);
@@ -74,8 +77,24 @@ pub async fn seal_legacy(db: &impl ConnectionTrait, sealer: &Sealer) -> Result<(
     Ok(())
 }
 
+/// The secret inputs still in clear, sealed; the others as they are.
+fn seal_clear(sealer: &Sealer, bp: &Blueprint, stored: &StoredInputs) -> StoredInputs {
+    StoredInputs(
+        stored
+            .0
+            .iter()
+            .map(|(k, v)| match v {
+                InputValue::String(s) if bp.input(k).is_some_and(|i| i.secret) && !Sealer::is_sealed(s) => {
+                    (k.clone(), InputValue::String(sealer.seal(Kind::Input(k), s)))
+                }
+                other => (k.clone(), other.clone()),
+            })
+            .collect(),
+    )
+}
+
 async fn reseal(db: &impl ConnectionTrait, bp: &Blueprint, sealer: &Sealer, r: request::Model) -> Result<(), DbErr> {
-    let sealed = sealer.seal_inputs(bp, &r.inputs.0);
+    let sealed = seal_clear(sealer, bp, &r.inputs);
     if sealed != r.inputs {
         let mut a: request::ActiveModel = r.into();
         a.inputs = Set(sealed);
@@ -116,11 +135,11 @@ pub async fn rotate(db: &impl ConnectionTrait, old: &Sealer, new: &Sealer) -> Re
     }
     let again = |inputs: &crate::domain::blueprint::inputs::StoredInputs| -> Result<_, crate::sealing::SealError> {
         let mut out = inputs.clone();
-        for v in out.0.values_mut() {
-            if let crate::domain::blueprint::InputValue::String(s) = v
+        for (k, v) in out.0.iter_mut() {
+            if let InputValue::String(s) = v
                 && Sealer::is_sealed(s)
             {
-                *s = new.seal(Kind::Input, &old.open(Kind::Input, s)?);
+                *s = new.seal(Kind::Input(k), &old.open(Kind::Input(k), s)?);
             }
         }
         Ok(out)

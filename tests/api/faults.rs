@@ -270,9 +270,22 @@ async fn crash_at(db: Db, point: &'static str) -> Outcome {
     let mut first = start(&url, Some(&format!("{point}=kill"))).await;
     let app = first.app();
     let (admin, dev, endpoint) = organise(&app, &bp, 20).await;
-    let request = submit(&dev, "faults").await;
     let destroying = point.starts_with("destroy.");
+    // A provisioning fail point may kill the process before it has answered the submission
+    // (the job can start within milliseconds): then the request is found after the restart.
+    let request = if destroying {
+        Some(submit(&dev, "faults").await)
+    } else {
+        let body = json!({"catalog_item": "faults", "group": "team-f", "inputs": {}});
+        match dev.try_post("/api/v1/requests", &body).await {
+            Ok(res) if res.status() == StatusCode::CREATED => {
+                res.json::<Value>().await.ok().and_then(|v| v["id"].as_str().map(str::to_string))
+            }
+            _ => None,
+        }
+    };
     let deployment = if destroying {
+        let request = request.clone().expect("submitted");
         let Some(r) = wait_request(&dev, &request, 120).await else {
             out.lost += 1;
             return out;
@@ -299,6 +312,15 @@ async fn crash_at(db: Db, point: &'static str) -> Outcome {
     let app = second.app();
     let admin = app.admin().await;
     let dev = app.api_as("dev", &password_of("dev")).await;
+    let request = match request {
+        Some(id) => id,
+        None => {
+            eventually(30, "the submitted request", || async {
+                dev.list_requests_ok("").await.as_array().and_then(|a| a.first()).and_then(|r| r["id"].as_str().map(str::to_string))
+            })
+            .await
+        }
+    };
     let deployment = match deployment {
         Some(id) => id,
         None => {

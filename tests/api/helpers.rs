@@ -189,6 +189,10 @@ impl Api {
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("request")
     }
+    /// A POST whose connection may break (the server killed while it answers).
+    pub async fn try_post(&self, path: &str, body: &Value) -> Result<Response, reqwest::Error> {
+        self.client.post(format!("{}{path}", self.base)).json(body).send().await
+    }
     pub async fn post_raw(&self, path: &str, body: &str) -> Response {
         self.client
             .post(format!("{}{path}", self.base))

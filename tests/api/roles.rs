@@ -60,6 +60,7 @@ fn pages() -> Vec<Route> {
         r(M::GET, "/admin/deployments", None, [LOGIN, 403, 403, 200]),
         r(M::GET, "/admin/deployments/no-such", None, [LOGIN, 403, 403, 404]),
         r(M::POST, "/admin/deployments/no-such/actions", Some(json!({"action": "destroy"})), [LOGIN, 403, 403, 404]),
+        r(M::POST, "/admin/deployments/no-such/owner", Some(json!({"owner": "victim"})), [LOGIN, 403, 403, 404]),
         r(M::GET, "/catalog", None, [LOGIN, 200, 200, 200]),
         r(M::GET, "/catalog/no-such", None, [LOGIN, 404, 404, 404]),
         r(M::POST, "/catalog/no-such", Some(json!({"group": "team-a"})), [LOGIN, 404, 404, 404]),
@@ -120,6 +121,7 @@ fn api() -> Vec<Route> {
         r(M::GET, "/api/v1/deployments", None, [401, 200, 200, 200]),
         r(M::GET, "/api/v1/deployments/no-such", None, [401, 404, 404, 404]),
         r(M::POST, "/api/v1/deployments/no-such/actions", Some(json!({"action": "destroy"})), [401, 404, 404, 404]),
+        r(M::PATCH, "/api/v1/deployments/no-such", Some(json!({"owner": "victim"})), [401, 403, 403, 404]),
         r(M::GET, "/api/v1/catalog-items", None, [401, 403, 403, 200]),
         r(
             M::POST,

@@ -21,6 +21,7 @@ on_both_databases!(
     containers_run_confined_and_bound,
     inputs_cannot_inject,
     tokens_inbox_and_sso_names,
+    a_leavers_deployments_go_to_someone_else,
 );
 
 /// Finding 1: 40 wrong passwords at once for one user from one address. At most
@@ -120,6 +121,9 @@ async fn a_stranger_cannot_keep_an_account_locked(db: Db) {
             }
         }
     };
+    // dev has logged in from their usual place before.
+    let usual = from("192.0.2.10");
+    assert_eq!(usual(password_of("dev")).await.status(), StatusCode::CREATED);
     let attacker = from("198.51.100.66");
     for i in 0..6 {
         let res = attacker(format!("wrong-{i}")).await;
@@ -137,6 +141,12 @@ async fn a_stranger_cannot_keep_an_account_locked(db: Db) {
         res = dev(password_of("dev")).await;
     }
     assert_eq!(res.status(), StatusCode::CREATED);
+    // From their usual place, no pause at all, however many failures came from elsewhere.
+    for i in 0..4 {
+        let res = attacker(format!("again-{i}")).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(usual(password_of("dev")).await.status(), StatusCode::CREATED, "a known place is not held back");
     // The audit log names the addresses the proxy saw, not the forged first hop.
     let admin = app.admin().await;
     let audit = admin.get_audit_ok("action=login.failed").await;
@@ -527,8 +537,8 @@ async fn inputs_cannot_inject(db: Db) {
     let refused = [
         ("image: \"${inputs.free}\"\n", "image may use"),
         ("image: {{image}}\n    user: \"${inputs.free}\"\n", "user may use"),
-        ("image: {{image}}\n    command: [\"sh\", \"-c\", \"echo ${inputs.free}\"]\n", "in a shell script"),
-        ("image: {{image}}\n    entrypoint: [\"/bin/bash\"]\n    command: [\"-c\", \"run ${inputs.free}\"]\n", "in a shell script"),
+        ("image: {{image}}\n    command: [\"sh\", \"-c\", \"echo ${inputs.free}\"]\n", "in a script"),
+        ("image: {{image}}\n    entrypoint: [\"/bin/bash\"]\n    command: [\"-c\", \"run ${inputs.free}\"]\n", "in a script"),
     ];
     for (i, (component, said)) in refused.iter().enumerate() {
         let source = format!(
@@ -633,4 +643,45 @@ async fn tokens_inbox_and_sso_names(db: Db) {
         assert_ne!(who["username"], name, "{who}");
         assert!(who["username"].as_str().unwrap().starts_with(name), "{who}");
     }
+}
+
+/// Finding 10 (the rest): the deployments of someone who left go to another member of the
+/// group (admins only); a disabled approver is skipped.
+async fn a_leavers_deployments_go_to_someone_else(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let w = crate::requests::world(&app).await;
+    let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {}})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = eventually(90, "the request to succeed", || async {
+        let r = w.dev.get_request_ok(&id).await;
+        (r["status"] == "succeeded").then_some(r)
+    })
+    .await;
+    let deployment = r["deployment_id"].as_str().unwrap().to_string();
+    assert_eq!(w.admin.update_user("dev", &json!({"is_active": false})).await.status(), StatusCode::OK);
+    let path = format!("/api/v1/deployments/{deployment}");
+    assert_eq!(w.lead.patch(&path, &json!({"owner": "lead"})).await.status(), StatusCode::FORBIDDEN, "admins only");
+    let res = w.admin.patch(&path, &json!({"owner": "nobody"})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = w.admin.patch(&path, &json!({"owner": "lead"})).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(w.lead.get_deployment_ok(&deployment).await["owner"], "lead");
+    let audit = w.admin.get_audit_ok("action=deployment.owner").await;
+    assert_eq!(audit[0]["details"], json!({"from": "dev", "to": "lead"}));
+    assert_eq!(w.lead.deployment_action(&deployment, "destroy").await.status(), StatusCode::ACCEPTED);
+
+    // A disabled approver is skipped: a level of named users falls to those still active.
+    let res = w.admin.create_user(&json!({"username": "ops", "password": password_of("ops")})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let policy = json!({"name": "named", "levels": [{"approvers": {"users": ["ops", "lead"]}, "mode": "all"}]});
+    assert_eq!(w.admin.create_approval_policy(&policy).await.status(), StatusCode::CREATED);
+    assert_eq!(w.admin.update_user("dev", &json!({"is_active": true})).await.status(), StatusCode::OK);
+    let dev = app.api_as("dev", &password_of("dev")).await;
+    let res = dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {}})).await;
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(w.admin.update_user("ops", &json!({"is_active": false})).await.status(), StatusCode::OK);
+    assert_eq!(w.admin.get_request_ok(&id).await["waiting_on"], json!(["lead"]));
+    assert_eq!(w.lead.approve(&id).await.status(), StatusCode::OK);
+    assert_ne!(w.admin.get_request_ok(&id).await["status"], "pending_approval", "lead alone completes the `all` level");
 }

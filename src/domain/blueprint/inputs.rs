@@ -28,9 +28,16 @@ pub fn shown_pattern(re: &regex::Regex) -> &str {
     re.as_str().strip_prefix("^(?:").and_then(|s| s.strip_suffix(")$")).unwrap_or(re.as_str())
 }
 
+/// The start of a value sealed at rest (`sealing`): never accepted from a requester, so that
+/// nobody can hand Wharf a ciphertext to open for them.
+pub const SEALED_PREFIX: &str = "wharf-sealed:";
+
 /// One value against one input's constraints.
 pub fn check_value(spec: &InputSpec, v: &InputValue) -> Result<(), String> {
     match (spec.kind, v) {
+        (InputType::String, InputValue::String(s)) if s.starts_with(SEALED_PREFIX) => {
+            return Err(format!("must not start with `{SEALED_PREFIX}`"));
+        }
         (InputType::String, InputValue::String(s)) => {
             let n = s.chars().count();
             if let Some(min) = spec.min_length

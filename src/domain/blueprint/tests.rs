@@ -184,8 +184,13 @@ fn free_text_inputs_stay_out_of_images_users_paths_and_shells() {
     let free = "  x: { type: string }\n";
     refused(&with(free, "    image: \"busybox:${inputs.x}\"\n"), 8, 21, "image may use");
     refused(&with(free, "    image: busybox\n    user: \"${inputs.x}\"\n"), 9, 12, "user may use");
-    refused(&with(free, "    image: busybox\n    command: [\"sh\", \"-c\", \"echo ${inputs.x}\"]\n"), 9, 33, "shell script");
-    refused(&with(free, "    image: busybox\n    health: { cmd: [\"/bin/ash\", \"-c\", \"test ${inputs.x}\"] }\n"), 9, 45, "shell script");
+    refused(&with(free, "    image: busybox\n    command: [\"sh\", \"-c\", \"echo ${inputs.x}\"]\n"), 9, 33, "in a script");
+    refused(&with(free, "    image: busybox\n    health: { cmd: [\"/bin/ash\", \"-c\", \"test ${inputs.x}\"] }\n"), 9, 45, "in a script");
+    refused(&with(free, "    image: busybox\n    command: [\"bash\", \"-ec\", \"run ${inputs.x}\"]\n"), 9, 35, "in a script");
+    refused(&with(free, "    image: busybox\n    command: [\"python3\", \"-c\", \"print('${inputs.x}')\"]\n"), 9, 40, "in a script");
+    // A pattern that lets shell syntax through is no guard.
+    let loose = "  x: { type: string, pattern: \".*\" }\n";
+    refused(&with(loose, "    image: busybox\n    command: [\"sh\", \"-c\", \"echo ${inputs.x}\"]\n"), 9, 33, "keeps shell syntax out");
     // An enum goes anywhere; a pattern into a shell; numbers anywhere; a free string where no
     // shell reads it (an argument, an environment variable).
     let fine =

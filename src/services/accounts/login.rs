@@ -62,8 +62,9 @@ pub async fn check_password(ctx: &Context, settings: &Settings, attempt: &Attemp
         return Err(ServiceError::Busy("too many logins at once; try again in a second".into()));
     };
     let window = chrono::Duration::minutes(i64::from(cfg.lockout_minutes));
-    let (ukey, akey, pkey) =
-        (throttle::user_key(&username), throttle::addr_key(&attempt.address), throttle::pair_key(&username, &attempt.address));
+    let address = throttle::address_of(&attempt.address);
+    let (ukey, akey, pkey) = (throttle::user_key(&username), throttle::addr_key(&address), throttle::pair_key(&username, &address));
+    let known = throttle::known_key(&username, &address);
     let mut reserved: Vec<&String> = Vec::new();
     let mut refused = None;
     for (key, limit) in [(&akey, cfg.max_failures_per_address), (&pkey, cfg.max_failures)] {
@@ -75,7 +76,8 @@ pub async fn check_password(ctx: &Context, settings: &Settings, attempt: &Attemp
             }
         }
     }
-    if refused.is_none() {
+    // The user-wide pause does not hold back a place this user logged in from before.
+    if refused.is_none() && !throttle::is_known(db, &known).await? {
         match throttle::reserve_user(db, &ukey, cfg.max_failures, window).await? {
             None => reserved.push(&ukey),
             Some(until) => refused = Some((until, "slowed down")),
@@ -85,8 +87,9 @@ pub async fn check_password(ctx: &Context, settings: &Settings, attempt: &Attemp
         for key in reserved {
             throttle::hand_back(db, key).await?;
         }
-        audit::record(db, &username, "login.failed", &format!("user:{username}"), json!({"address": attempt.address, "reason": why}))
-            .await?;
+        // Logged, not audited: a refusal checks no password, and anyone can send them without
+        // end (the wrong passwords that led to the lock were audited, a bounded number).
+        tracing::info!(user = %username, address = %attempt.address, reason = why, "login refused");
         return Err(ServiceError::Throttled { retry_after_secs: (until - Utc::now()).num_seconds().max(1) });
     }
     let found = find_user(db, &username).await?;
@@ -97,6 +100,7 @@ pub async fn check_password(ctx: &Context, settings: &Settings, attempt: &Attemp
         // Right: the user's counts go, and the address gets its reservation back.
         throttle::clear(db, &[ukey, pkey]).await?;
         throttle::hand_back(db, &akey).await?;
+        throttle::remember(db, &known).await?;
         return Ok(u);
     }
     throttle::failed(db, &ukey, cfg.max_failures).await?;

@@ -2,9 +2,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 
 use super::*;
@@ -94,7 +92,7 @@ pub struct UserPatch {
     pub is_admin: Option<bool>,
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Secret>,
-    /// Required with `password` when the account is one's own.
+    /// Required with `password` when the account is one's own (checked like a login, throttled).
     #[schema(value_type = Option<String>, format = Password)]
     pub current_password: Option<Secret>,
     pub email: Option<String>,
@@ -112,6 +110,7 @@ pub async fn update_user(
     session_token: Option<&str>,
     username: &str,
     patch: UserPatch,
+    current_verified: bool,
 ) -> ServiceResult<UserView> {
     let target = find_user(db, username).await?;
     let own = target.as_ref().is_some_and(|t| t.id == who.user_id);
@@ -146,17 +145,15 @@ pub async fn update_user(
         return Err(ServiceError::Conflict("you cannot disable your own account".into()));
     }
     if patch.password.is_some() && own {
-        let Some(stored) = target.password_hash.clone() else {
+        if target.password_hash.is_none() {
             return Err(ServiceError::Forbidden(
                 "this account logs in with single sign-on: only an admin can give it a local password".into(),
             ));
-        };
-        let current = patch
-            .current_password
-            .clone()
-            .ok_or_else(|| ServiceError::invalid("current_password", "required to change your own password"))?;
-        if !password::verify(current, Some(stored)).await? {
-            return Err(ServiceError::invalid("current_password", "is not your current password"));
+        }
+        // The caller checked it through the login throttle (`check_password`): guessing it
+        // here costs what guessing a login does.
+        if !current_verified {
+            return Err(ServiceError::invalid("current_password", "required to change your own password"));
         }
     }
     let hash = match patch.password.clone() {
@@ -166,12 +163,11 @@ pub async fn update_user(
     let txn = crate::store::begin(db).await?;
     let losing_admin = target.is_admin && target.is_active && (patch.is_admin == Some(false) || patch.is_active == Some(false));
     if losing_admin {
-        let admins = user::Entity::find()
-            .filter(user::Column::IsAdmin.eq(true))
-            .filter(user::Column::IsActive.eq(true))
-            .filter(user::Column::Id.ne(target.id))
-            .count(&txn)
-            .await?;
+        // The admins' rows are locked (PostgreSQL; SQLite's write lock serialises already), so
+        // that two demotions at once cannot leave nobody.
+        let q = user::Entity::find().filter(user::Column::IsAdmin.eq(true)).filter(user::Column::IsActive.eq(true));
+        let q = if txn.get_database_backend() == sea_orm::DbBackend::Postgres { q.lock_exclusive() } else { q };
+        let admins = q.all(&txn).await?.into_iter().filter(|u| u.id != target.id).count();
         if admins == 0 {
             return Err(ServiceError::Conflict(format!("`{}` is the last active admin: make another admin first", target.username)));
         }

@@ -144,7 +144,10 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
     let item = catalog::find_item(db, &r.catalog_item_id).await?;
     // The version the request was checked and approved with (older requests: the item's).
     let version = r.blueprint_version.or(item.blueprint_version);
-    let given = ctx.sealer.open_inputs(&r.inputs).map_err(|e| ServiceError::Conflict(format!("the request's inputs: {e}")))?;
+    let given = match crate::services::blueprints::load(ctx, &item.blueprint_id, version).await {
+        Ok((bp, _)) => ctx.sealer.open_inputs(&bp, &r.inputs).map_err(|e| ServiceError::Conflict(format!("the request's inputs: {e}")))?,
+        Err(_) => r.inputs.clone(),
+    };
     let p = match deployments::prepare(ctx, &item.blueprint_id, version, &given.to_json_map(), None).await {
         Ok(p) => p,
         Err(e) => {

@@ -13,7 +13,25 @@ use crate::web::extract::Signed;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/deployments", web::get().to(list_deployments))
         .route("/deployments/{id}", web::get().to(get_deployment))
-        .route("/deployments/{id}/actions", web::post().to(act));
+        .route("/deployments/{id}/actions", web::post().to(act))
+        .route("/deployments/{id}", web::patch().to(update_deployment));
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DeploymentPatch {
+    /// The new owner: an active account, a member of the deployment's group.
+    owner: String,
+}
+
+#[utoipa::path(patch, path = "/api/v1/deployments/{id}", tag = "deployments", description = "Give a deployment to another owner (admins).", params(("id" = String, Path)), request_body = DeploymentPatch, responses((status = 200, body = crate::services::deployments::DeploymentView), doc::Errors))]
+async fn update_deployment(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<DeploymentPatch>,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(deployments::give_to(&state.ctx, &user.principal, &id, body.owner.trim()).await?))
 }
 
 /// The list's filters.

@@ -123,7 +123,7 @@ impl Modify for Security {
     components(schemas(ErrorBody, ErrorDetail)),
     security(("bearer" = [])),
     paths(
-        super::auth::create_token, super::auth::me, super::users::create_user, super::users::list_users, super::users::update_user,
+        super::auth::create_token, super::auth::me, super::users::create_user, super::users::list_users, super::users::update_user, super::deployments::update_deployment,
         super::groups::create_group, super::groups::list_groups, super::groups::get_group, super::groups::set_member,
         super::groups::remove_member, super::audit::list_audit, super::settings::get_local_login, super::settings::set_local_login,
         super::hosts::create_host, super::hosts::list_hosts, super::hosts::get_host, super::hosts::delete_host,

@@ -23,6 +23,8 @@ mod settings;
 mod tokens;
 mod users;
 
+pub(crate) use users::verify_current_password;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::routes)
         .configure(users::routes)

@@ -53,12 +53,35 @@ async fn list_users(req: HttpRequest, _: Admin, state: web::Data<AppState>, q: w
     params(("username" = String, Path, description = "the account")), request_body = crate::services::accounts::UserPatch,
     responses((status = 200, body = crate::services::accounts::UserView), doc::Errors))]
 async fn update_user(
+    req: HttpRequest,
     user: Signed,
     state: web::Data<AppState>,
     username: web::Path<String>,
     body: web::Json<accounts::UserPatch>,
 ) -> Result<HttpResponse, AppError> {
-    let view =
-        accounts::update_user(&state.ctx.db, &user.principal, user.ctx.session_token.as_deref(), &username, body.into_inner()).await?;
+    let mut patch = body.into_inner();
+    let own = username.trim().eq_ignore_ascii_case(&user.principal.username);
+    let current = patch.current_password.take();
+    let verified = own && patch.password.is_some() && verify_current_password(&req, &state, &user, current).await?;
+    let view = accounts::update_user(&state.ctx.db, &user.principal, user.ctx.session_token.as_deref(), &username, patch, verified).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// One's current password, checked as a login is (throttled, bounded): `false` when none was given.
+pub(crate) async fn verify_current_password(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &Signed,
+    current: Option<crate::domain::Secret>,
+) -> Result<bool, AppError> {
+    let Some(password) = current else { return Ok(false) };
+    let attempt =
+        accounts::Attempt { username: user.principal.username.clone(), password, address: crate::web::extract::client_address(req) };
+    match accounts::check_password(&state.ctx, &state.settings, &attempt).await {
+        Ok(_) => Ok(true),
+        Err(crate::services::ServiceError::Unauthorized(_)) => {
+            Err(crate::services::ServiceError::invalid("current_password", "is not your current password").into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

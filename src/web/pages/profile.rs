@@ -9,7 +9,7 @@ use super::{form_errors, layout, render, see_other};
 use crate::auth::sessions::{self, SESSION_COOKIE};
 use crate::auth::tokens::TokenView;
 use crate::domain::Secret;
-use crate::services::{accounts, tokens};
+use crate::services::{FieldError, accounts, tokens};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Signed;
@@ -108,15 +108,26 @@ struct PasswordForm {
 
 /// One's own new password: this browser stays signed in; every other session and every API
 /// token of the account ends.
-async fn change_password(user: Signed, state: web::Data<AppState>, form: web::Form<PasswordForm>) -> Result<HttpResponse, AppError> {
+async fn change_password(
+    req: actix_web::HttpRequest,
+    user: Signed,
+    state: web::Data<AppState>,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
-    let patch = accounts::UserPatch {
-        password: Some(Secret::new(f.password)),
-        current_password: Some(Secret::new(f.current_password)),
-        ..Default::default()
+    let patch = accounts::UserPatch { password: Some(Secret::new(f.password)), ..Default::default() };
+    let verified = match crate::web::api::verify_current_password(&req, &state, &user, Some(Secret::new(f.current_password))).await {
+        Ok(v) => v,
+        Err(AppError::Invalid { .. }) => {
+            let mut page = build(&user, &state, None, String::new(), FormErrors::default()).await?;
+            page.password_errors = FormErrors(vec![FieldError::new("current_password", "is not your current password")]);
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+        Err(e) => return Err(e),
     };
     let done =
-        accounts::update_user(&state.ctx.db, &user.principal, user.ctx.session_token.as_deref(), &user.principal.username, patch).await;
+        accounts::update_user(&state.ctx.db, &user.principal, user.ctx.session_token.as_deref(), &user.principal.username, patch, verified)
+            .await;
     let mut page = build(&user, &state, None, String::new(), FormErrors::default()).await?;
     match done {
         Ok(_) => {

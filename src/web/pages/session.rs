@@ -45,7 +45,9 @@ pub(super) fn safe_next(next: Option<&str>) -> String {
     };
     let origin = url::Url::parse("http://wharf.invalid/").expect("a valid URL");
     match origin.join(n) {
-        Ok(u) if u.origin() == origin.origin() => {
+        // `/.//evil.example` resolves to the path `//evil.example`, which a browser reads as
+        // another site: refused too.
+        Ok(u) if u.origin() == origin.origin() && !u.path().starts_with("//") => {
             let mut path = u.path().to_string();
             if let Some(q) = u.query() {
                 path.push('?');
@@ -142,6 +144,9 @@ mod tests {
             "/ /evil.example",
             "/\u{7f}/evil.example",
             "///evil.example",
+            "/.//evil.example",
+            "/a/..//evil.example",
+            "/%2e//evil.example",
         ] {
             assert_eq!(safe_next(Some(bad)), "/");
         }

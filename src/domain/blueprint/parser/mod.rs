@@ -289,10 +289,10 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
 /// and words, and may go anywhere.
 fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component]) -> Vec<(Pos, String)> {
     let free = |n: &str, pattern_ok: bool| {
-        inputs
-            .iter()
-            .find(|i| i.name == n)
-            .is_some_and(|i| i.kind == super::types::InputType::String && i.choices.is_none() && !(pattern_ok && i.pattern.is_some()))
+        inputs.iter().find(|i| i.name == n).is_some_and(|i| {
+            let safe_pattern = i.pattern.as_ref().is_some_and(|p| !lets_shell_through(p));
+            i.kind == super::types::InputType::String && i.choices.is_none() && !(pattern_ok && safe_pattern)
+        })
     };
     let mut out = Vec::new();
     let mut only_enums = |t: &Tmpl, field: &str| {
@@ -329,7 +329,7 @@ fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component])
                     out.push((
                         pos,
                         format!(
-                            "`${{inputs.{n}}}` in a shell script would run whatever a requester types: give `{n}` an enum or a pattern"
+                            "`${{inputs.{n}}}` in a script would run whatever a requester types: give `{n}` an enum, or a pattern that keeps shell syntax out"
                         ),
                     ));
                 }
@@ -339,12 +339,31 @@ fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component])
     out
 }
 
-/// The script a shell runs in an argument list (`sh -c SCRIPT`, `/bin/bash -e -c SCRIPT`).
+/// The script an interpreter runs from its arguments: `sh -c SCRIPT` (and `-ec`, `-lc`, ...),
+/// `python -c`, `perl -e`, `node -e`, `ruby -e`.
 fn shell_script<'a>(line: &[&'a Tmpl]) -> Option<&'a Tmpl> {
     const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
-    let shell = line.iter().position(|t| t.as_literal().is_some_and(|s| SHELLS.contains(&s.rsplit('/').next().unwrap_or_default())))?;
-    let dash_c = line.iter().skip(shell + 1).position(|t| t.as_literal().as_deref() == Some("-c"))?;
-    line.get(shell + 1 + dash_c + 1).copied()
+    let word = |t: &Tmpl| t.as_literal().map(|s| s.rsplit('/').next().unwrap_or_default().to_string());
+    let (at, flag): (usize, fn(&str) -> bool) = line.iter().enumerate().find_map(|(i, t)| {
+        let w = word(t)?;
+        let interpreter = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+        if SHELLS.contains(&w.as_str()) {
+            Some((i, (|a: &str| a.starts_with('-') && !a.starts_with("--") && a.contains('c')) as fn(&str) -> bool))
+        } else if interpreter == "python" {
+            Some((i, (|a: &str| a == "-c") as fn(&str) -> bool))
+        } else if ["perl", "node", "ruby"].contains(&interpreter) {
+            Some((i, (|a: &str| a == "-e" || a == "-E") as fn(&str) -> bool))
+        } else {
+            None
+        }
+    })?;
+    let opt = line.iter().skip(at + 1).position(|t| t.as_literal().is_some_and(|a| flag(&a)))?;
+    line.get(at + 1 + opt + 1).copied()
+}
+
+/// Whether a pattern lets shell syntax through (a separator, a substitution, a redirection).
+fn lets_shell_through(re: &regex::Regex) -> bool {
+    ["a;b", "a&b", "a|b", "$(a)", "`a`", "a>b", "a<b", "a\nb", "${a}", "'a", "\"a"].iter().any(|probe| re.is_match(probe))
 }
 
 fn list_or_none(names: &BTreeSet<&str>) -> String {

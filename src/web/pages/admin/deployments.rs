@@ -18,7 +18,31 @@ use crate::web::views::{Layout, Pager};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/deployments", web::get().to(deployment_list))
         .route("/admin/deployments/{id}", web::get().to(deployment_page))
-        .route("/admin/deployments/{id}/actions", web::post().to(deployment_action));
+        .route("/admin/deployments/{id}/actions", web::post().to(deployment_action))
+        .route("/admin/deployments/{id}/owner", web::post().to(deployment_owner));
+}
+
+#[derive(Deserialize)]
+struct OwnerForm {
+    #[serde(default)]
+    owner: String,
+}
+
+/// Gives the deployment to another owner (the deployments of someone who left).
+async fn deployment_owner(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<OwnerForm>,
+) -> Result<HttpResponse, AppError> {
+    match deployments::give_to(&state.ctx, &admin.principal, &id, form.owner.trim()).await {
+        Ok(_) => Ok(see_other(&format!("/admin/deployments/{id}"))),
+        Err(e @ ServiceError::Invalid(_)) => {
+            let message = AppError::from(e).to_string();
+            show_deployment(&admin, &state, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -130,7 +130,7 @@ async fn update_user(
         "reset" => patch.password = Some(Secret::new(f.password)),
         other => return Err(AppError::BadRequest(format!("`{other}` is not an action on an account"))),
     }
-    match accounts::update_user(&state.ctx.db, &admin.principal, admin.ctx.session_token.as_deref(), &username, patch).await {
+    match accounts::update_user(&state.ctx.db, &admin.principal, admin.ctx.session_token.as_deref(), &username, patch, false).await {
         Ok(_) => Ok(see_other("/admin/users")),
         Err(e) => {
             let mut errors = form_errors(e)?;
