@@ -44,7 +44,11 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, StoreError
             });
         }
         DatabaseKind::Postgres => {
-            opts.max_connections(16);
+            // A replica that stops in the middle of a transaction (frozen, paused, cut off)
+            // must not hold its row locks for ever: the server ends such a session, and a
+            // statement waits for a lock a bounded time, then fails (and is retried).
+            opts.max_connections(16)
+                .map_sqlx_postgres_opts(|o| o.options([("idle_in_transaction_session_timeout", "15s"), ("lock_timeout", "30s")]));
         }
     }
     Database::connect(opts).await.map_err(|source| StoreError::Connect { url: url.to_string(), source })

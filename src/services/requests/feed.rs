@@ -17,6 +17,9 @@ use crate::store::entities::{request, request_event};
 /// Live views one user may hold open at once (tabs, windows); more get 429.
 pub const MAX_STREAMS_PER_USER: usize = 8;
 
+/// How many ids back the feed reads again, for entries that committed late.
+const TRAIL: i64 = 200;
+
 /// One timeline entry, with its request's status when the feed read it.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -72,9 +75,12 @@ impl Feed {
         self.tx.subscribe()
     }
 
-    /// The loop: every `tick`, what was written since the last look.
+    /// The loop: every `tick`, what was written since the last look. Ids are given out in
+    /// order but may commit out of order (PostgreSQL): the last [`TRAIL`] ids are read again
+    /// each time, and what was already sent is not sent twice.
     pub async fn run(self, db: DatabaseConnection, tick: Duration) {
         let mut last = latest(&db).await.unwrap_or(0);
+        let mut sent = std::collections::BTreeSet::new();
         loop {
             tokio::time::sleep(tick).await;
             if self.tx.receiver_count() == 0 {
@@ -82,12 +88,16 @@ impl Feed {
                 last = latest(&db).await.unwrap_or(last);
                 continue;
             }
-            match since(&db, last).await {
+            match since(&db, last.saturating_sub(TRAIL)).await {
                 Ok(changes) => {
                     for c in changes {
-                        last = last.max(c.event.id);
-                        let _ = self.tx.send(Arc::new(c));
+                        if sent.insert(c.event.id) {
+                            last = last.max(c.event.id);
+                            let _ = self.tx.send(Arc::new(c));
+                        }
                     }
+                    let floor = last.saturating_sub(TRAIL);
+                    sent = sent.split_off(&floor);
                 }
                 Err(e) => tracing::warn!(error = %e, "the change feed could not read the timeline"),
             }
@@ -103,7 +113,7 @@ async fn since(db: &DatabaseConnection, after: i64) -> Result<Vec<Change>, sea_o
     let events = request_event::Entity::find()
         .filter(request_event::Column::Id.gt(after))
         .order_by_asc(request_event::Column::Id)
-        .limit(500)
+        .limit(1000)
         .all(db)
         .await?;
     if events.is_empty() {

@@ -158,6 +158,8 @@ async fn request_events(
         db: state.ctx.db.clone(),
         id: id.into_inner(),
         after: q.after.unwrap_or(0),
+        seen: std::collections::HashSet::new(),
+        newest: 0,
         status: first.status,
         admin: user.principal.is_admin,
         _ticket: ticket,
@@ -179,11 +181,15 @@ async fn request_events(
             } else {
                 match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
                     Ok(Ok(change)) => {
-                        if change.request_id != live.id || change.event.id <= live.after {
+                        if change.request_id != live.id {
                             continue;
                         }
                         live.timeline(&mut out, &change.event);
-                        live.status_to(&mut out, change.status);
+                        // A late entry carries the status of its time: only a newer one moves the badge.
+                        if change.event.id > live.newest {
+                            live.newest = change.event.id;
+                            live.status_to(&mut out, change.status);
+                        }
                     }
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
                         catch_up = true;
@@ -210,11 +216,15 @@ async fn request_events(
         .streaming(stream))
 }
 
-/// One live view: where it is in its request's timeline, and the status it last sent.
+/// One live view: what the client had (`after`), what it was sent since (entries may arrive
+/// out of id order), and the status it last sent.
 struct Live {
     db: sea_orm::DatabaseConnection,
     id: String,
     after: i64,
+    seen: std::collections::HashSet<i64>,
+    /// The newest entry whose status was applied.
+    newest: i64,
     status: RequestStatus,
     /// Admins see the engine's messages whole; others without network addresses.
     admin: bool,
@@ -223,10 +233,9 @@ struct Live {
 
 impl Live {
     fn timeline(&mut self, out: &mut String, e: &requests::EventView) {
-        if e.id <= self.after {
+        if e.id <= self.after || !self.seen.insert(e.id) {
             return;
         }
-        self.after = e.id;
         let message = if self.admin { e.message.clone() } else { crate::domain::redact_addresses(&e.message) };
         let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": message});
         out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
