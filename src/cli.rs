@@ -65,7 +65,7 @@ pub enum Command {
 pub enum SecretsCommand {
     /// Seal every secret again with a new key, in one transaction, then put the new key in
     /// place (the old one is kept as `<file>.old`). Stop every replica first, and give them all
-    /// the new file before they start again.
+    /// the new file before they start again (refused while a replica still runs).
     Rotate,
 }
 
@@ -279,6 +279,22 @@ async fn rotate_secrets(settings: &Settings) -> Result<(), CliError> {
     let path = &settings.secret_key_file;
     let db = store::connect(&settings.database_url).await?;
     store::migrate(&db).await?;
+    // Every replica must be stopped: one still running would go on with the old key.
+    let running = store::replicas::live(&db).await.map_err(|e| input(&e))?;
+    if !running.is_empty() {
+        let now = chrono::Utc::now();
+        let list = running
+            .iter()
+            .map(|r| format!("{} (pid {}, seen {} s ago)", r.hostname, r.pid, (now - r.seen_at).num_seconds().max(0)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(CliError::Input(format!(
+            "{} Wharf replica(s) still serve this database: {list}; stop every replica first (one killed rather than \
+             stopped drops out {} s after its last heartbeat)",
+            running.len(),
+            store::replicas::GONE_AFTER.as_secs()
+        )));
+    }
     let old = Sealer::load(path).map_err(|e| input(&e))?;
     store::sealed::check_key(&db, &old).await.map_err(|e| input(&e))?;
     let (new, text) = Sealer::generate();

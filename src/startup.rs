@@ -48,6 +48,8 @@ pub struct Application {
     grace_secs: u32,
     /// Audit retention (days) and the login window (minutes), for housekeeping.
     keeping: (u32, u32),
+    /// This process, as the replicas table knows it.
+    me: store::replicas::Me,
 }
 
 impl Application {
@@ -120,7 +122,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping })
+        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new() })
     }
 
     pub fn port(&self) -> u16 {
@@ -147,6 +149,8 @@ impl Application {
         let ctx = self.ctx.clone();
         let (retention, lockout) = self.keeping;
         supervise("housekeeping", move || crate::services::housekeeping::run(ctx.clone(), retention, lockout));
+        let (db, me) = (self.db.clone(), self.me.clone());
+        supervise("heartbeat", move || heartbeat(db.clone(), me.clone()));
     }
 
     /// Starts the background loops and serves until the process is told to stop. SIGINT or
@@ -164,7 +168,21 @@ impl Application {
             engine.shutdown(grace).await;
             handle.stop(true).await;
         });
-        self.server.await
+        let served = self.server.await;
+        if let Err(e) = store::replicas::leave(&self.db, &self.me).await {
+            tracing::warn!(error = %e, "could not remove this replica from the replicas table (it ages out)");
+        }
+        served
+    }
+}
+
+/// Keeps this process in the replicas table while it runs.
+async fn heartbeat(db: DatabaseConnection, me: store::replicas::Me) {
+    loop {
+        if let Err(e) = store::replicas::beat(&db, &me).await {
+            tracing::warn!(error = %e, "replica heartbeat");
+        }
+        tokio::time::sleep(store::replicas::HEARTBEAT).await;
     }
 }
 

@@ -8,6 +8,7 @@ mod m20261130_000003_catalog_requests;
 mod m20261130_000004_oidc;
 mod m20261201_000001_engine_faults;
 mod m20261201_000002_host_binding;
+mod m20261201_000003_replicas;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_oidc::Migration),
             Box::new(m20261201_000001_engine_faults::Migration),
             Box::new(m20261201_000002_host_binding::Migration),
+            Box::new(m20261201_000003_replicas::Migration),
         ]
     }
 }

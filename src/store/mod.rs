@@ -4,6 +4,7 @@ pub mod audit;
 mod columns;
 pub mod deployments;
 mod instance;
+pub mod replicas;
 pub mod sealed;
 
 pub use instance::instance_id;

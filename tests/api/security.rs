@@ -67,6 +67,31 @@ async fn unauthenticated_callers_cannot_fill_the_disk(db: Db) {
     let new: Vec<&Value> = after.as_array().unwrap().iter().take(after.as_array().unwrap().len() - before).collect();
     // Only the admin's own logins (for the audit reads) are new.
     assert!(new.iter().all(|e| e["action"] == "token.create"), "{new:?}");
+    // A login started for real leaves a pending-login cookie; replayed with the provider's error,
+    // it writes a bounded number of rows, however often it is sent.
+    let res = anon.get("/auth/oidc/login?next=/catalog").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let pending: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .filter(|c| c.contains("oidc"))
+        .collect();
+    assert_eq!(pending.len(), 1, "one pending-login cookie: {pending:?}");
+    let replayer = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for _ in 0..30 {
+        let res = replayer
+            .get(format!("{}/auth/oidc/callback?error=access_denied", app.address))
+            .header("cookie", &pending[0])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let failures = admin.get_audit_ok("action=login.failed&per_page=100").await;
+    let n = failures.as_array().unwrap().len();
+    assert!((1..=20).contains(&n), "{n} failed single sign-on logins audited from one address");
 }
 
 /// Finding 4: no account may be called `system` (nor take another name Wharf acts under).
@@ -353,6 +378,18 @@ async fn secrets_are_sealed_at_rest_and_keys_rotate() {
         assert_eq!(w.dev.deployment_action(&id, "destroy").await.status(), StatusCode::ACCEPTED);
         eventually(60, "the deployment to go", || async { (w.admin.get_deployment_ok(&id).await["status"] == "destroyed").then_some(()) })
             .await;
+        // A replica still runs: rotation is refused, and says which.
+        let mut cmd = wharf_command();
+        cmd.args(["secrets", "rotate"]);
+        for (k, v) in &envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "rotation with a replica running");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("still serve this database") && said.contains(&format!("pid {}", served.child.id())), "{said}");
+        drop(w);
+        assert!(served.stop().success(), "a clean stop");
     }
     let mut bytes = std::fs::read(&file).unwrap();
     bytes.extend(std::fs::read(format!("{file}-wal")).unwrap_or_default());

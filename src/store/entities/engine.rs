@@ -198,3 +198,25 @@ pub mod job {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod replica {
+    use sea_orm::entity::prelude::*;
+
+    /// A Wharf process serving this database, as of its last heartbeat.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "replicas")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub hostname: String,
+        pub pid: i32,
+        pub version: String,
+        pub started_at: DateTimeUtc,
+        pub seen_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

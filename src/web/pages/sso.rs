@@ -47,6 +47,10 @@ struct FailedPage {
     message: String,
 }
 
+/// How many failed single sign-on logins one client address writes to the audit log in a
+/// lock-out window (`login.lockout_minutes`).
+const AUDITED_FAILURES: u32 = 20;
+
 #[derive(Deserialize)]
 struct CallbackQuery {
     code: Option<String>,
@@ -76,11 +80,21 @@ async fn callback(
         res.add_removal_cookie(&sessions::removal(PENDING_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
         Ok(res)
     };
+    let window = chrono::Duration::minutes(i64::from(state.settings.login.lockout_minutes));
     let audit_failure = |reason: String| {
         let db = state.ctx.db.clone();
         let address = address.clone();
         async move {
-            let _ = audit::record(&db, "oidc", "login.failed", "oidc", serde_json::json!({"address": address, "reason": reason})).await;
+            // A pending-login cookie can be replayed: at most [`AUDITED_FAILURES`] rows a client
+            // address in a window, and the rest only logged.
+            let key = format!("oidcfail:{}", crate::auth::throttle::address_of(&address));
+            match crate::auth::throttle::reserve(&db, &key, AUDITED_FAILURES, window).await {
+                Ok(None) => {
+                    let _ =
+                        audit::record(&db, "oidc", "login.failed", "oidc", serde_json::json!({"address": address, "reason": reason})).await;
+                }
+                _ => tracing::info!(%address, "single sign-on failure not audited (too many from this address)"),
+            }
         }
     };
     let pending: Option<Pending> = req
