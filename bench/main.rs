@@ -503,6 +503,10 @@ async fn insert_deployments(s: &Server, n: usize) {
                 request_id: Set(None),
                 containers: Set(1),
                 host_name: Set(None),
+                memory_mb: Set(0),
+                cpus: Set(0.0),
+                lease_grace_days: Set(None),
+                lease_max_expires_at: Set(None),
             })
             .collect();
         deployment::Entity::insert_many(rows).exec(&db).await.unwrap();

@@ -59,6 +59,8 @@ struct RawSettings {
     #[serde(default)]
     engine: EngineSettings,
     #[serde(default)]
+    lease: LeaseSettings,
+    #[serde(default)]
     hosts: HostSettings,
     #[serde(default)]
     oidc: OidcSettings,
@@ -112,6 +114,21 @@ pub struct DefaultQuota {
     pub max_containers: Option<i64>,
     pub max_memory_mb: Option<i64>,
     pub max_cpus: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaseSettings {
+    /// Days before a lease ends at which its owner is warned, each once.
+    pub warn_days: Vec<u32>,
+    /// Seconds between two looks of the lease loop at every lease.
+    pub check_interval_secs: u32,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self { warn_days: vec![3, 1], check_interval_secs: 5 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -390,6 +407,7 @@ pub struct Settings {
     pub login: LoginSettings,
     pub api_token_days: u32,
     pub engine: EngineSettings,
+    pub lease: LeaseSettings,
     pub hosts: HostSettings,
     pub oidc: OidcSettings,
     /// Proxies whose `X-Forwarded-For` is believed (for the client address of throttling and
@@ -530,6 +548,12 @@ impl TryFrom<RawSettings> for Settings {
         if raw.api_token_days == 0 {
             return Err(ConfigError::BadValue { key: "api_token_days", message: "must be at least 1".into() });
         }
+        if !(1..=3600).contains(&raw.lease.check_interval_secs) {
+            return Err(ConfigError::BadValue { key: "lease.check_interval_secs", message: "must be 1 to 3600".into() });
+        }
+        if let Some(bad) = raw.lease.warn_days.iter().find(|d| **d == 0 || **d > 365) {
+            return Err(ConfigError::BadValue { key: "lease.warn_days", message: format!("{bad}: each must be 1 to 365 days") });
+        }
         let trusted_proxies = raw
             .trusted_proxies
             .iter()
@@ -554,6 +578,7 @@ impl TryFrom<RawSettings> for Settings {
             oidc: raw.oidc,
             trusted_proxies,
             audit: raw.audit,
+            lease: raw.lease,
             secret_key_file: raw.secret_key_file.relative(),
             limits: raw.limits,
             default_quota: raw.default_quota,

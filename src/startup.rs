@@ -50,6 +50,7 @@ pub struct Application {
     keeping: (u32, u32),
     /// This process, as the replicas table knows it.
     me: store::replicas::Me,
+    lease: crate::config::LeaseSettings,
 }
 
 impl Application {
@@ -86,6 +87,7 @@ impl Application {
         }
         let grace_secs = settings.engine.shutdown_grace_secs;
         let keeping = (settings.audit.retention_days, settings.login.lockout_minutes);
+        let lease = settings.lease.clone();
         let signals = Signals::default();
         let instance = store::instance_id(&db).await.map_err(StartError::Instance)?;
         let defaults = settings.limits.defaults();
@@ -122,7 +124,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new() })
+        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new(), lease })
     }
 
     pub fn port(&self) -> u16 {
@@ -151,6 +153,8 @@ impl Application {
         supervise("housekeeping", move || crate::services::housekeeping::run(ctx.clone(), retention, lockout));
         let (db, me) = (self.db.clone(), self.me.clone());
         supervise("heartbeat", move || heartbeat(db.clone(), me.clone()));
+        let (ctx, lease) = (self.ctx.clone(), self.lease.clone());
+        supervise("leases", move || crate::services::leases::run(ctx.clone(), lease.clone()));
     }
 
     /// Starts the background loops and serves until the process is told to stop. SIGINT or

@@ -9,6 +9,7 @@ mod m20261130_000004_oidc;
 mod m20261201_000001_engine_faults;
 mod m20261201_000002_host_binding;
 mod m20261201_000003_replicas;
+mod m20261201_000004_lifecycle;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_engine_faults::Migration),
             Box::new(m20261201_000002_host_binding::Migration),
             Box::new(m20261201_000003_replicas::Migration),
+            Box::new(m20261201_000004_lifecycle::Migration),
         ]
     }
 }

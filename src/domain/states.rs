@@ -186,6 +186,59 @@ impl RequestStatus {
     }
 }
 
+wire_enum! {
+    /// What a request asks for: a deployment from the catalog, or an action on one.
+    pub enum RequestKind ("request kind") {
+        Catalog = "catalog", "catalog", Idle;
+        Day2 = "day2", "day-2 action", Idle;
+    }
+}
+
+wire_enum! {
+    /// An action on a deployment. `logs` and `console` are permissions, not requests.
+    pub enum Day2Action ("day-2 action") {
+        Start = "start", "start", Busy;
+        Stop = "stop", "stop", Busy;
+        Restart = "restart", "restart", Busy;
+        Destroy = "destroy", "destroy", Busy;
+        ExtendLease = "extend_lease", "extend the lease", Busy;
+        Scale = "scale", "scale", Busy;
+        Retry = "retry", "retry", Busy;
+    }
+}
+
+impl Day2Action {
+    /// Whether a deployment in `status` allows the action now; `Err` says why not.
+    pub fn allowed_in(self, status: DeploymentStatus) -> Result<(), TransitionError> {
+        use DeploymentStatus as D;
+        let ok = match self {
+            Day2Action::Start | Day2Action::Restart if status == D::Expired => {
+                return Err(TransitionError::new("the lease has ended: extend it to start the deployment again"));
+            }
+            Day2Action::Start => matches!(status, D::Stopped | D::Drifted),
+            Day2Action::Stop | Day2Action::Restart => matches!(status, D::Running | D::Drifted),
+            Day2Action::Scale => status.is_settled(),
+            Day2Action::Destroy => status.can_destroy(),
+            Day2Action::ExtendLease => status.is_settled() || status == D::Expired || status == D::Provisioning || status == D::Failed,
+            Day2Action::Retry => status.can_retry(),
+        };
+        if ok { Ok(()) } else { Err(TransitionError::new(format!("a {status} deployment cannot {} now", self.label()))) }
+    }
+
+    /// The job that carries the action out; `None` when no engine work is needed.
+    pub fn job(self) -> Option<JobKind> {
+        match self {
+            Day2Action::Start => Some(JobKind::Start),
+            Day2Action::Stop => Some(JobKind::Stop),
+            Day2Action::Restart => Some(JobKind::Restart),
+            Day2Action::Destroy => Some(JobKind::Destroy),
+            Day2Action::Scale => Some(JobKind::Scale),
+            Day2Action::Retry => Some(JobKind::Provision),
+            Day2Action::ExtendLease => None,
+        }
+    }
+}
+
 /// How a request that made a deployment follows it, whatever states the deployment goes
 /// through (and in whatever order the scheduler sees them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,22 +345,33 @@ pub enum DeploymentEvent {
     HostRemoved,
     /// What the inventory saw on the host (only `Running`, `Stopped` or `Drifted`).
     Observed(DeploymentStatus),
+    /// Its lease ended: its containers are stopped, and it cannot start until it is extended.
+    Expire,
+    /// An ended lease was extended: it may start again.
+    LeaseExtended,
 }
 
 impl DeploymentStatus {
-    /// On a host, or about to be: they count for placement and block a host's removal.
+    /// On a host, or about to be: they count for placement and against their group's quota,
+    /// and block a host's removal.
     pub const LIVE: &'static [DeploymentStatus] = &[
         DeploymentStatus::Provisioning,
         DeploymentStatus::Running,
         DeploymentStatus::Stopped,
         DeploymentStatus::Drifted,
+        DeploymentStatus::Expired,
         DeploymentStatus::Destroying,
     ];
     /// States no job is changing: the inventory keeps them in step with the host.
     pub const SETTLED: &'static [DeploymentStatus] = &[DeploymentStatus::Running, DeploymentStatus::Stopped, DeploymentStatus::Drifted];
     /// States that can be destroyed.
-    pub const DESTROYABLE: &'static [DeploymentStatus] =
-        &[DeploymentStatus::Running, DeploymentStatus::Stopped, DeploymentStatus::Drifted, DeploymentStatus::Failed];
+    pub const DESTROYABLE: &'static [DeploymentStatus] = &[
+        DeploymentStatus::Running,
+        DeploymentStatus::Stopped,
+        DeploymentStatus::Drifted,
+        DeploymentStatus::Failed,
+        DeploymentStatus::Expired,
+    ];
 
     pub fn next(self, event: DeploymentEvent) -> Result<Self, TransitionError> {
         use DeploymentEvent as E;
@@ -322,6 +386,8 @@ impl DeploymentStatus {
             (S::Destroying, E::Destroyed) => Ok(S::Destroyed),
             (s, E::HostRemoved) if s.is_live() => Ok(S::Orphaned),
             (s, E::Observed(seen)) if s.is_settled() && seen.is_settled() => Ok(seen),
+            (s, E::Expire) if s.is_settled() => Ok(S::Expired),
+            (S::Expired, E::LeaseExtended) => Ok(S::Stopped),
             (from, event) => Err(TransitionError::new(format!("a {from} deployment cannot move on {event:?}"))),
         }
     }
@@ -419,6 +485,39 @@ wire_enum! {
     pub enum JobKind ("job kind") {
         Provision = "provision", "provision", Busy;
         Destroy = "destroy", "destroy", Busy;
+        Start = "start", "start", Busy;
+        Stop = "stop", "stop", Busy;
+        Restart = "restart", "restart", Busy;
+        Scale = "scale", "scale", Busy;
+    }
+}
+
+impl JobKind {
+    /// The deployment states a job of this kind works on: provisioning and destroying have their
+    /// own; a day-2 job works on a settled deployment (a stop also on an expired one).
+    pub fn works_on(self, status: DeploymentStatus) -> bool {
+        match self {
+            JobKind::Provision => status == DeploymentStatus::Provisioning,
+            JobKind::Destroy => status == DeploymentStatus::Destroying,
+            JobKind::Stop => status.is_settled() || status == DeploymentStatus::Expired,
+            JobKind::Start | JobKind::Restart | JobKind::Scale => status.is_settled(),
+        }
+    }
+}
+
+wire_enum! {
+    /// The kinds of entry on a deployment's own timeline (besides its requests').
+    pub enum DeploymentEventKind ("deployment event") {
+        LeaseWarning = "lease_warning", "lease ends soon", Warn;
+        Expired = "expired", "lease ended", Bad;
+        LeaseExtended = "lease_extended", "lease extended", Ok;
+        LeaseSet = "lease_set", "lease set", Ok;
+        Destroyed = "destroyed", "destroyed", Idle;
+        Drifted = "drifted", "drifted", Bad;
+        Settled = "settled", "back in step", Ok;
+        Action = "action", "action", Busy;
+        ActionDone = "action_done", "action done", Ok;
+        ActionFailed = "action_failed", "action failed", Bad;
     }
 }
 
@@ -494,6 +593,9 @@ mod tests {
         agree(ResourceKind::ALL);
         agree(ResourceStatus::ALL);
         agree(JobKind::ALL);
+        agree(RequestKind::ALL);
+        agree(Day2Action::ALL);
+        agree(DeploymentEventKind::ALL);
         agree(JobStatus::ALL);
         agree(HostStatus::ALL);
         agree(TokenStatus::ALL);
@@ -565,6 +667,26 @@ mod tests {
         assert_eq!(S::Stopped.next(E::HostRemoved), Ok(S::Orphaned));
         assert!(S::Orphaned.next(E::Provisioned).is_err(), "a job still running there cannot revive it");
         assert!(S::Destroyed.next(E::HostRemoved).is_err());
+        assert_eq!(S::Running.next(E::Expire), Ok(S::Expired));
+        assert_eq!(S::Drifted.next(E::Expire), Ok(S::Expired));
+        assert!(S::Provisioning.next(E::Expire).is_err(), "a job owns it; the lease loop comes back");
+        assert_eq!(S::Expired.next(E::LeaseExtended), Ok(S::Stopped));
+        assert!(S::Expired.next(E::Observed(S::Running)).is_err(), "the inventory leaves an expired deployment alone");
+        assert_eq!(S::Expired.next(E::Destroy), Ok(S::Destroying));
+    }
+
+    #[test]
+    fn day2_actions_by_state() {
+        use DeploymentStatus as D;
+        assert!(Day2Action::Start.allowed_in(D::Stopped).is_ok());
+        assert!(Day2Action::Start.allowed_in(D::Running).unwrap_err().to_string().contains("a running deployment cannot start"));
+        assert!(Day2Action::Stop.allowed_in(D::Stopped).is_err());
+        assert!(Day2Action::Start.allowed_in(D::Expired).unwrap_err().to_string().contains("extend it"));
+        assert!(Day2Action::Stop.allowed_in(D::Destroying).unwrap_err().to_string().contains("a destroying deployment cannot stop"));
+        assert!(Day2Action::ExtendLease.allowed_in(D::Expired).is_ok());
+        assert!(Day2Action::Retry.allowed_in(D::Running).is_err());
+        assert!(Day2Action::Destroy.allowed_in(D::Expired).is_ok());
+        assert!(JobKind::Stop.works_on(D::Expired) && !JobKind::Start.works_on(D::Expired));
     }
 
     #[test]

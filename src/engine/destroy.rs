@@ -15,7 +15,16 @@ impl Engine {
         failpoint!("destroy.start", StepError::from);
         self.remove_everything(ctx).await?;
         failpoint!("destroy.before_destroyed", StepError::from);
-        ctx.advance(DeploymentEvent::Destroyed, None, None).await?;
+        if let crate::store::deployments::Moved::To(_) = ctx.advance(DeploymentEvent::Destroyed, None, None).await? {
+            let _ = crate::store::deployments::record_event(
+                ctx.db(),
+                &ctx.job.deployment_id,
+                crate::domain::states::DeploymentEventKind::Destroyed,
+                "everything it had on its host is removed",
+                None,
+            )
+            .await;
+        }
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::Engine;
 use crate::docker::ContainerHost;
-use crate::domain::states::{self, DeploymentEvent, DeploymentStatus, ResourceKind, ResourceStatus};
+use crate::domain::states::{self, DeploymentEvent, DeploymentEventKind, DeploymentStatus, ResourceKind, ResourceStatus};
 use crate::store;
 use crate::store::audit;
 use crate::store::deployments::Moved;
@@ -112,7 +112,8 @@ async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
 pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerHost) {
     let db = &engine.inner.db;
     let Ok(Some(d)) = deployment::Entity::find_by_id(deployment_id.to_string()).one(db).await else { return };
-    if !d.status.is_settled() {
+    // A day-2 job at work on it (a stop, a scale) owns its state until it ends.
+    if !d.status.is_settled() || super::queue::has_open_job(db, deployment_id).await.unwrap_or(true) {
         return;
     }
     let Ok(containers) = resource::Entity::find()
@@ -146,6 +147,11 @@ pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerH
     match store::deployments::advance(db, deployment_id, DeploymentEvent::Observed(status), reason.clone(), None).await {
         Ok(Moved::To(_)) if status != from => {
             tracing::info!(deployment = %deployment_id, %from, to = %status, "deployment state changed on its host");
+            let (kind, text) = match (status, &reason) {
+                (DeploymentStatus::Drifted, Some(why)) => (DeploymentEventKind::Drifted, format!("drifted: {why}")),
+                _ => (DeploymentEventKind::Settled, format!("{status} on its host (was {from})")),
+            };
+            let _ = store::deployments::record_event(db, deployment_id, kind, &text, None).await;
             let _ = audit::record(
                 db,
                 audit::SYSTEM,

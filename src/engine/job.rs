@@ -102,12 +102,8 @@ impl Ctx {
         }
         // The deployment must still be the job's to work on: a forced host removal, say, has
         // made it orphaned, and nothing more is done for it.
-        let expected = match self.job.kind {
-            JobKind::Provision => DeploymentStatus::Provisioning,
-            JobKind::Destroy => DeploymentStatus::Destroying,
-        };
         match deployment::Entity::find_by_id(self.job.deployment_id.clone()).one(&txn).await? {
-            Some(d) if d.status == expected => Ok(txn),
+            Some(d) if self.job.kind.works_on(d.status) => Ok(txn),
             Some(d) => {
                 txn.rollback().await.ok();
                 Err(fail(format!("the deployment is {} now; its {} job stops", d.status, self.job.kind)))
@@ -312,6 +308,8 @@ impl Engine {
                 match ctx.job.kind {
                     JobKind::Provision => ctx.engine.provision(&ctx).await,
                     JobKind::Destroy => ctx.engine.destroy(&ctx).await,
+                    JobKind::Start | JobKind::Stop | JobKind::Restart => ctx.engine.power(&ctx).await,
+                    JobKind::Scale => ctx.engine.scale(&ctx).await,
                 }
             }
         });
@@ -357,6 +355,9 @@ impl Engine {
                 ctx.advance(DeploymentEvent::JobFailed, Some(error), None).await.map(|_| ())
             }
             JobKind::Destroy => ctx.advance(DeploymentEvent::JobFailed, Some(format!("destroy failed: {message}")), None).await.map(|_| ()),
+            // A day-2 action that failed leaves the deployment as the host has it: the request
+            // says what failed, and the inventory the state the containers are in.
+            JobKind::Start | JobKind::Stop | JobKind::Restart | JobKind::Scale => Ok(()),
         }
     }
 }

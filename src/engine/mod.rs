@@ -1,6 +1,7 @@
 //! The provisioning engine: durable jobs run by a pool of workers that wake as soon as work is
 //! queued, host health checks, the inventory that follows each host's events, the reconciler
 //! that repairs deployments left without a job, and the collector of orphaned objects.
+mod actions;
 mod collect;
 mod destroy;
 pub mod health;

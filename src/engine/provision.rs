@@ -249,7 +249,7 @@ impl Engine {
     }
 
     /// Waits until the container runs and, when it has a health check, is healthy.
-    async fn wait_ready(
+    pub(super) async fn wait_ready(
         &self,
         ctx: &Ctx,
         conn: &dyn ContainerHost,
@@ -325,7 +325,7 @@ fn transient(e: &DockerError) -> bool {
 
 /// Finds the container by its name, or creates it. A container of that name that belongs to
 /// something else is an error, never adopted.
-async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: &ContainerSpec) -> Result<String, StepError> {
+pub(super) async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: &ContainerSpec) -> Result<String, StepError> {
     let expected = spec.labels.iter().find(|(k, _)| k == labels::DEPLOYMENT).map(|(_, v)| v.clone());
     let check = |info: crate::docker::ContainerInfo| -> Result<String, StepError> {
         if info.labels.get(labels::DEPLOYMENT) == expected.as_ref() {
@@ -351,7 +351,7 @@ async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: &ContainerS
 
 /// Remembers a resource (insert or update by deployment, kind and name), fenced.
 #[allow(clippy::too_many_arguments)]
-async fn record(
+pub(super) async fn record(
     ctx: &Ctx,
     kind: ResourceKind,
     component: &str,

@@ -49,6 +49,11 @@ pub async fn db_now(db: &impl ConnectionTrait) -> Result<DateTime<Utc>, DbErr> {
 }
 
 pub async fn enqueue(db: &impl ConnectionTrait, kind: JobKind, deployment_id: &str) -> Result<i64, DbErr> {
+    enqueue_for(db, kind, deployment_id, None).await
+}
+
+/// A job that carries out a day-2 request.
+pub async fn enqueue_for(db: &impl ConnectionTrait, kind: JobKind, deployment_id: &str, request_id: Option<&str>) -> Result<i64, DbErr> {
     let now = Utc::now();
     let row = job::ActiveModel {
         kind: Set(kind),
@@ -61,6 +66,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, kind: JobKind, deployment_id: &s
         progress: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        request_id: Set(request_id.map(str::to_string)),
         ..Default::default()
     }
     .insert(db)

@@ -14,7 +14,6 @@ use crate::domain::deployment::PublishedPort;
 use crate::domain::quota::Amount;
 use crate::domain::states::{DeploymentEvent, DeploymentStatus, JobKind, ResourceKind, ResourceStatus};
 use crate::engine::queue;
-use crate::store::deployments::Moved;
 use crate::store::entities::{deployment, group, host, job, resource, user};
 use crate::store::{self, StringMap};
 
@@ -63,6 +62,10 @@ pub struct DeploymentView {
     pub inputs: Value,
     pub outputs: BTreeMap<String, String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// When it is destroyed if its lease is not extended (the lease's end plus the item's grace).
+    pub lease_grace_ends_at: Option<DateTime<Utc>>,
+    /// The latest its lease may be extended to, except by an admin.
+    pub lease_max_expires_at: Option<DateTime<Utc>>,
     pub resources: Vec<ResourceView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -135,6 +138,9 @@ pub struct Origin {
     pub catalog_item: Option<String>,
     pub request_id: Option<String>,
     pub lease_days: Option<i32>,
+    /// The catalog item's grace and longest lease (days).
+    pub grace_days: Option<i32>,
+    pub max_days: Option<i32>,
 }
 
 /// Stores a prepared deployment and queues its provisioning, in the caller's transaction.
@@ -166,6 +172,10 @@ pub async fn insert(
         request_id: Set(origin.request_id.clone()),
         containers: Set(i32::try_from(p.need.containers).unwrap_or(i32::MAX)),
         host_name: Set(None),
+        memory_mb: Set(p.need.memory_mb),
+        cpus: Set(p.need.cpus),
+        lease_grace_days: Set(origin.grace_days),
+        lease_max_expires_at: Set(origin.max_days.map(|d| now + chrono::Duration::days(i64::from(d)))),
     }
     .insert(txn)
     .await?;
@@ -192,28 +202,6 @@ pub async fn deploy(ctx: &Context, actor: &str, input: DeployInput) -> ServiceRe
     get(ctx, &p.id).await
 }
 
-/// Day-2 actions the engine carries out as jobs. The move is conditional on the state read,
-/// so two quick clicks queue one job: the second finds the deployment moved on.
-pub async fn act(ctx: &Context, actor: &str, id: &str, action: &str) -> ServiceResult<DeploymentView> {
-    find(&ctx.db, id).await?;
-    let (event, kind) = match action {
-        "destroy" => (DeploymentEvent::Destroy, JobKind::Destroy),
-        "retry" => (DeploymentEvent::Retry, JobKind::Provision),
-        other => return Err(ServiceError::invalid("action", format!("`{other}` is not an action here: use destroy or retry"))),
-    };
-    let txn = crate::store::begin(&ctx.db).await?;
-    match store::deployments::advance(&txn, id, event, None, None).await? {
-        Moved::To(_) => {}
-        Moved::Refused(why) => return Err(ServiceError::Conflict(why.to_string())),
-        Moved::Raced => return Err(ServiceError::Conflict("the deployment changed meanwhile; look again".into())),
-    }
-    queue::enqueue(&txn, kind, id).await?;
-    audit::record(&txn, actor, &format!("deployment.{action}"), &format!("deployment:{id}"), json!({})).await?;
-    txn.commit().await?;
-    ctx.signals.job_queued();
-    get(ctx, id).await
-}
-
 async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<deployment::Model> {
     deployment::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no deployment `{id}`")))
 }
@@ -233,16 +221,14 @@ pub async fn get(ctx: &Context, id: &str) -> ServiceResult<DeploymentView> {
         Some(gid) => group::Entity::find_by_id(gid).one(db).await?.map(|g| g.name),
         None => None,
     };
-    let progress = if d.status.has_job() {
-        job::Entity::find()
-            .filter(job::Column::DeploymentId.eq(&d.id))
-            .order_by_desc(job::Column::Id)
-            .one(db)
-            .await?
-            .and_then(|j| j.progress)
-    } else {
-        None
-    };
+    // What a job at work on it (provisioning, destroying, a day-2 action) is doing.
+    let progress = job::Entity::find()
+        .filter(job::Column::DeploymentId.eq(&d.id))
+        .filter(job::Column::Status.is_in([crate::domain::states::JobStatus::Queued, crate::domain::states::JobStatus::Running]))
+        .order_by_desc(job::Column::Id)
+        .one(db)
+        .await?
+        .map(|j| j.progress.unwrap_or_else(|| format!("{} queued", j.kind)));
     let mut resources: Vec<ResourceView> = resource::Entity::find()
         .filter(resource::Column::DeploymentId.eq(&d.id))
         .filter(resource::Column::Kind.eq(ResourceKind::Container))
@@ -281,6 +267,8 @@ pub async fn get(ctx: &Context, id: &str) -> ServiceResult<DeploymentView> {
         inputs: masked,
         outputs: d.outputs.0,
         lease_expires_at: d.lease_expires_at,
+        lease_grace_ends_at: d.lease_expires_at.map(|e| crate::domain::lifecycle::grace_ends(e, d.lease_grace_days)),
+        lease_max_expires_at: d.lease_max_expires_at,
         resources,
         created_at: d.created_at,
         updated_at: d.updated_at,
@@ -323,49 +311,6 @@ pub async fn get_for(ctx: &Context, who: &crate::auth::Principal, id: &str) -> S
         v.progress = v.progress.map(|p| crate::domain::redact_addresses(&p));
     }
     Ok(v)
-}
-
-/// Whether `who` may take `action` on `d`: admins always; others when the entitlement of the
-/// deployment's group for its catalog item grants it.
-async fn entitled(db: &DatabaseConnection, who: &crate::auth::Principal, d: &deployment::Model, action: &str) -> ServiceResult<bool> {
-    if who.is_admin {
-        return Ok(true);
-    }
-    Ok(match (&d.catalog_item_id, d.group_id) {
-        (Some(item), Some(g)) => match super::catalog::find_item(db, item).await {
-            Ok(item) => super::catalog::action_allowed(db, g, &item, action).await?,
-            Err(_) => false,
-        },
-        _ => false,
-    })
-}
-
-/// The actions `who` may take on a deployment now: entitled to, and allowed by its state.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Allowed {
-    pub destroy: bool,
-    pub retry: bool,
-}
-
-pub async fn allowed(ctx: &Context, who: &crate::auth::Principal, d: &DeploymentView) -> ServiceResult<Allowed> {
-    let row = find(&ctx.db, &d.id).await?;
-    Ok(Allowed {
-        destroy: row.status.can_destroy() && entitled(&ctx.db, who, &row, "destroy").await?,
-        retry: row.status.can_retry() && entitled(&ctx.db, who, &row, "retry").await?,
-    })
-}
-
-/// A day-2 action by a user: they must see the deployment, and (unless admin) the group's
-/// entitlement for its catalog item must grant the action.
-pub async fn act_for(ctx: &Context, who: &crate::auth::Principal, id: &str, action: &str) -> ServiceResult<DeploymentView> {
-    let d = find(&ctx.db, id).await?;
-    if !visible(who, d.owner_id, d.group_id) {
-        return Err(ServiceError::NotFound(format!("no deployment `{id}`")));
-    }
-    if !entitled(&ctx.db, who, &d, action).await? {
-        return Err(ServiceError::Forbidden(format!("your group's entitlement does not allow `{action}` on this deployment")));
-    }
-    act(ctx, &who.username, id, action).await
 }
 
 /// Newest first, paginated in SQL.
@@ -452,4 +397,91 @@ pub async fn give_to(ctx: &Context, who: &crate::auth::Principal, id: &str, owne
         .await?;
     txn.commit().await?;
     get(ctx, id).await
+}
+
+/// Sets a deployment's lease end (admins; also beyond the cap, or in the past to end it now).
+/// An expired deployment given a future end may start again.
+pub async fn set_lease(ctx: &Context, who: &crate::auth::Principal, id: &str, expires_at: DateTime<Utc>) -> ServiceResult<DeploymentView> {
+    if !who.is_admin {
+        return Err(ServiceError::Forbidden("only an admin sets a lease's end".into()));
+    }
+    let db = &ctx.db;
+    let d = find(db, id).await?;
+    if !(d.status.is_live() || d.status == DeploymentStatus::Failed) || d.status == DeploymentStatus::Destroying {
+        return Err(ServiceError::Conflict(format!("a {} deployment has no lease to set", d.status)));
+    }
+    let now = Utc::now();
+    let txn = crate::store::begin(db).await?;
+    let res = deployment::Entity::update_many()
+        .col_expr(deployment::Column::LeaseExpiresAt, sea_orm::sea_query::Expr::value(Some(expires_at)))
+        .col_expr(deployment::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(deployment::Column::Id.eq(id))
+        .filter(deployment::Column::Status.eq(d.status))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(ServiceError::Conflict("the deployment changed meanwhile; look again".into()));
+    }
+    if d.status == DeploymentStatus::Expired && expires_at > now {
+        store::deployments::advance(&txn, id, DeploymentEvent::LeaseExtended, None, None).await?;
+    }
+    let text = format!("{} set the lease to end on {}", who.username, expires_at.format("%Y-%m-%d %H:%M UTC"));
+    store::deployments::record_event(&txn, id, crate::domain::states::DeploymentEventKind::LeaseSet, &text, None).await?;
+    audit::record(
+        &txn,
+        &who.username,
+        "deployment.lease",
+        &format!("deployment:{id}"),
+        json!({"from": d.lease_expires_at, "to": expires_at}),
+    )
+    .await?;
+    txn.commit().await?;
+    get(ctx, id).await
+}
+
+/// One entry of a deployment's history: its own events and those of every request about it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// The entry's kind (a request timeline kind or a deployment event kind).
+    pub kind: String,
+    pub label: String,
+    pub tone: String,
+    pub message: String,
+    /// The request the entry belongs to, if any.
+    pub request_id: Option<String>,
+}
+
+/// A deployment's whole history, oldest first (visibility is checked by the caller).
+pub async fn history(db: &DatabaseConnection, id: &str, admin: bool) -> ServiceResult<Vec<HistoryEntry>> {
+    use crate::store::entities::{deployment_event, request, request_event};
+    let clean = |m: String| if admin { m } else { crate::domain::redact_addresses(&m) };
+    let mut out: Vec<HistoryEntry> = deployment_event::Entity::find()
+        .filter(deployment_event::Column::DeploymentId.eq(id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| HistoryEntry {
+            at: e.at,
+            kind: e.kind.as_str().into(),
+            label: e.kind.label().into(),
+            tone: e.kind.tone().as_str().into(),
+            message: clean(e.message),
+            request_id: None,
+        })
+        .collect();
+    let requests: Vec<String> =
+        request::Entity::find().filter(request::Column::DeploymentId.eq(id)).all(db).await?.into_iter().map(|r| r.id).collect();
+    for e in request_event::Entity::find().filter(request_event::Column::RequestId.is_in(requests)).all(db).await? {
+        out.push(HistoryEntry {
+            at: e.at,
+            kind: e.kind.as_str().into(),
+            label: e.kind.label().into(),
+            tone: e.kind.tone().as_str().into(),
+            message: clean(e.message),
+            request_id: Some(e.request_id),
+        });
+    }
+    out.sort_by_key(|e| e.at);
+    Ok(out)
 }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod deployments;
 pub mod hosts;
 pub mod housekeeping;
+pub mod leases;
 pub mod requests;
 pub mod tokens;
 

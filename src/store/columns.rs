@@ -9,7 +9,8 @@ use crate::domain::blueprint::inputs::StoredInputs;
 use crate::domain::deployment::PublishedPort;
 use crate::domain::policy::{Explain, Level, Scope};
 use crate::domain::states::{
-    Decision, DeploymentStatus, HostStatus, JobKind, JobStatus, RequestStatus, ResourceKind, ResourceStatus, TimelineKind,
+    Day2Action, Decision, DeploymentEventKind, DeploymentStatus, HostStatus, JobKind, JobStatus, RequestKind, RequestStatus, ResourceKind,
+    ResourceStatus, TimelineKind,
 };
 
 /// A `FromStr` + `as_str` enum stored as text.
@@ -64,7 +65,21 @@ macro_rules! text_column {
     )*};
 }
 
-text_column!(Role, RequestStatus, Decision, TimelineKind, DeploymentStatus, ResourceKind, ResourceStatus, JobKind, JobStatus, HostStatus);
+text_column!(
+    Role,
+    RequestStatus,
+    RequestKind,
+    Day2Action,
+    Decision,
+    TimelineKind,
+    DeploymentStatus,
+    DeploymentEventKind,
+    ResourceKind,
+    ResourceStatus,
+    JobKind,
+    JobStatus,
+    HostStatus
+);
 
 /// A serde type stored in a JSON column.
 macro_rules! json_column {

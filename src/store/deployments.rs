@@ -5,8 +5,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::StringMap;
-use super::entities::deployment;
-use crate::domain::states::{DeploymentEvent, DeploymentStatus, TransitionError};
+use super::entities::{deployment, deployment_event};
+use crate::domain::states::{DeploymentEvent, DeploymentEventKind, DeploymentStatus, TransitionError};
 
 /// What came of an attempted move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,4 +42,32 @@ pub async fn advance(
     }
     let res = update.filter(deployment::Column::Id.eq(id)).filter(deployment::Column::Status.eq(d.status)).exec(db).await?;
     Ok(if res.rows_affected == 1 { Moved::To(to) } else { Moved::Raced })
+}
+
+/// Adds an entry to a deployment's own timeline. With `once_key`, only the first of several
+/// writers (replicas, restarts) adds it: `false` when it was there already.
+pub async fn record_event(
+    db: &impl ConnectionTrait,
+    id: &str,
+    kind: DeploymentEventKind,
+    message: &str,
+    once_key: Option<&str>,
+) -> Result<bool, DbErr> {
+    let row = deployment_event::ActiveModel {
+        deployment_id: sea_orm::Set(id.to_string()),
+        at: sea_orm::Set(Utc::now()),
+        kind: sea_orm::Set(kind),
+        message: sea_orm::Set(message.to_string()),
+        once_key: sea_orm::Set(once_key.map(str::to_string)),
+        ..Default::default()
+    };
+    let res = deployment_event::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([deployment_event::Column::DeploymentId, deployment_event::Column::OnceKey])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(res == 1)
 }

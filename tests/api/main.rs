@@ -12,6 +12,7 @@ mod docker;
 mod faults;
 mod health;
 mod hosts;
+mod lifecycle;
 mod oidc;
 mod openapi;
 mod provisioning;

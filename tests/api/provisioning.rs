@@ -246,7 +246,12 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     assert!(html.contains("data-status=\"running\"") && html.contains(d["outputs"]["url"].as_str().unwrap()), "{html}");
     assert!(html.contains("wharf-") && html.contains("→ 80/tcp"), "{html}");
 
+    // Destroy asks to confirm first.
     let res = browser.submit(&location, &format!("{location}/actions"), &[("action", "destroy")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("Yes, destroy it"));
+    assert_eq!(app.wait_deployment(&admin, &id, &["running"], 5).await["status"], "running", "nothing happens before the confirmation");
+    let res = browser.submit(&location, &format!("{location}/actions"), &[("action", "destroy"), ("confirmed", "yes")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     app.wait_deployment(&admin, &id, &["destroyed"], 60).await;
     let (_, html) = browser.page("/admin/deployments?status=destroyed").await;

@@ -121,6 +121,9 @@ fn api() -> Vec<Route> {
         r(M::GET, "/api/v1/deployments", None, [401, 200, 200, 200]),
         r(M::GET, "/api/v1/deployments/no-such", None, [401, 404, 404, 404]),
         r(M::POST, "/api/v1/deployments/no-such/actions", Some(json!({"action": "destroy"})), [401, 404, 404, 404]),
+        r(M::POST, "/api/v1/deployments/actions", Some(json!({"ids": ["no-such"], "action": "stop"})), [401, 200, 200, 200]),
+        r(M::PUT, "/api/v1/deployments/no-such/lease", Some(json!({"expires_at": "2030-01-01T00:00:00Z"})), [401, 403, 403, 404]),
+        r(M::GET, "/api/v1/deployments/no-such/history", None, [401, 404, 404, 404]),
         r(M::PATCH, "/api/v1/deployments/no-such", Some(json!({"owner": "victim"})), [401, 403, 403, 404]),
         r(M::GET, "/api/v1/catalog-items", None, [401, 403, 403, 200]),
         r(

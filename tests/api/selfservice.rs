@@ -87,7 +87,9 @@ async fn request_approve_and_follow_live_from_the_pages(db: Db) {
     assert!(html.contains(&format!("/deployments/{dep}")), "{html}");
     let (_, html) = dev.page(&format!("/deployments/{dep}")).await;
     assert!(html.contains("data-status=\"running\"") && html.contains(&format!("/requests/{id}")), "{html}");
-    let res = dev.submit(&format!("/deployments/{dep}"), &format!("/deployments/{dep}/actions"), &[("action", "destroy")]).await;
+    let res = dev
+        .submit(&format!("/deployments/{dep}"), &format!("/deployments/{dep}/actions"), &[("action", "destroy"), ("confirmed", "yes")])
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     app.wait_deployment(&w.admin, &dep, &["destroyed"], 60).await;
 

@@ -65,13 +65,14 @@ pub fn check_condition(source: &str) -> Result<(), ConditionError> {
     }
 }
 
-/// Evaluates a condition over the request's context (`request`, `requester`, `item`).
+/// Evaluates a condition over the request's context (`request`, `requester`, `item`, `action`,
+/// `deployment`).
 /// Anything but `true` or `false` is an error that says what came out.
 pub fn evaluate(source: &str, context: &Value) -> Result<bool, String> {
     bounded(source).map_err(|e| format!("the condition is refused: {}", e.message))?;
     let program = cel::Program::compile(source).map_err(|e| format!("the condition does not parse: {e}"))?;
     let mut ctx = cel::Context::default();
-    for name in ["request", "requester", "item"] {
+    for name in ["request", "requester", "item", "action", "deployment"] {
         let v = context.get(name).cloned().unwrap_or(Value::Null);
         let v = cel::to_value(v).map_err(|e| format!("cannot pass `{name}` to the condition: {e}"))?;
         ctx.add_variable_from_value(name, v);

@@ -5,12 +5,44 @@ use serde_json::Value;
 
 use super::{Policy, evaluate};
 
-/// What the condition of a policy sees: `request`, `requester` and `item`.
+/// What the condition of a policy sees: `request`, `requester`, `item`, `action` (for a
+/// catalog request, `{"name": "request"}`) and `deployment` (`null` for a catalog request).
 #[derive(Debug, Clone, Serialize)]
 pub struct Context {
     pub request: RequestFacts,
     pub requester: RequesterFacts,
     pub item: ItemFacts,
+    pub action: ActionFacts,
+    pub deployment: Option<DeploymentFacts>,
+}
+
+/// The action a request asks for, with its parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionFacts {
+    /// `request` (a catalog request) or a day-2 action.
+    pub name: String,
+    pub days: Option<i64>,
+    pub replicas: Option<i64>,
+    pub component: Option<String>,
+}
+
+impl ActionFacts {
+    pub fn catalog_request() -> Self {
+        Self { name: "request".into(), days: None, replicas: None, component: None }
+    }
+}
+
+/// The deployment a day-2 request acts on.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentFacts {
+    pub id: String,
+    pub name: String,
+    pub item: Option<String>,
+    pub group: Option<String>,
+    pub owner: Option<String>,
+    pub status: String,
+    /// Whole days until its lease ends (negative once it ended); `null` without a lease.
+    pub lease_days_left: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +148,8 @@ mod tests {
             request: RequestFacts { inputs: json!({"memory_mb": memory}), lease_days: 3, group: "team-a".into() },
             requester: RequesterFacts { username: "dev".into(), is_admin: false, groups: vec!["team-a".into()] },
             item: ItemFacts { id: "web".into(), name: "Web".into(), category: "Web".into() },
+            action: ActionFacts::catalog_request(),
+            deployment: None,
         }
     }
 

@@ -1,12 +1,13 @@
 //! Quotas per group: limits set by admins.
 
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
-use crate::domain::quota::Limits;
+use crate::domain::quota::{Amount, Limits};
+use crate::domain::states::{DeploymentStatus, RequestKind, RequestStatus};
 use crate::services::{FieldError, ServiceError, ServiceResult, accounts, audit};
-use crate::store::entities::quota;
+use crate::store::entities::{deployment, quota, request};
 
 pub async fn set_quota(db: &DatabaseConnection, actor: &str, group_name: &str, limits: Limits) -> ServiceResult<Limits> {
     let g = accounts::find_group(db, group_name).await?.ok_or_else(|| ServiceError::NotFound(format!("no group `{group_name}`")))?;
@@ -56,4 +57,37 @@ pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64, defaul
         Some(q) => Limits { max_containers: q.max_containers.map(i64::from), max_memory_mb: q.max_memory_mb, max_cpus: q.max_cpus },
         None => default,
     })
+}
+
+/// What a group uses now, read from what exists (no counter to drift): its live deployments
+/// (stopped and expired ones included, until they are destroyed), its catalog requests not yet
+/// deployed, and the growth its open scale requests ask for.
+pub async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, sea_orm::DbErr> {
+    let mut used = Amount::default();
+    let live = deployment::Entity::find()
+        .filter(deployment::Column::GroupId.eq(group_id))
+        .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+        .all(db)
+        .await?;
+    for d in live {
+        used.containers += i64::from(d.containers);
+        used.memory_mb += d.memory_mb;
+        used.cpus += d.cpus;
+    }
+    let waiting = request::Entity::find()
+        .filter(request::Column::GroupId.eq(group_id))
+        .filter(request::Column::Status.is_in([RequestStatus::PendingApproval, RequestStatus::Approved]))
+        .all(db)
+        .await?;
+    for r in waiting {
+        // A catalog request holds what it will deploy; a scale request what it adds (its
+        // amounts are the change); other day-2 requests hold nothing.
+        let grows = r.kind == RequestKind::Catalog || r.containers > 0 || r.memory_mb > 0 || r.cpus > 0.0;
+        if grows {
+            used.containers += i64::from(r.containers.max(0));
+            used.memory_mb += r.memory_mb.max(0);
+            used.cpus += r.cpus.max(0.0);
+        }
+    }
+    Ok(used)
 }

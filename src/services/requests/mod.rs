@@ -2,6 +2,7 @@
 //! level, and cancel), the `scheduler` that turns approved requests into deployments, and the
 //! views of requests shared by the pages and the API.
 mod approvers;
+pub mod day2;
 mod decide;
 pub mod feed;
 pub mod scheduler;
@@ -12,6 +13,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, Databas
 use serde::Serialize;
 use serde_json::Value;
 
+pub use day2::{ActionInput, submit_action};
 pub use decide::{cancel, decide};
 pub use submit::{NewRequest, submit};
 
@@ -20,7 +22,7 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::domain::blueprint::inputs;
 use crate::domain::policy::Explain;
-use crate::domain::states::{Decision, RequestStatus, TimelineKind};
+use crate::domain::states::{Day2Action, Decision, RequestKind, RequestStatus, TimelineKind};
 use crate::store::entities::{catalog_item, group, request, request_decision, request_event, user};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -44,6 +46,10 @@ pub struct EventView {
 pub struct RequestView {
     pub id: String,
     pub status: RequestStatus,
+    /// `catalog`, or `day2` for an action on a deployment.
+    pub kind: RequestKind,
+    /// A day-2 request's action (its parameters are `inputs`; its deployment `deployment_id`).
+    pub action: Option<Day2Action>,
     pub catalog_item: String,
     pub catalog_item_name: String,
     pub requester: String,
@@ -151,6 +157,8 @@ async fn view(ctx: &Context, r: request::Model) -> ServiceResult<RequestView> {
     let events = events_after(db, &r.id, 0).await?;
     // Secrets are masked for display: the blueprint says which inputs are secret.
     let masked = match item.as_ref() {
+        // A day-2 request's inputs are its parameters (component, days, replicas): no secret.
+        _ if r.kind == RequestKind::Day2 => Value::Object(r.inputs.to_json_map()),
         Some(i) => match blueprints::load(ctx, &i.blueprint_id, i.blueprint_version).await {
             Ok((bp, _)) => inputs::masked(&bp, &r.inputs.0),
             Err(_) => Value::Object(Default::default()),
@@ -160,6 +168,8 @@ async fn view(ctx: &Context, r: request::Model) -> ServiceResult<RequestView> {
     Ok(RequestView {
         id: r.id,
         status: r.status,
+        kind: r.kind,
+        action: r.action,
         catalog_item: r.catalog_item_id,
         catalog_item_name: item.map(|i| i.name).unwrap_or_default(),
         requester,

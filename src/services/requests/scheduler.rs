@@ -11,7 +11,7 @@ use serde_json::json;
 use super::decide::record_decision;
 use super::timeline;
 use crate::domain::policy::Outcome;
-use crate::domain::states::{DeploymentStatus, RequestEvent, RequestStatus, TimelineKind};
+use crate::domain::states::{DeploymentStatus, RequestEvent, RequestKind, RequestStatus, TimelineKind};
 use crate::services::deployments::{self, Origin};
 use crate::services::{Context, ServiceError, ServiceResult, audit, catalog};
 use crate::store::entities::{deployment, request};
@@ -30,8 +30,12 @@ pub async fn tick(ctx: &Context) -> ServiceResult<()> {
     time_out_levels(ctx).await?;
     // Approved: becomes a deployment, once (the status changes in the same transaction).
     for r in readable(&ctx.db, Condition::all().add(request::Column::Status.eq(RequestStatus::Approved))).await? {
-        start(ctx, r).await?;
+        match r.kind {
+            RequestKind::Catalog => start(ctx, r).await?,
+            RequestKind::Day2 => super::day2::start(ctx, r).await?,
+        }
     }
+    super::day2::follow(ctx).await?;
     follow_deployments(ctx).await
 }
 
@@ -79,7 +83,7 @@ async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
                 .add(request::Column::Status.eq(RequestStatus::Failed))
                 .add(request::Column::DeploymentId.in_subquery(live_deployments)),
         );
-    for r in readable(db, following).await? {
+    for r in readable(db, Condition::all().add(request::Column::Kind.eq(RequestKind::Catalog)).add(following)).await? {
         let Some(did) = &r.deployment_id else { continue };
         let (status, error, name) = match deployment::Entity::find_by_id(did.clone()).one(db).await? {
             Some(d) => (d.status, d.error, d.name),
@@ -174,6 +178,8 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
         catalog_item: Some(item.id.clone()),
         request_id: Some(r.id.clone()),
         lease_days: Some(r.lease_days),
+        grace_days: Some(item.lease_grace_days),
+        max_days: Some(item.lease_max_days),
     };
     let to = r.status.next(RequestEvent::StartProvisioning).map_err(|e| ServiceError::Conflict(e.to_string()))?;
     let txn = crate::store::begin(db).await?;

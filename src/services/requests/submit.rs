@@ -1,15 +1,15 @@
 //! Submitting a request: every check happens before anything is stored, and a refusal says
 //! exactly why — not a member or not entitled (403), invalid inputs by field (422), over quota
 //! with the numbers (409). The quota is checked and reserved in one critical section.
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, QuerySelect, Set};
 use serde_json::json;
 
 use super::{RequestView, approvers, get_unchecked, timeline};
 use crate::auth::Principal;
 use crate::domain::blueprint::inputs;
 use crate::domain::policy::explain::{EntitlementReason, Explain, LevelExplain, QuotaCheck};
-use crate::domain::policy::select::{self, Context as PolicyContext, ItemFacts, RequestFacts, RequesterFacts};
-use crate::domain::quota::{self, Amount};
+use crate::domain::policy::select::{self, ActionFacts, Context as PolicyContext, ItemFacts, RequestFacts, RequesterFacts};
+use crate::domain::quota;
 use crate::domain::states::{RequestStatus, TimelineKind};
 use crate::services::deployments::{self, Prepared};
 use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit, catalog};
@@ -65,6 +65,8 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
             groups: who.groups.iter().map(|g| g.name.clone()).collect(),
         },
         item: ItemFacts { id: item.id.clone(), name: item.name.clone(), category: item.category.clone() },
+        action: ActionFacts::catalog_request(),
+        deployment: None,
     };
     let policies = catalog::policies(db).await?;
     let selection = select::select(&policies, "request", &context);
@@ -84,7 +86,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
         group::Entity::find_by_id(group_id).lock_exclusive().one(&txn).await?;
     }
     let limits = catalog::limits_of(&txn, group_id, ctx.default_quota).await?;
-    let used = usage(&txn, group_id).await?;
+    let used = catalog::usage(&txn, group_id).await?;
     quota::check(used, prepared.need, limits).map_err(ServiceError::OverQuota)?;
     let explain = Explain::new(entitlement, &selection, levels, QuotaCheck { used, requested: prepared.need, limits });
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
@@ -156,19 +158,10 @@ async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
         blueprint_version: Set(Some(prepared.version)),
+        kind: Set(crate::domain::states::RequestKind::Catalog),
+        action: Set(None),
     }
     .insert(txn)
     .await?;
     Ok(())
-}
-
-/// What a group's requests hold now: pending, in flight and running.
-async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, sea_orm::DbErr> {
-    let rows =
-        request::Entity::find().filter(request::Column::GroupId.eq(group_id)).filter(request::Column::HoldsQuota.eq(true)).all(db).await?;
-    Ok(rows.iter().fold(Amount::default(), |a, r| Amount {
-        containers: a.containers + i64::from(r.containers),
-        memory_mb: a.memory_mb + r.memory_mb,
-        cpus: a.cpus + r.cpus,
-    }))
 }

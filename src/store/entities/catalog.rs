@@ -105,7 +105,7 @@ pub mod request {
 
     use crate::domain::blueprint::inputs::StoredInputs;
     use crate::domain::policy::Explain;
-    use crate::domain::states::RequestStatus;
+    use crate::domain::states::{Day2Action, RequestKind, RequestStatus};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "requests")]
@@ -137,6 +137,9 @@ pub mod request {
         /// The blueprint version it was validated, quota-checked and approved with: the one
         /// that is deployed. `None` for requests made before it was recorded.
         pub blueprint_version: Option<i32>,
+        pub kind: RequestKind,
+        /// For a day-2 request: what it does to `deployment_id` (its parameters are `inputs`).
+        pub action: Option<Day2Action>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

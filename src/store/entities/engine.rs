@@ -134,6 +134,13 @@ pub mod deployment {
         pub containers: i32,
         /// The name of the host it was placed on, kept if the host is removed.
         pub host_name: Option<String>,
+        /// What it holds against its group's quota besides its containers.
+        pub memory_mb: i64,
+        pub cpus: f64,
+        /// Days between the end of its lease and its destruction (its catalog item's grace).
+        pub lease_grace_days: Option<i32>,
+        /// The latest its lease may be extended to (`created_at` + the item's `max_days`).
+        pub lease_max_expires_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -191,6 +198,33 @@ pub mod job {
         pub progress: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The day-2 request it carries out, if any.
+        pub request_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod deployment_event {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::states::DeploymentEventKind;
+
+    /// An entry on a deployment's own timeline.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deployment_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub deployment_id: String,
+        pub at: DateTimeUtc,
+        pub kind: DeploymentEventKind,
+        pub message: String,
+        /// Set on events that happen once (a lease warning): unique per deployment.
+        pub once_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,8 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::{PageQuery, doc, page_response};
-use crate::services::PageRequest;
 use crate::services::deployments::{self, DeploymentFilter};
+use crate::services::{PageRequest, requests};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Signed;
@@ -13,7 +13,10 @@ use crate::web::extract::Signed;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/deployments", web::get().to(list_deployments))
         .route("/deployments/{id}", web::get().to(get_deployment))
+        .route("/deployments/actions", web::post().to(act_on_many))
         .route("/deployments/{id}/actions", web::post().to(act))
+        .route("/deployments/{id}/lease", web::put().to(set_lease))
+        .route("/deployments/{id}/history", web::get().to(history))
         .route("/deployments/{id}", web::patch().to(update_deployment));
 }
 
@@ -67,16 +70,111 @@ async fn get_deployment(user: Signed, state: web::Data<AppState>, id: web::Path<
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
+    /// start, stop, restart, destroy, extend_lease, scale or retry.
     action: String,
+    /// For start, stop, restart (one component) and scale.
+    component: Option<String>,
+    /// For extend_lease: days to add.
+    days: Option<i64>,
+    /// For scale: the replicas wanted.
+    replicas: Option<i64>,
+    reason: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/deployments/{id}/actions", tag = "deployments", description = "A day-2 action (destroy, retry), as the entitlement allows.", params(("id" = String, Path)), request_body = ActionBody, responses((status = 202, body = crate::services::deployments::DeploymentView), doc::Errors))]
+impl ActionBody {
+    fn input(self) -> requests::ActionInput {
+        requests::ActionInput {
+            action: self.action,
+            component: self.component,
+            days: self.days,
+            replicas: self.replicas,
+            reason: self.reason,
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/actions", tag = "deployments", description = "Ask for a day-2 action: a request of kind day2, approved and followed like any request.", params(("id" = String, Path)), request_body = ActionBody, responses((status = 202, body = crate::services::requests::RequestView), doc::Errors))]
 async fn act(
     user: Signed,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<ActionBody>,
 ) -> Result<HttpResponse, AppError> {
-    let d = deployments::act_for(&state.ctx, &user.principal, &id, &body.action).await?;
-    Ok(HttpResponse::Accepted().json(d))
+    let r = requests::submit_action(&state.ctx, &user.principal, &id, body.into_inner().input()).await?;
+    Ok(HttpResponse::Accepted().json(r))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    /// At most 500 deployments.
+    ids: Vec<String>,
+    action: String,
+    component: Option<String>,
+    days: Option<i64>,
+    replicas: Option<i64>,
+    reason: Option<String>,
+}
+
+/// One deployment's outcome in a bulk action.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BulkResult {
+    id: String,
+    /// The day-2 request made for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<crate::web::error::ErrorBody>,
+}
+
+#[utoipa::path(post, path = "/api/v1/deployments/actions", tag = "deployments", description = "The same action on several deployments: one day-2 request each, or the refusal with why.", request_body = BulkBody, responses((status = 200, body = Vec<BulkResult>), doc::Errors))]
+async fn act_on_many(user: Signed, state: web::Data<AppState>, body: web::Json<BulkBody>) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    if b.ids.is_empty() || b.ids.len() > 500 {
+        return Err(crate::services::ServiceError::invalid("ids", "1 to 500 deployment ids").into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(b.ids.len());
+    for id in b.ids {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let input = requests::ActionInput {
+            action: b.action.clone(),
+            component: b.component.clone(),
+            days: b.days,
+            replicas: b.replicas,
+            reason: b.reason.clone(),
+        };
+        match requests::submit_action(&state.ctx, &user.principal, &id, input).await {
+            Ok(r) => out.push(BulkResult { id, request_id: Some(r.id), error: None }),
+            Err(crate::services::ServiceError::Db(e)) => return Err(e.into()),
+            Err(e) => out.push(BulkResult { id, request_id: None, error: Some(AppError::from(e).body()) }),
+        }
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LeaseBody {
+    /// The new end of the lease (RFC 3339).
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[utoipa::path(put, path = "/api/v1/deployments/{id}/lease", tag = "deployments", description = "Set a deployment's lease end (admins; may pass the item's cap).", params(("id" = String, Path)), request_body = LeaseBody, responses((status = 200, body = crate::services::deployments::DeploymentView), doc::Errors))]
+async fn set_lease(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<LeaseBody>,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(deployments::set_lease(&state.ctx, &user.principal, &id, body.expires_at).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/history", tag = "deployments", description = "A deployment's history, oldest first: its requests' timelines, actions, lease events, drift.", params(("id" = String, Path)), responses((status = 200, body = Vec<crate::services::deployments::HistoryEntry>), doc::Errors))]
+async fn history(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    deployments::get_for(&state.ctx, &user.principal, &id).await?;
+    Ok(HttpResponse::Ok().json(deployments::history(&state.ctx.db, &id, user.principal.is_admin).await?))
 }

@@ -11,7 +11,7 @@ use crate::services::{Page, PageRequest, ServiceError};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Admin;
-use crate::web::pages::deployments::{ActionForm, Area, DeploymentPage};
+use crate::web::pages::deployments::{Acted, ActionForm, Area, act_from_form, page_for};
 use crate::web::pages::{PageQuery, layout, render, see_other, urlencode};
 use crate::web::views::{Layout, Pager};
 
@@ -91,8 +91,7 @@ async fn show_deployment(
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let d = deployments::get(&state.ctx, id).await?;
-    let allowed = deployments::allowed(&state.ctx, &admin.principal, &d).await?;
-    render(status, &DeploymentPage::new(&admin.ctx, d, allowed, error, Area::Admin))
+    render(status, &page_for(state, &admin.ctx, &admin.principal, d, error, Area::Admin).await?)
 }
 
 async fn deployment_page(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -105,12 +104,14 @@ async fn deployment_action(
     id: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
-    match deployments::act(&state.ctx, &admin.principal.username, &id, &form.action).await {
-        Ok(_) => Ok(see_other(&format!("/admin/deployments/{id}"))),
-        Err(e @ (ServiceError::Conflict(_) | ServiceError::Invalid(_))) => {
-            let message = AppError::from(e).to_string();
-            show_deployment(&admin, &state, &id, StatusCode::CONFLICT, Some(message)).await
+    match act_from_form(&state, &admin.principal, &id, form.into_inner()).await? {
+        Acted::Requested => Ok(see_other(&format!("/admin/deployments/{id}"))),
+        Acted::Confirm => {
+            let d = deployments::get(&state.ctx, &id).await?;
+            let mut page = page_for(&state, &admin.ctx, &admin.principal, d, None, Area::Admin).await?;
+            page.confirm_destroy = true;
+            render(StatusCode::OK, &page)
         }
-        Err(e) => Err(e.into()),
+        Acted::Refused(status, message) => show_deployment(&admin, &state, &id, status, Some(message)).await,
     }
 }

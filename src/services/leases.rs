@@ -1,0 +1,124 @@
+//! The lease loop: warns before a lease ends, stops a deployment whose lease ended (`expired`:
+//! its containers stopped, not removed), and destroys it when its grace is over (at once when the
+//! grace is 0), with the system as the actor. Every replica runs it: each move is a conditional
+//! update of the deployment's state made in the same transaction as the job it queues, and each
+//! warning a timeline entry with a key unique per deployment, so every event happens once. A
+//! lease that ended while Wharf was down is handled at the first look after start.
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use super::{Context, ServiceResult, audit};
+use crate::config::LeaseSettings;
+use crate::domain::lifecycle;
+use crate::domain::states::{DeploymentEvent, DeploymentEventKind, DeploymentStatus, JobKind};
+use crate::engine::queue;
+use crate::store::deployments::{Moved, advance, record_event};
+use crate::store::entities::deployment;
+
+/// What one look did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Looked {
+    pub warned: usize,
+    pub expired: usize,
+    pub destroyed: usize,
+}
+
+pub async fn run(ctx: Context, settings: LeaseSettings) {
+    loop {
+        match tick(&ctx, &settings.warn_days).await {
+            Ok(l) if l != Looked::default() => tracing::info!(warned = l.warned, expired = l.expired, destroyed = l.destroyed, "leases"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "lease loop"),
+        }
+        tokio::time::sleep(Duration::from_secs(u64::from(settings.check_interval_secs))).await;
+    }
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
+    let db = &ctx.db;
+    let now = queue::db_now(db).await?;
+    let mut looked = Looked::default();
+    let with_lease = deployment::Entity::find()
+        .filter(deployment::Column::LeaseExpiresAt.is_not_null())
+        .filter(deployment::Column::Status.is_in([
+            DeploymentStatus::Provisioning,
+            DeploymentStatus::Running,
+            DeploymentStatus::Stopped,
+            DeploymentStatus::Drifted,
+            DeploymentStatus::Expired,
+            DeploymentStatus::Failed,
+        ]))
+        .all(db)
+        .await?;
+    for d in with_lease {
+        let Some(end) = d.lease_expires_at else { continue };
+        // Warnings, each once for this end (an extended lease warns again).
+        if end > now {
+            for (days, key) in lifecycle::warnings_due(end, warn_days, now) {
+                let text = format!("the lease ends on {} (warned {days} day{} before)", when(end), if days == 1 { "" } else { "s" });
+                if record_event(db, &d.id, DeploymentEventKind::LeaseWarning, &text, Some(&key)).await? {
+                    looked.warned += 1;
+                }
+            }
+            continue;
+        }
+        // A job at work on it (provisioning, an action) finishes first.
+        if queue::has_open_job(db, &d.id).await? {
+            continue;
+        }
+        let grace_over = lifecycle::grace_ends(end, d.lease_grace_days) <= now;
+        let (event, job, text, action) = match d.status {
+            s if s.is_settled() && grace_over => (
+                DeploymentEvent::Destroy,
+                JobKind::Destroy,
+                format!("the lease ended on {}, with no grace: destroyed", when(end)),
+                "deployment.destroy",
+            ),
+            s if s.is_settled() => (
+                DeploymentEvent::Expire,
+                JobKind::Stop,
+                format!(
+                    "the lease ended on {}: containers stopped; destroyed on {} unless the lease is extended",
+                    when(end),
+                    when(lifecycle::grace_ends(end, d.lease_grace_days))
+                ),
+                "deployment.expire",
+            ),
+            DeploymentStatus::Expired | DeploymentStatus::Failed if grace_over => (
+                DeploymentEvent::Destroy,
+                JobKind::Destroy,
+                format!("the grace after the lease ended ({}) is over: destroyed", when(end)),
+                "deployment.destroy",
+            ),
+            _ => continue,
+        };
+        let txn = crate::store::begin(db).await?;
+        match advance(&txn, &d.id, event, None, None).await? {
+            Moved::To(_) => {}
+            Moved::Refused(_) | Moved::Raced => {
+                txn.rollback().await.ok();
+                continue;
+            }
+        }
+        queue::enqueue(&txn, job, &d.id).await?;
+        let kind = if event == DeploymentEvent::Expire { DeploymentEventKind::Expired } else { DeploymentEventKind::Destroyed };
+        record_event(&txn, &d.id, kind, &text, None).await?;
+        audit::record(&txn, audit::SYSTEM, action, &format!("deployment:{}", d.id), json!({"reason": text, "lease_expires_at": end}))
+            .await?;
+        txn.commit().await?;
+        if event == DeploymentEvent::Expire {
+            looked.expired += 1;
+        } else {
+            looked.destroyed += 1;
+        }
+        ctx.signals.job_queued();
+    }
+    Ok(looked)
+}

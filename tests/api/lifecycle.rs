@@ -1,0 +1,281 @@
+//! A deployment's life after day 1, on real daemons: day-2 actions as requests (each action and
+//! each refusal), a day-2 approval policy, scaling within the quota, leases that warn, end,
+//! extend and destroy, bulk actions, and the group's usage back to zero at the end.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, Db, TestApp, eventually, password_of, spawn_app_with};
+use crate::on_both_databases;
+use crate::requests::World;
+
+on_both_databases!(
+    day_two_actions_and_their_refusals,
+    a_day_two_policy_needs_the_manager,
+    leases_warn_end_extend_and_destroy,
+    bulk_actions_make_one_request_each,
+);
+
+const ALL_ACTIONS: [&str; 6] = ["start", "stop", "restart", "destroy", "extend_lease", "scale"];
+
+/// `world`, with a lease loop that looks every second and an entitlement to every action.
+async fn lively(db: Db) -> (TestApp, World) {
+    let app = spawn_app_with(db, json!({"lease": {"check_interval_secs": 1, "warn_days": [3, 1]}})).await;
+    let w = crate::requests::world(&app).await;
+    let res = w.admin.create_entitlement(&json!({"group": "team-a", "catalog_items": ["web"], "actions": ALL_ACTIONS})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    (app, w)
+}
+
+/// A running deployment of `web` for `api` in team-a.
+async fn running(app: &TestApp, w: &World, api: &Api, inputs: Value) -> String {
+    let res = api.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": inputs})).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = eventually(90, "the request to finish", || async {
+        let r = api.get_request_ok(&id).await;
+        ["succeeded", "failed"].contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
+    })
+    .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let dep = r["deployment_id"].as_str().unwrap().to_string();
+    app.wait_deployment(&w.admin, &dep, &["running"], 30).await;
+    dep
+}
+
+async fn act(api: &Api, dep: &str, body: Value) -> (StatusCode, Value) {
+    let res = api.post(&format!("/api/v1/deployments/{dep}/actions"), &body).await;
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Asks for an action and waits for its request to end; returns the request.
+async fn done(api: &Api, dep: &str, body: Value) -> Value {
+    let (s, r) = act(api, dep, body.clone()).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}: {r}");
+    assert_eq!((r["kind"].as_str(), r["action"].as_str()), (Some("day2"), body["action"].as_str()), "{r}");
+    assert_eq!(r["deployment_id"], dep);
+    let id = r["id"].as_str().unwrap().to_string();
+    eventually(90, &format!("{body} to finish"), || async {
+        let r = api.get_request_ok(&id).await;
+        ["succeeded", "failed", "rejected"].contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
+    })
+    .await
+}
+
+fn containers(d: &Value) -> Vec<(String, String)> {
+    d["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// What the group's quota says is in use, read from a refusal (max 0 containers).
+async fn used_containers(w: &World) -> String {
+    assert_eq!(w.admin.set_quota("team-a", &json!({"max_containers": 0})).await.status(), StatusCode::OK);
+    let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a"})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(w.admin.set_quota("team-a", &json!({})).await.status(), StatusCode::OK);
+    body["error"]["message"].as_str().unwrap().to_string()
+}
+
+async fn day_two_actions_and_their_refusals(db: Db) {
+    let (app, w) = lively(db).await;
+    let dep = running(&app, &w, &w.dev, json!({"replicas": 1})).await;
+
+    // Refusals first: they change nothing.
+    for (body, status, says) in [
+        (json!({"action": "fly"}), StatusCode::UNPROCESSABLE_ENTITY, "not a day-2 action"),
+        (json!({"action": "logs"}), StatusCode::UNPROCESSABLE_ENTITY, "permission"),
+        (json!({"action": "stop", "days": 3}), StatusCode::UNPROCESSABLE_ENTITY, "takes no `days`"),
+        (json!({"action": "stop", "component": "nope"}), StatusCode::UNPROCESSABLE_ENTITY, "no component `nope`"),
+        (json!({"action": "extend_lease"}), StatusCode::UNPROCESSABLE_ENTITY, "days"),
+        (json!({"action": "scale", "component": "web", "replicas": 9}), StatusCode::UNPROCESSABLE_ENTITY, "1 to 3"),
+        (json!({"action": "scale", "component": "web", "replicas": 1}), StatusCode::CONFLICT, "already runs 1"),
+        (json!({"action": "start"}), StatusCode::CONFLICT, "a running deployment cannot start"),
+        (json!({"action": "retry"}), StatusCode::CONFLICT, "cannot retry"),
+        (json!({"action": "extend_lease", "days": 60}), StatusCode::CONFLICT, "cannot end after"),
+    ] {
+        let (s, r) = act(&w.dev, &dep, body.clone()).await;
+        assert_eq!(s, status, "{body}: {r}");
+        assert!(r["error"]["message"].as_str().unwrap_or_default().contains(says), "{body}: {r}");
+    }
+    // Someone else: a member of the group who does not own it cannot see it; an outsider neither.
+    let res = w.admin.create_user(&json!({"username": "eve", "password": password_of("eve")})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(w.admin.set_member("team-a", "eve", "member").await.status(), StatusCode::OK);
+    let eve = app.api_as("eve", &password_of("eve")).await;
+    assert_eq!(act(&eve, &dep, json!({"action": "stop"})).await.0, StatusCode::NOT_FOUND);
+
+    // stop → stopped, containers exited; start → running; a manager restarts one component.
+    let r = done(&w.dev, &dep, json!({"action": "stop"})).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let d = app.wait_deployment(&w.admin, &dep, &["stopped"], 30).await;
+    assert!(containers(&d).iter().all(|(_, s)| s == "stopped"), "{d}");
+    assert_eq!(act(&w.dev, &dep, json!({"action": "stop"})).await.0, StatusCode::CONFLICT, "stopped already");
+    let r = done(&w.dev, &dep, json!({"action": "start"})).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    app.wait_deployment(&w.admin, &dep, &["running"], 30).await;
+    let r = done(&w.lead, &dep, json!({"action": "restart", "component": "web"})).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(r["requester"], "lead");
+
+    // scale up to 3 (deterministic names), over the quota refused with the numbers, down to 1.
+    let r = done(&w.dev, &dep, json!({"action": "scale", "component": "web", "replicas": 3})).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let d = app.wait_deployment(&w.admin, &dep, &["running"], 30).await;
+    let names: Vec<String> = containers(&d).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, (0..3).map(|i| format!("wharf-{dep}-web-{i}")).collect::<Vec<_>>(), "{d}");
+    assert!(containers(&d).iter().all(|(_, s)| s == "running"), "{d}");
+    assert!(used_containers(&w).await.contains("containers: 3 in use"), "scaled deployments count what they run");
+    assert_eq!(w.admin.set_quota("team-a", &json!({"max_containers": 3})).await.status(), StatusCode::OK);
+    let (s, body) = act(&w.dev, &dep, json!({"action": "scale", "component": "web", "replicas": 1})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "scaling down is never over quota: {body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    eventually(90, "the scale down", || async { (w.dev.get_request_ok(&id).await["status"] == "succeeded").then_some(()) }).await;
+    let d = app.wait_deployment(&w.admin, &dep, &["running"], 30).await;
+    assert_eq!(containers(&d).len(), 1, "{d}");
+    assert_eq!(containers(&d)[0].0, format!("wharf-{dep}-web-0"), "the highest-numbered go first");
+    assert_eq!(w.admin.set_quota("team-a", &json!({"max_containers": 2})).await.status(), StatusCode::OK);
+    let (s, body) = act(&w.dev, &dep, json!({"action": "scale", "component": "web", "replicas": 3})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("1 in use + 2 requested > 2"), "{body}");
+    assert_eq!(w.admin.set_quota("team-a", &json!({})).await.status(), StatusCode::OK);
+
+    // extend within the cap.
+    let before =
+        w.dev.get_deployment_ok(&dep).await["lease_expires_at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let r = done(&w.dev, &dep, json!({"action": "extend_lease", "days": 2})).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let d = w.dev.get_deployment_ok(&dep).await;
+    let after = d["lease_expires_at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    assert_eq!((after - before).num_days(), 2, "{d}");
+    assert!(d["lease_max_expires_at"].is_string() && d["lease_grace_ends_at"].is_string(), "{d}");
+
+    // destroy: nothing left, the group's usage back to zero; the history tells the whole story.
+    let r = done(&w.dev, &dep, json!({"action": "destroy"})).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let d = app.wait_deployment(&w.admin, &dep, &["destroyed"], 30).await;
+    assert!(containers(&d).is_empty(), "{d}");
+    assert_eq!(nothing_left(&w, &dep), 0);
+    assert!(used_containers(&w).await.contains("containers: 0 in use"));
+    let history: Value = w.dev.get(&format!("/api/v1/deployments/{dep}/history")).await.json().await.unwrap();
+    let said: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    for needle in ["asked to stop", "stop: done", "asked to scale `web` of to 3 replicas", "lease extended to", "destroy: done", "removed"]
+    {
+        assert!(said.iter().any(|m| m.contains(needle)), "`{needle}` in {said:#?}");
+    }
+}
+
+async fn a_day_two_policy_needs_the_manager(db: Db) {
+    let (app, w) = lively(db).await;
+    let policy = json!({"name": "long extensions", "actions": ["extend_lease"], "condition": "action.name == 'extend_lease' && action.days > 3",
+        "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]});
+    let res = w.admin.create_approval_policy(&policy).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    let dep = running(&app, &w, &w.dev, json!({})).await;
+    // A short extension is approved at once; a catalog request is not governed by the policy.
+    assert_eq!(done(&w.dev, &dep, json!({"action": "extend_lease", "days": 1})).await["status"], "succeeded");
+    let (s, r) = act(&w.dev, &dep, json!({"action": "extend_lease", "days": 5, "reason": "demo next week"})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(r["status"], "pending_approval", "{r}");
+    assert_eq!(r["explain"]["policy"]["name"], "long extensions", "{r}");
+    assert_eq!(r["explain"]["policy"]["values"]["action"]["days"], 5, "{r}");
+    assert_eq!(r["waiting_on"], json!(["lead"]));
+    let id = r["id"].as_str().unwrap().to_string();
+    let inbox = w.lead.get("/api/v1/approvals").await.json::<Value>().await.unwrap();
+    assert!(inbox.as_array().unwrap().iter().any(|x| x["id"] == id.as_str()), "{inbox}");
+    assert_eq!(w.dev.approve(&id).await.status(), StatusCode::FORBIDDEN, "nobody approves their own");
+    assert_eq!(w.lead.approve(&id).await.status(), StatusCode::OK);
+    let r = eventually(30, "the extension", || async {
+        let r = w.dev.get_request_ok(&id).await;
+        (r["status"] == "succeeded").then_some(r)
+    })
+    .await;
+    assert!(r["events"].as_array().unwrap().iter().any(|e| e["message"].as_str().unwrap().contains("lease extended to")), "{r}");
+    app.destroy_all(&w.admin, &[dep], &w.hosts).await;
+}
+
+async fn history(api: &Api, dep: &str) -> Value {
+    api.get(&format!("/api/v1/deployments/{dep}/history")).await.json::<Value>().await.unwrap()
+}
+
+/// Containers, networks and volumes of `dep` left on any test host.
+fn nothing_left(w: &World, dep: &str) -> usize {
+    w.hosts.iter().map(|(_, endpoint)| crate::helpers::leftovers(endpoint, dep).len()).sum()
+}
+
+async fn put_lease(api: &Api, dep: &str, at: chrono::DateTime<chrono::Utc>) -> StatusCode {
+    api.put(&format!("/api/v1/deployments/{dep}/lease"), &json!({"expires_at": at.to_rfc3339()})).await.status()
+}
+
+async fn leases_warn_end_extend_and_destroy(db: Db) {
+    let (app, w) = lively(db).await;
+    let dep = running(&app, &w, &w.dev, json!({})).await;
+    let now = chrono::Utc::now();
+    // A lease two days from its end: the three-day warning, once, however many looks pass.
+    assert_eq!(put_lease(&w.dev, &dep, now).await, StatusCode::FORBIDDEN, "only admins set a lease");
+    assert_eq!(put_lease(&w.admin, &dep, now + chrono::Duration::days(2)).await, StatusCode::OK);
+    eventually(10, "a lease warning", || async {
+        let h = history(&w.dev, &dep).await;
+        h.as_array().unwrap().iter().any(|e| e["kind"] == "lease_warning").then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let h = history(&w.dev, &dep).await;
+    assert_eq!(h.as_array().unwrap().iter().filter(|e| e["kind"] == "lease_warning").count(), 1, "{h}");
+
+    // The end: stopped, not removed; start refused until extended; extend, start again.
+    assert_eq!(put_lease(&w.admin, &dep, chrono::Utc::now()).await, StatusCode::OK);
+    app.wait_deployment(&w.admin, &dep, &["expired"], 20).await;
+    let d = eventually(30, "the containers to stop", || async {
+        let d = w.admin.get_deployment_ok(&dep).await;
+        (d["status"] == "expired" && containers(&d).iter().all(|(_, s)| s == "stopped")).then_some(d)
+    })
+    .await;
+    assert_eq!(containers(&d).len(), 1, "stopped, not removed: {d}");
+    let (s, r) = act(&w.dev, &dep, json!({"action": "start"})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(r["error"]["message"].as_str().unwrap().contains("extend it to start"), "{r}");
+    assert!(used_containers(&w).await.contains("containers: 1 in use"), "an expired deployment keeps its quota");
+    assert_eq!(done(&w.dev, &dep, json!({"action": "extend_lease", "days": 1})).await["status"], "succeeded");
+    app.wait_deployment(&w.admin, &dep, &["stopped"], 10).await;
+    assert_eq!(done(&w.dev, &dep, json!({"action": "start"})).await["status"], "succeeded");
+    app.wait_deployment(&w.admin, &dep, &["running"], 30).await;
+
+    // Grace over: destroyed by the system, audited as such.
+    assert_eq!(put_lease(&w.admin, &dep, chrono::Utc::now() - chrono::Duration::days(4)).await, StatusCode::OK);
+    app.wait_deployment(&w.admin, &dep, &["destroyed"], 60).await;
+    assert_eq!(nothing_left(&w, &dep), 0);
+    let audit = w.admin.get_audit_ok("action=deployment.destroy").await;
+    assert!(audit.as_array().unwrap().iter().any(|e| e["actor"] == "system" && e["target"] == format!("deployment:{dep}")), "{audit}");
+    assert!(used_containers(&w).await.contains("containers: 0 in use"));
+}
+
+async fn bulk_actions_make_one_request_each(db: Db) {
+    let (app, w) = lively(db).await;
+    let mut deps = Vec::new();
+    for _ in 0..3 {
+        deps.push(running(&app, &w, &w.dev, json!({})).await);
+    }
+    let mut ids: Vec<Value> = deps.iter().map(|d| json!(d)).collect();
+    ids.push(json!("no-such"));
+    let res = w.dev.post("/api/v1/deployments/actions", &json!({"ids": ids, "action": "stop"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let out: Value = res.json().await.unwrap();
+    let out = out.as_array().unwrap();
+    assert_eq!(out.len(), 4);
+    assert!(out[..3].iter().all(|o| o["request_id"].is_string()), "{out:?}");
+    assert_eq!(out[3]["error"]["status"], 404, "{out:?}");
+    for d in &deps {
+        app.wait_deployment(&w.admin, d, &["stopped"], 60).await;
+    }
+    let res = w.dev.post("/api/v1/deployments/actions", &json!({"ids": deps, "action": "destroy"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for d in &deps {
+        app.wait_deployment(&w.admin, d, &["destroyed"], 60).await;
+        assert_eq!(nothing_left(&w, d), 0);
+    }
+}
