@@ -19,7 +19,7 @@ pub fn extended(
         return Err("days must be 1 to 3650".into());
     }
     let from = expires_at.map_or(now, |e| e.max(now));
-    let to = from + Duration::days(days);
+    let to = from.checked_add_signed(Duration::days(days)).ok_or_else(|| "that date is out of range".to_string())?;
     match cap {
         Some(cap) if to > cap => Err(format!(
             "the lease cannot end after {} (the item's longest lease); {} days would take it to {}",
@@ -43,8 +43,11 @@ pub fn warnings_due(expires_at: DateTime<Utc>, warn_days: &[u32], now: DateTime<
 
 /// When a deployment whose lease ended at `expires_at` is destroyed.
 pub fn grace_ends(expires_at: DateTime<Utc>, grace_days: Option<i32>) -> DateTime<Utc> {
-    expires_at + Duration::days(i64::from(grace_days.unwrap_or(0).max(0)))
+    expires_at.checked_add_signed(Duration::days(i64::from(grace_days.unwrap_or(0).max(0)))).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
+
+/// The furthest a lease may be set, either way, from now (an admin's `PUT .../lease`).
+pub const LEASE_SET_LIMIT_DAYS: i64 = 3650;
 
 /// The integer input a component's `replicas` comes from, which scaling changes; `Err` says
 /// why the component cannot scale (a fixed count, a fixed host port, no such component).
@@ -63,6 +66,17 @@ pub fn scaling_input<'b>(bp: &'b Blueprint, component: &str) -> Result<&'b Input
     let input = bp.input(name).ok_or_else(|| format!("`{component}` cannot scale: no input `{name}`"))?;
     if input.kind != InputType::Integer {
         return Err(format!("`{component}` cannot scale: its input `{name}` is not an integer"));
+    }
+    // The input would scale every component it drives.
+    let others: Vec<&str> = bp
+        .components
+        .iter()
+        .filter(|o| o.name != c.name)
+        .filter(|o| matches!(&o.replicas, IntField::Tmpl(t) if t.refs().any(|r| *r == Ref::Input(name.clone()))))
+        .map(|o| o.name.as_str())
+        .collect();
+    if !others.is_empty() {
+        return Err(format!("`{component}` cannot scale alone: its input `{name}` also sets the replicas of {}", others.join(", ")));
     }
     Ok(input)
 }
@@ -109,6 +123,7 @@ name: Scaler
 version: 1
 inputs:
   n: { type: integer, default: 1, min: 1, max: 5 }
+  m: { type: integer, default: 1, min: 1, max: 5 }
 components:
   web:
     image: nginx:1
@@ -117,7 +132,7 @@ components:
     image: postgres:16
   edge:
     image: nginx:1
-    replicas: "${inputs.n}"
+    replicas: "${inputs.m}"
     ports: [{ container: 80, host: 8080 }]
 "#;
         let bp = crate::domain::blueprint::parse(src).unwrap();
@@ -125,5 +140,8 @@ components:
         assert!(scaling_input(&bp, "db").unwrap_err().contains("fixed"));
         assert!(scaling_input(&bp, "edge").unwrap_err().contains("host port"));
         assert!(scaling_input(&bp, "nope").unwrap_err().contains("no component"));
+        let shared = src.replace("  db:\n    image: postgres:16\n", "  db:\n    image: postgres:16\n    replicas: \"${inputs.n}\"\n");
+        let bp = crate::domain::blueprint::parse(&shared).unwrap();
+        assert!(scaling_input(&bp, "web").unwrap_err().contains("also sets the replicas of db"));
     }
 }

@@ -217,7 +217,8 @@ impl Day2Action {
             }
             Day2Action::Start => matches!(status, D::Stopped | D::Drifted),
             Day2Action::Stop | Day2Action::Restart => matches!(status, D::Running | D::Drifted),
-            Day2Action::Scale => status.is_settled(),
+            // New replicas are started: a stopped deployment starts first.
+            Day2Action::Scale => matches!(status, D::Running | D::Drifted),
             Day2Action::Destroy => status.can_destroy(),
             Day2Action::ExtendLease => status.is_settled() || status == D::Expired || status == D::Provisioning || status == D::Failed,
             Day2Action::Retry => status.can_retry(),

@@ -357,7 +357,17 @@ impl Engine {
             JobKind::Destroy => ctx.advance(DeploymentEvent::JobFailed, Some(format!("destroy failed: {message}")), None).await.map(|_| ()),
             // A day-2 action that failed leaves the deployment as the host has it: the request
             // says what failed, and the inventory the state the containers are in.
-            JobKind::Start | JobKind::Stop | JobKind::Restart | JobKind::Scale => Ok(()),
+            JobKind::Start | JobKind::Stop | JobKind::Restart => Ok(()),
+            // A scale that failed half-way goes back to the replicas the deployment had (its
+            // inputs and what it holds were not changed).
+            JobKind::Scale => match self.scale_back(ctx).await {
+                Err(StepError::LeaseLost) => Err(StepError::LeaseLost),
+                Err(e) => {
+                    tracing::warn!(deployment = %ctx.job.deployment_id, error = %e, "a failed scale could not go back; the inventory shows what is there");
+                    Ok(())
+                }
+                Ok(()) => Ok(()),
+            },
         }
     }
 }

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use super::Engine;
 use super::queue::{self, JobKind};
 use crate::domain::states::DeploymentStatus;
 use crate::store::audit;
-use crate::store::entities::deployment;
+use crate::store::entities::{deployment, job};
 
 /// A deployment is left alone this long after its last change (its job may be on its way).
 const SETTLE: Duration = Duration::from_secs(10);
@@ -53,7 +53,15 @@ pub async fn pass(engine: &Engine) -> Result<usize, sea_orm::DbErr> {
         if res.rows_affected != 1 || queue::has_open_job(&txn, &d.id).await? {
             continue;
         }
-        queue::enqueue(&txn, kind, &d.id).await?;
+        // The day-2 request the last job carried out (a retry, a destroy) follows the new one.
+        let request_id = job::Entity::find()
+            .filter(job::Column::DeploymentId.eq(&d.id))
+            .filter(job::Column::Kind.eq(kind))
+            .order_by_desc(job::Column::Id)
+            .one(&txn)
+            .await?
+            .and_then(|j| j.request_id);
+        queue::enqueue_for(&txn, kind, &d.id, request_id.as_deref()).await?;
         audit::record(
             &txn,
             audit::SYSTEM,

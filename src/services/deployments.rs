@@ -405,12 +405,19 @@ pub async fn set_lease(ctx: &Context, who: &crate::auth::Principal, id: &str, ex
     if !who.is_admin {
         return Err(ServiceError::Forbidden("only an admin sets a lease's end".into()));
     }
+    let limit = chrono::Duration::days(crate::domain::lifecycle::LEASE_SET_LIMIT_DAYS);
+    let now = Utc::now();
+    if expires_at > now + limit || expires_at < now - limit {
+        return Err(ServiceError::invalid(
+            "expires_at",
+            format!("must be within {} days of now", crate::domain::lifecycle::LEASE_SET_LIMIT_DAYS),
+        ));
+    }
     let db = &ctx.db;
     let d = find(db, id).await?;
     if !(d.status.is_live() || d.status == DeploymentStatus::Failed) || d.status == DeploymentStatus::Destroying {
         return Err(ServiceError::Conflict(format!("a {} deployment has no lease to set", d.status)));
     }
-    let now = Utc::now();
     let txn = crate::store::begin(db).await?;
     let res = deployment::Entity::update_many()
         .col_expr(deployment::Column::LeaseExpiresAt, sea_orm::sea_query::Expr::value(Some(expires_at)))
@@ -452,9 +459,12 @@ pub struct HistoryEntry {
     pub request_id: Option<String>,
 }
 
-/// A deployment's whole history, oldest first (visibility is checked by the caller).
-pub async fn history(db: &DatabaseConnection, id: &str, admin: bool) -> ServiceResult<Vec<HistoryEntry>> {
+/// A deployment's history as `who` may read it, oldest first: the deployment's own events, and
+/// the timelines of the requests about it that `who` may see (a new owner does not read the
+/// previous owner's requests). Visibility of the deployment is checked by the caller.
+pub async fn history(db: &DatabaseConnection, who: &crate::auth::Principal, id: &str) -> ServiceResult<Vec<HistoryEntry>> {
     use crate::store::entities::{deployment_event, request, request_event};
+    let admin = who.is_admin;
     let clean = |m: String| if admin { m } else { crate::domain::redact_addresses(&m) };
     let mut out: Vec<HistoryEntry> = deployment_event::Entity::find()
         .filter(deployment_event::Column::DeploymentId.eq(id))

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
 use super::{Context, ServiceResult, audit};
@@ -41,6 +41,35 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// What the end of `d`'s lease calls for at `now`: expire it (a stop job), or destroy it (its
+/// grace is over); `None` while its lease runs or when nothing applies to its state.
+fn decide(d: &deployment::Model, now: DateTime<Utc>) -> Option<(DeploymentEvent, JobKind, String, &'static str)> {
+    let end = d.lease_expires_at.filter(|e| *e <= now)?;
+    let grace_ends = lifecycle::grace_ends(end, d.lease_grace_days);
+    let grace_over = grace_ends <= now;
+    Some(match d.status {
+        s if s.is_settled() && grace_over => (
+            DeploymentEvent::Destroy,
+            JobKind::Destroy,
+            format!("the lease ended on {}, with no grace left: destroyed", when(end)),
+            "deployment.destroy",
+        ),
+        s if s.is_settled() => (
+            DeploymentEvent::Expire,
+            JobKind::Stop,
+            format!("the lease ended on {}: containers stopped; destroyed on {} unless the lease is extended", when(end), when(grace_ends)),
+            "deployment.expire",
+        ),
+        DeploymentStatus::Expired | DeploymentStatus::Failed if grace_over => (
+            DeploymentEvent::Destroy,
+            JobKind::Destroy,
+            format!("the grace after the lease ended ({}) is over: destroyed", when(end)),
+            "deployment.destroy",
+        ),
+        _ => return None,
+    })
+}
+
 pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
     let db = &ctx.db;
     let now = queue::db_now(db).await?;
@@ -69,37 +98,25 @@ pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
             }
             continue;
         }
-        // A job at work on it (provisioning, an action) finishes first.
-        if queue::has_open_job(db, &d.id).await? {
+        if decide(&d, now).is_none() {
             continue;
         }
-        let grace_over = lifecycle::grace_ends(end, d.lease_grace_days) <= now;
-        let (event, job, text, action) = match d.status {
-            s if s.is_settled() && grace_over => (
-                DeploymentEvent::Destroy,
-                JobKind::Destroy,
-                format!("the lease ended on {}, with no grace: destroyed", when(end)),
-                "deployment.destroy",
-            ),
-            s if s.is_settled() => (
-                DeploymentEvent::Expire,
-                JobKind::Stop,
-                format!(
-                    "the lease ended on {}: containers stopped; destroyed on {} unless the lease is extended",
-                    when(end),
-                    when(lifecycle::grace_ends(end, d.lease_grace_days))
-                ),
-                "deployment.expire",
-            ),
-            DeploymentStatus::Expired | DeploymentStatus::Failed if grace_over => (
-                DeploymentEvent::Destroy,
-                JobKind::Destroy,
-                format!("the grace after the lease ended ({}) is over: destroyed", when(end)),
-                "deployment.destroy",
-            ),
-            _ => continue,
-        };
+        // Decided again on the row as it is now, locked (PostgreSQL; SQLite's write lock is held):
+        // an extension or an action committed since the first read wins.
         let txn = crate::store::begin(db).await?;
+        let q = deployment::Entity::find_by_id(d.id.clone());
+        let fresh =
+            if txn.get_database_backend() == DbBackend::Postgres { q.lock_exclusive().one(&txn).await? } else { q.one(&txn).await? };
+        // A job at work on it (provisioning, an action) finishes first.
+        let Some((fresh, (event, job, text, action))) = fresh.and_then(|f| decide(&f, now).map(|x| (f, x))) else {
+            txn.rollback().await.ok();
+            continue;
+        };
+        if queue::has_open_job(&txn, &fresh.id).await? {
+            txn.rollback().await.ok();
+            continue;
+        }
+        let end = fresh.lease_expires_at.unwrap_or(now);
         match advance(&txn, &d.id, event, None, None).await? {
             Moved::To(_) => {}
             Moved::Refused(_) | Moved::Raced => {

@@ -530,7 +530,8 @@ async fn host_removed_mid_job(db: Db) -> Outcome {
 }
 
 /// Retry + retry, then retry + destroy, each pair sent at once to a failed deployment: one of
-/// each pair is accepted, the other refused, and one job runs.
+/// each pair is accepted (a day-2 request), the other refused (one action at a time), and one
+/// job runs.
 async fn raced_actions(db: Db) -> Outcome {
     let mut out = Outcome::new("retry+retry, retry+destroy raced", db);
     let url = fresh_database(db).await;
@@ -553,6 +554,19 @@ async fn raced_actions(db: Db) -> Outcome {
         let (a, b) = tokio::join!(admin.deployment_action(&deployment, pair[0]), admin.deployment_action(&deployment, pair[1]));
         let codes = [a.status(), b.status()];
         let accepted = codes.iter().filter(|c| **c == StatusCode::ACCEPTED).count();
+        // The accepted one is a day-2 request: its job is queued when the scheduler starts it.
+        let mut ids = Vec::new();
+        for res in [a, b] {
+            if res.status() == StatusCode::ACCEPTED {
+                ids.extend(res.json::<Value>().await.ok().and_then(|r| r["id"].as_str().map(str::to_string)));
+            }
+        }
+        for id in &ids {
+            eventually(90, "the accepted action to end", || async {
+                ["succeeded", "failed"].contains(&admin.get_request_ok(id).await["status"].as_str().unwrap_or_default()).then_some(())
+            })
+            .await;
+        }
         let jobs_after = scalar(&db_conn, &format!("SELECT COUNT(*) FROM jobs WHERE deployment_id = '{deployment}'")).await;
         if accepted != 1 || jobs_after - jobs_before != 1 {
             out.duplicated += 1;

@@ -109,12 +109,25 @@ async fn day_two_actions_and_their_refusals(db: Db) {
     let eve = app.api_as("eve", &password_of("eve")).await;
     assert_eq!(act(&eve, &dep, json!({"action": "stop"})).await.0, StatusCode::NOT_FOUND);
 
-    // stop → stopped, containers exited; start → running; a manager restarts one component.
-    let r = done(&w.dev, &dep, json!({"action": "stop"})).await;
+    // stop → stopped, containers exited (asked twice at once: one request); start → running;
+    // a manager restarts one component.
+    let (first, second) = tokio::join!(act(&w.dev, &dep, json!({"action": "stop"})), act(&w.dev, &dep, json!({"action": "stop"})));
+    let mut codes = [first.0, second.0];
+    codes.sort();
+    assert_eq!(codes, [StatusCode::ACCEPTED, StatusCode::CONFLICT], "{first:?} {second:?}");
+    let stop = if first.0 == StatusCode::ACCEPTED { first.1 } else { second.1 };
+    let id = stop["id"].as_str().unwrap().to_string();
+    let r = eventually(90, "the stop", || async {
+        let r = w.dev.get_request_ok(&id).await;
+        ["succeeded", "failed"].contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
+    })
+    .await;
     assert_eq!(r["status"], "succeeded", "{r}");
     let d = app.wait_deployment(&w.admin, &dep, &["stopped"], 30).await;
     assert!(containers(&d).iter().all(|(_, s)| s == "stopped"), "{d}");
     assert_eq!(act(&w.dev, &dep, json!({"action": "stop"})).await.0, StatusCode::CONFLICT, "stopped already");
+    let (s, r) = act(&w.dev, &dep, json!({"action": "scale", "component": "web", "replicas": 2})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a stopped deployment starts before it scales: {r}");
     let r = done(&w.dev, &dep, json!({"action": "start"})).await;
     assert_eq!(r["status"], "succeeded", "{r}");
     app.wait_deployment(&w.admin, &dep, &["running"], 30).await;
@@ -153,6 +166,15 @@ async fn day_two_actions_and_their_refusals(db: Db) {
     let after = d["lease_expires_at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
     assert_eq!((after - before).num_days(), 2, "{d}");
     assert!(d["lease_max_expires_at"].is_string() && d["lease_grace_ends_at"].is_string(), "{d}");
+
+    // An owner who left the group no longer acts on what they left behind; an admin's lease
+    // end stays within bounds.
+    assert_eq!(w.admin.remove_member("team-a", "dev").await.status(), StatusCode::NO_CONTENT);
+    let dev = app.api_as("dev", &password_of("dev")).await;
+    assert_eq!(act(&dev, &dep, json!({"action": "stop"})).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.admin.set_member("team-a", "dev", "member").await.status(), StatusCode::OK);
+    let far = w.admin.put(&format!("/api/v1/deployments/{dep}/lease"), &json!({"expires_at": "+200000-01-01T00:00:00Z"})).await;
+    assert!(far.status() == StatusCode::UNPROCESSABLE_ENTITY || far.status() == StatusCode::BAD_REQUEST, "{}", far.status());
 
     // destroy: nothing left, the group's usage back to zero; the history tells the whole story.
     let r = done(&w.dev, &dep, json!({"action": "destroy"})).await;

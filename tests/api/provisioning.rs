@@ -141,8 +141,17 @@ async fn an_unknown_image_fails_cleanly(db: Db) {
     let res = admin.deploy_blueprint("no-such", &json!({})).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // A failed deployment can be retried (and fails the same way), or destroyed.
+    // The retry is a day-2 request: it ends failed, with the engine's reason.
     let res = admin.deployment_action(&id, "retry").await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let retry = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = crate::helpers::eventually(90, "the retry to end", || async {
+        let r = admin.get_request_ok(&retry).await;
+        ["succeeded", "failed"].contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
+    })
+    .await;
+    assert_eq!(r["status"], "failed", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("could not be pulled"), "{r}");
     let d = app.wait_deployment(&admin, &id, &["failed"], 90).await;
     assert!(d["error"].as_str().unwrap().contains("could not be pulled"));
     let res = admin.deployment_action(&id, "fly").await;

@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Que
 use serde_json::json;
 
 use crate::domain::quota::{Amount, Limits};
-use crate::domain::states::{DeploymentStatus, RequestKind, RequestStatus};
+use crate::domain::states::{Day2Action, DeploymentStatus, RequestKind, RequestStatus};
 use crate::services::{FieldError, ServiceError, ServiceResult, accounts, audit};
 use crate::store::entities::{deployment, quota, request};
 
@@ -61,33 +61,39 @@ pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64, defaul
 
 /// What a group uses now, read from what exists (no counter to drift): its live deployments
 /// (stopped and expired ones included, until they are destroyed), its catalog requests not yet
-/// deployed, and the growth its open scale requests ask for.
+/// deployed, and what its open day-2 requests add (a scale's growth until its job has recorded
+/// the new size, a retry's whole deployment until it starts) while their deployment is live.
+/// The requests are read first: a request that becomes a deployment between the two reads is
+/// counted twice for a moment, never missed.
 pub async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, sea_orm::DbErr> {
     let mut used = Amount::default();
+    let waiting = request::Entity::find()
+        .filter(request::Column::GroupId.eq(group_id))
+        .filter(request::Column::Status.is_in([RequestStatus::PendingApproval, RequestStatus::Approved, RequestStatus::Provisioning]))
+        .all(db)
+        .await?;
     let live = deployment::Entity::find()
         .filter(deployment::Column::GroupId.eq(group_id))
         .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
         .all(db)
         .await?;
-    for d in live {
-        used.containers += i64::from(d.containers);
-        used.memory_mb += d.memory_mb;
-        used.cpus += d.cpus;
-    }
-    let waiting = request::Entity::find()
-        .filter(request::Column::GroupId.eq(group_id))
-        .filter(request::Column::Status.is_in([RequestStatus::PendingApproval, RequestStatus::Approved]))
-        .all(db)
-        .await?;
     for r in waiting {
-        // A catalog request holds what it will deploy; a scale request what it adds (its
-        // amounts are the change); other day-2 requests hold nothing.
-        let grows = r.kind == RequestKind::Catalog || r.containers > 0 || r.memory_mb > 0 || r.cpus > 0.0;
-        if grows {
+        let counts = match (r.kind, r.action, r.status) {
+            (RequestKind::Catalog, _, s) => s != RequestStatus::Provisioning,
+            (RequestKind::Day2, Some(Day2Action::Scale), _) => r.deployment_id.as_ref().is_some_and(|d| live.iter().any(|l| &l.id == d)),
+            (RequestKind::Day2, Some(Day2Action::Retry), s) => s != RequestStatus::Provisioning,
+            _ => false,
+        };
+        if counts {
             used.containers += i64::from(r.containers.max(0));
             used.memory_mb += r.memory_mb.max(0);
             used.cpus += r.cpus.max(0.0);
         }
+    }
+    for d in live {
+        used.containers += i64::from(d.containers);
+        used.memory_mb += d.memory_mb;
+        used.cpus += d.cpus;
     }
     Ok(used)
 }

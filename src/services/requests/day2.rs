@@ -73,8 +73,11 @@ async fn may_act(ctx: &Context, who: &Principal, d: &deployment::Model, action: 
     let (Some(item_id), Some(g)) = (&d.catalog_item_id, d.group_id) else {
         return Err(ServiceError::Forbidden("this deployment was made from a blueprint by an admin: only admins act on it".into()));
     };
-    if d.owner_id != Some(who.user_id) && !who.manages(g) {
-        return Err(ServiceError::Forbidden("only the deployment's owner, its group's managers and admins act on it".into()));
+    let owner_in_group = d.owner_id == Some(who.user_id) && who.groups.iter().any(|m| m.group_id == g);
+    if !owner_in_group && !who.manages(g) {
+        return Err(ServiceError::Forbidden(
+            "only the deployment's owner (while a member of its group), its group's managers and admins act on it".into(),
+        ));
     }
     let item = catalog::find_item(&ctx.db, item_id).await?;
     if action == Day2Action::Retry {
@@ -229,11 +232,21 @@ pub async fn submit_action(ctx: &Context, who: &Principal, deployment_id: &str, 
         }
     }
     let status = if selection.chosen.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Approved };
-    let change = checked.scaled.map(|(_, c)| c).unwrap_or_default();
+    // What the action adds to the group's usage: a scale its change; a retry brings a failed
+    // deployment (which holds nothing) back whole.
+    let change = match (action, checked.scaled) {
+        (_, Some((_, c))) => c,
+        (Day2Action::Retry, None) => Amount { containers: i64::from(d.containers), memory_mb: d.memory_mb, cpus: d.cpus },
+        _ => Amount::default(),
+    };
 
     // A scale that grows is checked and reserved against the group's quota, like a request.
     let _guard = ctx.quota_lock().await;
     let txn = crate::store::begin(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        deployment::Entity::find_by_id(d.id.clone()).lock_exclusive().one(&txn).await?;
+    }
+    refuse_if_busy(&txn, &d.id, action).await?;
     let (used, limits) = match d.group_id {
         Some(g) => {
             if txn.get_database_backend() == DbBackend::Postgres {
@@ -325,6 +338,34 @@ pub async fn submit_action(ctx: &Context, who: &Principal, deployment_id: &str, 
     Ok(super::for_viewer(crate::services::read_back(|| get_unchecked(ctx, &id)).await?, who))
 }
 
+/// One action at a time: the same action asked for again while it is open (waiting for
+/// approval, approved or under way) is refused, and so is any action while another one is
+/// approved or under way (two quick clicks make one request).
+async fn refuse_if_busy(txn: &impl ConnectionTrait, deployment_id: &str, action: Day2Action) -> ServiceResult<()> {
+    let open = request::Entity::find()
+        .filter(request::Column::Kind.eq(RequestKind::Day2))
+        .filter(request::Column::DeploymentId.eq(deployment_id))
+        .filter(request::Column::Status.is_in(RequestStatus::OPEN.iter().copied()))
+        .all(txn)
+        .await?;
+    for r in open {
+        let Some(other) = r.action else { continue };
+        if other == action {
+            return Err(ServiceError::Conflict(format!(
+                "`{action}` is already asked for on this deployment (request {}, {})",
+                r.id, r.status
+            )));
+        }
+        if r.status != RequestStatus::PendingApproval {
+            return Err(ServiceError::Conflict(format!(
+                "`{other}` is under way on this deployment (request {}); try again when it ends",
+                r.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `stop`, `scale web to 3`, `extend the lease by 7 days`, … for timelines.
 pub fn describe(action: Day2Action, params: &crate::domain::blueprint::inputs::InputValues) -> String {
     let component = match params.get("component") {
@@ -348,6 +389,8 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
     let (Some(action), Some(did)) = (r.action, r.deployment_id.clone()) else {
         return fail(db, &r, "the request names no action or deployment".into()).await;
     };
+    // The same order as a submission takes them: the quota lock, then the transaction.
+    let _guard = ctx.quota_lock().await;
     let txn = crate::store::begin(db).await?;
     let q = deployment::Entity::find_by_id(did.clone());
     let d = if txn.get_database_backend() == DbBackend::Postgres { q.lock_exclusive().one(&txn).await? } else { q.one(&txn).await? };
@@ -409,39 +452,35 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
             }
         }
         Day2Action::Scale => {
-            let (bp, _) = crate::services::blueprints::load(ctx, &d.blueprint_id, Some(d.blueprint_version)).await?;
-            let component = match params.get("component") {
-                Some(InputValue::String(c)) => c.clone(),
-                _ => String::new(),
-            };
-            let spec = match lifecycle::scaling_input(&bp, &component) {
-                Ok(s) => s,
+            // The quota again, against the deployment as it is now (another action may have
+            // changed it since the request was checked); the engine's job changes it.
+            let target = match scale_target(ctx, &d, params).await {
+                Ok(t) => t,
                 Err(e) => {
                     txn.rollback().await.ok();
                     return fail(db, &r, e).await;
                 }
             };
-            let mut values =
-                ctx.sealer.open_inputs(&bp, &d.inputs).map_err(|e| ServiceError::Conflict(format!("the deployment's inputs: {e}")))?;
-            values.0.insert(spec.name.clone(), InputValue::Integer(int("replicas").unwrap_or(1)));
-            let p = match deployments::prepare(ctx, &d.blueprint_id, Some(d.blueprint_version), &values.to_json_map(), Some(&d.name)).await
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    txn.rollback().await.ok();
-                    return fail(db, &r, e.to_string()).await;
+            if let Some(g) = d.group_id {
+                if txn.get_database_backend() == DbBackend::Postgres {
+                    group::Entity::find_by_id(g).lock_exclusive().one(&txn).await?;
                 }
-            };
-            // What it holds changes now: the scale request stops counting as it starts.
-            deployment::Entity::update_many()
-                .col_expr(deployment::Column::Inputs, Expr::value(ctx.sealer.seal_inputs(&p.bp, &p.values)))
-                .col_expr(deployment::Column::Containers, Expr::value(i32::try_from(p.need.containers).unwrap_or(i32::MAX)))
-                .col_expr(deployment::Column::MemoryMb, Expr::value(p.need.memory_mb))
-                .col_expr(deployment::Column::Cpus, Expr::value(p.need.cpus))
-                .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
-                .filter(deployment::Column::Id.eq(&d.id))
-                .exec(&txn)
-                .await?;
+                let mut used = catalog::usage(&txn, g).await?;
+                // This request is counted as waiting: take its own share out.
+                used.containers -= i64::from(r.containers.max(0));
+                used.memory_mb -= r.memory_mb.max(0);
+                used.cpus -= r.cpus.max(0.0);
+                let growth = Amount {
+                    containers: (target.containers - i64::from(d.containers)).max(0),
+                    memory_mb: (target.memory_mb - d.memory_mb).max(0),
+                    cpus: (target.cpus - d.cpus).max(0.0),
+                };
+                let limits = catalog::limits_of(&txn, g, ctx.default_quota).await?;
+                if let Err(over) = quota::check(used, growth, limits) {
+                    txn.rollback().await.ok();
+                    return fail(db, &r, format!("over the group's quota now: {}", over.join("; "))).await;
+                }
+            }
         }
         Day2Action::Start | Day2Action::Stop | Day2Action::Restart => {}
     }
@@ -472,9 +511,43 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
     Ok(())
 }
 
+/// What a deployment will hold once scaled as `params` says (a component and its replicas).
+async fn scale_target(
+    ctx: &Context,
+    d: &deployment::Model,
+    params: &crate::domain::blueprint::inputs::InputValues,
+) -> Result<Amount, String> {
+    let (bp, _) = crate::services::blueprints::load(ctx, &d.blueprint_id, Some(d.blueprint_version)).await.map_err(|e| e.to_string())?;
+    let (Some(InputValue::String(component)), Some(InputValue::Integer(n))) = (params.get("component"), params.get("replicas")) else {
+        return Err("the request names no component or replica count".into());
+    };
+    let spec = lifecycle::scaling_input(&bp, component)?;
+    let mut values = ctx.sealer.open_inputs(&bp, &d.inputs).map_err(|e| format!("the deployment's inputs: {e}"))?;
+    values.0.insert(spec.name.clone(), InputValue::Integer(*n));
+    let p = deployments::prepare(ctx, &d.blueprint_id, Some(d.blueprint_version), &values.to_json_map(), Some(&d.name))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(p.need)
+}
+
 /// Day-2 requests under way follow their job: done → succeeded, failed → failed with its error.
 pub(super) async fn follow(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
+    // Requests still waiting on a deployment that is gone can never be carried out.
+    let gone = sea_orm::sea_query::Query::select()
+        .column(deployment::Column::Id)
+        .from(deployment::Entity)
+        .and_where(deployment::Column::Status.is_in([DeploymentStatus::Destroyed, DeploymentStatus::Orphaned]))
+        .to_owned();
+    let stranded = request::Entity::find()
+        .filter(request::Column::Kind.eq(RequestKind::Day2))
+        .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
+        .filter(request::Column::DeploymentId.in_subquery(gone))
+        .all(db)
+        .await?;
+    for r in stranded {
+        fail(db, &r, "the deployment is gone".into()).await?;
+    }
     let running = request::Entity::find()
         .filter(request::Column::Kind.eq(RequestKind::Day2))
         .filter(request::Column::Status.eq(RequestStatus::Provisioning))

@@ -103,7 +103,7 @@ async fn timeline(
 }
 
 /// The requester, the group's managers and admins (today's), and anyone a level's rule names.
-fn can_see(who: &Principal, r: &request::Model) -> bool {
+pub(crate) fn can_see(who: &Principal, r: &request::Model) -> bool {
     who.is_admin
         || r.requester_id == who.user_id
         || who.manages(r.group_id)

@@ -30,9 +30,14 @@ pub async fn tick(ctx: &Context) -> ServiceResult<()> {
     time_out_levels(ctx).await?;
     // Approved: becomes a deployment, once (the status changes in the same transaction).
     for r in readable(&ctx.db, Condition::all().add(request::Column::Status.eq(RequestStatus::Approved))).await? {
-        match r.kind {
-            RequestKind::Catalog => start(ctx, r).await?,
-            RequestKind::Day2 => super::day2::start(ctx, r).await?,
+        // One request that cannot be started is logged and skipped; the others go on.
+        let id = r.id.clone();
+        let started = match r.kind {
+            RequestKind::Catalog => start(ctx, r).await,
+            RequestKind::Day2 => super::day2::start(ctx, r).await,
+        };
+        if let Err(e) = started {
+            tracing::error!(request = %id, error = %e, "cannot start an approved request; trying again at the next tick");
         }
     }
     super::day2::follow(ctx).await?;

@@ -149,7 +149,6 @@ async fn act_on_many(user: Signed, state: web::Data<AppState>, body: web::Json<B
         };
         match requests::submit_action(&state.ctx, &user.principal, &id, input).await {
             Ok(r) => out.push(BulkResult { id, request_id: Some(r.id), error: None }),
-            Err(crate::services::ServiceError::Db(e)) => return Err(e.into()),
             Err(e) => out.push(BulkResult { id, request_id: None, error: Some(AppError::from(e).body()) }),
         }
     }
@@ -176,5 +175,5 @@ async fn set_lease(
 #[utoipa::path(get, path = "/api/v1/deployments/{id}/history", tag = "deployments", description = "A deployment's history, oldest first: its requests' timelines, actions, lease events, drift.", params(("id" = String, Path)), responses((status = 200, body = Vec<crate::services::deployments::HistoryEntry>), doc::Errors))]
 async fn history(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     deployments::get_for(&state.ctx, &user.principal, &id).await?;
-    Ok(HttpResponse::Ok().json(deployments::history(&state.ctx.db, &id, user.principal.is_admin).await?))
+    Ok(HttpResponse::Ok().json(deployments::history(&state.ctx.db, &user.principal, &id).await?))
 }

@@ -140,7 +140,7 @@ pub(super) async fn page_for(
     area: Area,
 ) -> Result<DeploymentPage, AppError> {
     let allowed = requests::day2::allowed(&state.ctx, principal, &d.id).await?;
-    let history = deployments::history(&state.ctx.db, &d.id, principal.is_admin).await?;
+    let history = deployments::history(&state.ctx.db, principal, &d.id).await?;
     Ok(DeploymentPage::new(ctx, d, allowed, history, error, area))
 }
 
