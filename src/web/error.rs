@@ -58,18 +58,18 @@ impl AppError {
 
     /// The error as one item of a list (a bulk action's refusals): its status, code, message and
     /// details.
-    pub fn body(&self) -> ErrorBody {
+    pub fn body(&self) -> Refusal {
         let details = match self {
             AppError::Invalid { details, .. } => details.clone(),
             _ => serde_json::Value::Null,
         };
-        ErrorBody { status: self.status_code().as_u16(), code: self.code(), message: self.to_string(), details }
+        Refusal { status: self.status_code().as_u16(), code: self.code(), message: self.to_string(), details }
     }
 }
 
 /// An error as data, in API.md's shape (with the status it would have had on its own).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
     pub message: String,

@@ -276,11 +276,25 @@ async fn leases_warn_end_extend_and_destroy(db: Db) {
     assert!(used_containers(&w).await.contains("containers: 0 in use"));
 }
 
+/// Fifty deployments stopped, then destroyed, each by a bulk call: one request each, and
+/// nothing left on the hosts.
 async fn bulk_actions_make_one_request_each(db: Db) {
     let (app, w) = lively(db).await;
+    let mut requests = Vec::new();
+    for _ in 0..50 {
+        let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {"memory_mb": 32}})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+        requests.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
     let mut deps = Vec::new();
-    for _ in 0..3 {
-        deps.push(running(&app, &w, &w.dev, json!({})).await);
+    for id in &requests {
+        let r = eventually(240, "the request to finish", || async {
+            let r = w.dev.get_request_ok(id).await;
+            ["succeeded", "failed"].contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
+        })
+        .await;
+        assert_eq!(r["status"], "succeeded", "{r}");
+        deps.push(r["deployment_id"].as_str().unwrap().to_string());
     }
     let mut ids: Vec<Value> = deps.iter().map(|d| json!(d)).collect();
     ids.push(json!("no-such"));
@@ -288,16 +302,95 @@ async fn bulk_actions_make_one_request_each(db: Db) {
     assert_eq!(res.status(), StatusCode::OK);
     let out: Value = res.json().await.unwrap();
     let out = out.as_array().unwrap();
-    assert_eq!(out.len(), 4);
-    assert!(out[..3].iter().all(|o| o["request_id"].is_string()), "{out:?}");
-    assert_eq!(out[3]["error"]["status"], 404, "{out:?}");
+    assert_eq!(out.len(), 51);
+    assert!(out[..50].iter().all(|o| o["request_id"].is_string()), "{out:?}");
+    assert_eq!(out[50]["error"]["status"], 404, "{out:?}");
     for d in &deps {
-        app.wait_deployment(&w.admin, d, &["stopped"], 60).await;
+        app.wait_deployment(&w.admin, d, &["stopped"], 120).await;
     }
     let res = w.dev.post("/api/v1/deployments/actions", &json!({"ids": deps, "action": "destroy"})).await;
     assert_eq!(res.status(), StatusCode::OK);
+    let out: Value = res.json().await.unwrap();
+    assert!(out.as_array().unwrap().iter().all(|o| o["request_id"].is_string()), "{out}");
     for d in &deps {
-        app.wait_deployment(&w.admin, d, &["destroyed"], 60).await;
+        app.wait_deployment(&w.admin, d, &["destroyed"], 180).await;
+        assert_eq!(nothing_left(&w, d), 0);
+    }
+    assert!(used_containers(&w).await.contains("containers: 0 in use"));
+}
+
+/// Two replicas on one PostgreSQL database: each lease event happens once (one expiry, one stop
+/// job, one audit entry per deployment, one warning); a lease that ends while every replica is
+/// stopped is handled when one starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_once_across_replicas_and_restarts() {
+    use crate::helpers::{ADMIN_PASSWORD, Served, fresh_database, serve};
+    let url = fresh_database(Db::Postgres).await;
+    let start = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            let envs = [
+                ("WHARF_DATABASE_URL", url.as_str()),
+                ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+                ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+                ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+                ("WHARF_LEASE__CHECK_INTERVAL_SECS", "1"),
+            ];
+            serve(&["serve"], &envs)
+        })
+    };
+    let a: Served = start(url.clone()).await.unwrap();
+    let b: Served = start(url.clone()).await.unwrap();
+    let app = a.app();
+    let w = crate::requests::world(&app).await;
+    let res = w.admin.create_entitlement(&json!({"group": "team-a", "catalog_items": ["web"], "actions": ALL_ACTIONS})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut deps = Vec::new();
+    for _ in 0..3 {
+        deps.push(running(&app, &w, &w.dev, json!({"memory_mb": 32})).await);
+    }
+    // A warning due now, seen by both replicas' loops: written once.
+    assert_eq!(put_lease(&w.admin, &deps[0], chrono::Utc::now() + chrono::Duration::hours(20)).await, StatusCode::OK);
+    // Three leases ended at once, seen by both replicas' loops.
+    for d in &deps[1..] {
+        assert_eq!(put_lease(&w.admin, d, chrono::Utc::now() - chrono::Duration::minutes(1)).await, StatusCode::OK);
+    }
+    for d in &deps[1..] {
+        eventually(60, "the containers to stop", || async {
+            let d = w.admin.get_deployment_ok(d).await;
+            (d["status"] == "expired" && containers(&d).iter().all(|(_, s)| s == "stopped")).then_some(())
+        })
+        .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let h = history(&w.admin, &deps[0]).await;
+    assert_eq!(
+        h.as_array().unwrap().iter().filter(|e| e["kind"] == "lease_warning").count(),
+        2,
+        "warned for 3 days and 1 day, once each: {h}"
+    );
+    let audit = w.admin.get_audit_ok("action=deployment.expire&per_page=200").await;
+    for d in &deps[1..] {
+        let h = history(&w.admin, d).await;
+        assert_eq!(h.as_array().unwrap().iter().filter(|e| e["kind"] == "expired").count(), 1, "{h}");
+        let n = audit.as_array().unwrap().iter().filter(|e| e["target"] == format!("deployment:{d}")).count();
+        assert_eq!(n, 1, "audited once: {audit}");
+    }
+
+    // Every replica stopped; a lease ends meanwhile; one replica starts again and handles it.
+    assert_eq!(put_lease(&w.admin, &deps[0], chrono::Utc::now() + chrono::Duration::seconds(8)).await, StatusCode::OK);
+    assert!(a.stop().success() && b.stop().success());
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let c: Served = start(url.clone()).await.unwrap();
+    let admin = c.app().admin().await;
+    eventually(30, "the lease that ended while Wharf was down to be handled", || async {
+        (admin.get_deployment_ok(&deps[0]).await["status"] == "expired").then_some(())
+    })
+    .await;
+    for d in &deps {
+        assert_eq!(admin.deployment_action(d, "destroy").await.status(), StatusCode::ACCEPTED);
+    }
+    for d in &deps {
+        c.app().wait_deployment(&admin, d, &["destroyed"], 60).await;
         assert_eq!(nothing_left(&w, d), 0);
     }
 }

@@ -125,7 +125,7 @@ struct BulkResult {
     request_id: Option<String>,
     /// Why it was refused.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<crate::web::error::ErrorBody>,
+    error: Option<crate::web::error::Refusal>,
 }
 
 #[utoipa::path(post, path = "/api/v1/deployments/actions", tag = "deployments", description = "The same action on several deployments: one day-2 request each, or the refusal with why.", request_body = BulkBody, responses((status = 200, body = Vec<BulkResult>), doc::Errors))]
