@@ -206,6 +206,11 @@ async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<deployment::Mo
     deployment::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no deployment `{id}`")))
 }
 
+/// A deployment's status, for its live page (visibility is checked by the caller).
+pub async fn status_of(db: &DatabaseConnection, id: &str) -> Option<DeploymentStatus> {
+    deployment::Entity::find_by_id(id.to_string()).one(db).await.ok().flatten().map(|d| d.status)
+}
+
 pub async fn get(ctx: &Context, id: &str) -> ServiceResult<DeploymentView> {
     let db = &ctx.db;
     let d = find(db, id).await?;

@@ -13,6 +13,8 @@ on_both_databases!(
     a_day_two_policy_needs_the_manager,
     leases_warn_end_extend_and_destroy,
     bulk_actions_make_one_request_each,
+    pages_act_in_bulk_and_follow_the_history_live,
+    quota_follows_a_deployment_through_its_life,
 );
 
 const ALL_ACTIONS: [&str; 6] = ["start", "stop", "restart", "destroy", "extend_lease", "scale"];
@@ -393,4 +395,78 @@ async fn leases_once_across_replicas_and_restarts() {
         c.app().wait_deployment(&admin, d, &["destroyed"], 60).await;
         assert_eq!(nothing_left(&w, d), 0);
     }
+}
+
+/// The pages: the list's bulk form (destroy only once confirmed), and the deployment's history
+/// followed live (server-sent events) while an action runs.
+async fn pages_act_in_bulk_and_follow_the_history_live(db: Db) {
+    let (app, w) = lively(db).await;
+    let a = running(&app, &w, &w.dev, json!({})).await;
+    let b = running(&app, &w, &w.dev, json!({})).await;
+    let dev = app.browser();
+    dev.login_ok("dev", &password_of("dev")).await;
+    let (_, html) = dev.page("/deployments").await;
+    assert!(html.contains(&format!("name=\"ids\" value=\"{a}\"")) && html.contains(&format!("value=\"{b}\"")), "{html}");
+    let (_, html) = dev.page(&format!("/deployments/{a}")).await;
+    assert!(html.contains("id=\"history\"") && html.contains("/static/js/history.js") && html.contains(">Stop<"), "{html}");
+
+    // Follow a's history live, then stop both from the list.
+    let stream = dev.get(&format!("/deployments/{a}/events")).await;
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let collector = tokio::spawn(async move {
+        let mut stream = stream;
+        let mut body = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            body.push_str(&String::from_utf8_lossy(&chunk));
+            if body.contains("event: changed") && body.contains("stop: done") {
+                break;
+            }
+        }
+        body
+    });
+    let res = dev.submit("/deployments", "/deployments/actions", &[("ids", &a), ("ids", &b), ("action", "stop")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert_eq!(html.matches("requested (<a href=\"/requests/").count(), 2, "{html}");
+    let body = tokio::time::timeout(std::time::Duration::from_secs(90), collector).await.expect("the live history").unwrap();
+    assert!(body.contains("event: history") && body.contains("asked to stop"), "{body}");
+    assert!(body.contains("event: changed") && body.contains("\"status\":\"stopped\""), "{body}");
+    app.wait_deployment(&w.admin, &b, &["stopped"], 60).await;
+    let (_, html) = dev.page(&format!("/deployments/{a}")).await;
+    assert!(html.contains(">Start<") && !html.contains(">Stop<"), "only what the state allows: {html}");
+
+    // Destroy asks for the confirmation box first; then both go.
+    let res = dev.submit("/deployments", "/deployments/actions", &[("ids", &a), ("ids", &b), ("action", "destroy")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("tick the confirmation box"));
+    assert_eq!(w.admin.get_deployment_ok(&a).await["status"], "stopped");
+    let res =
+        dev.submit("/deployments", "/deployments/actions", &[("ids", &a), ("ids", &b), ("action", "destroy"), ("confirmed", "yes")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for d in [&a, &b] {
+        app.wait_deployment(&w.admin, d, &["destroyed"], 60).await;
+        assert_eq!(nothing_left(&w, d), 0);
+    }
+}
+
+/// The group's usage through a deployment's life: submit, scale up, scale down, stop, expire,
+/// destroy — back to zero at the end, with nothing that could drift in between.
+async fn quota_follows_a_deployment_through_its_life(db: Db) {
+    let (app, w) = lively(db).await;
+    assert!(used_containers(&w).await.contains("containers: 0 in use"));
+    let dep = running(&app, &w, &w.dev, json!({"replicas": 1})).await;
+    assert!(used_containers(&w).await.contains("containers: 1 in use"));
+    assert_eq!(done(&w.dev, &dep, json!({"action": "scale", "component": "web", "replicas": 3})).await["status"], "succeeded");
+    assert!(used_containers(&w).await.contains("containers: 3 in use"));
+    assert_eq!(done(&w.dev, &dep, json!({"action": "scale", "component": "web", "replicas": 2})).await["status"], "succeeded");
+    assert!(used_containers(&w).await.contains("containers: 2 in use"));
+    assert_eq!(done(&w.dev, &dep, json!({"action": "stop"})).await["status"], "succeeded");
+    assert!(used_containers(&w).await.contains("containers: 2 in use"), "stopped keeps its quota");
+    assert_eq!(put_lease(&w.admin, &dep, chrono::Utc::now()).await, StatusCode::OK);
+    app.wait_deployment(&w.admin, &dep, &["expired"], 20).await;
+    assert!(used_containers(&w).await.contains("containers: 2 in use"), "expired keeps its quota");
+    assert_eq!(done(&w.dev, &dep, json!({"action": "destroy"})).await["status"], "succeeded");
+    app.wait_deployment(&w.admin, &dep, &["destroyed"], 60).await;
+    assert!(used_containers(&w).await.contains("containers: 0 in use"));
+    assert_eq!(nothing_left(&w, &dep), 0);
 }

@@ -73,6 +73,8 @@ fn pages() -> Vec<Route> {
         r(M::GET, "/deployments", None, [LOGIN, 200, 200, 200]),
         r(M::GET, "/deployments/no-such", None, [LOGIN, 404, 404, 404]),
         r(M::POST, "/deployments/no-such/actions", Some(json!({"action": "destroy"})), [LOGIN, 404, 404, 404]),
+        r(M::POST, "/deployments/actions", Some(json!({"action": "stop", "ids": "no-such"})), [LOGIN, 200, 200, 200]),
+        r(M::GET, "/deployments/no-such/events", None, [LOGIN, 404, 404, 404]),
         r(M::GET, "/admin/catalog", None, [LOGIN, 403, 403, 200]),
         r(M::POST, "/admin/catalog/items", Some(json!({"id": "x"})), [LOGIN, 403, 403, 422]),
         r(M::POST, "/admin/catalog/entitlements", Some(json!({"group": "team-a"})), [LOGIN, 403, 403, 422]),

@@ -2,7 +2,8 @@
 //! entries written since it last looked (by this replica or another) with their request's
 //! status, and broadcasts them; each server-sent-event stream listens and keeps what is about
 //! its request. However many pages are open, the database sees one small query a tick.
-//! Streams are capped per user ([`Feed::open`]).
+//! Streams are capped per user ([`Feed::open`]). Deployments' own timeline entries (lease
+//! warnings, expiry, drift, actions) go out the same way, for the live deployment history.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use tokio::sync::broadcast;
 
 use super::EventView;
 use crate::domain::states::RequestStatus;
-use crate::store::entities::{request, request_event};
+use crate::store::entities::{deployment_event, request, request_event};
 
 /// Live views one user may hold open at once (tabs, windows); more get 429.
 pub const MAX_STREAMS_PER_USER: usize = 8;
@@ -28,15 +29,26 @@ pub struct Change {
     pub status: RequestStatus,
 }
 
+/// One entry of a deployment's own timeline.
+#[derive(Debug, Clone)]
+pub struct DeploymentChange {
+    pub deployment_id: String,
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub kind: crate::domain::states::DeploymentEventKind,
+    pub message: String,
+}
+
 #[derive(Clone)]
 pub struct Feed {
     tx: broadcast::Sender<Arc<Change>>,
+    dtx: broadcast::Sender<Arc<DeploymentChange>>,
     open: Arc<Mutex<HashMap<i64, usize>>>,
 }
 
 impl Default for Feed {
     fn default() -> Self {
-        Self { tx: broadcast::channel(1024).0, open: Arc::default() }
+        Self { tx: broadcast::channel(1024).0, dtx: broadcast::channel(1024).0, open: Arc::default() }
     }
 }
 
@@ -75,17 +87,24 @@ impl Feed {
         self.tx.subscribe()
     }
 
+    pub fn subscribe_deployments(&self) -> broadcast::Receiver<Arc<DeploymentChange>> {
+        self.dtx.subscribe()
+    }
+
     /// The loop: every `tick`, what was written since the last look. Ids are given out in
     /// order but may commit out of order (PostgreSQL): the last [`TRAIL`] ids are read again
     /// each time, and what was already sent is not sent twice.
     pub async fn run(self, db: DatabaseConnection, tick: Duration) {
         let mut last = latest(&db).await.unwrap_or(0);
         let mut sent = std::collections::BTreeSet::new();
+        let mut dlast = latest_deployment_event(&db).await.unwrap_or(0);
+        let mut dsent = std::collections::BTreeSet::new();
         loop {
             tokio::time::sleep(tick).await;
-            if self.tx.receiver_count() == 0 {
+            if self.tx.receiver_count() == 0 && self.dtx.receiver_count() == 0 {
                 // Nobody listens: skip the reads, but keep the place.
                 last = latest(&db).await.unwrap_or(last);
+                dlast = latest_deployment_event(&db).await.unwrap_or(dlast);
                 continue;
             }
             match since(&db, last.saturating_sub(TRAIL)).await {
@@ -101,8 +120,41 @@ impl Feed {
                 }
                 Err(e) => tracing::warn!(error = %e, "the change feed could not read the timeline"),
             }
+            if self.dtx.receiver_count() == 0 {
+                dlast = latest_deployment_event(&db).await.unwrap_or(dlast);
+                continue;
+            }
+            match deployment_events_since(&db, dlast.saturating_sub(TRAIL)).await {
+                Ok(changes) => {
+                    for c in changes {
+                        if dsent.insert(c.id) {
+                            dlast = dlast.max(c.id);
+                            let _ = self.dtx.send(Arc::new(c));
+                        }
+                    }
+                    let floor = dlast.saturating_sub(TRAIL);
+                    dsent = dsent.split_off(&floor);
+                }
+                Err(e) => tracing::warn!(error = %e, "the change feed could not read the deployments' timelines"),
+            }
         }
     }
+}
+
+async fn latest_deployment_event(db: &DatabaseConnection) -> Result<i64, sea_orm::DbErr> {
+    Ok(deployment_event::Entity::find().order_by_desc(deployment_event::Column::Id).one(db).await?.map(|e| e.id).unwrap_or(0))
+}
+
+async fn deployment_events_since(db: &DatabaseConnection, after: i64) -> Result<Vec<DeploymentChange>, sea_orm::DbErr> {
+    Ok(deployment_event::Entity::find()
+        .filter(deployment_event::Column::Id.gt(after))
+        .order_by_asc(deployment_event::Column::Id)
+        .limit(1000)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| DeploymentChange { deployment_id: e.deployment_id, id: e.id, at: e.at, kind: e.kind, message: e.message })
+        .collect())
 }
 
 async fn latest(db: &DatabaseConnection) -> Result<i64, sea_orm::DbErr> {

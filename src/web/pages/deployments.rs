@@ -19,7 +19,9 @@ use crate::web::views::{Layout, Pager};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/deployments", web::get().to(deployment_list))
+        .route("/deployments/actions", web::post().to(bulk_action))
         .route("/deployments/{id}", web::get().to(deployment_page))
+        .route("/deployments/{id}/events", web::get().to(deployment_events))
         .route("/deployments/{id}/actions", web::post().to(deployment_action));
 }
 
@@ -29,15 +31,90 @@ struct DeploymentsPage {
     layout: Layout,
     pager: Pager,
     deployments: Page<DeploymentSummary>,
+    /// After a bulk action: what became of each deployment.
+    outcomes: Vec<BulkOutcome>,
+    error: Option<String>,
+}
+
+/// One deployment's outcome in a bulk action from the list page.
+struct BulkOutcome {
+    name: String,
+    /// The request made, or the refusal.
+    request_id: Option<String>,
+    refusal: Option<String>,
+}
+
+async fn list_page(
+    user: &Signed,
+    state: &AppState,
+    page: Option<u64>,
+    status: StatusCode,
+    outcomes: Vec<BulkOutcome>,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let deployments = deployments::list(&state.ctx.db, &user.principal, &DeploymentFilter::default(), PageRequest::new(page, None)).await?;
+    render(
+        status,
+        &DeploymentsPage {
+            layout: layout(&user.ctx, "deployments", "My deployments"),
+            pager: Pager::of(&deployments, ""),
+            deployments,
+            outcomes,
+            error,
+        },
+    )
 }
 
 async fn deployment_list(user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
-    let deployments =
-        deployments::list(&state.ctx.db, &user.principal, &DeploymentFilter::default(), PageRequest::new(q.page, None)).await?;
-    render(
-        StatusCode::OK,
-        &DeploymentsPage { layout: layout(&user.ctx, "deployments", "My deployments"), pager: Pager::of(&deployments, ""), deployments },
-    )
+    list_page(&user, &state, q.page, StatusCode::OK, Vec::new(), None).await
+}
+
+/// The list page's bulk form: the ticked deployments (`ids`, repeated), one action, its days
+/// (extend), and for destroy a confirmation box. Each deployment gets its own day-2 request.
+async fn bulk_action(user: Signed, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let mut ids = Vec::new();
+    let (mut action, mut days, mut confirmed) = (String::new(), String::new(), false);
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "ids" if ids.len() < 500 => ids.push(v.into_owned()),
+            "action" => action = v.into_owned(),
+            "days" => days = v.into_owned(),
+            "confirmed" => confirmed = v == "yes",
+            _ => {}
+        }
+    }
+    let refuse = |m: &str| Some(m.to_string());
+    let error = if ids.is_empty() {
+        refuse("tick the deployments to act on")
+    } else if action.is_empty() {
+        refuse("choose an action")
+    } else if action == "destroy" && !confirmed {
+        refuse("destroying removes the containers, networks and volumes with their data: tick the confirmation box")
+    } else {
+        None
+    };
+    if error.is_some() {
+        return list_page(&user, &state, None, StatusCode::UNPROCESSABLE_ENTITY, Vec::new(), error).await;
+    }
+    let days = match days.trim() {
+        "" => None,
+        t => match t.parse() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return list_page(&user, &state, None, StatusCode::UNPROCESSABLE_ENTITY, Vec::new(), refuse("days: a whole number")).await;
+            }
+        },
+    };
+    let mut outcomes = Vec::new();
+    for id in ids {
+        let name = deployments::get_for(&state.ctx, &user.principal, &id).await.map(|d| d.name).unwrap_or_else(|_| id.clone());
+        let input = requests::ActionInput { action: action.clone(), days: days.filter(|_| action == "extend_lease"), ..Default::default() };
+        match requests::submit_action(&state.ctx, &user.principal, &id, input).await {
+            Ok(r) => outcomes.push(BulkOutcome { name, request_id: Some(r.id), refusal: None }),
+            Err(e) => outcomes.push(BulkOutcome { name, request_id: None, refusal: Some(AppError::from(e).to_string()) }),
+        }
+    }
+    list_page(&user, &state, None, StatusCode::OK, outcomes, None).await
 }
 
 /// Where a deployment is seen from: its owner's pages or the admin's.
@@ -235,4 +312,115 @@ async fn deployment_action(
         }
         Acted::Refused(status, message) => show_deployment(&user, &state, &id, status, Some(message)).await,
     }
+}
+
+/// Server-sent events for a deployment's page: each new history entry as `event: history` (its
+/// own events, and those of the requests about it that the viewer may see), and `event: changed`
+/// when its status moved (the page reloads to show its containers and actions). Fed by the
+/// process's one change feed; counted in the viewer's live views; ends after ten minutes.
+async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    use std::time::Duration;
+    use tokio::sync::broadcast::error::RecvError;
+    let first = deployments::get_for(&state.ctx, &user.principal, &id).await?;
+    let Some(ticket) = state.ctx.feed.open(user.principal.user_id) else {
+        return Err(AppError::TooManyAttempts {
+            message: format!("at most {} live views may be open at once: close some", requests::feed::MAX_STREAMS_PER_USER),
+            retry_after_secs: 5,
+        });
+    };
+    struct Watch {
+        db: sea_orm::DatabaseConnection,
+        who: crate::auth::Principal,
+        id: String,
+        status: DeploymentStatus,
+        /// Requests already looked at: whether they are about this deployment and visible.
+        relevant: std::collections::HashMap<String, bool>,
+        rx: tokio::sync::broadcast::Receiver<std::sync::Arc<requests::feed::Change>>,
+        drx: tokio::sync::broadcast::Receiver<std::sync::Arc<requests::feed::DeploymentChange>>,
+        _ticket: requests::feed::Ticket,
+    }
+    impl Watch {
+        fn entry(&self, at: chrono::DateTime<chrono::Utc>, label: &str, tone: &str, message: &str, request: Option<&str>) -> String {
+            let message = if self.who.is_admin { message.to_string() } else { crate::domain::redact_addresses(message) };
+            let data = serde_json::json!({"at": at, "label": label, "tone": tone, "message": message, "request_id": request});
+            format!("event: history\ndata: {data}\n\n")
+        }
+        async fn is_relevant(&mut self, request_id: &str) -> bool {
+            if let Some(r) = self.relevant.get(request_id) {
+                return *r;
+            }
+            let yes = requests::is_about(&self.db, &self.who, request_id, &self.id).await;
+            self.relevant.insert(request_id.to_string(), yes);
+            yes
+        }
+        /// `event: changed` when the deployment's status moved since the last look.
+        async fn moved(&mut self) -> String {
+            match deployments::status_of(&self.db, &self.id).await {
+                Some(status) if status != self.status => {
+                    self.status = status;
+                    let data = serde_json::json!({"status": status, "label": status.label()});
+                    format!("event: changed\ndata: {data}\n\n")
+                }
+                _ => String::new(),
+            }
+        }
+    }
+    let watch = Watch {
+        db: state.ctx.db.clone(),
+        who: user.principal.clone(),
+        id: id.into_inner(),
+        status: first.status,
+        relevant: Default::default(),
+        rx: state.ctx.feed.subscribe(),
+        drx: state.ctx.feed.subscribe_deployments(),
+        _ticket: ticket,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    let stream = futures_util::stream::unfold(watch, move |mut w| async move {
+        loop {
+            if tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            let mut out = String::new();
+            tokio::select! {
+                got = w.rx.recv() => match got {
+                    Ok(c) => {
+                        if w.is_relevant(&c.request_id).await {
+                            out.push_str(&w.entry(c.event.at, c.event.kind.label(), c.event.kind.tone().as_str(), &c.event.message, Some(&c.request_id)));
+                            out.push_str(&w.moved().await);
+                        }
+                    }
+                    // Missed entries: the page reloads to catch up.
+                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {}\n\n"),
+                    Err(RecvError::Closed) => return None,
+                },
+                got = w.drx.recv() => match got {
+                    Ok(c) => {
+                        if c.deployment_id == w.id {
+                            out.push_str(&w.entry(c.at, c.kind.label(), c.kind.tone().as_str(), &c.message, None));
+                            out.push_str(&w.moved().await);
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {}\n\n"),
+                    Err(RecvError::Closed) => return None,
+                },
+                // A comment keeps proxies from closing a quiet stream; a status moved without an
+                // entry (a job's end) shows too.
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                    out.push_str(&w.moved().await);
+                    if out.is_empty() {
+                        out.push_str(": keep-alive\n\n");
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), w));
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
 }
