@@ -97,7 +97,9 @@ async fn follow(engine: Engine, host_id: i64) {
 async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
     let deps = deployment::Entity::find()
         .filter(deployment::Column::HostId.eq(host_id))
-        .filter(deployment::Column::Status.is_in(DeploymentStatus::SETTLED.iter().copied()))
+        .filter(
+            deployment::Column::Status.is_in(DeploymentStatus::SETTLED.iter().copied().chain(std::iter::once(DeploymentStatus::Expired))),
+        )
         .all(&engine.inner.db)
         .await
         .unwrap_or_default();
@@ -108,12 +110,15 @@ async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
 
 /// Looks at each container of a deployment and sets its status: running when all run,
 /// stopped when none does, drifted when one is missing or only some run. Only settled
-/// deployments move: the others belong to running jobs.
+/// deployments move: the others belong to running jobs. An expired deployment keeps its state,
+/// but its containers' are recorded (a container that came back, its restart policy after a
+/// daemon restart, say, is stopped again by the lease loop).
 pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerHost) {
     let db = &engine.inner.db;
     let Ok(Some(d)) = deployment::Entity::find_by_id(deployment_id.to_string()).one(db).await else { return };
     // A day-2 job at work on it (a stop, a scale) owns its state until it ends.
-    if !d.status.is_settled() || super::queue::has_open_job(db, deployment_id).await.unwrap_or(true) {
+    let expired = d.status == DeploymentStatus::Expired;
+    if !(d.status.is_settled() || expired) || super::queue::has_open_job(db, deployment_id).await.unwrap_or(true) {
         return;
     }
     let Ok(containers) = resource::Entity::find()
@@ -140,7 +145,7 @@ pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerH
         }
     }
     let (status, reason) = states::observed(&seen);
-    if status == d.status && reason == d.error {
+    if expired || (status == d.status && reason == d.error) {
         return;
     }
     let from = d.status;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
 use super::{Context, ServiceResult, audit};
@@ -99,6 +99,9 @@ pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
             continue;
         }
         if decide(&d, now).is_none() {
+            if d.status == DeploymentStatus::Expired {
+                looked.expired += stop_again(ctx, &d, now).await?;
+            }
             continue;
         }
         // Decided again on the row as it is now, locked (PostgreSQL; SQLite's write lock is held):
@@ -139,3 +142,50 @@ pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
     }
     Ok(looked)
 }
+
+/// An expired deployment with a container recorded running (its stop failed, or a container
+/// came back) gets another stop, at most every [`STOP_AGAIN_SECS`]; 1 when one was queued.
+async fn stop_again(ctx: &Context, d: &deployment::Model, now: DateTime<Utc>) -> ServiceResult<usize> {
+    use crate::domain::states::{ResourceKind, ResourceStatus};
+    use crate::store::entities::{job, resource};
+    let db = &ctx.db;
+    let running = resource::Entity::find()
+        .filter(resource::Column::DeploymentId.eq(&d.id))
+        .filter(resource::Column::Kind.eq(ResourceKind::Container))
+        .filter(resource::Column::Status.is_in([ResourceStatus::Running, ResourceStatus::Restarting]))
+        .count(db)
+        .await?;
+    if running == 0 {
+        return Ok(0);
+    }
+    let recent = job::Entity::find()
+        .filter(job::Column::DeploymentId.eq(&d.id))
+        .filter(job::Column::UpdatedAt.gt(now - chrono::Duration::seconds(STOP_AGAIN_SECS)))
+        .count(db)
+        .await?;
+    if recent > 0 {
+        return Ok(0);
+    }
+    let txn = crate::store::begin(db).await?;
+    let q = deployment::Entity::find_by_id(d.id.clone());
+    let fresh = if txn.get_database_backend() == DbBackend::Postgres { q.lock_exclusive().one(&txn).await? } else { q.one(&txn).await? };
+    if fresh.is_none_or(|f| f.status != DeploymentStatus::Expired) || queue::has_open_job(&txn, &d.id).await? {
+        txn.rollback().await.ok();
+        return Ok(0);
+    }
+    queue::enqueue(&txn, JobKind::Stop, &d.id).await?;
+    record_event(
+        &txn,
+        &d.id,
+        DeploymentEventKind::Expired,
+        &format!("{running} container(s) of an expired deployment run: stopped again"),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    ctx.signals.job_queued();
+    Ok(1)
+}
+
+/// How long after its last job an expired deployment with running containers is stopped again.
+const STOP_AGAIN_SECS: i64 = 30;

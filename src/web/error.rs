@@ -60,8 +60,8 @@ impl AppError {
     /// details.
     pub fn body(&self) -> Refusal {
         let details = match self {
-            AppError::Invalid { details, .. } => details.clone(),
-            _ => serde_json::Value::Null,
+            AppError::Invalid { details, .. } => Some(details.clone()),
+            _ => None,
         };
         Refusal { status: self.status_code().as_u16(), code: self.code(), message: self.to_string(), details }
     }
@@ -73,8 +73,8 @@ pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
+    /// For invalid_input: a list of `{field, message}`; otherwise null.
+    pub details: Option<serde_json::Value>,
 }
 
 impl From<ServiceError> for AppError {

@@ -260,6 +260,18 @@ async fn leases_warn_end_extend_and_destroy(db: Db) {
     })
     .await;
     assert_eq!(containers(&d).len(), 1, "stopped, not removed: {d}");
+    // Started behind Wharf's back: the lease loop stops it again.
+    let endpoint = w.hosts.iter().find(|(n, _)| d["host"] == n.as_str()).map(|(_, e)| e.clone()).unwrap();
+    crate::helpers::docker(&endpoint, &["start", &containers(&d)[0].0]);
+    eventually(90, "the container to be stopped again", || async {
+        let h = history(&w.dev, &dep).await;
+        let again = h.as_array().unwrap().iter().any(|e| e["message"].as_str().unwrap_or_default().contains("stopped again"));
+        let d = w.admin.get_deployment_ok(&dep).await;
+        (again && containers(&d).iter().all(|(_, s)| s == "stopped")).then_some(())
+    })
+    .await;
+    let state = crate::helpers::docker(&endpoint, &["inspect", "-f", "{{.State.Running}}", &containers(&d)[0].0]);
+    assert_eq!(state.trim(), "false");
     let (s, r) = act(&w.dev, &dep, json!({"action": "start"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(r["error"]["message"].as_str().unwrap().contains("extend it to start"), "{r}");
@@ -469,4 +481,25 @@ async fn quota_follows_a_deployment_through_its_life(db: Db) {
     app.wait_deployment(&w.admin, &dep, &["destroyed"], 60).await;
     assert!(used_containers(&w).await.contains("containers: 0 in use"));
     assert_eq!(nothing_left(&w, &dep), 0);
+
+    // An item with no grace: destroyed when its lease ends, not expired.
+    let res = w
+        .admin
+        .create_catalog_item(&json!({"id": "brief", "name": "Brief", "category": "Web", "blueprint": "web", "lease": {"default_days": 1, "max_days": 2, "grace_days": 0}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    let res = w.dev.submit_request(&json!({"catalog_item": "brief", "group": "team-a"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let brief = eventually(90, "the brief deployment", || async {
+        let r = w.dev.get_request_ok(&id).await;
+        (r["status"] == "succeeded").then(|| r["deployment_id"].as_str().unwrap().to_string())
+    })
+    .await;
+    assert_eq!(put_lease(&w.admin, &brief, chrono::Utc::now()).await, StatusCode::OK);
+    let d = app.wait_deployment(&w.admin, &brief, &["destroyed", "expired"], 60).await;
+    assert_eq!(d["status"], "destroyed", "grace 0: destroyed at the end, never expired: {d}");
+    let h = history(&w.admin, &brief).await;
+    assert!(h.as_array().unwrap().iter().all(|e| e["kind"] != "expired"), "{h}");
+    assert_eq!(nothing_left(&w, &brief), 0);
 }
