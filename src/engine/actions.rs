@@ -8,13 +8,13 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Engine;
 use super::job::{Ctx, StepError, fail, load_spec};
-use super::provision::{ensure_container, record};
+use super::provision::{ensure_container, published_ports, record};
 use super::spec::Replica;
 use crate::docker::{ContainerHost, ContainerSpec};
 use crate::domain::blueprint::InputValue;
 use crate::domain::blueprint::inputs::InputValues;
 use crate::domain::blueprint::resolve::{self, DeploymentRef, ResolvedComponent};
-use crate::domain::deployment::{PublishedPort, names};
+use crate::domain::deployment::names;
 use crate::domain::states::{self, DeploymentEvent, DeploymentStatus, JobKind, ResourceKind, ResourceStatus};
 use crate::store::entities::{deployment, host, request, resource};
 
@@ -119,7 +119,7 @@ impl Engine {
                     let id = r.docker_id.clone().unwrap_or_else(|| r.name.clone());
                     ctx.docker("start container", s.conn.start_container(&id)).await?;
                     let info = self.wait_ready(ctx, s.conn.as_ref(), &id, c).await?;
-                    let ports = ports(&info, &s.h);
+                    let ports = published_ports(&info, &s.h);
                     record(
                         ctx,
                         ResourceKind::Container,
@@ -189,7 +189,7 @@ impl Engine {
                 record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id.clone()), s.h.id, created, vec![]).await?;
                 ctx.docker("start container", s.conn.start_container(&id)).await?;
                 let info = self.wait_ready(ctx, s.conn.as_ref(), &id, c).await?;
-                let ports = ports(&info, &s.h);
+                let ports = published_ports(&info, &s.h);
                 record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id), s.h.id, ResourceStatus::Running, ports).await?;
             }
             let mut extra: Vec<&resource::Model> =
@@ -246,16 +246,4 @@ impl Engine {
         ctx.advance(DeploymentEvent::Observed(status), reason, None).await?;
         Ok(())
     }
-}
-
-fn ports(info: &crate::docker::ContainerInfo, h: &host::Model) -> Vec<PublishedPort> {
-    info.ports
-        .iter()
-        .map(|p| PublishedPort {
-            container_port: p.container_port,
-            protocol: p.protocol.clone(),
-            host_port: p.host_port,
-            address: h.publish_address.clone(),
-        })
-        .collect()
 }

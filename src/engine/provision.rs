@@ -177,16 +177,7 @@ impl Engine {
                         published.entry((c.name.clone(), p.container_port)).or_insert(p.host_port);
                     }
                 }
-                let ports = info
-                    .ports
-                    .iter()
-                    .map(|p| PublishedPort {
-                        container_port: p.container_port,
-                        protocol: p.protocol.clone(),
-                        host_port: p.host_port,
-                        address: h.publish_address.clone(),
-                    })
-                    .collect();
+                let ports = published_ports(&info, &h);
                 failpoint!("provision.ready", StepError::from);
                 record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id), h.id, ResourceStatus::Running, ports).await?;
             }
@@ -351,6 +342,19 @@ pub(super) async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: 
 
 /// Remembers a resource (insert or update by deployment, kind and name), fenced.
 #[allow(clippy::too_many_arguments)]
+/// A container's published ports as users are shown them: at the host's publish address.
+pub(super) fn published_ports(info: &crate::docker::ContainerInfo, h: &host::Model) -> Vec<PublishedPort> {
+    info.ports
+        .iter()
+        .map(|p| PublishedPort {
+            container_port: p.container_port,
+            protocol: p.protocol.clone(),
+            host_port: p.host_port,
+            address: h.publish_address.clone(),
+        })
+        .collect()
+}
+
 pub(super) async fn record(
     ctx: &Ctx,
     kind: ResourceKind,
