@@ -340,8 +340,6 @@ pub(super) async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: 
     }
 }
 
-/// Remembers a resource (insert or update by deployment, kind and name), fenced.
-#[allow(clippy::too_many_arguments)]
 /// A container's published ports as users are shown them: at the host's publish address.
 pub(super) fn published_ports(info: &crate::docker::ContainerInfo, h: &host::Model) -> Vec<PublishedPort> {
     info.ports
@@ -355,6 +353,8 @@ pub(super) fn published_ports(info: &crate::docker::ContainerInfo, h: &host::Mod
         .collect()
 }
 
+/// Remembers a resource (insert or update by deployment, kind and name), fenced.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn record(
     ctx: &Ctx,
     kind: ResourceKind,
