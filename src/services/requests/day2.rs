@@ -303,13 +303,7 @@ pub async fn submit_action(ctx: &Context, who: &Principal, deployment_id: &str, 
     .await?;
     let what = describe(action, &params);
     timeline(&txn, &id, TimelineKind::Submitted, format!("{} asked to {what} deployment {}", who.username, d.name)).await?;
-    match &selection.chosen {
-        None => timeline(&txn, &id, TimelineKind::Approved, "no approval policy applies: approved at once").await?,
-        Some((p, _)) => {
-            let first = explain.levels.first().map(LevelExplain::who).unwrap_or_default();
-            timeline(&txn, &id, TimelineKind::Pending, format!("policy `{}` applies; level 1 waits on {first}", p.name)).await?
-        }
-    }
+    super::policy_timeline(&txn, &id, &selection, &explain).await?;
     crate::store::deployments::record_event(
         &txn,
         &d.id,

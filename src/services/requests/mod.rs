@@ -102,6 +102,23 @@ async fn timeline(
     Ok(())
 }
 
+/// What a new request's timeline says of its policy: approved at once when none applies, else
+/// whom level 1 waits on. Shared by catalog and day-2 submissions.
+async fn policy_timeline(
+    db: &impl ConnectionTrait,
+    id: &str,
+    selection: &crate::domain::policy::select::Selection<'_>,
+    explain: &Explain,
+) -> Result<(), sea_orm::DbErr> {
+    match &selection.chosen {
+        None => timeline(db, id, TimelineKind::Approved, "no approval policy applies: approved at once").await,
+        Some((p, _)) => {
+            let first = explain.levels.first().map(crate::domain::policy::explain::LevelExplain::who).unwrap_or_default();
+            timeline(db, id, TimelineKind::Pending, format!("policy `{}` applies; level 1 waits on {first}", p.name)).await
+        }
+    }
+}
+
 /// The requester, the group's managers and admins (today's), and anyone a level's rule names.
 pub(crate) fn can_see(who: &Principal, r: &request::Model) -> bool {
     who.is_admin

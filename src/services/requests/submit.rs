@@ -94,13 +94,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     insert(&txn, &ctx.sealer, &id, &item.id, group_id, who.user_id, &prepared, lease_days, &reason, status, policy_id, explain.clone())
         .await?;
     timeline(&txn, &id, TimelineKind::Submitted, format!("{} requested {} for {}", who.username, item.name, input.group)).await?;
-    match &selection.chosen {
-        None => timeline(&txn, &id, TimelineKind::Approved, "no approval policy applies: approved at once").await?,
-        Some((p, _)) => {
-            let first = explain.levels.first().map(LevelExplain::who).unwrap_or_default();
-            timeline(&txn, &id, TimelineKind::Pending, format!("policy `{}` applies; level 1 waits on {first}", p.name)).await?
-        }
-    }
+    super::policy_timeline(&txn, &id, &selection, &explain).await?;
     audit::record(
         &txn,
         &who.username,
