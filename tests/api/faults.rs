@@ -490,7 +490,15 @@ async fn host_removed_mid_job(db: Db) -> Outcome {
     let res = admin.delete("/api/v1/hosts/h1?force=true").await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let d = wait_deployment(&admin, &deployment, &["orphaned"], 10).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The job wakes from its pause, finds the deployment orphaned at its next fenced write and
+    // stops; on a loaded machine that may take a few seconds. A job still open after 30 s is stuck.
+    let db_conn = Database::connect(url.as_str()).await.unwrap();
+    let open_jobs = format!("SELECT COUNT(*) FROM jobs WHERE deployment_id = '{deployment}' AND status IN ('running', 'queued')");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scalar(&db_conn, &open_jobs).await > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    out.stuck += scalar(&db_conn, &open_jobs).await as usize;
     let d2 = admin.get_deployment_ok(&deployment).await;
     match d {
         Some(d) if d2["status"] == "orphaned" => {
@@ -504,10 +512,6 @@ async fn host_removed_mid_job(db: Db) -> Outcome {
             out.notes.push(format!("deployment is {}", d2["status"]));
         }
     }
-    let db_conn = Database::connect(url.as_str()).await.unwrap();
-    out.stuck +=
-        scalar(&db_conn, &format!("SELECT COUNT(*) FROM jobs WHERE deployment_id = '{deployment}' AND status IN ('running', 'queued')"))
-            .await as usize;
     eventually(20, "the request to release its quota", || async {
         let held = scalar(&db_conn, &format!("SELECT COUNT(*) FROM requests WHERE id = '{request}' AND holds_quota = true")).await;
         (held == 0).then_some(())
