@@ -61,6 +61,8 @@ struct RawSettings {
     #[serde(default)]
     lease: LeaseSettings,
     #[serde(default)]
+    console: ConsoleSettings,
+    #[serde(default)]
     hosts: HostSettings,
     #[serde(default)]
     oidc: OidcSettings,
@@ -128,6 +130,26 @@ pub struct LeaseSettings {
 impl Default for LeaseSettings {
     fn default() -> Self {
         Self { warn_days: vec![3, 1], check_interval_secs: 5 }
+    }
+}
+
+/// The web console, log followers and live stats.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A console session that neither side has used for this long is closed.
+    pub idle_timeout_secs: u32,
+    /// Console sessions one user may hold open at once (per replica).
+    pub max_sessions_per_user: u32,
+    /// Every console session keeps a transcript, whatever its catalog item says.
+    pub record_all: bool,
+    /// The most of a session's output a transcript keeps (the rest is counted, not kept).
+    pub record_max_bytes: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self { idle_timeout_secs: 900, max_sessions_per_user: 3, record_all: false, record_max_bytes: 1024 * 1024 }
     }
 }
 
@@ -408,6 +430,7 @@ pub struct Settings {
     pub api_token_days: u32,
     pub engine: EngineSettings,
     pub lease: LeaseSettings,
+    pub console: ConsoleSettings,
     pub hosts: HostSettings,
     pub oidc: OidcSettings,
     /// Proxies whose `X-Forwarded-For` is believed (for the client address of throttling and
@@ -554,6 +577,15 @@ impl TryFrom<RawSettings> for Settings {
         if let Some(bad) = raw.lease.warn_days.iter().find(|d| **d == 0 || **d > 365) {
             return Err(ConfigError::BadValue { key: "lease.warn_days", message: format!("{bad}: each must be 1 to 365 days") });
         }
+        if !(5..=86_400).contains(&raw.console.idle_timeout_secs) {
+            return Err(ConfigError::BadValue { key: "console.idle_timeout_secs", message: "must be 5 to 86400".into() });
+        }
+        if !(1..=100).contains(&raw.console.max_sessions_per_user) {
+            return Err(ConfigError::BadValue { key: "console.max_sessions_per_user", message: "must be 1 to 100".into() });
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&raw.console.record_max_bytes) {
+            return Err(ConfigError::BadValue { key: "console.record_max_bytes", message: "must be 1024 to 67108864".into() });
+        }
         let trusted_proxies = raw
             .trusted_proxies
             .iter()
@@ -579,6 +611,7 @@ impl TryFrom<RawSettings> for Settings {
             trusted_proxies,
             audit: raw.audit,
             lease: raw.lease,
+            console: raw.console,
             secret_key_file: raw.secret_key_file.relative(),
             limits: raw.limits,
             default_quota: raw.default_quota,

@@ -46,6 +46,8 @@ pub enum Kind<'a> {
     TlsKey,
     CookieKey,
     Check,
+    /// What a recorded console session printed.
+    Transcript,
 }
 
 impl Kind<'_> {
@@ -55,6 +57,7 @@ impl Kind<'_> {
             Kind::TlsKey => b"wharf tls key".to_vec(),
             Kind::CookieKey => b"wharf cookie key".to_vec(),
             Kind::Check => b"wharf key check".to_vec(),
+            Kind::Transcript => b"wharf console transcript".to_vec(),
         }
     }
 }

@@ -115,7 +115,7 @@ impl Application {
                 .wrap(from_fn(routes::middleware::security_headers))
                 .wrap(from_fn(routes::middleware::head_as_get))
                 .wrap(Compress::default())
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<routes::middleware::AccessLog>::new())
         })
         .workers(workers)
         // SIGINT / SIGTERM are handled in `run_until_stopped`: the engine stops first.

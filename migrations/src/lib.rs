@@ -10,6 +10,7 @@ mod m20261201_000001_engine_faults;
 mod m20261201_000002_host_binding;
 mod m20261201_000003_replicas;
 mod m20261201_000004_lifecycle;
+mod m20261201_000005_console;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_host_binding::Migration),
             Box::new(m20261201_000003_replicas::Migration),
             Box::new(m20261201_000004_lifecycle::Migration),
+            Box::new(m20261201_000005_console::Migration),
         ]
     }
 }

@@ -8,15 +8,15 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, ResizeExecOptionsBuilder,
+    RestartContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::StreamExt;
 
 use super::{
-    ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, HostEndpoint, ImageInfo, Labelled,
-    MountSpec, PublishedPort, TlsMaterial, labels,
+    ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, Exec, HostEndpoint, ImageInfo,
+    Labelled, LogOptions, MountSpec, OutputChunk, OutputChunks, OutputStream, PublishedPort, StatsSample, TlsMaterial, labels,
 };
 
 /// Seconds a call may take before the engine counts as unreachable. Pulls and waits are
@@ -54,13 +54,17 @@ impl BollardHost {
     }
 
     fn map_err(&self, operation: &'static str, e: BollardError) -> DockerError {
-        let endpoint = self.endpoint.to_string();
-        match e {
-            BollardError::DockerResponseServerError { status_code: 404, message } => DockerError::NotFound { endpoint, message },
-            BollardError::DockerResponseServerError { status_code: 409, message } => DockerError::Conflict { endpoint, message },
-            BollardError::DockerResponseServerError { message, .. } => DockerError::Engine { endpoint, operation, message },
-            other => DockerError::Unreachable { endpoint, message: describe(&other) },
-        }
+        map_error(&self.endpoint.to_string(), operation, e)
+    }
+}
+
+fn map_error(endpoint: &str, operation: &'static str, e: BollardError) -> DockerError {
+    let endpoint = endpoint.to_string();
+    match e {
+        BollardError::DockerResponseServerError { status_code: 404, message } => DockerError::NotFound { endpoint, message },
+        BollardError::DockerResponseServerError { status_code: 409, message } => DockerError::Conflict { endpoint, message },
+        BollardError::DockerResponseServerError { message, .. } => DockerError::Engine { endpoint, operation, message },
+        other => DockerError::Unreachable { endpoint, message: describe(&other) },
     }
 }
 
@@ -405,5 +409,141 @@ impl ContainerHost for BollardHost {
             Err(e) => Err(DockerError::Unreachable { endpoint: endpoint.clone(), message: describe(&e) }),
         });
         Box::pin(stream)
+    }
+
+    fn logs(&self, id: &str, options: &LogOptions) -> OutputChunks {
+        let tail = options.tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into());
+        let since = options.since.unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32;
+        let query = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(options.follow)
+            .timestamps(options.timestamps)
+            .tail(&tail)
+            .since(since)
+            .build();
+        let host = self.clone_for_errors();
+        Box::pin(self.docker.logs(id, Some(query)).map(move |item| item.map(chunk).map_err(|e| host.map_err("logs", e))))
+    }
+
+    async fn stats(&self, id: &str) -> Result<StatsSample, DockerError> {
+        // Not one-shot: the engine waits for a second reading, so CPU use can be worked out.
+        let query = StatsOptionsBuilder::default().stream(false).one_shot(false).build();
+        let mut samples = self.docker.stats(id, Some(query));
+        match samples.next().await {
+            Some(Ok(s)) => Ok(sample(&s)),
+            Some(Err(e)) => Err(self.map_err("stats", e)),
+            None => Err(DockerError::Engine {
+                endpoint: self.endpoint.to_string(),
+                operation: "stats",
+                message: "the engine sent no sample".into(),
+            }),
+        }
+    }
+
+    async fn exec_tty(&self, id: &str, cmd: &[String], env: &[String]) -> Result<Exec, DockerError> {
+        let config = bollard::models::ExecConfig {
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(true),
+            cmd: Some(cmd.to_vec()),
+            env: Some(env.to_vec()),
+            ..Default::default()
+        };
+        let created = self.docker.create_exec(id, config).await.map_err(|e| self.map_err("exec", e))?;
+        let start = bollard::exec::StartExecOptions { detach: false, tty: true, output_capacity: None };
+        match self.docker.start_exec(&created.id, Some(start)).await.map_err(|e| self.map_err("exec", e))? {
+            bollard::exec::StartExecResults::Attached { output, input } => {
+                let host = self.clone_for_errors();
+                let output = output.map(move |item| item.map(chunk).map_err(|e| host.map_err("exec", e)));
+                Ok(Exec { id: created.id, output: Box::pin(output), input })
+            }
+            bollard::exec::StartExecResults::Detached => Err(DockerError::Engine {
+                endpoint: self.endpoint.to_string(),
+                operation: "exec",
+                message: "the engine started the command detached".into(),
+            }),
+        }
+    }
+
+    async fn resize_exec(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), DockerError> {
+        let query = ResizeExecOptionsBuilder::default().w(i32::from(cols)).h(i32::from(rows)).build();
+        self.docker.resize_exec(exec_id, query).await.map_err(|e| self.map_err("resize exec", e))
+    }
+
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, DockerError> {
+        let info = self.docker.inspect_exec(exec_id).await.map_err(|e| self.map_err("inspect exec", e))?;
+        Ok(if info.running.unwrap_or(false) { None } else { info.exit_code })
+    }
+}
+
+/// What error mapping needs of a host, for streams that outlive the borrow of `self`.
+struct ErrorSource {
+    endpoint: String,
+}
+
+impl ErrorSource {
+    fn map_err(&self, operation: &'static str, e: BollardError) -> DockerError {
+        map_error(&self.endpoint, operation, e)
+    }
+}
+
+impl BollardHost {
+    fn clone_for_errors(&self) -> ErrorSource {
+        ErrorSource { endpoint: self.endpoint.to_string() }
+    }
+}
+
+fn chunk(out: bollard::container::LogOutput) -> OutputChunk {
+    use bollard::container::LogOutput;
+    match out {
+        LogOutput::StdErr { message } => OutputChunk { stream: OutputStream::Stderr, bytes: message },
+        LogOutput::StdOut { message } | LogOutput::Console { message } | LogOutput::StdIn { message } => {
+            OutputChunk { stream: OutputStream::Stdout, bytes: message }
+        }
+    }
+}
+
+/// A `docker stats` sample worked out as the Docker CLI does: CPU from the two readings the
+/// engine sends, memory less the inactive page cache, network and block I/O summed.
+fn sample(s: &bollard::models::ContainerStatsResponse) -> StatsSample {
+    let cpu = s.cpu_stats.clone().unwrap_or_default();
+    let pre = s.precpu_stats.clone().unwrap_or_default();
+    let total = |c: &bollard::models::ContainerCpuStats| c.cpu_usage.as_ref().and_then(|u| u.total_usage).unwrap_or(0);
+    let cpu_delta = total(&cpu).saturating_sub(total(&pre));
+    let system_delta = cpu.system_cpu_usage.unwrap_or(0).saturating_sub(pre.system_cpu_usage.unwrap_or(0));
+    let cpus = cpu
+        .online_cpus
+        .map(u64::from)
+        .or_else(|| cpu.cpu_usage.as_ref().and_then(|u| u.percpu_usage.as_ref()).map(|p| p.len() as u64))
+        .unwrap_or(1)
+        .max(1);
+    let cpu_percent = if system_delta > 0 { cpu_delta as f64 / system_delta as f64 * cpus as f64 * 100.0 } else { 0.0 };
+    let memory = s.memory_stats.clone().unwrap_or_default();
+    let cache = memory.stats.as_ref().and_then(|m| m.get("inactive_file").or_else(|| m.get("total_inactive_file")).copied()).unwrap_or(0);
+    let (mut rx, mut tx) = (0, 0);
+    for n in s.networks.iter().flat_map(|n| n.values()) {
+        rx += n.rx_bytes.unwrap_or(0);
+        tx += n.tx_bytes.unwrap_or(0);
+    }
+    let (mut read, mut write) = (0, 0);
+    let entries = s.blkio_stats.as_ref().and_then(|b| b.io_service_bytes_recursive.clone()).unwrap_or_default();
+    for e in entries {
+        match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => read += e.value.unwrap_or(0),
+            Some("write") => write += e.value.unwrap_or(0),
+            _ => {}
+        }
+    }
+    StatsSample {
+        cpu_percent: (cpu_percent * 100.0).round() / 100.0,
+        memory_bytes: memory.usage.unwrap_or(0).saturating_sub(cache),
+        memory_limit_bytes: memory.limit.unwrap_or(0),
+        net_rx_bytes: rx,
+        net_tx_bytes: tx,
+        block_read_bytes: read,
+        block_write_bytes: write,
+        pids: s.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0),
     }
 }

@@ -200,6 +200,60 @@ pub struct ContainerEvent {
 
 pub type EventStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<ContainerEvent, DockerError>> + Send>>;
 
+/// Which of a container's streams some output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Some output of a container or an exec, as the engine framed it (not split into lines; a
+/// container with a TTY has one stream, reported as stdout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputChunk {
+    pub stream: OutputStream,
+    pub bytes: bytes::Bytes,
+}
+
+pub type OutputChunks = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<OutputChunk, DockerError>> + Send>>;
+
+/// Which of a container's logs to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The last lines only; `None`: all of them.
+    pub tail: Option<u32>,
+    /// Lines written at or after this Unix time only.
+    pub since: Option<i64>,
+    /// Each line starts with its RFC 3339 time and a space.
+    pub timestamps: bool,
+    /// Keeps the stream open for lines written from now on.
+    pub follow: bool,
+}
+
+/// One sample of a container's use of the host, as `docker stats` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatsSample {
+    /// Of one CPU: 200 is two CPUs busy.
+    pub cpu_percent: f64,
+    /// In use, less the page cache (as `docker stats` counts it).
+    pub memory_bytes: u64,
+    /// The container's limit, or the host's memory when it has none.
+    pub memory_limit_bytes: u64,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
+    pub pids: u64,
+}
+
+/// A command running in a container with a TTY, attached: what it prints, and its stdin.
+pub struct Exec {
+    pub id: String,
+    pub output: OutputChunks,
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
 #[async_trait]
 pub trait ContainerHost: Send + Sync {
     fn endpoint(&self) -> &HostEndpoint;
@@ -233,6 +287,17 @@ pub trait ContainerHost: Send + Sync {
     async fn list_volumes(&self, labels: &[String]) -> Result<Vec<Labelled>, DockerError>;
     /// Container events of Wharf-managed containers, from now on.
     fn container_events(&self) -> EventStream;
+    /// A container's logs (running or not), as the engine frames them.
+    fn logs(&self, id: &str, options: &LogOptions) -> OutputChunks;
+    /// One sample of a running container's use (the engine takes about a second to measure
+    /// CPU); a stopped container answers zeros.
+    async fn stats(&self, id: &str) -> Result<StatsSample, DockerError>;
+    /// Starts `cmd` in a running container with a TTY, stdin attached; `env` as `KEY=VALUE`.
+    async fn exec_tty(&self, id: &str, cmd: &[String], env: &[String]) -> Result<Exec, DockerError>;
+    /// Resizes an exec's TTY.
+    async fn resize_exec(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), DockerError>;
+    /// The exit code of a finished exec; `None` while it runs.
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, DockerError>;
 }
 
 #[cfg(test)]

@@ -40,3 +40,22 @@ mod redact_tests {
         assert_eq!(super::redact_addresses("dial tcp: lookup registry.internal on x"), "dial tcp: [address] on x");
     }
 }
+
+/// Terminal output as plain text: colour and cursor sequences (CSI, OSC) and other control
+/// characters taken out, line ends kept.
+pub fn strip_terminal_codes(text: &str) -> String {
+    static CODES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]")
+            .expect("a fixed pattern")
+    });
+    CODES.replace_all(&text.replace("\r\n", "\n"), "").into_owned()
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    #[test]
+    fn terminal_codes_are_taken_out() {
+        let raw = "\x1b[1;32m/ #\x1b[0m echo hi\r\nhi\r\n\x1b]0;title\x07done\x08";
+        assert_eq!(super::strip_terminal_codes(raw), "/ # echo hi\nhi\ndone");
+    }
+}

@@ -124,6 +124,7 @@ async fn seed_demo_catalog(ctx: &super::Context) -> ServiceResult<()> {
             default_days: 7,
             max_days: 30,
             grace_days: 3,
+            console_record: false,
         };
         catalog::create_item(ctx, audit::SYSTEM, item).await?;
         if !categories.contains(&b.category) {

@@ -202,7 +202,7 @@ pub async fn deploy(ctx: &Context, actor: &str, input: DeployInput) -> ServiceRe
     get(ctx, &p.id).await
 }
 
-async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<deployment::Model> {
+pub(crate) async fn find(db: &DatabaseConnection, id: &str) -> ServiceResult<deployment::Model> {
     deployment::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| ServiceError::NotFound(format!("no deployment `{id}`")))
 }
 

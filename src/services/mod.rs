@@ -7,7 +7,9 @@ pub mod deployments;
 pub mod hosts;
 pub mod housekeeping;
 pub mod leases;
+pub mod observe;
 pub mod requests;
+pub mod seats;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct Context {
     pub sealer: crate::sealing::Sealer,
     /// The change feed of live request views.
     pub feed: requests::feed::Feed,
+    /// Console sessions open per user in this process (`console.max_sessions_per_user`).
+    pub consoles: seats::Seats,
     /// What components get when their blueprint does not say (`limits.*`).
     pub defaults: crate::domain::blueprint::resolve::Defaults,
     /// The quota of groups without their own (`default_quota.*`).
@@ -50,6 +54,7 @@ impl Context {
             password_checks: Arc::default(),
             sealer,
             feed: Default::default(),
+            consoles: Default::default(),
             defaults: Default::default(),
             default_quota: Default::default(),
         }
@@ -119,6 +124,9 @@ pub enum ServiceError {
     /// More of something at once than this process takes (password checks); try again soon.
     #[error("{0}")]
     Busy(String),
+    /// Something outside Wharf that this needs does not answer (a Docker host).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     #[error(transparent)]

@@ -1,7 +1,7 @@
 //! The key check and the sealing of secrets kept in clear by an older Wharf, at start-up.
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
-use super::entities::{blueprint_version, deployment, host, request, setting};
+use super::entities::{blueprint_version, console_session, deployment, host, request, setting};
 use crate::domain::blueprint::inputs::StoredInputs;
 use crate::domain::blueprint::{Blueprint, InputValue};
 use crate::sealing::{Kind, Sealer};
@@ -110,6 +110,7 @@ pub struct Rotated {
     pub hosts: usize,
     pub requests: usize,
     pub deployments: usize,
+    pub transcripts: usize,
 }
 
 /// Seals every sealed value again with `new`, in one transaction (the caller commits).
@@ -151,6 +152,15 @@ pub async fn rotate(db: &impl ConnectionTrait, old: &Sealer, new: &Sealer) -> Re
             a.inputs = Set(sealed);
             a.update(db).await?;
             n.requests += 1;
+        }
+    }
+    for s in console_session::Entity::find().filter(console_session::Column::Transcript.is_not_null()).all(db).await? {
+        if let Some(text) = s.transcript.clone() {
+            let plain = old.open(Kind::Transcript, &text)?;
+            let mut a: console_session::ActiveModel = s.into();
+            a.transcript = Set(Some(new.seal(Kind::Transcript, &plain)));
+            a.update(db).await?;
+            n.transcripts += 1;
         }
     }
     for d in deployment::Entity::find().all(db).await? {

@@ -115,6 +115,7 @@ impl From<ServiceError> for AppError {
                 retry_after_secs,
             },
             ServiceError::Busy(message) => AppError::TooManyAttempts { message, retry_after_secs: 1 },
+            ServiceError::Unavailable(message) => AppError::Unavailable(message),
             ServiceError::Db(e) => e.into(),
             e @ ServiceError::Password(_) => AppError::Internal(e.to_string()),
         }

@@ -131,6 +131,9 @@ pub async fn request_id_header(
 /// inline script or style, no CDN), no framing, forms post only to Wharf.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// The web console's page: xterm.js draws the terminal with inline styles; still no inline script.
+const CSP_CONSOLE: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+                           object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 /// The API docs page (swagger-ui) sets styles inline; still no inline script.
 const CSP_DOCS: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'";
 
@@ -141,10 +144,18 @@ pub async fn security_headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let docs = req.path().starts_with("/api/docs");
+    let console = req.path().starts_with("/deployments/") && req.path().ends_with("/console");
     let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.secure_cookies());
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(if docs { CSP_DOCS } else { CSP }));
+    let csp = if docs {
+        CSP_DOCS
+    } else if console {
+        CSP_CONSOLE
+    } else {
+        CSP
+    };
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -175,4 +186,55 @@ pub async fn head_as_get(
     }
     let res = next.call(req).await?.map_into_boxed_body();
     Ok(if head { res.map_body(|_, _| BoxBody::new(())) } else { res })
+}
+
+/// The access log (one line per request, from `tracing-actix-web`) with the query strings of
+/// the console, log and stats routes left out: whatever a client puts there stays out of logs.
+pub struct AccessLog;
+
+impl tracing_actix_web::RootSpanBuilder for AccessLog {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        let target = logged_target(request.path(), request.query_string());
+        let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string()).unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.target = %target,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: tracing::Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// The path, with its query unless the route is one whose query stays out of logs.
+fn logged_target(path: &str, query: &str) -> String {
+    let quiet = ["/console", "/logs", "/stats"].iter().any(|end| path.ends_with(end)) && path.contains("/deployments/");
+    match (query.is_empty(), quiet) {
+        (true, _) => path.to_string(),
+        (false, true) => format!("{path}?[query not logged]"),
+        (false, false) => format!("{path}?{query}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_target;
+
+    #[test]
+    fn console_and_log_queries_stay_out_of_the_access_log() {
+        assert_eq!(
+            logged_target("/api/v1/deployments/x/console", "component=web&token=s3cret"),
+            "/api/v1/deployments/x/console?[query not logged]"
+        );
+        assert_eq!(logged_target("/api/v1/deployments/x/logs", "since=10m"), "/api/v1/deployments/x/logs?[query not logged]");
+        assert_eq!(logged_target("/deployments/x/console", ""), "/deployments/x/console");
+        assert_eq!(logged_target("/api/v1/deployments", "status=running"), "/api/v1/deployments?status=running");
+    }
 }

@@ -84,7 +84,18 @@ async fn page_not_found() -> Result<HttpResponse, AppError> {
 /// The stylesheet and scripts are compiled into the binary: one file to deploy.
 const STATIC_FILES: &[(&str, &str, &str)] = &[
     ("css/wharf.css", "text/css; charset=utf-8", include_str!("../../static/css/wharf.css")),
+    ("css/observe.css", "text/css; charset=utf-8", include_str!("../../static/css/observe.css")),
     ("js/timeline.js", "text/javascript; charset=utf-8", include_str!("../../static/js/timeline.js")),
+    ("js/history.js", "text/javascript; charset=utf-8", include_str!("../../static/js/history.js")),
+    ("js/logs.js", "text/javascript; charset=utf-8", include_str!("../../static/js/logs.js")),
+    ("js/stats.js", "text/javascript; charset=utf-8", include_str!("../../static/js/stats.js")),
+    ("js/console.js", "text/javascript; charset=utf-8", include_str!("../../static/js/console.js")),
+    // xterm.js and its fit addon, from npm (static/vendor/README.md), with their licences.
+    ("vendor/xterm/xterm.js", "text/javascript; charset=utf-8", include_str!("../../static/vendor/xterm/xterm.js")),
+    ("vendor/xterm/xterm.css", "text/css; charset=utf-8", include_str!("../../static/vendor/xterm/xterm.css")),
+    ("vendor/xterm/addon-fit.js", "text/javascript; charset=utf-8", include_str!("../../static/vendor/xterm/addon-fit.js")),
+    ("vendor/xterm/LICENSE-xterm", "text/plain; charset=utf-8", include_str!("../../static/vendor/xterm/LICENSE-xterm")),
+    ("vendor/xterm/LICENSE-addon-fit", "text/plain; charset=utf-8", include_str!("../../static/vendor/xterm/LICENSE-addon-fit")),
 ];
 
 async fn static_file(path: web::Path<String>) -> Result<HttpResponse, AppError> {

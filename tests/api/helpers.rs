@@ -149,8 +149,9 @@ impl TestApp {
 
     /// A browser: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> Browser {
-        let client = Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build().expect("client");
-        Browser { base: self.address.clone(), client }
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = Client::builder().cookie_provider(jar.clone()).redirect(redirect::Policy::none()).build().expect("client");
+        Browser { base: self.address.clone(), client, jar }
     }
 
     /// The demo-style organisation used by many tests: `team-a` with `dev` (member) and
@@ -183,6 +184,10 @@ pub struct Api {
 }
 
 impl Api {
+    /// The client itself, for requests the helpers do not make (other headers, streams).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
     }
@@ -231,9 +236,16 @@ impl Api {
 pub struct Browser {
     base: String,
     pub client: Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 impl Browser {
+    /// The `Cookie` header this browser sends to Wharf (for a WebSocket opened beside it).
+    pub fn cookie_header(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        let url = self.base.parse().expect("the app's address");
+        self.jar.cookies(&url).and_then(|v| v.to_str().ok().map(str::to_string)).unwrap_or_default()
+    }
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
     }

@@ -175,6 +175,8 @@ pub struct Component {
     pub cap_add: Vec<(String, Pos)>,
     pub devices: Vec<(String, Pos)>,
     pub network_mode: Option<Tmpl>,
+    /// The command the web console runs (`/bin/sh` when not given).
+    pub console: Option<Vec<String>>,
 }
 
 impl Blueprint {

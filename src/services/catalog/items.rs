@@ -23,6 +23,8 @@ pub struct ItemInput {
     pub default_days: i32,
     pub max_days: i32,
     pub grace_days: i32,
+    /// Console sessions on its deployments keep a transcript (admins read it).
+    pub console_record: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -43,6 +45,7 @@ pub struct ItemView {
     pub blueprint_version: Option<i32>,
     pub host_selector: BTreeMap<String, String>,
     pub lease: Lease,
+    pub console_record: bool,
 }
 
 pub fn item_view(i: catalog_item::Model) -> ItemView {
@@ -56,6 +59,7 @@ pub fn item_view(i: catalog_item::Model) -> ItemView {
         icon: i.icon,
         blueprint: i.blueprint_id,
         blueprint_version: i.blueprint_version,
+        console_record: i.console_record,
     }
 }
 
@@ -106,6 +110,7 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         lease_default_days: Set(input.default_days),
         lease_max_days: Set(input.max_days),
         lease_grace_days: Set(input.grace_days),
+        console_record: Set(input.console_record),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -116,7 +121,7 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         actor,
         "catalog_item.create",
         &format!("catalog_item:{}", row.id),
-        json!({"blueprint": row.blueprint_id, "version": row.blueprint_version}),
+        json!({"blueprint": row.blueprint_id, "version": row.blueprint_version, "console_record": row.console_record}),
     )
     .await?;
     txn.commit().await?;

@@ -63,6 +63,18 @@ fn parse_action(raw: &str) -> ServiceResult<Day2Action> {
 /// lists the action (a retry needs no entitlement: it finishes the first request). A deployment
 /// an admin made from a blueprint takes actions from admins only.
 async fn may_act(ctx: &Context, who: &Principal, d: &deployment::Model, action: Day2Action) -> ServiceResult<EntitlementReason> {
+    entitled(ctx, who, d, action.as_str(), action == Day2Action::Retry).await
+}
+
+/// Whether `who` may use `action` (a day-2 action, or the `logs` and `console` permissions) on
+/// `d`, by the same rule as [`may_act`]; `free` actions need no entitlement (a retry).
+pub(crate) async fn entitled(
+    ctx: &Context,
+    who: &Principal,
+    d: &deployment::Model,
+    action: &str,
+    free: bool,
+) -> ServiceResult<EntitlementReason> {
     let group_name = match d.group_id {
         Some(g) => group::Entity::find_by_id(g).one(&ctx.db).await?.map(|g| g.name).unwrap_or_default(),
         None => String::new(),
@@ -80,7 +92,7 @@ async fn may_act(ctx: &Context, who: &Principal, d: &deployment::Model, action: 
         ));
     }
     let item = catalog::find_item(&ctx.db, item_id).await?;
-    if action == Day2Action::Retry {
+    if free {
         return Ok(EntitlementReason {
             id: 0,
             group: group_name,
@@ -90,7 +102,7 @@ async fn may_act(ctx: &Context, who: &Principal, d: &deployment::Model, action: 
     let Some((ent, via)) = catalog::entitlement_for(&ctx.db, g, &item).await? else {
         return Err(ServiceError::Forbidden(format!("the group `{group_name}` is no longer entitled to `{}`", item.id)));
     };
-    if !catalog::action_allowed(&ctx.db, g, &item, action.as_str()).await? {
+    if !catalog::action_allowed(&ctx.db, g, &item, action).await? {
         return Err(ServiceError::Forbidden(format!("your group's entitlement does not allow `{action}` on deployments of `{}`", item.id)));
     }
     Ok(EntitlementReason { id: ent.id, group: group_name, via: format!("action {action} on {via}") })
@@ -613,6 +625,12 @@ pub struct Allowed {
     pub scale: Vec<Scalable>,
     /// The components, for start/stop/restart of one of them.
     pub components: Vec<String>,
+    /// Its logs may be read (the `logs` permission; it has containers).
+    pub logs: bool,
+    /// A shell may be opened (the `console` permission; it runs).
+    pub console: bool,
+    /// Its containers' use may be watched (it has containers).
+    pub stats: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -636,6 +654,12 @@ pub async fn allowed(ctx: &Context, who: &Principal, id: &str) -> ServiceResult<
     out.destroy = may(Day2Action::Destroy).await;
     out.retry = may(Day2Action::Retry).await;
     out.extend_lease = d.lease_expires_at.is_some() && may(Day2Action::ExtendLease).await;
+    let has_containers =
+        d.containers > 0 && !matches!(d.status, DeploymentStatus::Destroyed | DeploymentStatus::Destroying | DeploymentStatus::Orphaned);
+    let runs = matches!(d.status, DeploymentStatus::Running | DeploymentStatus::Drifted);
+    out.stats = has_containers;
+    out.logs = has_containers && entitled(ctx, who, &d, "logs", false).await.is_ok();
+    out.console = has_containers && runs && entitled(ctx, who, &d, "console", false).await.is_ok();
     if let Ok((bp, _)) = crate::services::blueprints::load(ctx, &d.blueprint_id, Some(d.blueprint_version)).await {
         out.components = bp.components.iter().map(|c| c.name.clone()).collect();
         if may(Day2Action::Scale).await {

@@ -5,7 +5,7 @@
 //! Streams are capped per user ([`Feed::open`]). Deployments' own timeline entries (lease
 //! warnings, expiry, drift, actions) go out the same way, for the live deployment history.
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -43,44 +43,23 @@ pub struct DeploymentChange {
 pub struct Feed {
     tx: broadcast::Sender<Arc<Change>>,
     dtx: broadcast::Sender<Arc<DeploymentChange>>,
-    open: Arc<Mutex<HashMap<i64, usize>>>,
+    /// Streams open per user, shared with the log and stats streams.
+    pub seats: crate::services::seats::Seats,
 }
 
 impl Default for Feed {
     fn default() -> Self {
-        Self { tx: broadcast::channel(1024).0, dtx: broadcast::channel(1024).0, open: Arc::default() }
+        Self { tx: broadcast::channel(1024).0, dtx: broadcast::channel(1024).0, seats: Default::default() }
     }
 }
 
 /// A stream's place in the per-user count; gives it back when dropped.
-pub struct Ticket {
-    open: Arc<Mutex<HashMap<i64, usize>>>,
-    user: i64,
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        if let Ok(mut open) = self.open.lock()
-            && let Some(n) = open.get_mut(&self.user)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.user);
-            }
-        }
-    }
-}
+pub type Ticket = crate::services::seats::Seat;
 
 impl Feed {
     /// A place for one more live view of `user`, unless they hold the most already.
     pub fn open(&self, user: i64) -> Option<Ticket> {
-        let mut open = self.open.lock().ok()?;
-        let n = open.entry(user).or_insert(0);
-        if *n >= MAX_STREAMS_PER_USER {
-            return None;
-        }
-        *n += 1;
-        Some(Ticket { open: self.open.clone(), user })
+        self.seats.take(user, MAX_STREAMS_PER_USER)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {

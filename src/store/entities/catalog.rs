@@ -23,6 +23,8 @@ pub mod catalog_item {
         pub lease_grace_days: i32,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Console sessions on its deployments keep a transcript.
+        pub console_record: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -254,3 +254,38 @@ pub mod replica {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod console_session {
+    use sea_orm::entity::prelude::*;
+
+    /// One web console session: who opened a shell in which container, when, bytes each way,
+    /// and (when recorded) its output, sealed.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "console_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub deployment_id: String,
+        pub component: String,
+        pub replica: i32,
+        pub container: String,
+        pub user_id: i64,
+        pub username: String,
+        pub client_address: String,
+        pub started_at: DateTimeUtc,
+        pub ended_at: Option<DateTimeUtc>,
+        /// Keystrokes and pastes sent to the shell.
+        pub bytes_in: i64,
+        /// What the shell printed.
+        pub bytes_out: i64,
+        pub recorded: bool,
+        pub transcript: Option<String>,
+        pub transcript_truncated: bool,
+        pub close_reason: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -5,4 +5,4 @@ mod engine;
 
 pub use accounts::{api_token, audit, group, login_throttle, membership, session, setting, user};
 pub use catalog::{approval_policy, catalog_item, entitlement, quota, request, request_decision, request_event};
-pub use engine::{blueprint, blueprint_version, deployment, deployment_event, host, job, replica, resource};
+pub use engine::{blueprint, blueprint_version, console_session, deployment, deployment_event, host, job, replica, resource};

@@ -38,6 +38,9 @@ struct ItemBody {
     #[serde(default)]
     host_selector: BTreeMap<String, String>,
     lease: LeaseBody,
+    /// Keep a transcript of every console session on its deployments (admins read them).
+    #[serde(default)]
+    console_record: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/catalog-items", tag = "catalog", description = "Publish a catalog item (admins).", request_body = ItemBody, responses((status = 201, body = crate::services::catalog::ItemView), doc::Errors))]
@@ -55,6 +58,7 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, body: web::Json<I
         default_days: b.lease.default_days,
         max_days: b.lease.max_days,
         grace_days: b.lease.grace_days,
+        console_record: b.console_record,
     };
     Ok(HttpResponse::Created().json(catalog::create_item(&state.ctx, &admin.principal.username, input).await?))
 }

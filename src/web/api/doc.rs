@@ -129,6 +129,7 @@ impl Modify for Security {
         super::hosts::create_host, super::hosts::list_hosts, super::hosts::get_host, super::hosts::delete_host,
         super::blueprints::create_blueprint, super::blueprints::list_blueprints, super::blueprints::get_blueprint, super::blueprints::deploy,
         super::deployments::list_deployments, super::deployments::get_deployment, super::deployments::act, super::deployments::act_on_many, super::deployments::set_lease, super::deployments::history,
+        super::observe::get_logs, super::observe::get_stats, super::console::open_console, super::console::get_session, super::console::list_sessions,
         super::catalog_items::create_item, super::catalog_items::list_items,
         super::entitlements::create_entitlement, super::entitlements::list_entitlements,
         super::approval_policies::create_policy, super::approval_policies::list_policies,

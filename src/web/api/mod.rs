@@ -13,11 +13,13 @@ mod auth;
 mod blueprints;
 mod catalog;
 mod catalog_items;
+mod console;
 mod deployments;
 pub mod doc;
 mod entitlements;
 mod groups;
 mod hosts;
+mod observe;
 mod requests;
 mod settings;
 mod tokens;
@@ -35,6 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(hosts::routes)
         .configure(blueprints::routes)
         .configure(deployments::routes)
+        .configure(observe::routes)
+        .configure(console::routes)
         .configure(catalog_items::routes)
         .configure(entitlements::routes)
         .configure(approval_policies::routes)

@@ -10,6 +10,8 @@ use super::{PageQuery, layout, render, see_other};
 use crate::auth::AuthContext;
 use crate::domain::states::DeploymentStatus;
 use crate::services::deployments::{self, DeploymentFilter, DeploymentSummary, DeploymentView, HistoryEntry};
+use crate::services::observe::console::{self, SessionView};
+use crate::services::observe::{self, Look, Pick};
 use crate::services::requests::{self, day2::Allowed};
 use crate::services::{Page, PageRequest, ServiceError};
 use crate::web::AppState;
@@ -22,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/deployments/actions", web::post().to(bulk_action))
         .route("/deployments/{id}", web::get().to(deployment_page))
         .route("/deployments/{id}/events", web::get().to(deployment_events))
+        .route("/deployments/{id}/console", web::get().to(console_page))
         .route("/deployments/{id}/actions", web::post().to(deployment_action));
 }
 
@@ -152,6 +155,8 @@ pub(super) struct DeploymentPage {
     /// What the caller may do now (entitlement and state both checked).
     allowed: Allowed,
     history: Vec<HistoryEntry>,
+    /// Its latest console sessions (admins).
+    sessions: Vec<SessionView>,
     /// The blueprint links to its admin page (admins' view).
     link_blueprint: bool,
     failed: bool,
@@ -200,6 +205,7 @@ impl DeploymentPage {
             d,
             allowed,
             history,
+            sessions: Vec::new(),
             link_blueprint: area == Area::Admin,
             error,
             base: area.base(),
@@ -218,7 +224,10 @@ pub(super) async fn page_for(
 ) -> Result<DeploymentPage, AppError> {
     let allowed = requests::day2::allowed(&state.ctx, principal, &d.id).await?;
     let history = deployments::history(&state.ctx.db, principal, &d.id).await?;
-    Ok(DeploymentPage::new(ctx, d, allowed, history, error, area))
+    let sessions = if principal.is_admin { console::of_deployment(&state.ctx, &d.id, 20).await? } else { Vec::new() };
+    let mut page = DeploymentPage::new(ctx, d, allowed, history, error, area);
+    page.sessions = sessions;
+    Ok(page)
 }
 
 async fn show_deployment(
@@ -423,4 +432,58 @@ async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Pa
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+#[derive(Template)]
+#[template(path = "pages/deployments/console.html")]
+struct ConsolePage {
+    layout: Layout,
+    d: DeploymentView,
+    /// The deployment's page.
+    back: String,
+    container: String,
+    /// The WebSocket's path (the API's), with the component and replica.
+    ws_path: String,
+    csrf_token: String,
+}
+
+#[derive(Deserialize)]
+struct ConsoleQuery {
+    component: Option<String>,
+    replica: Option<String>,
+}
+
+/// `/deployments/{id}/console`: a terminal bridged to a shell in one container, over the API's
+/// WebSocket (the permission, the component and the replica are checked here first, so that a
+/// refusal is a page, not a terminal that never connects).
+async fn console_page(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<ConsoleQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = q.into_inner();
+    let replica = match q.replica.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(r.parse::<i32>().map_err(|_| ServiceError::invalid("replica", format!("`{r}` is not a replica number")))?),
+    };
+    let pick = Pick { component: q.component.filter(|c| !c.trim().is_empty()), replica };
+    let targets = observe::targets(&state.ctx, state.engine.pool(), &user.principal, &id, Look::Console, &pick).await?;
+    let target = targets.containers.first().cloned().ok_or_else(|| AppError::Conflict("no container to open a shell in".into()))?;
+    let d = deployments::get_for(&state.ctx, &user.principal, &id).await?;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("component", &target.component)
+        .append_pair("replica", &target.replica.to_string())
+        .finish();
+    render(
+        StatusCode::OK,
+        &ConsolePage {
+            layout: layout(&user.ctx, "deployments", &format!("Console: {}", target.name)),
+            ws_path: format!("/api/v1/deployments/{}/console?{query}", d.id),
+            csrf_token: user.ctx.csrf_token.clone(),
+            back: format!("/deployments/{}", d.id),
+            container: target.name,
+            d,
+        },
+    )
 }

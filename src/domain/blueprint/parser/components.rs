@@ -158,6 +158,18 @@ fn parse_component(p: &mut P, key: &Key, node: &Node) -> Option<Component> {
     let cap_add = strings(p, "cap_add");
     let devices = strings(p, "devices");
     let network_mode = get(entries, "network_mode").and_then(|n| p.tmpl(n, "network_mode", Scope::Component));
+    // The web console's command: a literal list (no inputs: a requester does not choose what
+    // runs behind a shell), or one string, split at spaces.
+    let console = match get(entries, "console") {
+        None => None,
+        Some(n @ Node::Scalar { .. }) => p.scalar(n, "console").map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>()),
+        Some(_) => Some(strings(p, "console").into_iter().map(|(s, _)| s).collect()),
+    };
+    if let (Some(cmd), Some(n)) = (&console, get(entries, "console"))
+        && (cmd.is_empty() || cmd.iter().any(|a| a.is_empty() || a.contains("${")))
+    {
+        p.err(n.pos(), "console is a command, as [\"/bin/bash\", \"-l\"] or \"/bin/bash -l\": not empty, without ${...}");
+    }
     Some(Component {
         name: key.name.clone(),
         pos: key.pos,
@@ -181,6 +193,7 @@ fn parse_component(p: &mut P, key: &Key, node: &Node) -> Option<Component> {
         cap_add,
         devices,
         network_mode,
+        console,
     })
 }
 

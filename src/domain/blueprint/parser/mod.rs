@@ -180,6 +180,7 @@ const INPUT: &[&str] =
     &["type", "title", "description", "default", "min", "max", "min_length", "max_length", "pattern", "enum", "secret", "generate"];
 const COMPONENT: &[&str] = &[
     "image",
+    "console",
     "command",
     "entrypoint",
     "env",

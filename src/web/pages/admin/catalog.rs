@@ -175,6 +175,7 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> 
         default_days: number(&v, "lease.default_days", &mut errors).unwrap_or(7),
         max_days: number(&v, "lease.max_days", &mut errors).unwrap_or(30),
         grace_days: number(&v, "lease.grace_days", &mut errors).unwrap_or(3),
+        console_record: v.get("console_record").is_some_and(|s| s == "true"),
     };
     let result = if errors.is_empty() {
         catalog::create_item(&state.ctx, &admin.principal.username, input).await.map(|_| ())

@@ -19,7 +19,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/deployments", web::get().to(deployment_list))
         .route("/admin/deployments/{id}", web::get().to(deployment_page))
         .route("/admin/deployments/{id}/actions", web::post().to(deployment_action))
-        .route("/admin/deployments/{id}/owner", web::post().to(deployment_owner));
+        .route("/admin/deployments/{id}/owner", web::post().to(deployment_owner))
+        .route("/admin/console-sessions/{id}", web::get().to(console_session_page));
+}
+
+#[derive(Template)]
+#[template(path = "pages/admin/console_session.html")]
+struct ConsoleSessionPage {
+    layout: Layout,
+    s: crate::services::observe::console::SessionView,
+    /// The deployment's page.
+    back: String,
+    /// The transcript with terminal control sequences taken out.
+    text: Option<String>,
+}
+
+/// A console session: who, where, when, bytes each way, and what the shell printed when recorded.
+async fn console_session_page(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let s = crate::services::observe::console::get(&state.ctx, &id).await?;
+    let text = s.transcript.as_deref().map(crate::domain::strip_terminal_codes);
+    render(
+        StatusCode::OK,
+        &ConsoleSessionPage {
+            layout: layout(&admin.ctx, "all-deployments", "Console session"),
+            back: format!("/admin/deployments/{}", s.deployment_id),
+            s,
+            text,
+        },
+    )
 }
 
 #[derive(Deserialize)]
