@@ -75,6 +75,9 @@ fn pages() -> Vec<Route> {
         r(M::POST, "/deployments/no-such/actions", Some(json!({"action": "destroy"})), [LOGIN, 404, 404, 404]),
         r(M::POST, "/deployments/actions", Some(json!({"action": "stop", "ids": "no-such"})), [LOGIN, 200, 200, 200]),
         r(M::GET, "/deployments/no-such/events", None, [LOGIN, 404, 404, 404]),
+        r(M::GET, "/deployments/no-such/console", None, [LOGIN, 404, 404, 404]),
+        r(M::GET, "/admin/console-sessions/no-such", None, [LOGIN, 403, 403, 404]),
+        r(M::GET, "/static/vendor/xterm/xterm.js", None, [200, 200, 200, 200]),
         r(M::GET, "/admin/catalog", None, [LOGIN, 403, 403, 200]),
         r(M::POST, "/admin/catalog/items", Some(json!({"id": "x"})), [LOGIN, 403, 403, 422]),
         r(M::POST, "/admin/catalog/entitlements", Some(json!({"group": "team-a"})), [LOGIN, 403, 403, 422]),
@@ -126,6 +129,12 @@ fn api() -> Vec<Route> {
         r(M::POST, "/api/v1/deployments/actions", Some(json!({"ids": ["no-such"], "action": "stop"})), [401, 200, 200, 200]),
         r(M::PUT, "/api/v1/deployments/no-such/lease", Some(json!({"expires_at": "2030-01-01T00:00:00Z"})), [401, 403, 403, 404]),
         r(M::GET, "/api/v1/deployments/no-such/history", None, [401, 404, 404, 404]),
+        r(M::GET, "/api/v1/deployments/no-such/logs", None, [401, 404, 404, 404]),
+        r(M::GET, "/api/v1/deployments/no-such/stats", None, [401, 404, 404, 404]),
+        // Not a WebSocket upgrade: refused before the deployment is looked up.
+        r(M::GET, "/api/v1/deployments/no-such/console", None, [401, 400, 400, 400]),
+        r(M::GET, "/api/v1/deployments/no-such/console-sessions", None, [401, 403, 403, 404]),
+        r(M::GET, "/api/v1/console-sessions/no-such", None, [401, 403, 403, 404]),
         r(M::PATCH, "/api/v1/deployments/no-such", Some(json!({"owner": "victim"})), [401, 403, 403, 404]),
         r(M::GET, "/api/v1/catalog-items", None, [401, 403, 403, 200]),
         r(
