@@ -166,6 +166,12 @@
         var closed = es.readyState === EventSource.CLOSED;
         stop();
         say(closed ? "the log stream closed" : "the log stream was interrupted", true);
+        // An EventSource cannot read a refusal's body: ask once more, plainly, to say why.
+        p.delete("follow");
+        p.set("tail", "0");
+        fetch(base + "?" + p, { headers: { Accept: "text/plain" }, credentials: "same-origin" }).then(function (res) {
+          if (!res.ok) return errorMessage(res).then(function (m) { say(m, true); });
+        }).catch(function () { /* the first message stands */ });
       });
     }
 

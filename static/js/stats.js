@@ -171,8 +171,15 @@
       say("The statistics stream ended" + (reason ? ": " + reason : "."));
     });
     source.addEventListener("error", function () {
-      if (source.readyState === EventSource.CLOSED) say("The statistics stream closed.", true);
-      else say("Reconnecting…", true);
+      if (source.readyState !== EventSource.CLOSED) { say("Reconnecting…", true); return; }
+      say("The statistics stream closed.", true);
+      // An EventSource cannot read a refusal's body: ask once more, plainly, to say why.
+      fetch(section.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (res) {
+        if (res.ok) return;
+        return res.json().then(function (j) {
+          if (j && j.error && j.error.message) say("The statistics stream closed: " + j.error.message, true);
+        });
+      }).catch(function () { /* the first message stands */ });
     });
   }
 

@@ -133,7 +133,7 @@ async fn logs_tail_since_follow_merge_and_download() {
     let chunk = tokio::time::timeout(Duration::from_secs(10), body.chunk()).await.unwrap().unwrap().unwrap();
     let chunk = String::from_utf8_lossy(&chunk).to_string();
     let data: Value = serde_json::from_str(chunk.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
-    assert!(chunk.starts_with("event: line\n") && data["c"] == "web-0" && data["l"].is_string(), "{chunk}");
+    assert!(chunk.starts_with("event: line\n") && data.get("c").is_none() && data["l"].is_string(), "one container: no `c`: {chunk}");
     assert!(data["s"] == "stdout" || data["s"] == "stderr", "{chunk}");
     drop(body);
 
@@ -204,6 +204,23 @@ async fn stats_show_the_blueprints_memory_limit() {
             .unwrap();
     assert_eq!(data["samples"].as_array().unwrap().len(), 3, "{data}");
     assert_eq!(s.bob.get(&format!("/api/v1/deployments/{dep}/stats")).await.status(), StatusCode::NOT_FOUND);
+    drop(body);
+
+    // Containers removed behind Wharf's back: each view says so, none waits.
+    let endpoint = &docker_hosts()[0];
+    for id in crate::helpers::docker(endpoint, &["ps", "-aq", "--filter", &format!("label=io.wharf.deployment={dep}")]).lines() {
+        crate::helpers::docker(endpoint, &["rm", "-f", id]);
+    }
+    let res = s.dev.get(&format!("/api/v1/deployments/{dep}/stats")).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("gone from its host"), "{body}");
+    let (status, logs) = text(&s.dev, &format!("/api/v1/deployments/{dep}/logs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(logs.contains("[wharf] web-0: the container is gone from its host"), "{logs}");
+    let token = app.token("dev", &password_of("dev")).await;
+    let req = console_request(&app, &dep, "component=web", &[("authorization", format!("Bearer {token}"))]);
+    assert_eq!(refused(req).await, 409);
 }
 
 /// A WebSocket request to the console of `dep`, with extra headers.
@@ -345,6 +362,23 @@ async fn console_runs_commands_and_is_audited() {
     let list = s.admin.json(&format!("/api/v1/deployments/{dep}/console-sessions")).await;
     assert!(list.as_array().unwrap().iter().all(|v| v["transcript"].is_null()), "{list}");
     assert!(list.as_array().unwrap().len() >= 2, "{list}");
+
+    // A browser that leaves without `exit`: its shell is hung up, not left running.
+    let (mut ws, _) = tokio_tungstenite::connect_async(console_request(&app, &dep, "component=web", std::slice::from_ref(&bearer)))
+        .await
+        .expect("another session");
+    let hello = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+    let container = serde_json::from_str::<Value>(hello.to_text().unwrap()).unwrap()["container"].as_str().unwrap().to_string();
+    ws.send(Message::Binary(b"sleep 300\n".to_vec().into())).await.unwrap();
+    let shells = || crate::helpers::docker(&docker_hosts()[0], &["exec", &container, "ps", "-o", "args"]);
+    eventually(10, "the console's sleep to run", || async { shells().contains("sleep 300").then_some(()) }).await;
+    drop(ws);
+    eventually(20, "the shell and its job to end", || async {
+        let ps = shells();
+        (!ps.contains("sleep 300") && !ps.lines().any(|l| l.trim() == "/bin/sh -l")).then_some(())
+    })
+    .await;
+
     let admin_browser = app.browser();
     admin_browser.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
     let (status, page) = admin_browser.page(&format!("/admin/console-sessions/{session}")).await;

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Look, Pick, targets};
+use super::{Look, Pick, Target, Targets, targets};
 use crate::auth::Principal;
 use crate::config::ConsoleSettings;
 use crate::docker::{ContainerHost, Exec};
@@ -27,13 +28,50 @@ pub struct Opened {
     pub session_id: String,
     pub exec: Exec,
     pub conn: Arc<dyn ContainerHost>,
-    /// The container's name on its host.
+    /// The container's name on its host, and its engine id.
     pub container: String,
+    pub docker_id: String,
     /// Keep a transcript.
     pub record: bool,
 }
 
-/// Opens a shell in the container `pick` names, and records the session's start.
+/// The shell's first output is its process id, in a terminal sequence that terminals ignore
+/// (`ESC ] 777 ; wharf-pid=N BEL`): the bridge takes it out, and ends the shell with it when the
+/// session ends (a TTY's input closing does not end the program behind it).
+pub const PID_MARK: &str = "\x1b]777;wharf-pid=";
+
+/// The command as run: `cmd` behind a `/bin/sh` that first says its process id (then becomes
+/// `cmd`, keeping that id).
+fn wrapped(cmd: &[String]) -> Vec<String> {
+    let mut out = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        "printf '\\033]777;wharf-pid=%s\\007' \"$$\"; exec \"$@\"".to_string(),
+        "wharf-console".to_string(),
+    ];
+    out.extend(cmd.iter().cloned());
+    out
+}
+
+/// The one running container a console may open a shell in; 409 when it is not running or
+/// gone, 503 when its host does not answer.
+pub async fn shell_target(ctx: &Context, pool: &HostPool, who: &Principal, id: &str, pick: &Pick) -> ServiceResult<(Targets, Target)> {
+    let t = targets(ctx, pool, who, id, Look::Console, pick).await?;
+    let target = t.containers.first().cloned().ok_or_else(|| ServiceError::Conflict("no container to open a shell in".into()))?;
+    let shown = |e: &dyn std::fmt::Display| if who.is_admin { e.to_string() } else { crate::domain::redact_addresses(&e.to_string()) };
+    match t.conn.inspect_container(&target.docker_id).await {
+        Ok(Some(info)) if info.running => Ok((t, target)),
+        Ok(Some(info)) => Err(ServiceError::Conflict(format!(
+            "{} (component `{}`, replica {}) is {}: start it before opening a shell",
+            target.name, target.component, target.replica, info.state
+        ))),
+        Ok(None) => Err(ServiceError::Conflict(format!("{} is gone from host `{}`", target.name, t.host.name))),
+        Err(e) => Err(ServiceError::Unavailable(format!("host `{}` does not answer: {}", t.host.name, shown(&e)))),
+    }
+}
+
+/// Opens a shell in the container `pick` names, and records the session's start (first: an
+/// attempt whose shell does not start is on record too, closed with the reason).
 pub async fn open(
     ctx: &Context,
     pool: &HostPool,
@@ -43,20 +81,7 @@ pub async fn open(
     id: &str,
     pick: &Pick,
 ) -> ServiceResult<Opened> {
-    let t = targets(ctx, pool, who, id, Look::Console, pick).await?;
-    let target = t.containers.first().cloned().ok_or_else(|| ServiceError::Conflict("no container to open a shell in".into()))?;
-    let shown = |e: &dyn std::fmt::Display| if who.is_admin { e.to_string() } else { crate::domain::redact_addresses(&e.to_string()) };
-    match t.conn.inspect_container(&target.docker_id).await {
-        Ok(Some(info)) if info.running => {}
-        Ok(Some(info)) => {
-            return Err(ServiceError::Conflict(format!(
-                "{} (component `{}`, replica {}) is {}: start it before opening a shell",
-                target.name, target.component, target.replica, info.state
-            )));
-        }
-        Ok(None) => return Err(ServiceError::Conflict(format!("{} is gone from host `{}`", target.name, t.host.name))),
-        Err(e) => return Err(ServiceError::Unavailable(format!("host `{}` does not answer: {}", t.host.name, shown(&e)))),
-    }
+    let (t, target) = shell_target(ctx, pool, who, id, pick).await?;
     let (bp, _) = blueprints::load(ctx, &t.deployment.blueprint_id, Some(t.deployment.blueprint_version)).await?;
     let cmd = bp.component(&target.component).and_then(|c| c.console.clone()).unwrap_or_else(|| vec![DEFAULT_SHELL.to_string()]);
     let item_records = match &t.deployment.catalog_item_id {
@@ -64,9 +89,6 @@ pub async fn open(
         None => false,
     };
     let record = settings.record_all || item_records;
-    let exec = t.conn.exec_tty(&target.docker_id, &cmd, &["TERM=xterm-256color".to_string()]).await.map_err(|e| {
-        ServiceError::Unavailable(format!("the shell `{}` could not start in {}: {}", cmd.join(" "), target.name, shown(&e)))
-    })?;
     let session_id = uuid::Uuid::new_v4().to_string();
     let txn = crate::store::begin(&ctx.db).await?;
     console_session::ActiveModel {
@@ -99,7 +121,39 @@ pub async fn open(
     )
     .await?;
     txn.commit().await?;
-    Ok(Opened { session_id, exec, conn: t.conn, container: target.name, record })
+    match t.conn.exec_tty(&target.docker_id, &wrapped(&cmd), &["TERM=xterm-256color".to_string()]).await {
+        Ok(exec) => Ok(Opened { session_id, exec, conn: t.conn, container: target.name, docker_id: target.docker_id, record }),
+        Err(e) => {
+            let shown = if who.is_admin { e.to_string() } else { crate::domain::redact_addresses(&e.to_string()) };
+            let reason = format!("the shell `{}` could not start in {}: {shown}", cmd.join(" "), target.name);
+            close(ctx, &who.username, &session_id, Closing { reason: reason.clone(), ..Default::default() }).await?;
+            Err(ServiceError::Unavailable(reason))
+        }
+    }
+}
+
+/// Ends a shell that is still running: SIGHUP (what a terminal's hang-up sends; the shell's
+/// foreground job gets it too), then SIGKILL. `true` when it ended.
+pub async fn hang_up(conn: &dyn ContainerHost, docker_id: &str, exec_id: &str, pid: Option<u32>) -> bool {
+    let ended = || async { matches!(conn.exec_exit_code(exec_id).await, Ok(Some(_)) | Err(_)) };
+    if ended().await {
+        return true;
+    }
+    let Some(pid) = pid else { return false };
+    for signal in ["HUP", "KILL"] {
+        let kill = vec!["/bin/sh".to_string(), "-c".to_string(), format!("kill -{signal} {pid}")];
+        if let Ok(mut run) = conn.exec_tty(docker_id, &kill, &[]).await {
+            let drain = async { while run.output.next().await.is_some() {} };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+        }
+        for _ in 0..20 {
+            if ended().await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    false
 }
 
 /// How a session ended.

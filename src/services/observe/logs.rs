@@ -161,7 +161,7 @@ pub fn read(targets: Targets, q: &LogQuery, window: Window, admin: bool) -> LogR
     tokio::spawn(async move {
         let end = if follow { follow_all(sources, &tx).await } else { merge_all(sources, &tx).await };
         if let Some(reason) = end {
-            let _ = tx.try_send(LogItem::End(reason));
+            give(&tx, LogItem::End(reason)).await;
         }
     });
     LogRead { items: rx, merged, filename }
@@ -212,7 +212,13 @@ async fn follow_all(sources: Vec<Lines>, tx: &mpsc::Sender<LogItem>) -> Option<S
     let streams =
         sources.into_iter().map(|s| Box::pin(futures_util::stream::unfold(s, |mut s| async move { s.next().await.map(|l| (l, s)) })));
     let mut all = futures_util::stream::select_all(streams);
-    while let Some(item) = all.next().await {
+    loop {
+        // A reader that left is noticed at once, not at the next line of a quiet container.
+        let item = tokio::select! {
+            _ = tx.closed() => return None,
+            item = all.next() => item,
+        };
+        let Some(item) = item else { break };
         let item = match item {
             Ok(line) => LogItem::Line(line),
             Err(problem) => LogItem::Problem(problem),

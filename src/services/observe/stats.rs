@@ -102,7 +102,10 @@ pub fn live(db: sea_orm::DatabaseConnection, t: Targets, admin: bool) -> mpsc::R
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tick.tick() => {}
+            }
             let status = deployments::status_of(&db, &t.deployment.id).await;
             let end = match status {
                 None | Some(DeploymentStatus::Destroyed | DeploymentStatus::Destroying | DeploymentStatus::Orphaned) => {
@@ -112,7 +115,7 @@ pub fn live(db: sea_orm::DatabaseConnection, t: Targets, admin: bool) -> mpsc::R
                 _ => None,
             };
             if let Some(reason) = end {
-                let _ = tx.try_send(StatsItem::End(reason));
+                let _ = tokio::time::timeout(Duration::from_secs(20), tx.send(StatsItem::End(reason))).await;
                 return;
             }
             let (samples, problems) = measure(&t, admin).await;

@@ -117,17 +117,10 @@ async fn open_console(
     let q = q.into_inner();
     let pick = Pick { component: q.component, replica: q.replica };
     let address = client_address(&req);
+    // The handshake is checked before anything starts; the answer is sent once the shell runs.
+    let (res, session, stream) = actix_ws::handle_with_protocols(&req, body, &[PROTOCOL])
+        .map_err(|e| AppError::BadRequest(format!("the WebSocket handshake failed: {e}")))?;
     let opened = console::open(&state.ctx, state.engine.pool(), settings, &user.principal, &address, &id, &pick).await?;
-    let (res, session, stream) = match actix_ws::handle_with_protocols(&req, body, &[PROTOCOL]) {
-        Ok(parts) => parts,
-        Err(e) => {
-            // The shell started: end it and close the record.
-            let closing = Closing { reason: format!("the WebSocket handshake failed: {e}"), ..Default::default() };
-            drop(opened.exec);
-            let _ = console::close(&state.ctx, &user.principal.username, &opened.session_id, closing).await;
-            return Err(AppError::BadRequest(format!("the WebSocket handshake failed: {e}")));
-        }
-    };
     let bridge = Bridge {
         ctx: state.ctx.clone(),
         actor: user.principal.username.clone(),
@@ -155,21 +148,38 @@ struct Bridge {
 
 impl Bridge {
     async fn run(self, opened: Opened, mut ws: actix_ws::Session, stream: actix_ws::MessageStream) {
-        let Opened { session_id, exec, conn, container, record } = opened;
+        let Opened { session_id, exec, conn, container, docker_id, record } = opened;
         let exec_id = exec.id;
         let mut output = exec.output;
+        // The shell's input is written by a task of its own: a shell that reads slowly (a big
+        // paste) holds back the browser's input, never the output or the idle timer.
+        let (input_tx, mut input_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
         let mut input = exec.input;
+        let writer = tokio::spawn(async move {
+            while let Some(bytes) = input_rx.recv().await {
+                if input.write_all(&bytes).await.is_err() || input.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
         let mut stream = stream.max_frame_size(MAX_FRAME);
         let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
         let mut transcript: Option<Vec<u8>> = record.then(Vec::new);
         let mut truncated = false;
+        let mut pid = PidMark::default();
         let _ = ws.text(json!({"status": "open", "container": container, "session": session_id, "recorded": record}).to_string()).await;
         let idle = tokio::time::sleep(self.idle);
         tokio::pin!(idle);
+        // Input read from the browser that the shell has not taken yet.
+        let mut waiting: Option<Vec<u8>> = None;
         let mut shell_exited = false;
         let reason = loop {
             tokio::select! {
-                msg = stream.recv() => {
+                permit = input_tx.reserve(), if waiting.is_some() => match permit {
+                    Ok(permit) => permit.send(waiting.take().unwrap_or_default()),
+                    Err(_) => break "the shell stopped reading its input".to_string(),
+                },
+                msg = stream.recv(), if waiting.is_none() => {
                     let bytes = match msg {
                         Some(Ok(Message::Binary(b))) => b.to_vec(),
                         Some(Ok(Message::Text(t))) => match serde_json::from_str::<Control>(&t) {
@@ -193,20 +203,19 @@ impl Bridge {
                     };
                     bytes_in += bytes.len() as u64;
                     idle.as_mut().reset(tokio::time::Instant::now() + self.idle);
-                    if input.write_all(&bytes).await.is_err() || input.flush().await.is_err() {
-                        break "the shell stopped reading its input".to_string();
-                    }
+                    waiting = Some(bytes);
                 }
                 out = output.next() => match out {
                     Some(Ok(chunk)) => {
-                        bytes_out += chunk.bytes.len() as u64;
+                        let Some(bytes) = pid.take(&chunk.bytes) else { continue };
+                        bytes_out += bytes.len() as u64;
                         idle.as_mut().reset(tokio::time::Instant::now() + self.idle);
                         if let Some(t) = transcript.as_mut() {
                             let room = self.record_max.saturating_sub(t.len());
-                            truncated |= chunk.bytes.len() > room;
-                            t.extend_from_slice(&chunk.bytes[..chunk.bytes.len().min(room)]);
+                            truncated |= bytes.len() > room;
+                            t.extend_from_slice(&bytes[..bytes.len().min(room)]);
                         }
-                        match tokio::time::timeout(SLOW_BROWSER, ws.binary(chunk.bytes)).await {
+                        match tokio::time::timeout(SLOW_BROWSER, ws.binary(bytes)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(_)) => break "the browser left".to_string(),
                             Err(_) => break format!("the browser read nothing for {} s", SLOW_BROWSER.as_secs()),
@@ -221,19 +230,102 @@ impl Bridge {
                 _ = &mut idle => break format!("nothing was typed or printed for {} s", self.idle.as_secs()),
             }
         };
-        // Its input closed, a shell reads the end of its input and exits.
-        drop(input);
+        drop(input_tx);
+        writer.abort();
+        // A session closed at once may end before the shell said its process id: wait for it.
+        if !shell_exited && !pid.done {
+            let _ = tokio::time::timeout(Duration::from_secs(3), async {
+                while let Some(Ok(chunk)) = output.next().await {
+                    pid.take(&chunk.bytes);
+                    if pid.done {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         drop(output);
+        // A TTY's input closing does not end the program behind it: hang up.
+        if !shell_exited && !console::hang_up(conn.as_ref(), &docker_id, &exec_id, pid.pid).await {
+            tracing::warn!(session = %session_id, container = %container, "the console's shell did not end when the session closed");
+        }
         let reason = match (shell_exited, conn.exec_exit_code(&exec_id).await) {
             (true, Ok(Some(code))) => format!("the shell exited with code {code}"),
             _ => reason,
         };
         let _ = ws.text(json!({"closed": reason}).to_string()).await;
-        let _ = ws.close(Some(CloseReason { code: CloseCode::Normal, description: Some(reason.chars().take(100).collect()) })).await;
+        let _ = ws.close(Some(CloseReason { code: CloseCode::Normal, description: Some(clip(&reason, 120)) })).await;
         let closing = Closing { bytes_in, bytes_out, transcript, truncated, reason };
         if let Err(e) = console::close(&self.ctx, &self.actor, &session_id, closing).await {
             tracing::warn!(session = %session_id, error = %e, "the end of a console session was not recorded");
         }
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary (a close frame's reason is at
+/// most 123 bytes).
+fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// Finds the shell's process id at the start of its output (`console::PID_MARK`), and takes
+/// it out of what the browser sees.
+#[derive(Default)]
+struct PidMark {
+    pid: Option<u32>,
+    /// Output held while the mark may still be coming.
+    head: Vec<u8>,
+    done: bool,
+}
+
+impl PidMark {
+    /// What of `bytes` goes to the browser now (`None`: nothing yet).
+    fn take(&mut self, bytes: &[u8]) -> Option<web::Bytes> {
+        if self.done {
+            return Some(web::Bytes::copy_from_slice(bytes));
+        }
+        self.head.extend_from_slice(bytes);
+        let mark = console::PID_MARK.as_bytes();
+        if let Some(start) = self.head.windows(mark.len()).position(|w| w == mark)
+            && let Some(len) = self.head[start + mark.len()..].iter().position(|b| *b == 0x07)
+        {
+            let digits = &self.head[start + mark.len()..start + mark.len() + len];
+            self.pid = std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok());
+            let mut rest = self.head[..start].to_vec();
+            rest.extend_from_slice(&self.head[start + mark.len() + len + 1..]);
+            self.done = true;
+            self.head.clear();
+            return (!rest.is_empty()).then(|| web::Bytes::from(rest));
+        }
+        if self.head.len() >= 256 {
+            // No mark (a shell that printed something else first): give up looking.
+            self.done = true;
+            return Some(web::Bytes::from(std::mem::take(&mut self.head)));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pid_mark_is_taken_out_of_the_output() {
+        let mut m = PidMark::default();
+        assert_eq!(m.take(b"\x1b]777;wharf-p"), None);
+        assert_eq!(m.take(b"id=4242\x07/ # ").as_deref(), Some(&b"/ # "[..]));
+        assert_eq!(m.pid, Some(4242));
+        assert_eq!(m.take(b"ls\r\n").as_deref(), Some(&b"ls\r\n"[..]));
+        let mut none = PidMark::default();
+        let long = vec![b'x'; 300];
+        assert_eq!(none.take(&long).map(|b| b.len()), Some(300));
+        assert_eq!(none.pid, None);
+        assert_eq!(clip("ééé", 3), "é");
     }
 }
 

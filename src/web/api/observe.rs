@@ -130,7 +130,14 @@ async fn get_logs(
         res.insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", read.filename)));
     }
     Ok(streamed(res, read.items, seat, events, move |item| match (item, events) {
-        (LogItem::Line(l), true) => (event("line", &json!(l)), false),
+        (LogItem::Line(l), true) => {
+            let mut data = json!(l);
+            // `c` names the container only when several are merged, as the text's prefix does.
+            if let (false, Some(o)) = (merged, data.as_object_mut()) {
+                o.remove("c");
+            }
+            (event("line", &data), false)
+        }
         (LogItem::Line(l), false) => (l.plain(merged), false),
         (LogItem::Problem(m), true) => (event("problem", &json!({"message": m})), false),
         (LogItem::Problem(m), false) => (format!("[wharf] {m}\n"), false),

@@ -10,8 +10,8 @@ use super::{PageQuery, layout, render, see_other};
 use crate::auth::AuthContext;
 use crate::domain::states::DeploymentStatus;
 use crate::services::deployments::{self, DeploymentFilter, DeploymentSummary, DeploymentView, HistoryEntry};
+use crate::services::observe::Pick;
 use crate::services::observe::console::{self, SessionView};
-use crate::services::observe::{self, Look, Pick};
 use crate::services::requests::{self, day2::Allowed};
 use crate::services::{Page, PageRequest, ServiceError};
 use crate::web::AppState;
@@ -468,8 +468,14 @@ async fn console_page(
         Some(r) => Some(r.parse::<i32>().map_err(|_| ServiceError::invalid("replica", format!("`{r}` is not a replica number")))?),
     };
     let pick = Pick { component: q.component.filter(|c| !c.trim().is_empty()), replica };
-    let targets = observe::targets(&state.ctx, state.engine.pool(), &user.principal, &id, Look::Console, &pick).await?;
-    let target = targets.containers.first().cloned().ok_or_else(|| AppError::Conflict("no container to open a shell in".into()))?;
+    let (_, target) = console::shell_target(&state.ctx, state.engine.pool(), &user.principal, &id, &pick).await?;
+    let cap = state.settings.console.max_sessions_per_user as usize;
+    if state.ctx.consoles.held(user.principal.user_id) >= cap {
+        return Err(AppError::TooManyAttempts {
+            message: format!("you have {cap} console session(s) open, the most one may hold: close one first"),
+            retry_after_secs: 5,
+        });
+    }
     let d = deployments::get_for(&state.ctx, &user.principal, &id).await?;
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("component", &target.component)
