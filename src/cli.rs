@@ -316,18 +316,19 @@ async fn rotate_secrets(settings: &Settings) -> Result<(), CliError> {
         audit::CLI,
         "secrets.rotate",
         "secrets",
-        serde_json::json!({"hosts": n.hosts, "requests": n.requests, "deployments": n.deployments, "transcripts": n.transcripts}),
+        serde_json::json!({"hosts": n.hosts, "requests": n.requests, "deployments": n.deployments, "transcripts": n.transcripts, "webhooks": n.webhooks}),
     )
     .await
     .map_err(|e| input(&e))?;
     println!(
-        "sealed again with a new key in {}: {} setting(s), {} host key(s), {} request(s), {} deployment(s), {} console transcript(s); the old key is in {}",
+        "sealed again with a new key in {}: {} setting(s), {} host key(s), {} request(s), {} deployment(s), {} console transcript(s), {} webhook secret(s); the old key is in {}",
         path.display(),
         n.settings,
         n.hosts,
         n.requests,
         n.deployments,
         n.transcripts,
+        n.webhooks,
         backup.display()
     );
     println!("give every replica the new key file before it starts again, then delete the old one");

@@ -63,6 +63,8 @@ struct RawSettings {
     #[serde(default)]
     console: ConsoleSettings,
     #[serde(default)]
+    notify: NotifySettings,
+    #[serde(default)]
     hosts: HostSettings,
     #[serde(default)]
     oidc: OidcSettings,
@@ -130,6 +132,24 @@ pub struct LeaseSettings {
 impl Default for LeaseSettings {
     fn default() -> Self {
         Self { warn_days: vec![3, 1], check_interval_secs: 5 }
+    }
+}
+
+/// Notifications and their delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// The pause after a delivery's first failed try; it doubles with each try (at most an hour).
+    pub retry_base_secs: u32,
+    /// Tries before a message is dead-lettered (kept for admins, who can retry it).
+    pub max_attempts: u32,
+    /// Lease warnings, expiries and destructions also notify the group's managers.
+    pub lease_managers: bool,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self { retry_base_secs: 10, max_attempts: 8, lease_managers: true }
     }
 }
 
@@ -431,6 +451,7 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub lease: LeaseSettings,
     pub console: ConsoleSettings,
+    pub notify: NotifySettings,
     pub hosts: HostSettings,
     pub oidc: OidcSettings,
     /// Proxies whose `X-Forwarded-For` is believed (for the client address of throttling and
@@ -586,6 +607,12 @@ impl TryFrom<RawSettings> for Settings {
         if !(1024..=64 * 1024 * 1024).contains(&raw.console.record_max_bytes) {
             return Err(ConfigError::BadValue { key: "console.record_max_bytes", message: "must be 1024 to 67108864".into() });
         }
+        if !(1..=3600).contains(&raw.notify.retry_base_secs) {
+            return Err(ConfigError::BadValue { key: "notify.retry_base_secs", message: "must be 1 to 3600".into() });
+        }
+        if !(1..=50).contains(&raw.notify.max_attempts) {
+            return Err(ConfigError::BadValue { key: "notify.max_attempts", message: "must be 1 to 50".into() });
+        }
         let trusted_proxies = raw
             .trusted_proxies
             .iter()
@@ -612,6 +639,7 @@ impl TryFrom<RawSettings> for Settings {
             audit: raw.audit,
             lease: raw.lease,
             console: raw.console,
+            notify: raw.notify,
             secret_key_file: raw.secret_key_file.relative(),
             limits: raw.limits,
             default_quota: raw.default_quota,

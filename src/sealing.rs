@@ -48,6 +48,8 @@ pub enum Kind<'a> {
     Check,
     /// What a recorded console session printed.
     Transcript,
+    /// A webhook's signing secret.
+    WebhookSecret,
 }
 
 impl Kind<'_> {
@@ -58,6 +60,7 @@ impl Kind<'_> {
             Kind::CookieKey => b"wharf cookie key".to_vec(),
             Kind::Check => b"wharf key check".to_vec(),
             Kind::Transcript => b"wharf console transcript".to_vec(),
+            Kind::WebhookSecret => b"wharf webhook secret".to_vec(),
         }
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 pub struct Signals {
     jobs: Arc<Notify>,
     requests: Arc<Notify>,
+    messages: Arc<Notify>,
 }
 
 impl Signals {
@@ -31,5 +32,15 @@ impl Signals {
     /// Waits until a request moves, or `most` at the longest.
     pub async fn request_waited(&self, most: Duration) {
         let _ = tokio::time::timeout(most, self.requests.notified()).await;
+    }
+
+    /// A message is in the outbox: the sender looks now.
+    pub fn message_queued(&self) {
+        self.messages.notify_one();
+    }
+
+    /// Waits until a message is queued, or `most` at the longest.
+    pub async fn message_waited(&self, most: Duration) {
+        let _ = tokio::time::timeout(most, self.messages.notified()).await;
     }
 }

@@ -51,6 +51,7 @@ pub struct Application {
     /// This process, as the replicas table knows it.
     me: store::replicas::Me,
     lease: crate::config::LeaseSettings,
+    notify: crate::config::NotifySettings,
 }
 
 impl Application {
@@ -88,6 +89,7 @@ impl Application {
         let grace_secs = settings.engine.shutdown_grace_secs;
         let keeping = (settings.audit.retention_days, settings.login.lockout_minutes);
         let lease = settings.lease.clone();
+        let notify = settings.notify.clone();
         let signals = Signals::default();
         let instance = store::instance_id(&db).await.map_err(StartError::Instance)?;
         let defaults = settings.limits.defaults();
@@ -124,7 +126,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new(), lease })
+        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new(), lease, notify })
     }
 
     pub fn port(&self) -> u16 {
@@ -154,7 +156,10 @@ impl Application {
         let (db, me) = (self.db.clone(), self.me.clone());
         supervise("heartbeat", move || heartbeat(db.clone(), me.clone()));
         let (ctx, lease) = (self.ctx.clone(), self.lease.clone());
-        supervise("leases", move || crate::services::leases::run(ctx.clone(), lease.clone()));
+        let managers = self.notify.lease_managers;
+        supervise("leases", move || crate::services::leases::run(ctx.clone(), lease.clone(), managers));
+        let (ctx, notify) = (self.ctx.clone(), self.notify.clone());
+        supervise("notifications", move || crate::services::notify::sender::run(ctx.clone(), notify.clone()));
     }
 
     /// Starts the background loops and serves until the process is told to stop. SIGINT or

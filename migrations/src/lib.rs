@@ -11,6 +11,7 @@ mod m20261201_000002_host_binding;
 mod m20261201_000003_replicas;
 mod m20261201_000004_lifecycle;
 mod m20261201_000005_console;
+mod m20261201_000006_outbox;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_replicas::Migration),
             Box::new(m20261201_000004_lifecycle::Migration),
             Box::new(m20261201_000005_console::Migration),
+            Box::new(m20261201_000006_outbox::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Types and rules, no I/O. Values are parsed once at the edge and carried as these types.
 pub mod blueprint;
 pub mod deployment;
+pub mod events;
 pub mod lifecycle;
 mod names;
 pub mod pairs;

@@ -523,6 +523,16 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// A message in the outbox: waiting (or being sent, under a sender's lease), delivered, or
+    /// given up on after its last try (dead-lettered, retried from the admin's page).
+    pub enum OutboxStatus ("message status") {
+        Pending = "pending", "pending", Busy;
+        Delivered = "delivered", "delivered", Ok;
+        Dead = "dead", "dead-lettered", Bad;
+    }
+}
+
+wire_enum! {
     /// A job's place in the queue; `queue` moves it (claim, finish) with conditional updates.
     pub enum JobStatus ("job status") {
         Queued = "queued", "queued", Idle;
@@ -598,6 +608,7 @@ mod tests {
         agree(Day2Action::ALL);
         agree(DeploymentEventKind::ALL);
         agree(JobStatus::ALL);
+        agree(OutboxStatus::ALL);
         agree(HostStatus::ALL);
         agree(TokenStatus::ALL);
         for s in DeploymentStatus::ALL {

@@ -83,5 +83,27 @@ pub async fn check(engine: &Engine, h: host::Model) {
         tracing::info!(host = %name, from = %previous, to = %status, "host status changed");
         let _ =
             audit::record(db, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous.as_str()})).await;
+        // Admins hear of a host that went down, and of one back up after being down.
+        let told = match (previous, status) {
+            (_, HostStatus::Down) => Some(crate::domain::events::EventType::HostDown),
+            (HostStatus::Down, HostStatus::Up) => Some(crate::domain::events::EventType::HostUp),
+            _ => None,
+        };
+        if let Some(kind) = told {
+            let title = format!("Host {name} is {status}");
+            let event = crate::store::outbox::Event::new(
+                kind,
+                title,
+                Some("/admin/hosts".into()),
+                json!({"host": name, "from": previous.as_str()}),
+            );
+            let sent = async {
+                let admins = crate::store::outbox::admins(db).await?;
+                crate::store::outbox::emit(db, &event, &admins).await
+            };
+            if let Err(e) = sent.await {
+                tracing::warn!(host = %name, error = %e, "the host's change was not notified");
+            }
+        }
     }
 }

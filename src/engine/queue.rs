@@ -8,10 +8,7 @@
 //! database's clock, so replicas whose clocks disagree do not steal each other's jobs.
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    Statement,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 pub use crate::domain::states::JobKind;
 use crate::domain::states::JobStatus;
@@ -35,18 +32,7 @@ impl Claim {
     }
 }
 
-/// The database's time: PostgreSQL's `now()` (one clock for every replica); SQLite is one
-/// file on one machine, whose clock all its processes share.
-pub async fn db_now(db: &impl ConnectionTrait) -> Result<DateTime<Utc>, DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(Utc::now());
-    }
-    let row = db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT now() AS now"))
-        .await?
-        .ok_or_else(|| DbErr::Custom("SELECT now() returned no row".into()))?;
-    row.try_get::<DateTime<Utc>>("", "now")
-}
+pub use crate::store::db_now;
 
 pub async fn enqueue(db: &impl ConnectionTrait, kind: JobKind, deployment_id: &str) -> Result<i64, DbErr> {
     enqueue_for(db, kind, deployment_id, None).await

@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
-use super::{Context, ServiceResult, audit};
+use super::{Context, ServiceResult, audit, notify};
 use crate::config::LeaseSettings;
+use crate::domain::events::EventType;
 use crate::domain::lifecycle;
 use crate::domain::states::{DeploymentEvent, DeploymentEventKind, DeploymentStatus, JobKind};
 use crate::engine::queue;
@@ -26,9 +27,10 @@ pub struct Looked {
     pub destroyed: usize,
 }
 
-pub async fn run(ctx: Context, settings: LeaseSettings) {
+/// The loop; `managers`: lease events notify the group's managers besides the owner.
+pub async fn run(ctx: Context, settings: LeaseSettings, managers: bool) {
     loop {
-        match tick(&ctx, &settings.warn_days).await {
+        match tick(&ctx, &settings.warn_days, managers).await {
             Ok(l) if l != Looked::default() => tracing::info!(warned = l.warned, expired = l.expired, destroyed = l.destroyed, "leases"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "lease loop"),
@@ -70,7 +72,7 @@ fn decide(d: &deployment::Model, now: DateTime<Utc>) -> Option<(DeploymentEvent,
     })
 }
 
-pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
+pub async fn tick(ctx: &Context, warn_days: &[u32], managers: bool) -> ServiceResult<Looked> {
     let db = &ctx.db;
     let now = queue::db_now(db).await?;
     let mut looked = Looked::default();
@@ -92,9 +94,13 @@ pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
         if end > now {
             for (days, key) in lifecycle::warnings_due(end, warn_days, now) {
                 let text = format!("the lease ends on {} (warned {days} day{} before)", when(end), if days == 1 { "" } else { "s" });
-                if record_event(db, &d.id, DeploymentEventKind::LeaseWarning, &text, Some(&key)).await? {
+                // The warning and its notifications are one transaction: once, and never lost.
+                let txn = crate::store::begin(db).await?;
+                if record_event(&txn, &d.id, DeploymentEventKind::LeaseWarning, &text, Some(&key)).await? {
+                    notify::lease_event(&txn, &d, EventType::LeaseWarning, &text, managers).await?;
                     looked.warned += 1;
                 }
+                txn.commit().await?;
             }
             continue;
         }
@@ -130,6 +136,8 @@ pub async fn tick(ctx: &Context, warn_days: &[u32]) -> ServiceResult<Looked> {
         queue::enqueue(&txn, job, &d.id).await?;
         let kind = if event == DeploymentEvent::Expire { DeploymentEventKind::Expired } else { DeploymentEventKind::Destroyed };
         record_event(&txn, &d.id, kind, &text, None).await?;
+        let told = if event == DeploymentEvent::Expire { EventType::LeaseExpired } else { EventType::DeploymentDestroyed };
+        notify::lease_event(&txn, &fresh, told, &text, managers).await?;
         audit::record(&txn, audit::SYSTEM, action, &format!("deployment:{}", d.id), json!({"reason": text, "lease_expires_at": end}))
             .await?;
         txn.commit().await?;

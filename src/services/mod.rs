@@ -7,6 +7,7 @@ pub mod deployments;
 pub mod hosts;
 pub mod housekeeping;
 pub mod leases;
+pub mod notify;
 pub mod observe;
 pub mod requests;
 pub mod seats;

@@ -9,8 +9,8 @@ use crate::domain::blueprint::inputs::StoredInputs;
 use crate::domain::deployment::PublishedPort;
 use crate::domain::policy::{Explain, Level, Scope};
 use crate::domain::states::{
-    Day2Action, Decision, DeploymentEventKind, DeploymentStatus, HostStatus, JobKind, JobStatus, RequestKind, RequestStatus, ResourceKind,
-    ResourceStatus, TimelineKind,
+    Day2Action, Decision, DeploymentEventKind, DeploymentStatus, HostStatus, JobKind, JobStatus, OutboxStatus, RequestKind, RequestStatus,
+    ResourceKind, ResourceStatus, TimelineKind,
 };
 
 /// A `FromStr` + `as_str` enum stored as text.
@@ -78,7 +78,8 @@ text_column!(
     ResourceStatus,
     JobKind,
     JobStatus,
-    HostStatus
+    HostStatus,
+    OutboxStatus
 );
 
 /// A serde type stored in a JSON column.

@@ -4,6 +4,7 @@ pub mod audit;
 mod columns;
 pub mod deployments;
 mod instance;
+pub mod outbox;
 pub mod replicas;
 pub mod sealed;
 
@@ -86,6 +87,19 @@ pub fn unreachable(e: &DbErr) -> bool {
         Sqlx::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
         _ => false,
     }
+}
+
+/// The database's time: PostgreSQL's `now()` (one clock for every replica); SQLite is one
+/// file on one machine, whose clock all its processes share.
+pub async fn db_now(db: &impl sea_orm::ConnectionTrait) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(chrono::Utc::now());
+    }
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT now() AS now"))
+        .await?
+        .ok_or_else(|| DbErr::Custom("SELECT now() returned no row".into()))?;
+    row.try_get::<chrono::DateTime<chrono::Utc>>("", "now")
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The key check and the sealing of secrets kept in clear by an older Wharf, at start-up.
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
-use super::entities::{blueprint_version, console_session, deployment, host, request, setting};
+use super::entities::{blueprint_version, console_session, deployment, host, request, setting, webhook};
 use crate::domain::blueprint::inputs::StoredInputs;
 use crate::domain::blueprint::{Blueprint, InputValue};
 use crate::sealing::{Kind, Sealer};
@@ -111,6 +111,7 @@ pub struct Rotated {
     pub requests: usize,
     pub deployments: usize,
     pub transcripts: usize,
+    pub webhooks: usize,
 }
 
 /// Seals every sealed value again with `new`, in one transaction (the caller commits).
@@ -162,6 +163,13 @@ pub async fn rotate(db: &impl ConnectionTrait, old: &Sealer, new: &Sealer) -> Re
             a.update(db).await?;
             n.transcripts += 1;
         }
+    }
+    for w in webhook::Entity::find().all(db).await? {
+        let plain = old.open(Kind::WebhookSecret, &w.secret)?;
+        let mut a: webhook::ActiveModel = w.into();
+        a.secret = Set(new.seal(Kind::WebhookSecret, &plain));
+        a.update(db).await?;
+        n.webhooks += 1;
     }
     for d in deployment::Entity::find().all(db).await? {
         let sealed = again(&d.inputs)?;

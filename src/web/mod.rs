@@ -87,6 +87,7 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
     ("css/observe.css", "text/css; charset=utf-8", include_str!("../../static/css/observe.css")),
     ("js/timeline.js", "text/javascript; charset=utf-8", include_str!("../../static/js/timeline.js")),
     ("js/history.js", "text/javascript; charset=utf-8", include_str!("../../static/js/history.js")),
+    ("js/unread.js", "text/javascript; charset=utf-8", include_str!("../../static/js/unread.js")),
     ("js/logs.js", "text/javascript; charset=utf-8", include_str!("../../static/js/logs.js")),
     ("js/stats.js", "text/javascript; charset=utf-8", include_str!("../../static/js/stats.js")),
     ("js/console.js", "text/javascript; charset=utf-8", include_str!("../../static/js/console.js")),

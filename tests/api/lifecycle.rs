@@ -288,6 +288,24 @@ async fn leases_warn_end_extend_and_destroy(db: Db) {
     let audit = w.admin.get_audit_ok("action=deployment.destroy").await;
     assert!(audit.as_array().unwrap().iter().any(|e| e["actor"] == "system" && e["target"] == format!("deployment:{dep}")), "{audit}");
     assert!(used_containers(&w).await.contains("containers: 0 in use"));
+    // The owner and the group's manager were told of each: once each.
+    for who in [&w.dev, &w.lead] {
+        let told = eventually(10, "the lease notifications", || async {
+            let list = who.json("/api/v1/notifications").await;
+            let kinds: Vec<String> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["link"] == format!("/deployments/{dep}"))
+                .map(|n| n["type"].as_str().unwrap().to_string())
+                .collect();
+            kinds.contains(&"deployment.destroyed".to_string()).then_some(kinds)
+        })
+        .await;
+        for kind in ["lease.warning", "lease.expired", "deployment.destroyed"] {
+            assert_eq!(told.iter().filter(|k| *k == kind).count(), 1, "{kind} in {told:?}");
+        }
+    }
 }
 
 /// Fifty deployments stopped, then destroyed, each by a bulk call: one request each, and

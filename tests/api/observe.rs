@@ -171,7 +171,7 @@ async fn logs_tail_since_follow_merge_and_download() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_show_the_blueprints_memory_limit() {
-    let app = spawn_app_with(Db::Sqlite, json!({})).await;
+    let app = spawn_app_with(Db::Sqlite, json!({"console": {"idle_timeout_secs": 5}})).await;
     let s = setup(&app).await;
     let dep = running(&s.dev, &s.admin, "talk").await;
     let res = s.dev.get(&format!("/api/v1/deployments/{dep}/stats")).await;
@@ -206,6 +206,25 @@ async fn stats_show_the_blueprints_memory_limit() {
     assert_eq!(s.bob.get(&format!("/api/v1/deployments/{dep}/stats")).await.status(), StatusCode::NOT_FOUND);
     drop(body);
 
+    // A console where nothing is typed or printed closes after console.idle_timeout_secs.
+    let token = app.token("dev", &password_of("dev")).await;
+    let bearer = ("authorization", format!("Bearer {token}"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(console_request(&app, &dep, "component=web", std::slice::from_ref(&bearer)))
+        .await
+        .expect("a console");
+    let opened = Instant::now();
+    let mut closed = Value::Null;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(15), ws.next()).await {
+        if let Message::Text(t) = m
+            && let Ok(v) = serde_json::from_str::<Value>(&t)
+            && v.get("closed").is_some()
+        {
+            closed = v;
+        }
+    }
+    assert!(closed["closed"].as_str().unwrap_or_default().contains("nothing was typed or printed for 5 s"), "{closed}");
+    assert!(opened.elapsed() >= Duration::from_secs(5));
+
     // Containers removed behind Wharf's back: each view says so, none waits.
     let endpoint = &docker_hosts()[0];
     for id in crate::helpers::docker(endpoint, &["ps", "-aq", "--filter", &format!("label=io.wharf.deployment={dep}")]).lines() {
@@ -218,8 +237,7 @@ async fn stats_show_the_blueprints_memory_limit() {
     let (status, logs) = text(&s.dev, &format!("/api/v1/deployments/{dep}/logs")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(logs.contains("[wharf] web-0: the container is gone from its host"), "{logs}");
-    let token = app.token("dev", &password_of("dev")).await;
-    let req = console_request(&app, &dep, "component=web", &[("authorization", format!("Bearer {token}"))]);
+    let req = console_request(&app, &dep, "component=web", std::slice::from_ref(&bearer));
     assert_eq!(refused(req).await, 409);
 }
 

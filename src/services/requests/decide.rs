@@ -10,7 +10,7 @@ use crate::auth::Principal;
 use crate::domain::policy::Mode;
 use crate::domain::states::{Decision, RequestEvent, RequestStatus, TimelineKind};
 use crate::services::{Context, ServiceError, ServiceResult, audit, catalog};
-use crate::store::entities::{request, request_decision};
+use crate::store::entities::{request, request_decision, user};
 
 /// An approver's decision on the current level.
 pub async fn decide(ctx: &Context, who: &Principal, id: &str, approve: bool, comment: &str) -> ServiceResult<RequestView> {
@@ -80,12 +80,21 @@ pub(super) async fn record_decision(
     let n = r.level + 1;
     let said = if comment.is_empty() { String::new() } else { format!(": “{comment}”") };
     let mut a: request::ActiveModel = current.clone().into();
+    // The timeline's entries are written once the row says where the request is now: the
+    // notifications they mean read it. A level that timed out tells its approvers too.
+    let mut entries: Vec<(TimelineKind, String)> = Vec::new();
+    let timed_out_level = if approver_id.is_none() {
+        let names = approvers::waiting_on(&txn, &current).await?;
+        user::Entity::find().filter(user::Column::Username.is_in(names)).all(&txn).await?.into_iter().map(|u| u.id).collect()
+    } else {
+        Vec::new()
+    };
     if !approve {
         a.status = Set(current.status.next(RequestEvent::Reject).map_err(|e| ServiceError::Conflict(e.to_string()))?);
         a.holds_quota = Set(false);
-        timeline(&txn, &r.id, TimelineKind::Rejected, format!("{approver} rejected level {n}{said}")).await?;
+        entries.push((TimelineKind::Rejected, format!("{approver} rejected level {n}{said}")));
     } else {
-        timeline(&txn, &r.id, TimelineKind::Decision, format!("{approver} approved level {n}{said}")).await?;
+        entries.push((TimelineKind::Decision, format!("{approver} approved level {n}{said}")));
         let approvers = approvers::waiting_on(&txn, &current).await?;
         let approved_by: Vec<String> = request_decision::Entity::find()
             .filter(request_decision::Column::RequestId.eq(&r.id))
@@ -104,25 +113,22 @@ pub(super) async fn record_decision(
         };
         if !level_done {
             let missing: Vec<&str> = approvers.iter().filter(|p| !approved_by.contains(p)).map(String::as_str).collect();
-            timeline(
-                &txn,
-                &r.id,
-                TimelineKind::Pending,
-                format!("level {n} needs every approver; still waiting on {}", missing.join(", ")),
-            )
-            .await?;
+            entries.push((TimelineKind::Pending, format!("level {n} needs every approver; still waiting on {}", missing.join(", "))));
         } else if (r.level as usize) + 1 < levels.len() {
             a.level = Set(r.level + 1);
             a.level_started_at = Set(Some(now));
             let next = current.explain.levels.get((r.level + 1) as usize).map(|l| l.who()).unwrap_or_default();
-            timeline(&txn, &r.id, TimelineKind::Pending, format!("level {n} approved; level {} waits on {next}", n + 1)).await?;
+            entries.push((TimelineKind::Pending, format!("level {n} approved; level {} waits on {next}", n + 1)));
         } else {
             a.status = Set(current.status.next(RequestEvent::Approve).map_err(|e| ServiceError::Conflict(e.to_string()))?);
-            timeline(&txn, &r.id, TimelineKind::Approved, format!("level {n} approved: the request is approved")).await?;
+            entries.push((TimelineKind::Approved, format!("level {n} approved: the request is approved")));
         }
     }
     a.updated_at = Set(now);
     a.update(&txn).await?;
+    for (kind, message) in entries {
+        super::timeline_telling(&txn, &r.id, kind, message, &timed_out_level).await?;
+    }
     let action = if approve { "request.approve" } else { "request.reject" };
     audit::record(&txn, approver, action, &format!("request:{}", r.id), json!({"level": n, "comment": comment})).await?;
     txn.commit().await?;

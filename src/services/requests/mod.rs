@@ -83,23 +83,42 @@ pub struct RequestSummary {
     pub created_at: DateTime<Utc>,
 }
 
-/// Adds an entry to a request's timeline, in the caller's transaction.
+/// Adds an entry to a request's timeline, in the caller's transaction, with the notifications
+/// it means (`notify::on_timeline`): write the request's row first, so that they see where it
+/// is now.
 async fn timeline(
     db: &impl ConnectionTrait,
     request_id: &str,
     kind: TimelineKind,
     message: impl Into<String>,
 ) -> Result<(), sea_orm::DbErr> {
+    timeline_telling(db, request_id, kind, message, &[]).await
+}
+
+/// The same, telling `also` (the approvers of a level that timed out) besides.
+async fn timeline_telling(
+    db: &impl ConnectionTrait,
+    request_id: &str,
+    kind: TimelineKind,
+    message: impl Into<String>,
+    also: &[i64],
+) -> Result<(), sea_orm::DbErr> {
+    let message = message.into();
     request_event::ActiveModel {
         request_id: Set(request_id.into()),
         at: Set(Utc::now()),
         kind: Set(kind),
-        message: Set(message.into()),
+        message: Set(message.clone()),
         ..Default::default()
     }
     .insert(db)
     .await?;
-    Ok(())
+    crate::services::notify::on_timeline(db, request_id, kind, &message, also).await
+}
+
+/// Who may decide the current level of `r` now, by name (see `approvers::waiting_on`).
+pub(crate) async fn approvers_now(db: &impl ConnectionTrait, r: &request::Model) -> Result<Vec<String>, sea_orm::DbErr> {
+    approvers::waiting_on(db, r).await
 }
 
 /// What a new request's timeline says of its policy: approved at once when none applies, else

@@ -120,7 +120,7 @@ impl Modify for Security {
 #[openapi(
     info(title = "Wharf API", version = "1", description = "Self-service containers: catalog, requests, approvals, deployments."),
     modifiers(&Security),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, EventPayload, RequestEventData, LeaseEventData, HostEventData)),
     security(("bearer" = [])),
     paths(
         super::auth::create_token, super::auth::me, super::users::create_user, super::users::list_users, super::users::update_user, super::deployments::update_deployment,
@@ -130,6 +130,8 @@ impl Modify for Security {
         super::blueprints::create_blueprint, super::blueprints::list_blueprints, super::blueprints::get_blueprint, super::blueprints::deploy,
         super::deployments::list_deployments, super::deployments::get_deployment, super::deployments::act, super::deployments::act_on_many, super::deployments::set_lease, super::deployments::history,
         super::observe::get_logs, super::observe::get_stats, super::console::open_console, super::console::get_session, super::console::list_sessions,
+        super::notifications::list_notifications, super::notifications::read_notifications, super::notifications::create_webhook,
+        super::notifications::list_webhooks, super::notifications::delete_webhook, super::notifications::deliveries, super::notifications::retry_delivery,
         super::catalog_items::create_item, super::catalog_items::list_items,
         super::entitlements::create_entitlement, super::entitlements::list_entitlements,
         super::approval_policies::create_policy, super::approval_policies::list_policies,
@@ -146,4 +148,52 @@ pub struct ApiDoc;
 pub struct SourceBody {
     /// The blueprint's YAML.
     pub source: String,
+}
+
+/// What a webhook receives: one event, signed (`X-Wharf-Timestamp`, `X-Wharf-Signature:
+/// sha256=<hex HMAC-SHA256 of "timestamp.body">`). The same `id` comes again only if a delivery
+/// is repeated (a crash between sending and recording it): receivers drop what they have seen.
+#[derive(Serialize, ToSchema)]
+pub struct EventPayload {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: crate::domain::events::EventType,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `RequestEventData` for `request.*`, `LeaseEventData` for `lease.*` and
+    /// `deployment.destroyed`, `HostEventData` for `host.*`.
+    pub data: serde_json::Value,
+}
+
+/// The `data` of `request.submitted`, `.pending`, `.approved`, `.rejected`, `.succeeded`,
+/// `.failed`, `.cancelled`.
+#[derive(Serialize, ToSchema)]
+pub struct RequestEventData {
+    pub request_id: String,
+    pub kind: crate::domain::states::RequestKind,
+    pub action: Option<crate::domain::states::Day2Action>,
+    pub catalog_item: String,
+    pub group: String,
+    pub requester: String,
+    pub status: crate::domain::states::RequestStatus,
+    /// The approval level it is at (from 1).
+    pub level: i32,
+    pub deployment_id: Option<String>,
+    pub message: String,
+}
+
+/// The `data` of `lease.warning`, `lease.expired` and `deployment.destroyed`.
+#[derive(Serialize, ToSchema)]
+pub struct LeaseEventData {
+    pub deployment_id: String,
+    pub name: String,
+    pub lease_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub message: String,
+}
+
+/// The `data` of `host.down` and `host.up`.
+#[derive(Serialize, ToSchema)]
+pub struct HostEventData {
+    pub host: String,
+    /// The status it had before.
+    pub from: crate::domain::states::HostStatus,
 }

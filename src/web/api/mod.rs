@@ -19,6 +19,7 @@ pub mod doc;
 mod entitlements;
 mod groups;
 mod hosts;
+mod notifications;
 mod observe;
 mod requests;
 mod settings;
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(deployments::routes)
         .configure(observe::routes)
         .configure(console::routes)
+        .configure(notifications::routes)
         .configure(catalog_items::routes)
         .configure(entitlements::routes)
         .configure(approval_policies::routes)

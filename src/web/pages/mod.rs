@@ -6,6 +6,7 @@ mod approvals;
 mod catalog;
 mod deployments;
 mod home;
+mod notifications;
 mod profile;
 mod requests;
 mod session;
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(requests::routes)
         .configure(approvals::routes)
         .configure(deployments::routes)
+        .configure(notifications::routes)
         .configure(profile::routes);
 }
 

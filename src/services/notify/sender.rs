@@ -1,0 +1,123 @@
+//! The sender loop: claims due messages from the outbox (a lease each, so one replica sends a
+//! message at a time and a dead sender's messages are taken over), delivers them, and records
+//! each try. A webhook delivery is a POST of the event's JSON with `X-Wharf-Timestamp` and
+//! `X-Wharf-Signature: sha256=<hex HMAC-SHA256 of "timestamp.body">`; any 2xx is delivered.
+//! Nothing here can hold back the change that caused a message: it was committed before.
+use std::time::{Duration, Instant};
+
+use crate::config::NotifySettings;
+use crate::domain::events;
+use crate::sealing::Kind;
+use crate::services::Context;
+use sea_orm::EntityTrait;
+
+use crate::store::entities::{outbox, webhook};
+use crate::store::outbox::{self as store_outbox, Tried};
+
+/// How long a claimed message is the sender's (a delivery times out well before).
+const LEASE_SECS: u32 = 60;
+/// Messages taken at once, delivered side by side.
+const BATCH: u64 = 16;
+/// One delivery's limit.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn run(ctx: Context, settings: NotifySettings) {
+    let owner = format!("sender-{}", uuid::Uuid::new_v4().simple());
+    let client = match reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Wharf/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the notification sender cannot make an HTTP client; webhooks are not delivered");
+            return std::future::pending().await;
+        }
+    };
+    let base = Duration::from_secs(u64::from(settings.retry_base_secs));
+    loop {
+        let batch = match store_outbox::claim(&ctx.db, &owner, LEASE_SECS, BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "the outbox could not be read; trying again");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            ctx.signals.message_waited(Duration::from_secs(1)).await;
+            continue;
+        }
+        let deliveries = batch.iter().map(|m| async {
+            let tried = deliver(&ctx, &client, m).await;
+            match store_outbox::record(&ctx.db, m, &owner, &tried, base, settings.max_attempts).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(message = %m.id, "a delivery's outcome came after its lease ran out; another sender has it"),
+                Err(e) => tracing::warn!(message = %m.id, error = %e, "a delivery's outcome was not recorded; it is tried again"),
+            }
+            if let Some(e) = &tried.error {
+                tracing::info!(message = %m.id, event = %m.event_type, attempt = m.attempts, error = %e, "delivery failed");
+            }
+        });
+        futures_util::future::join_all(deliveries).await;
+    }
+}
+
+async fn deliver(ctx: &Context, client: &reqwest::Client, m: &outbox::Model) -> Tried {
+    let started = Instant::now();
+    let (status_code, error) = match m.channel.as_str() {
+        store_outbox::WEBHOOK => webhook_post(ctx, client, m).await,
+        other => (None, Some(format!("no channel `{other}`"))),
+    };
+    Tried { status_code, error, millis: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX) }
+}
+
+async fn webhook_post(ctx: &Context, client: &reqwest::Client, m: &outbox::Model) -> (Option<u16>, Option<String>) {
+    let Ok(w) = m.target.parse::<i64>() else {
+        return (None, Some(format!("`{}` is not a webhook id", m.target)));
+    };
+    let hook = match webhook::Entity::find_by_id(w).one(&ctx.db).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return (None, Some("the webhook was removed".into())),
+        Err(e) => return (None, Some(format!("the webhook could not be read: {e}"))),
+    };
+    let secret = match ctx.sealer.open(Kind::WebhookSecret, &hook.secret) {
+        Ok(s) => s,
+        Err(e) => return (None, Some(format!("the webhook's secret cannot be opened with this key: {e}"))),
+    };
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = events::sign(secret.as_bytes(), timestamp, m.payload.as_bytes());
+    let sent = client
+        .post(&hook.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Wharf-Event", &m.event_type)
+        .header("X-Wharf-Event-Id", &m.event_id)
+        .header("X-Wharf-Delivery", &m.id)
+        .header("X-Wharf-Timestamp", timestamp.to_string())
+        .header("X-Wharf-Signature", format!("sha256={signature}"))
+        .body(m.payload.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None),
+        Ok(res) => (Some(res.status().as_u16()), Some(format!("the receiver answered {}", res.status()))),
+        Err(e) if e.is_timeout() => (None, Some(format!("no answer within {} s", TIMEOUT.as_secs()))),
+        Err(e) => (None, Some(format!("could not reach the receiver: {}", describe(&e)))),
+    }
+}
+
+/// An error with its causes (a connection refused is in the source).
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,201 @@
+//! The outbox: messages written in the transaction of the change that causes them (`emit`), and
+//! claimed by one sender at a time with a lease and an epoch (`claim`, like jobs: a sender that
+//! died leaves a lease that runs out; its late write is refused). A failed try waits
+//! `events::backoff` and is tried again; after the last one the message is dead (kept, with its
+//! last error, until an admin retries it).
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde_json::{Value, json};
+
+use crate::domain::events::{self, EventType};
+use crate::domain::states::OutboxStatus;
+use crate::store::db_now;
+use crate::store::entities::{notification, outbox, outbox_attempt, user, webhook};
+
+pub const WEBHOOK: &str = "webhook";
+
+/// Something that happened, for the people it concerns and the webhooks that want it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub kind: EventType,
+    pub at: DateTime<Utc>,
+    /// What a webhook receives under `data` (ids and names; never a secret).
+    pub data: Value,
+    /// One line for people: the notification's text.
+    pub title: String,
+    /// The page it is about (a path of Wharf's).
+    pub link: Option<String>,
+}
+
+impl Event {
+    pub fn new(kind: EventType, title: impl Into<String>, link: Option<String>, data: Value) -> Self {
+        Self { id: uuid::Uuid::new_v4().to_string(), kind, at: Utc::now(), data, title: title.into(), link }
+    }
+
+    /// The JSON body a webhook receives: `{"id", "type", "at", "data"}`.
+    pub fn body(&self) -> String {
+        json!({"id": self.id, "type": self.kind, "at": self.at, "data": self.data}).to_string()
+    }
+}
+
+/// In the caller's transaction: a notification for each of `users` (once each), and a message
+/// for each webhook that subscribes to the event's type.
+pub async fn emit(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Result<(), DbErr> {
+    let mut seen = std::collections::BTreeSet::new();
+    for u in users.iter().filter(|u| seen.insert(**u)) {
+        notification::ActiveModel {
+            user_id: Set(*u),
+            event_id: Set(event.id.clone()),
+            event_type: Set(event.kind.as_str().to_string()),
+            title: Set(event.title.clone()),
+            link: Set(event.link.clone()),
+            created_at: Set(event.at),
+            read_at: Set(None),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+    }
+    let body = event.body();
+    for w in webhook::Entity::find().all(db).await? {
+        if events::subscribes(&w.events.0, event.kind) {
+            enqueue(db, event, WEBHOOK, &w.id.to_string(), &body).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn enqueue(db: &impl ConnectionTrait, event: &Event, channel: &str, target: &str, payload: &str) -> Result<(), DbErr> {
+    let now = Utc::now();
+    outbox::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        event_id: Set(event.id.clone()),
+        event_type: Set(event.kind.as_str().to_string()),
+        channel: Set(channel.to_string()),
+        target: Set(target.to_string()),
+        payload: Set(payload.to_string()),
+        status: Set(OutboxStatus::Pending),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        lease_owner: Set(None),
+        lease_until: Set(None),
+        last_error: Set(None),
+        last_status: Set(None),
+        created_at: Set(now),
+        delivered_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The ids of the active admins (host events go to them).
+pub async fn admins(db: &impl ConnectionTrait) -> Result<Vec<i64>, DbErr> {
+    Ok(user::Entity::find()
+        .filter(user::Column::IsAdmin.eq(true))
+        .filter(user::Column::IsActive.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect())
+}
+
+fn due(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(outbox::Column::Status.eq(OutboxStatus::Pending))
+        .add(outbox::Column::NextAttemptAt.lte(now))
+        .add(Condition::any().add(outbox::Column::LeaseUntil.is_null()).add(outbox::Column::LeaseUntil.lt(now)))
+}
+
+/// Takes up to `limit` messages that are due, each with a lease of `lease_secs` and the next
+/// epoch (its `attempts`); one conditional UPDATE each, so two senders never both take one.
+pub async fn claim(db: &impl ConnectionTrait, owner: &str, lease_secs: u32, limit: u64) -> Result<Vec<outbox::Model>, DbErr> {
+    let now = db_now(db).await?;
+    let candidates = outbox::Entity::find().filter(due(now)).order_by_asc(outbox::Column::NextAttemptAt).limit(limit).all(db).await?;
+    let mut claimed = Vec::new();
+    for c in candidates {
+        let res = outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(now + Duration::seconds(i64::from(lease_secs))))
+            .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
+            .filter(outbox::Column::Id.eq(&c.id))
+            .filter(outbox::Column::Attempts.eq(c.attempts))
+            .filter(due(now))
+            .exec(db)
+            .await?;
+        if res.rows_affected == 1
+            && let Some(m) = outbox::Entity::find_by_id(c.id).one(db).await?
+        {
+            claimed.push(m);
+        }
+    }
+    Ok(claimed)
+}
+
+/// What one try came to.
+#[derive(Debug, Clone)]
+pub struct Tried {
+    pub status_code: Option<u16>,
+    /// `None`: delivered.
+    pub error: Option<String>,
+    pub millis: i64,
+}
+
+/// Records a try of a message this sender holds (`m` as claimed): delivered, or pending again
+/// after the backoff, or dead after `max_attempts`. `false` when the claim no longer holds.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    m: &outbox::Model,
+    owner: &str,
+    tried: &Tried,
+    base: std::time::Duration,
+    max_attempts: u32,
+) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    outbox_attempt::ActiveModel {
+        outbox_id: Set(m.id.clone()),
+        at: Set(now),
+        status_code: Set(tried.status_code.map(i32::from)),
+        error: Set(tried.error.clone()),
+        millis: Set(tried.millis),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let attempts = u32::try_from(m.attempts).unwrap_or(0);
+    let (status, next) = match &tried.error {
+        None => (OutboxStatus::Delivered, now),
+        Some(_) if attempts >= max_attempts => (OutboxStatus::Dead, now),
+        Some(_) => (OutboxStatus::Pending, now + Duration::from_std(events::backoff(base, attempts)).unwrap_or(Duration::hours(1))),
+    };
+    let res = outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(status))
+        .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
+        .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(outbox::Column::LastError, Expr::value(tried.error.clone()))
+        .col_expr(outbox::Column::LastStatus, Expr::value(tried.status_code.map(i32::from)))
+        .col_expr(outbox::Column::DeliveredAt, Expr::value(tried.error.is_none().then_some(now)))
+        .filter(outbox::Column::Id.eq(&m.id))
+        .filter(outbox::Column::LeaseOwner.eq(owner))
+        .filter(outbox::Column::Attempts.eq(m.attempts))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// A dead message goes back to the queue, with its tries counted from zero.
+pub async fn retry(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let res = outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Pending))
+        .col_expr(outbox::Column::Attempts, Expr::value(0))
+        .col_expr(outbox::Column::NextAttemptAt, Expr::value(Utc::now()))
+        .filter(outbox::Column::Id.eq(id))
+        .filter(outbox::Column::Status.eq(OutboxStatus::Dead))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
