@@ -71,39 +71,51 @@ pub async fn check(engine: &Engine, h: host::Model) {
         *n
     };
     let status = HostStatus::after_check(previous, answered, failures, engine.inner.hosts.down_after);
-    active.status = Set(status);
     if status == HostStatus::Down {
         engine.pool().forget(id).await;
     }
-    if let Err(e) = active.update(db).await {
-        tracing::error!(host = %name, error = %e, "cannot record the host's health");
+    // The check's findings, and (when the status changes) the change, its audit entry and the
+    // admins' notification in one transaction, on the condition that the row still has the
+    // status this check read: when several replicas check a host, one of them records a change.
+    // No transaction when nothing changes: a process stopped mid-check holds no lock on the row.
+    if previous == status {
+        if let Err(e) = active.update(db).await {
+            tracing::error!(host = %name, error = %e, "cannot record the host's health");
+        }
         return;
     }
-    if previous != status {
-        tracing::info!(host = %name, from = %previous, to = %status, "host status changed");
-        let _ =
-            audit::record(db, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous.as_str()})).await;
-        // Admins hear of a host that went down, and of one back up after being down.
-        let told = match (previous, status) {
-            (_, HostStatus::Down) => Some(crate::domain::events::EventType::HostDown),
-            (HostStatus::Down, HostStatus::Up) => Some(crate::domain::events::EventType::HostUp),
-            _ => None,
-        };
-        if let Some(kind) = told {
-            let title = format!("Host {name} is {status}");
-            let event = crate::store::outbox::Event::new(
-                kind,
-                title,
-                Some("/admin/hosts".into()),
-                json!({"host": name, "from": previous.as_str()}),
-            );
-            let sent = async {
-                let admins = crate::store::outbox::admins(db).await?;
-                crate::store::outbox::emit(db, &event, &admins).await
-            };
-            if let Err(e) = sent.await {
-                tracing::warn!(host = %name, error = %e, "the host's change was not notified");
+    let recorded = async {
+        let txn = crate::store::begin(db).await?;
+        active.update(&txn).await?;
+        {
+            let moved = host::Entity::update_many()
+                .col_expr(host::Column::Status, sea_orm::sea_query::Expr::value(status))
+                .filter(host::Column::Id.eq(id))
+                .filter(host::Column::Status.eq(previous))
+                .exec(&txn)
+                .await?;
+            if moved.rows_affected == 1 {
+                tracing::info!(host = %name, from = %previous, to = %status, "host status changed");
+                audit::record(&txn, audit::SYSTEM, &format!("host.{status}"), &format!("host:{name}"), json!({"from": previous.as_str()}))
+                    .await?;
+                // Admins hear of a host that went down, and of one back up after being down.
+                let told = match (previous, status) {
+                    (_, HostStatus::Down) => Some(crate::domain::events::EventType::HostDown),
+                    (HostStatus::Down, HostStatus::Up) => Some(crate::domain::events::EventType::HostUp),
+                    _ => None,
+                };
+                if let Some(kind) = told {
+                    let title = format!("Host {name} is {status}");
+                    let data = json!({"host": name, "from": previous.as_str()});
+                    let event = crate::store::outbox::Event::new(kind, title, Some("/admin/hosts".into()), data);
+                    let admins = crate::store::outbox::admins(&txn).await?;
+                    crate::store::outbox::emit(&txn, &event, &admins).await?;
+                }
             }
         }
+        txn.commit().await
+    };
+    if let Err(e) = recorded.await {
+        tracing::error!(host = %name, error = %e, "cannot record the host's health");
     }
 }

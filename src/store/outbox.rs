@@ -40,16 +40,44 @@ impl Event {
     }
 }
 
-/// In the caller's transaction: a notification for each of `users` (once each), and a message
-/// for each webhook that subscribes to the event's type.
+/// In the caller's transaction: a notification for each of `users` (once each, active
+/// accounts only; network addresses hidden from those who are not admins, as on the pages), and
+/// a message for each webhook that subscribes to the event's type.
 pub async fn emit(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Result<(), DbErr> {
-    let mut seen = std::collections::BTreeSet::new();
-    for u in users.iter().filter(|u| seen.insert(**u)) {
+    tell(db, event, users).await?;
+    let body = event.body();
+    // Only the ids and subscriptions are read, and a row that does not read is skipped: a
+    // webhook never holds back the change that caused the event.
+    let hooks: Vec<(i64, Value)> =
+        webhook::Entity::find().select_only().column(webhook::Column::Id).column(webhook::Column::Events).into_tuple().all(db).await?;
+    for (id, subscribed) in hooks {
+        let Ok(subscribed) = serde_json::from_value::<Vec<String>>(subscribed) else {
+            tracing::warn!(webhook = id, "a webhook's event types do not read; it is skipped");
+            continue;
+        };
+        if events::subscribes(&subscribed, event.kind) {
+            enqueue(db, event, WEBHOOK, &id.to_string(), &body).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The portal's notifications only (no webhook): for `users`, as `emit` writes them.
+pub async fn tell(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Result<(), DbErr> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let mut ids = users.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let people = user::Entity::find().filter(user::Column::Id.is_in(ids)).filter(user::Column::IsActive.eq(true)).all(db).await?;
+    for u in people {
+        let title = if u.is_admin { event.title.clone() } else { crate::domain::redact_addresses(&event.title) };
         notification::ActiveModel {
-            user_id: Set(*u),
+            user_id: Set(u.id),
             event_id: Set(event.id.clone()),
             event_type: Set(event.kind.as_str().to_string()),
-            title: Set(event.title.clone()),
+            title: Set(title),
             link: Set(event.link.clone()),
             created_at: Set(event.at),
             read_at: Set(None),
@@ -58,13 +86,17 @@ pub async fn emit(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Re
         .insert(db)
         .await?;
     }
-    let body = event.body();
-    for w in webhook::Entity::find().all(db).await? {
-        if events::subscribes(&w.events.0, event.kind) {
-            enqueue(db, event, WEBHOOK, &w.id.to_string(), &body).await?;
-        }
-    }
     Ok(())
+}
+
+/// When the next pending message is due (the sender sleeps until then, a second at most).
+pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(outbox::Entity::find()
+        .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
+        .order_by_asc(outbox::Column::NextAttemptAt)
+        .one(db)
+        .await?
+        .map(|m| m.lease_until.map_or(m.next_attempt_at, |l| std::cmp::max(l, m.next_attempt_at))))
 }
 
 async fn enqueue(db: &impl ConnectionTrait, event: &Event, channel: &str, target: &str, payload: &str) -> Result<(), DbErr> {

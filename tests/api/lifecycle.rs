@@ -288,7 +288,11 @@ async fn leases_warn_end_extend_and_destroy(db: Db) {
     let audit = w.admin.get_audit_ok("action=deployment.destroy").await;
     assert!(audit.as_array().unwrap().iter().any(|e| e["actor"] == "system" && e["target"] == format!("deployment:{dep}")), "{audit}");
     assert!(used_containers(&w).await.contains("containers: 0 in use"));
-    // The owner and the group's manager were told of each: once each.
+    // The owner and the group's manager were told of each: once each (a lease set again warns
+    // again, as the history shows).
+    let h = history(&w.dev, &dep).await;
+    let warnings = h.as_array().unwrap().iter().filter(|e| e["kind"] == "lease_warning").count();
+    assert!(warnings >= 1, "{h}");
     for who in [&w.dev, &w.lead] {
         let told = eventually(10, "the lease notifications", || async {
             let list = who.json("/api/v1/notifications").await;
@@ -302,7 +306,8 @@ async fn leases_warn_end_extend_and_destroy(db: Db) {
             kinds.contains(&"deployment.destroyed".to_string()).then_some(kinds)
         })
         .await;
-        for kind in ["lease.warning", "lease.expired", "deployment.destroyed"] {
+        assert_eq!(told.iter().filter(|k| *k == "lease.warning").count(), warnings, "{told:?} against {h}");
+        for kind in ["lease.expired", "deployment.destroyed"] {
             assert_eq!(told.iter().filter(|k| *k == kind).count(), 1, "{kind} in {told:?}");
         }
     }

@@ -262,6 +262,13 @@ async fn timeouts_approve_and_reject(db: Db) {
     let a = wait_request(&app, &w.dev, a["id"].as_str().unwrap(), &["succeeded", "failed"], 90).await;
     assert_eq!(a["status"], "succeeded", "{a}");
     assert_eq!(a["approvals"][0]["decision"], "approved");
+    // The requester and the level's approver (lead) were told of each timeout in the portal.
+    for who in [&w.dev, &w.lead] {
+        let list = who.json("/api/v1/notifications").await;
+        let timed_out: Vec<&Value> =
+            list.as_array().unwrap().iter().filter(|n| n["title"].as_str().unwrap_or_default().contains("timed out")).collect();
+        assert_eq!(timed_out.len(), 2, "{list}");
+    }
     app.destroy_all(&w.admin, &[a["deployment_id"].as_str().unwrap().to_string()], &w.hosts).await;
 }
 

@@ -43,22 +43,16 @@ async fn ids_of(db: &impl ConnectionTrait, names: &[String]) -> Result<Vec<i64>,
 }
 
 /// In the caller's transaction, after the request's row says where it is now: a pending level
-/// notifies its approvers who have not decided yet; an outcome notifies the requester (and
-/// `also`, the approvers of a level that timed out). Webhooks get every request event.
-pub async fn on_timeline(
-    db: &impl ConnectionTrait,
-    request_id: &str,
-    kind: TimelineKind,
-    message: &str,
-    also: &[i64],
-) -> Result<(), DbErr> {
+/// notifies its approvers who have not decided yet; an outcome notifies the requester.
+/// Webhooks get every request event.
+pub async fn on_timeline(db: &impl ConnectionTrait, request_id: &str, kind: TimelineKind, message: &str) -> Result<(), DbErr> {
     let Some(event_type) = event_of(kind) else { return Ok(()) };
     let Some(r) = request::Entity::find_by_id(request_id.to_string()).one(db).await? else { return Ok(()) };
     let item =
         catalog_item::Entity::find_by_id(r.catalog_item_id.clone()).one(db).await?.map(|i| i.name).unwrap_or(r.catalog_item_id.clone());
     let group = group::Entity::find_by_id(r.group_id).one(db).await?.map(|g| g.name).unwrap_or_default();
     let requester = user::Entity::find_by_id(r.requester_id).one(db).await?.map(|u| u.username).unwrap_or_default();
-    let mut users: Vec<i64> = match kind {
+    let users: Vec<i64> = match kind {
         TimelineKind::Submitted => Vec::new(),
         TimelineKind::Pending => {
             let decided: Vec<String> = request_decision::Entity::find()
@@ -75,7 +69,6 @@ pub async fn on_timeline(
         }
         _ => vec![r.requester_id],
     };
-    users.extend_from_slice(also);
     let what = match (&r.action, r.kind) {
         (Some(a), crate::domain::states::RequestKind::Day2) => format!("{a} on a deployment of {item}"),
         _ => format!("{item} for {group}"),
@@ -90,6 +83,24 @@ pub async fn on_timeline(
     });
     let event = Event::new(event_type, title, Some(format!("/requests/{}", r.id)), data);
     store_outbox::emit(db, &event, &users).await
+}
+
+/// A level that timed out, decided by its policy: the requester and that level's approvers
+/// are told in the portal (the outcome's own event goes to webhooks as usual).
+pub async fn level_timed_out(
+    db: &impl ConnectionTrait,
+    request_id: &str,
+    approved: bool,
+    message: &str,
+    approvers: &[i64],
+) -> Result<(), DbErr> {
+    let Some(r) = request::Entity::find_by_id(request_id.to_string()).one(db).await? else { return Ok(()) };
+    let mut users = approvers.to_vec();
+    users.push(r.requester_id);
+    let kind = if approved { EventType::RequestApproved } else { EventType::RequestRejected };
+    let title = format!("A request's approval level timed out: {message}");
+    let event = Event::new(kind, title, Some(format!("/requests/{}", r.id)), json!({"request_id": r.id, "message": message}));
+    store_outbox::tell(db, &event, &users).await
 }
 
 /// The owner of a deployment and, when `managers`, its group's managers.

@@ -46,7 +46,15 @@ pub async fn run(ctx: Context, settings: NotifySettings) {
             }
         };
         if batch.is_empty() {
-            ctx.signals.message_waited(Duration::from_secs(1)).await;
+            // Until the next message is due (a retry's pause is kept to the tenth of a second),
+            // a second at most, or until one is queued.
+            let wait = match store_outbox::next_due(&ctx.db).await {
+                Ok(Some(due)) => {
+                    (due - chrono::Utc::now()).to_std().unwrap_or_default().clamp(Duration::from_millis(50), Duration::from_secs(1))
+                }
+                _ => Duration::from_secs(1),
+            };
+            ctx.signals.message_waited(wait).await;
             continue;
         }
         let deliveries = batch.iter().map(|m| async {

@@ -82,7 +82,7 @@ pub(super) async fn record_decision(
     let mut a: request::ActiveModel = current.clone().into();
     // The timeline's entries are written once the row says where the request is now: the
     // notifications they mean read it. A level that timed out tells its approvers too.
-    let mut entries: Vec<(TimelineKind, String)> = Vec::new();
+    let mut entries: Vec<(TimelineKind, String, bool)> = Vec::new();
     let timed_out_level = if approver_id.is_none() {
         let names = approvers::waiting_on(&txn, &current).await?;
         user::Entity::find().filter(user::Column::Username.is_in(names)).all(&txn).await?.into_iter().map(|u| u.id).collect()
@@ -92,9 +92,9 @@ pub(super) async fn record_decision(
     if !approve {
         a.status = Set(current.status.next(RequestEvent::Reject).map_err(|e| ServiceError::Conflict(e.to_string()))?);
         a.holds_quota = Set(false);
-        entries.push((TimelineKind::Rejected, format!("{approver} rejected level {n}{said}")));
+        entries.push((TimelineKind::Rejected, format!("{approver} rejected level {n}{said}"), true));
     } else {
-        entries.push((TimelineKind::Decision, format!("{approver} approved level {n}{said}")));
+        entries.push((TimelineKind::Decision, format!("{approver} approved level {n}{said}"), true));
         let approvers = approvers::waiting_on(&txn, &current).await?;
         let approved_by: Vec<String> = request_decision::Entity::find()
             .filter(request_decision::Column::RequestId.eq(&r.id))
@@ -113,21 +113,32 @@ pub(super) async fn record_decision(
         };
         if !level_done {
             let missing: Vec<&str> = approvers.iter().filter(|p| !approved_by.contains(p)).map(String::as_str).collect();
-            entries.push((TimelineKind::Pending, format!("level {n} needs every approver; still waiting on {}", missing.join(", "))));
+            entries.push((
+                TimelineKind::Pending,
+                format!("level {n} needs every approver; still waiting on {}", missing.join(", ")),
+                false,
+            ));
         } else if (r.level as usize) + 1 < levels.len() {
             a.level = Set(r.level + 1);
             a.level_started_at = Set(Some(now));
             let next = current.explain.levels.get((r.level + 1) as usize).map(|l| l.who()).unwrap_or_default();
-            entries.push((TimelineKind::Pending, format!("level {n} approved; level {} waits on {next}", n + 1)));
+            entries.push((TimelineKind::Pending, format!("level {n} approved; level {} waits on {next}", n + 1), true));
         } else {
             a.status = Set(current.status.next(RequestEvent::Approve).map_err(|e| ServiceError::Conflict(e.to_string()))?);
-            entries.push((TimelineKind::Approved, format!("level {n} approved: the request is approved")));
+            entries.push((TimelineKind::Approved, format!("level {n} approved: the request is approved"), true));
         }
     }
     a.updated_at = Set(now);
     a.update(&txn).await?;
-    for (kind, message) in entries {
-        super::timeline_telling(&txn, &r.id, kind, message, &timed_out_level).await?;
+    for (kind, message, notifies) in entries {
+        if notifies {
+            timeline(&txn, &r.id, kind, message).await?;
+        } else {
+            super::timeline_quiet(&txn, &r.id, kind, &message).await?;
+        }
+    }
+    if approver_id.is_none() {
+        crate::services::notify::level_timed_out(&txn, &r.id, approve, &format!("level {n}: {comment}"), &timed_out_level).await?;
     }
     let action = if approve { "request.approve" } else { "request.reject" };
     audit::record(&txn, approver, action, &format!("request:{}", r.id), json!({"level": n, "comment": comment})).await?;

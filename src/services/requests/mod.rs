@@ -92,28 +92,24 @@ async fn timeline(
     kind: TimelineKind,
     message: impl Into<String>,
 ) -> Result<(), sea_orm::DbErr> {
-    timeline_telling(db, request_id, kind, message, &[]).await
+    let message = message.into();
+    timeline_quiet(db, request_id, kind, &message).await?;
+    crate::services::notify::on_timeline(db, request_id, kind, &message).await
 }
 
-/// The same, telling `also` (the approvers of a level that timed out) besides.
-async fn timeline_telling(
-    db: &impl ConnectionTrait,
-    request_id: &str,
-    kind: TimelineKind,
-    message: impl Into<String>,
-    also: &[i64],
-) -> Result<(), sea_orm::DbErr> {
-    let message = message.into();
+/// An entry that notifies nobody (an approver of an every-approver level approved: the others
+/// were told when the level began).
+async fn timeline_quiet(db: &impl ConnectionTrait, request_id: &str, kind: TimelineKind, message: &str) -> Result<(), sea_orm::DbErr> {
     request_event::ActiveModel {
         request_id: Set(request_id.into()),
         at: Set(Utc::now()),
         kind: Set(kind),
-        message: Set(message.clone()),
+        message: Set(message.to_string()),
         ..Default::default()
     }
     .insert(db)
     .await?;
-    crate::services::notify::on_timeline(db, request_id, kind, &message, also).await
+    Ok(())
 }
 
 /// Who may decide the current level of `r` now, by name (see `approvers::waiting_on`).
