@@ -18,6 +18,7 @@ use super::{
     ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, Exec, HostEndpoint, ImageInfo,
     Labelled, LogOptions, MountSpec, OutputChunk, OutputChunks, OutputStream, PublishedPort, StatsSample, TlsMaterial, labels,
 };
+use crate::domain::describe_error as describe;
 
 /// Seconds a call may take before the engine counts as unreachable. Pulls and waits are
 /// streamed, so this bounds each answer, not a whole pull.
@@ -66,21 +67,6 @@ fn map_error(endpoint: &str, operation: &'static str, e: BollardError) -> Docker
         BollardError::DockerResponseServerError { message, .. } => DockerError::Engine { endpoint, operation, message },
         other => DockerError::Unreachable { endpoint, message: describe(&other) },
     }
-}
-
-/// An error with its causes, which for connection failures hold the useful part.
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 fn label_filters(labels: &[String]) -> HashMap<String, Vec<String>> {

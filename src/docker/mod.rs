@@ -232,7 +232,7 @@ pub struct LogOptions {
 }
 
 /// One sample of a container's use of the host, as `docker stats` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StatsSample {
     /// Of one CPU: 200 is two CPUs busy.
     pub cpu_percent: f64,

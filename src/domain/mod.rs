@@ -60,3 +60,18 @@ mod terminal_tests {
         assert_eq!(super::strip_terminal_codes(raw), "/ # echo hi\nhi\ndone");
     }
 }
+
+/// An error with its causes (for connection failures the useful part is in a source).
+pub fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -111,21 +111,6 @@ async fn webhook_post(ctx: &Context, client: &reqwest::Client, m: &outbox::Model
         Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None),
         Ok(res) => (Some(res.status().as_u16()), Some(format!("the receiver answered {}", res.status()))),
         Err(e) if e.is_timeout() => (None, Some(format!("no answer within {} s", TIMEOUT.as_secs()))),
-        Err(e) => (None, Some(format!("could not reach the receiver: {}", describe(&e)))),
+        Err(e) => (None, Some(format!("could not reach the receiver: {}", crate::domain::describe_error(&e)))),
     }
-}
-
-/// An error with its causes (a connection refused is in the source).
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }

@@ -22,32 +22,13 @@ pub struct ContainerStats {
     pub component: String,
     /// The container's name on its host.
     pub container: String,
-    /// Of one CPU: 200 is two CPUs busy.
-    pub cpu_percent: f64,
-    pub memory_bytes: u64,
-    /// The container's memory limit (the host's memory when it has none).
-    pub memory_limit_bytes: u64,
-    pub net_rx_bytes: u64,
-    pub net_tx_bytes: u64,
-    pub block_read_bytes: u64,
-    pub block_write_bytes: u64,
-    pub pids: u64,
+    #[serde(flatten)]
+    pub sample: StatsSample,
 }
 
 impl ContainerStats {
-    fn of(t: &Target, s: StatsSample) -> Self {
-        Self {
-            component: t.component.clone(),
-            container: t.name.clone(),
-            cpu_percent: s.cpu_percent,
-            memory_bytes: s.memory_bytes,
-            memory_limit_bytes: s.memory_limit_bytes,
-            net_rx_bytes: s.net_rx_bytes,
-            net_tx_bytes: s.net_tx_bytes,
-            block_read_bytes: s.block_read_bytes,
-            block_write_bytes: s.block_write_bytes,
-            pids: s.pids,
-        }
+    fn of(t: &Target, sample: StatsSample) -> Self {
+        Self { component: t.component.clone(), container: t.name.clone(), sample }
     }
 }
 
