@@ -193,6 +193,26 @@ async fn webhooks_are_signed_retried_and_dead_lettered() {
     eventually(10, "a fourth try", || async { (got.lock().unwrap().iter().filter(|r| r.path == "/fail").count() >= 4).then_some(()) })
         .await;
     assert_eq!(w.dev.get(&format!("/api/v1/webhooks/{hook}/deliveries")).await.status(), StatusCode::FORBIDDEN);
+    // The admin pages: the list, one webhook's deliveries with their tries, and the form.
+    let browser = app.browser();
+    browser.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let (status, list) = browser.page("/admin/webhooks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(&format!("{base}/fail")) && list.contains("request.submitted"), "{list}");
+    let (status, page) = browser.page(&format!("/admin/webhooks/{hook}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("the receiver answered 500"), "the tries' errors are shown: {page}");
+    let res = browser.submit("/admin/webhooks", "/admin/webhooks", &[("url", "not a url"), ("events", "*"), ("secret", SECRET)]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("not a URL") && !body.contains(SECRET), "the error is said, the secret not sent back");
+    let ok = format!("{base}/ok-too");
+    let res = browser
+        .submit("/admin/webhooks", "/admin/webhooks", &[("url", &ok), ("events", "host.down"), ("events", "host.up"), ("secret", SECRET)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let hooks = w.admin.json("/api/v1/webhooks").await;
+    assert!(hooks.as_array().unwrap().iter().any(|h| h["url"] == ok && h["events"] == json!(["host.down", "host.up"])), "{hooks}");
     assert_eq!(w.admin.delete(&format!("/api/v1/webhooks/{hook}")).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(w.admin.get(&format!("/api/v1/webhooks/{hook}/deliveries")).await.status(), StatusCode::NOT_FOUND);
 }

@@ -7,6 +7,7 @@ mod deployments;
 mod groups;
 mod hosts;
 mod users;
+mod webhooks;
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(catalog::routes)
         .configure(users::routes)
         .configure(groups::routes)
-        .configure(audit::routes);
+        .configure(audit::routes)
+        .configure(webhooks::routes);
 }
 
 /// A comma-separated list, trimmed, without empty entries.
