@@ -65,6 +65,8 @@ struct RawSettings {
     #[serde(default)]
     notify: NotifySettings,
     #[serde(default)]
+    smtp: RawSmtp,
+    #[serde(default)]
     hosts: HostSettings,
     #[serde(default)]
     oidc: OidcSettings,
@@ -145,11 +147,96 @@ pub struct NotifySettings {
     pub max_attempts: u32,
     /// Lease warnings, expiries and destructions also notify the group's managers.
     pub lease_managers: bool,
+    /// How long a sender holds a message it took: a sender that died leaves it to another after
+    /// this. One delivery is given at most half of it (and 10 s for a webhook, 20 s for mail).
+    pub lease_secs: u32,
 }
 
 impl Default for NotifySettings {
     fn default() -> Self {
-        Self { retry_base_secs: 10, max_attempts: 8, lease_managers: true }
+        Self { retry_base_secs: 10, max_attempts: 8, lease_managers: true, lease_secs: 60 }
+    }
+}
+
+/// `[smtp]` as written; `SmtpSettings` once checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSmtp {
+    url: Option<String>,
+    from: Option<String>,
+    username: Option<String>,
+    password: Option<Secret>,
+}
+
+/// How an SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: no TLS (a relay on the same machine or network).
+    None,
+    /// `smtp://…?tls=starttls`: STARTTLS, required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Tls,
+}
+
+/// E-mail over SMTP (`[smtp]`); e-mail is off without `url`. Printed without its password.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// The `From:` of every message, as checked (`Name <address>` or an address).
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl SmtpSettings {
+    fn parse(raw: RawSmtp) -> Result<Option<Self>, ConfigError> {
+        let bad = |key: &'static str, message: String| ConfigError::BadValue { key, message };
+        let Some(text) = raw.url.filter(|u| !u.trim().is_empty()) else {
+            if raw.from.is_some() || raw.username.is_some() || raw.password.is_some() {
+                return Err(bad(
+                    "smtp.url",
+                    "is needed when other [smtp] keys are set (for example \"smtp://mail.example:587?tls=starttls\")".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let url = Url::parse(text.trim()).map_err(|e| bad("smtp.url", format!("`{text}` is not a URL: {e}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("smtp.url", "must not carry a user or password: use smtp.username and smtp.password".into()));
+        }
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("smtp.url", format!("`{text}` names no host")))?;
+        let mut tls = match url.scheme() {
+            "smtp" => SmtpTls::None,
+            "smtps" => SmtpTls::Tls,
+            other => return Err(bad("smtp.url", format!("`{other}://` is not an SMTP scheme: use smtp:// or smtps://"))),
+        };
+        for (k, v) in url.query_pairs() {
+            match (k.as_ref(), v.as_ref(), tls) {
+                ("tls", "starttls" | "required", SmtpTls::None) => tls = SmtpTls::StartTls,
+                ("tls", "none", SmtpTls::None) => {}
+                ("tls", _, SmtpTls::Tls) => return Err(bad("smtp.url", "smtps:// is TLS already; `tls=` goes with smtp://".into())),
+                ("tls", other, _) => return Err(bad("smtp.url", format!("`tls={other}`: use tls=starttls or tls=none"))),
+                (other, _, _) => return Err(bad("smtp.url", format!("`{other}` is not a setting of the URL; only `tls` is"))),
+            }
+        }
+        let port = url.port().unwrap_or(match tls {
+            SmtpTls::None => 25,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+        });
+        let from = raw.from.map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).ok_or_else(|| {
+            bad("smtp.from", "is needed with smtp.url: the sender of Wharf's mail, for example \"Wharf <wharf@example.com>\"".into())
+        })?;
+        from.parse::<lettre::message::Mailbox>()
+            .map_err(|e| bad("smtp.from", format!("`{from}` is not a mail address (`Name <user@host>` or `user@host`): {e}")))?;
+        let username = raw.username.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+        if raw.password.is_some() && username.is_none() {
+            return Err(bad("smtp.password", "needs smtp.username".into()));
+        }
+        Ok(Some(Self { host: host.to_string(), port, tls, from, username, password: raw.password }))
     }
 }
 
@@ -452,6 +539,8 @@ pub struct Settings {
     pub lease: LeaseSettings,
     pub console: ConsoleSettings,
     pub notify: NotifySettings,
+    /// E-mail; `None`: off.
+    pub smtp: Option<SmtpSettings>,
     pub hosts: HostSettings,
     pub oidc: OidcSettings,
     /// Proxies whose `X-Forwarded-For` is believed (for the client address of throttling and
@@ -610,9 +699,13 @@ impl TryFrom<RawSettings> for Settings {
         if !(1..=3600).contains(&raw.notify.retry_base_secs) {
             return Err(ConfigError::BadValue { key: "notify.retry_base_secs", message: "must be 1 to 3600".into() });
         }
+        if !(4..=3600).contains(&raw.notify.lease_secs) {
+            return Err(ConfigError::BadValue { key: "notify.lease_secs", message: "must be 4 to 3600".into() });
+        }
         if !(1..=50).contains(&raw.notify.max_attempts) {
             return Err(ConfigError::BadValue { key: "notify.max_attempts", message: "must be 1 to 50".into() });
         }
+        let smtp = SmtpSettings::parse(raw.smtp)?;
         let trusted_proxies = raw
             .trusted_proxies
             .iter()
@@ -640,6 +733,7 @@ impl TryFrom<RawSettings> for Settings {
             lease: raw.lease,
             console: raw.console,
             notify: raw.notify,
+            smtp,
             secret_key_file: raw.secret_key_file.relative(),
             limits: raw.limits,
             default_quota: raw.default_quota,
@@ -687,6 +781,28 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://wharf:"), "{shown}");
+    }
+
+    #[test]
+    fn smtp_settings_are_checked() {
+        let s = from_toml("[smtp]\nurl = \"smtp://mail.example:2525?tls=starttls\"\nfrom = \"Wharf <w@example.com>\"\nusername = \"u\"\npassword = \"hunter2-smtp\"\n").unwrap();
+        let m = s.smtp.as_ref().unwrap();
+        assert_eq!((m.host.as_str(), m.port, m.tls), ("mail.example", 2525, SmtpTls::StartTls));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(from_toml("[smtp]\nurl = \"smtps://m.example\"\nfrom = \"w@example.com\"").unwrap().smtp.unwrap().port, 465);
+        assert!(from_toml("").unwrap().smtp.is_none());
+        for (toml, key) in [
+            ("[smtp]\nurl = \"http://m\"\nfrom = \"w@example.com\"", "smtp.url"),
+            ("[smtp]\nurl = \"smtp://u:p@m\"\nfrom = \"w@example.com\"", "smtp.url"),
+            ("[smtp]\nurl = \"smtp://m?tls=maybe\"\nfrom = \"w@example.com\"", "smtp.url"),
+            ("[smtp]\nurl = \"smtp://m\"", "smtp.from"),
+            ("[smtp]\nurl = \"smtp://m\"\nfrom = \"not an address\"", "smtp.from"),
+            ("[smtp]\nurl = \"smtp://m\"\nfrom = \"w@example.com\"\npassword = \"x\"", "smtp.password"),
+            ("[smtp]\nfrom = \"w@example.com\"", "smtp.url"),
+        ] {
+            let err = from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum Kind<'a> {
     Transcript,
     /// A webhook's signing secret.
     WebhookSecret,
+    /// An approve or reject link of an approval mail.
+    ApproveLink,
 }
 
 impl Kind<'_> {
@@ -61,6 +63,7 @@ impl Kind<'_> {
             Kind::Check => b"wharf key check".to_vec(),
             Kind::Transcript => b"wharf console transcript".to_vec(),
             Kind::WebhookSecret => b"wharf webhook secret".to_vec(),
+            Kind::ApproveLink => b"wharf approve link".to_vec(),
         }
     }
 }

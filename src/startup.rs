@@ -34,6 +34,8 @@ pub enum StartError {
     Instance(sea_orm::DbErr),
     #[error(transparent)]
     Oidc(#[from] crate::auth::oidc::OidcError),
+    #[error("cannot set up e-mail: {0}")]
+    Mail(String),
 }
 
 /// The application, wired: its state, routes and listener. `build` starts nothing in the
@@ -52,6 +54,7 @@ pub struct Application {
     me: store::replicas::Me,
     lease: crate::config::LeaseSettings,
     notify: crate::config::NotifySettings,
+    mailer: Option<crate::services::notify::mail::Mailer>,
 }
 
 impl Application {
@@ -70,13 +73,30 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind.to_string(), source })?.port();
         let workers = settings.workers;
+        let base = settings
+            .base_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{}:{port}", settings.bind.ip()));
+        let mailer = match &settings.smtp {
+            None => {
+                tracing::info!("e-mail is off: no smtp.url is set (notifications stay in the portal and webhooks)");
+                None
+            }
+            Some(smtp) => {
+                if settings.base_url.is_none() {
+                    tracing::warn!(links = %base, "base_url is not set: links in mail use the address Wharf listens on and may not reach people");
+                }
+                let url = url::Url::parse(&base).map_err(|e| StartError::Mail(format!("the links' base `{base}`: {e}")))?;
+                let timeout =
+                    crate::services::notify::sender::delivery_limit(settings.notify.lease_secs, crate::services::notify::mail::TIMEOUT);
+                let mailer = crate::services::notify::mail::Mailer::new(smtp, url, timeout).map_err(StartError::Mail)?;
+                tracing::info!(server = %smtp.host, port = smtp.port, "e-mail is on");
+                Some(mailer)
+            }
+        };
         let oidc = match settings.oidc.issuer {
             Some(_) => {
-                let base = settings
-                    .base_url
-                    .as_ref()
-                    .map(|u| u.as_str().trim_end_matches('/').to_string())
-                    .unwrap_or_else(|| format!("http://{}:{port}", settings.bind.ip()));
                 let redirect = format!("{base}/auth/oidc/callback");
                 Some(Arc::new(crate::auth::oidc::Oidc::discover(&settings.oidc, &redirect).await?))
             }
@@ -126,7 +146,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new(), lease, notify })
+        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new(), lease, notify, mailer })
     }
 
     pub fn port(&self) -> u16 {
@@ -158,8 +178,8 @@ impl Application {
         let (ctx, lease) = (self.ctx.clone(), self.lease.clone());
         let managers = self.notify.lease_managers;
         supervise("leases", move || crate::services::leases::run(ctx.clone(), lease.clone(), managers));
-        let (ctx, notify) = (self.ctx.clone(), self.notify.clone());
-        supervise("notifications", move || crate::services::notify::sender::run(ctx.clone(), notify.clone()));
+        let (ctx, notify, mailer) = (self.ctx.clone(), self.notify.clone(), self.mailer.clone());
+        supervise("notifications", move || crate::services::notify::sender::run(ctx.clone(), notify.clone(), mailer.clone()));
     }
 
     /// Starts the background loops and serves until the process is told to stop. SIGINT or

@@ -12,6 +12,7 @@ mod m20261201_000003_replicas;
 mod m20261201_000004_lifecycle;
 mod m20261201_000005_console;
 mod m20261201_000006_outbox;
+mod m20261201_000007_mail;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_lifecycle::Migration),
             Box::new(m20261201_000005_console::Migration),
             Box::new(m20261201_000006_outbox::Migration),
+            Box::new(m20261201_000007_mail::Migration),
         ]
     }
 }

@@ -50,6 +50,7 @@ cleanup() {
     kill -9 "$pid" 2>/dev/null
   done
   [ -f "$work/oidc.pid" ] && kill "$(cat "$work/oidc.pid")" 2>/dev/null
+  [ -f "$work/smtp.pid" ] && kill "$(cat "$work/smtp.pid")" 2>/dev/null
   for p in "$work"/pg*; do
     [ -f "$p/data/postmaster.pid" ] && runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$p/data" -m immediate stop >/dev/null 2>&1
   done
@@ -158,6 +159,32 @@ make_tls() {
     openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile client.ext -out cert.pem 2>/dev/null
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=someone-else" -keyout bad-key.pem -out bad-cert.pem 2>/dev/null
   ) || die "openssl could not make the test certificates"
+}
+
+# ---------------------------------------------------------------- SMTP server
+# aiosmtpd, pinned by tests/smtp/requirements.txt, on 127.0.0.1: it writes each message it
+# accepts to a folder as JSON (tests/smtp/server.py), which the tests read.
+start_smtp() {
+  local venv="$root/tests/smtp/.venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/pip" freeze 2>/dev/null | diff -q - tests/smtp/requirements.txt >/dev/null; then
+    log "installing the test SMTP server (aiosmtpd, pinned by tests/smtp/requirements.txt)"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r tests/smtp/requirements.txt || die "pip install aiosmtpd failed"
+  fi
+  local port; port=$(free_port)
+  mkdir -p "$work/mail"
+  "$venv/bin/python" tests/smtp/server.py "$port" "$work/mail" >"$work/smtp.log" 2>&1 &
+  echo $! >"$work/smtp.pid"
+  for _ in $(seq 1 100); do
+    grep -q "test SMTP server" "$work/smtp.log" 2>/dev/null && break
+    kill -0 "$(cat "$work/smtp.pid")" 2>/dev/null || { cat "$work/smtp.log" >&2; die "the test SMTP server exited"; }
+    sleep 0.1
+  done
+  grep -q "test SMTP server" "$work/smtp.log" || { cat "$work/smtp.log" >&2; die "the test SMTP server did not start"; }
+  export WHARF_TEST_SMTP="127.0.0.1:$port"
+  export WHARF_TEST_MAIL_DIR="$work/mail"
+  log "SMTP server on $WHARF_TEST_SMTP"
 }
 
 # ---------------------------------------------------------------- OpenID provider

@@ -61,6 +61,70 @@ impl fmt::Display for EventType {
     }
 }
 
+/// The kinds of notification a user chooses to get by e-mail (or not): a user's `mail_off`
+/// lists the ones they turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// A request waits on my decision.
+    Approvals,
+    /// What became of my requests.
+    Requests,
+    /// My deployments' leases.
+    Leases,
+    /// Hosts down and back (admins).
+    Hosts,
+}
+
+impl MailKind {
+    pub const ALL: &'static [MailKind] = &[MailKind::Approvals, MailKind::Requests, MailKind::Leases, MailKind::Hosts];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Approvals => "approvals",
+            MailKind::Requests => "requests",
+            MailKind::Leases => "leases",
+            MailKind::Hosts => "hosts",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            MailKind::Approvals => "requests that wait on my approval",
+            MailKind::Requests => "what became of my requests (approved, rejected, done, failed, cancelled, timed out)",
+            MailKind::Leases => "my deployments' leases: warnings, ends and destruction",
+            MailKind::Hosts => "hosts that stop answering or answer again (admins)",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == raw.trim())
+    }
+
+    pub fn of(kind: EventType) -> Self {
+        match kind {
+            EventType::RequestPending => MailKind::Approvals,
+            EventType::RequestSubmitted
+            | EventType::RequestApproved
+            | EventType::RequestRejected
+            | EventType::RequestSucceeded
+            | EventType::RequestFailed
+            | EventType::RequestCancelled => MailKind::Requests,
+            EventType::LeaseWarning | EventType::LeaseExpired | EventType::DeploymentDestroyed => MailKind::Leases,
+            EventType::HostDown | EventType::HostUp => MailKind::Hosts,
+        }
+    }
+
+    /// Whether a user whose `mail_off` is `off` wants this kind by mail.
+    pub fn wanted(self, off: &str) -> bool {
+        !off.split(',').any(|k| k.trim() == self.as_str())
+    }
+
+    /// `mail_off` for the kinds that are not `on`.
+    pub fn off_list(on: &[MailKind]) -> String {
+        Self::ALL.iter().filter(|k| !on.contains(k)).map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+    }
+}
+
 /// A webhook's subscription: event types, or `*` for all.
 pub fn subscribes(events: &[String], kind: EventType) -> bool {
     events.iter().any(|e| e == "*" || e == kind.as_str())
@@ -110,6 +174,18 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"key").unwrap();
         mac.update(b"5.{}");
         assert_eq!(sign(b"key", 5, b"{}"), hex::encode(mac.finalize().into_bytes()));
+    }
+
+    #[test]
+    fn mail_preferences_read_back() {
+        assert!(MailKind::Leases.wanted(""));
+        let off = MailKind::off_list(&[MailKind::Approvals, MailKind::Hosts]);
+        assert_eq!(off, "requests,leases");
+        assert!(!MailKind::of(EventType::LeaseWarning).wanted(&off));
+        assert!(MailKind::of(EventType::RequestPending).wanted(&off));
+        for k in MailKind::ALL {
+            assert_eq!(MailKind::parse(k.as_str()), Some(*k));
+        }
     }
 
     #[test]

@@ -529,6 +529,8 @@ wire_enum! {
         Pending = "pending", "pending", Busy;
         Delivered = "delivered", "delivered", Ok;
         Dead = "dead", "dead-lettered", Bad;
+        /// Not sent: its channel is off (e-mail with no `smtp.url`).
+        Skipped = "skipped", "not sent", Idle;
     }
 }
 

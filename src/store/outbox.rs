@@ -14,6 +14,9 @@ use crate::store::db_now;
 use crate::store::entities::{notification, outbox, outbox_attempt, user, webhook};
 
 pub const WEBHOOK: &str = "webhook";
+/// An e-mail to a user (`target`: the user's id); the sender writes it from the payload
+/// `{"event": <the webhook body>, "title", "link"}` when it sends.
+pub const EMAIL: &str = "email";
 
 /// Something that happened, for the people it concerns and the webhooks that want it.
 #[derive(Debug, Clone)]
@@ -41,8 +44,9 @@ impl Event {
 }
 
 /// In the caller's transaction: a notification for each of `users` (once each, active
-/// accounts only; network addresses hidden from those who are not admins, as on the pages), and
-/// a message for each webhook that subscribes to the event's type.
+/// accounts only; network addresses hidden from those who are not admins, as on the pages; an
+/// e-mail too for those with an address who want its kind), and a message for each webhook that
+/// subscribes to the event's type.
 pub async fn emit(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Result<(), DbErr> {
     tell(db, event, users).await?;
     let body = event.body();
@@ -62,7 +66,8 @@ pub async fn emit(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Re
     Ok(())
 }
 
-/// The portal's notifications only (no webhook): for `users`, as `emit` writes them.
+/// The people's part of `emit` (no webhook): a notification for each of `users`, and an e-mail
+/// for those with an address who want the event's kind by mail.
 pub async fn tell(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Result<(), DbErr> {
     if users.is_empty() {
         return Ok(());
@@ -77,7 +82,7 @@ pub async fn tell(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Re
             user_id: Set(u.id),
             event_id: Set(event.id.clone()),
             event_type: Set(event.kind.as_str().to_string()),
-            title: Set(title),
+            title: Set(title.clone()),
             link: Set(event.link.clone()),
             created_at: Set(event.at),
             read_at: Set(None),
@@ -85,14 +90,21 @@ pub async fn tell(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Re
         }
         .insert(db)
         .await?;
+        let has_address = u.email.as_deref().is_some_and(|e| !e.trim().is_empty());
+        if has_address && events::MailKind::of(event.kind).wanted(&u.mail_off) {
+            let body: Value = serde_json::from_str(&event.body()).unwrap_or(Value::Null);
+            let payload = json!({"event": body, "title": title, "link": event.link}).to_string();
+            enqueue(db, event, EMAIL, &u.id.to_string(), &payload).await?;
+        }
     }
     Ok(())
 }
 
 /// When the next pending message is due (the sender sleeps until then, a second at most).
-pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+pub async fn next_due(db: &impl ConnectionTrait, channels: &[&str]) -> Result<Option<DateTime<Utc>>, DbErr> {
     Ok(outbox::Entity::find()
         .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
+        .filter(outbox::Column::Channel.is_in(channels.iter().copied()))
         .order_by_asc(outbox::Column::NextAttemptAt)
         .one(db)
         .await?
@@ -142,11 +154,24 @@ fn due(now: DateTime<Utc>) -> Condition {
         .add(Condition::any().add(outbox::Column::LeaseUntil.is_null()).add(outbox::Column::LeaseUntil.lt(now)))
 }
 
-/// Takes up to `limit` messages that are due, each with a lease of `lease_secs` and the next
-/// epoch (its `attempts`); one conditional UPDATE each, so two senders never both take one.
-pub async fn claim(db: &impl ConnectionTrait, owner: &str, lease_secs: u32, limit: u64) -> Result<Vec<outbox::Model>, DbErr> {
+/// Takes up to `limit` messages of `channels` that are due, each with a lease of `lease_secs`
+/// and the next epoch (its `attempts`); one conditional UPDATE each, so two senders never both
+/// take one.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    lease_secs: u32,
+    limit: u64,
+    channels: &[&str],
+) -> Result<Vec<outbox::Model>, DbErr> {
     let now = db_now(db).await?;
-    let candidates = outbox::Entity::find().filter(due(now)).order_by_asc(outbox::Column::NextAttemptAt).limit(limit).all(db).await?;
+    let candidates = outbox::Entity::find()
+        .filter(due(now))
+        .filter(outbox::Column::Channel.is_in(channels.iter().copied()))
+        .order_by_asc(outbox::Column::NextAttemptAt)
+        .limit(limit)
+        .all(db)
+        .await?;
     let mut claimed = Vec::new();
     for c in candidates {
         let res = outbox::Entity::update_many()
@@ -173,6 +198,8 @@ pub struct Tried {
     pub status_code: Option<u16>,
     /// `None`: delivered.
     pub error: Option<String>,
+    /// The error will not go away by trying again (the webhook or the recipient is gone): dead now.
+    pub permanent: bool,
     pub millis: i64,
 }
 
@@ -200,7 +227,7 @@ pub async fn record(
     let attempts = u32::try_from(m.attempts).unwrap_or(0);
     let (status, next) = match &tried.error {
         None => (OutboxStatus::Delivered, now),
-        Some(_) if attempts >= max_attempts => (OutboxStatus::Dead, now),
+        Some(_) if attempts >= max_attempts || tried.permanent => (OutboxStatus::Dead, now),
         Some(_) => (OutboxStatus::Pending, now + Duration::from_std(events::backoff(base, attempts)).unwrap_or(Duration::hours(1))),
     };
     let res = outbox::Entity::update_many()
@@ -219,14 +246,27 @@ pub async fn record(
     Ok(res.rows_affected == 1)
 }
 
-/// A dead message goes back to the queue, with its tries counted from zero.
+/// The pending messages of a channel this server does not send (e-mail with no SMTP server) are
+/// marked `skipped`, with why: they are not held until someone turns the channel on.
+pub async fn skip_channel(db: &impl ConnectionTrait, channel: &str, why: &str) -> Result<u64, DbErr> {
+    let res = outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Skipped))
+        .col_expr(outbox::Column::LastError, Expr::value(why))
+        .filter(outbox::Column::Channel.eq(channel))
+        .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// A dead (or skipped) message goes back to the queue, with its tries counted from zero.
 pub async fn retry(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
     let res = outbox::Entity::update_many()
         .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Pending))
         .col_expr(outbox::Column::Attempts, Expr::value(0))
         .col_expr(outbox::Column::NextAttemptAt, Expr::value(Utc::now()))
         .filter(outbox::Column::Id.eq(id))
-        .filter(outbox::Column::Status.eq(OutboxStatus::Dead))
+        .filter(outbox::Column::Status.is_in([OutboxStatus::Dead, OutboxStatus::Skipped]))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)

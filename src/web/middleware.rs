@@ -145,6 +145,7 @@ pub async fn security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let docs = req.path().starts_with("/api/docs");
     let console = req.path().starts_with("/deployments/") && req.path().ends_with("/console");
+    let approve_link = req.path().starts_with(APPROVE_LINK);
     let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.secure_cookies());
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
@@ -158,7 +159,8 @@ pub async fn security_headers(
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    // An approve link's page sends no Referer at all: its address holds the link's token.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static(if approve_link { "no-referrer" } else { "same-origin" }));
     // Pages and API answers are made for one caller (a new API token is shown once): never
     // kept by a browser or a proxy. Static files set their own caching.
     let dynamic = h
@@ -213,11 +215,20 @@ impl tracing_actix_web::RootSpanBuilder for AccessLog {
     }
 }
 
-/// The path, with its query unless the route is one whose query stays out of logs.
+/// Where an approval mail's links point; the token after it stays out of logs.
+const APPROVE_LINK: &str = "/approvals/link/";
+
+/// The path, with its query unless the route is one whose query stays out of logs. An approve
+/// link's token is left out, in the path and in a query that carries it (the login page's `next`).
 fn logged_target(path: &str, query: &str) -> String {
-    let quiet = ["/console", "/logs", "/stats"].iter().any(|end| path.ends_with(end)) && path.contains("/deployments/");
+    let path = match path.find(APPROVE_LINK) {
+        Some(at) => format!("{}{APPROVE_LINK}[token not logged]", &path[..at]),
+        None => path.to_string(),
+    };
+    let carries_link = query.contains("approvals/link") || query.to_ascii_lowercase().contains("approvals%2flink");
+    let quiet = carries_link || (["/console", "/logs", "/stats"].iter().any(|end| path.ends_with(end)) && path.contains("/deployments/"));
     match (query.is_empty(), quiet) {
-        (true, _) => path.to_string(),
+        (true, _) => path,
         (false, true) => format!("{path}?[query not logged]"),
         (false, false) => format!("{path}?{query}"),
     }
@@ -226,6 +237,14 @@ fn logged_target(path: &str, query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::logged_target;
+
+    #[test]
+    fn approve_link_tokens_stay_out_of_the_access_log() {
+        assert_eq!(logged_target("/approvals/link/c2VjcmV0", ""), "/approvals/link/[token not logged]");
+        assert_eq!(logged_target("/login", "next=%2Fapprovals%2Flink%2Fc2VjcmV0"), "/login?[query not logged]");
+        assert_eq!(logged_target("/login", "next=/approvals/link/c2VjcmV0"), "/login?[query not logged]");
+        assert_eq!(logged_target("/login", "next=%2Frequests"), "/login?next=%2Frequests");
+    }
 
     #[test]
     fn console_and_log_queries_stay_out_of_the_access_log() {

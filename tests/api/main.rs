@@ -13,6 +13,7 @@ mod faults;
 mod health;
 mod hosts;
 mod lifecycle;
+mod mail;
 mod notify;
 mod observe;
 mod oidc;

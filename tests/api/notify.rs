@@ -15,7 +15,7 @@ use crate::helpers::{Db, eventually, spawn_app_with};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     at: Instant,
     headers: Vec<(String, String)>,
@@ -23,7 +23,7 @@ struct Received {
 }
 
 impl Received {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).unwrap_or("")
     }
     fn json(&self) -> Value {
@@ -32,7 +32,7 @@ impl Received {
 }
 
 /// An HTTP receiver on 127.0.0.1: `/ok` answers 200, `/fail` 500; every request is kept.
-async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+pub(crate) async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let kept = got.clone();
@@ -68,7 +68,7 @@ fn signature(secret: &str, timestamp: &str, body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-const SECRET: &str = "a-webhook-secret-of-some-length";
+pub(crate) const SECRET: &str = "a-webhook-secret-of-some-length";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_signed_retried_and_dead_lettered() {

@@ -1,6 +1,8 @@
 //! Notifications: who hears of what (`on_timeline` for requests, `deployment_event` for
 //! leases), written to the outbox in the transaction of the change; webhooks that admins
 //! register; each user's notification list. The sender loop (`sender.rs`) delivers.
+pub mod links;
+pub mod mail;
 pub mod sender;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +13,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::domain::events::EventType;
+use crate::domain::events::{EventType, MailKind};
 use crate::domain::states::{OutboxStatus, TimelineKind};
 use crate::sealing::Kind;
 use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit};
@@ -281,6 +283,11 @@ pub struct DeliveryView {
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub tries: Vec<TryView>,
+    #[serde(skip)]
+    pub target: String,
+    /// An e-mail's recipient (a username); absent for webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -294,13 +301,27 @@ pub struct TryView {
 /// A webhook's latest deliveries (at most `limit`), newest first, with their tries.
 pub async fn deliveries(ctx: &Context, id: i64, limit: u64) -> ServiceResult<Vec<DeliveryView>> {
     find_webhook(ctx, id).await?;
-    let rows = outbox::Entity::find()
-        .filter(outbox::Column::Channel.eq(store_outbox::WEBHOOK))
-        .filter(outbox::Column::Target.eq(id.to_string()))
-        .order_by_desc(outbox::Column::CreatedAt)
-        .limit(limit)
-        .all(&ctx.db)
-        .await?;
+    delivery_views(ctx, store_outbox::WEBHOOK, Some(id.to_string()), limit).await
+}
+
+/// The latest e-mails (at most `limit`), newest first, with their tries; `to` is the user.
+pub async fn mail_deliveries(ctx: &Context, limit: u64) -> ServiceResult<Vec<DeliveryView>> {
+    let mut out = delivery_views(ctx, store_outbox::EMAIL, None, limit).await?;
+    let ids: Vec<i64> = out.iter().filter_map(|d| d.target.parse().ok()).collect();
+    let names: std::collections::HashMap<i64, String> =
+        user::Entity::find().filter(user::Column::Id.is_in(ids)).all(&ctx.db).await?.into_iter().map(|u| (u.id, u.username)).collect();
+    for d in &mut out {
+        d.to = d.target.parse().ok().and_then(|id: i64| names.get(&id).cloned());
+    }
+    Ok(out)
+}
+
+async fn delivery_views(ctx: &Context, channel: &str, target: Option<String>, limit: u64) -> ServiceResult<Vec<DeliveryView>> {
+    let mut q = outbox::Entity::find().filter(outbox::Column::Channel.eq(channel));
+    if let Some(t) = target {
+        q = q.filter(outbox::Column::Target.eq(t));
+    }
+    let rows = q.order_by_desc(outbox::Column::CreatedAt).limit(limit).all(&ctx.db).await?;
     let mut out = Vec::new();
     for m in rows {
         let tries = outbox_attempt::Entity::find()
@@ -323,24 +344,42 @@ pub async fn deliveries(ctx: &Context, id: i64, limit: u64) -> ServiceResult<Vec
             created_at: m.created_at,
             delivered_at: m.delivered_at,
             tries,
+            target: m.target,
+            to: None,
         });
     }
     Ok(out)
 }
 
-/// A dead-lettered delivery goes back to the queue (admins).
+/// Sends a dead-lettered delivery of a webhook again.
 pub async fn retry_delivery(ctx: &Context, actor: &str, webhook_id: i64, delivery: &str) -> ServiceResult<()> {
     find_webhook(ctx, webhook_id).await?;
-    let m = outbox::Entity::find_by_id(delivery.to_string())
-        .filter(outbox::Column::Target.eq(webhook_id.to_string()))
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no delivery `{delivery}` of webhook {webhook_id}")))?;
+    retry_message(ctx, actor, store_outbox::WEBHOOK, Some(webhook_id.to_string()), delivery).await
+}
+
+/// Sends a dead-lettered (or skipped) e-mail again.
+pub async fn retry_mail(ctx: &Context, actor: &str, delivery: &str) -> ServiceResult<()> {
+    retry_message(ctx, actor, store_outbox::EMAIL, None, delivery).await
+}
+
+async fn retry_message(ctx: &Context, actor: &str, channel: &str, target: Option<String>, delivery: &str) -> ServiceResult<()> {
+    let mut q = outbox::Entity::find_by_id(delivery.to_string()).filter(outbox::Column::Channel.eq(channel));
+    if let Some(t) = &target {
+        q = q.filter(outbox::Column::Target.eq(t));
+    }
+    let m = q.one(&ctx.db).await?.ok_or_else(|| ServiceError::NotFound(format!("no {channel} delivery `{delivery}`")))?;
     let txn = crate::store::begin(&ctx.db).await?;
     if !store_outbox::retry(&txn, &m.id).await? {
-        return Err(ServiceError::Conflict(format!("delivery `{delivery}` is {}: only a dead-lettered one is retried", m.status)));
+        return Err(ServiceError::Conflict(format!(
+            "delivery `{delivery}` is {}: only a dead-lettered or skipped one is sent again",
+            m.status
+        )));
     }
-    audit::record(&txn, actor, "webhook.retry", &format!("webhook:{webhook_id}"), json!({"delivery": delivery})).await?;
+    let what = match target {
+        Some(t) => format!("{channel}:{t}"),
+        None => channel.to_string(),
+    };
+    audit::record(&txn, actor, &format!("{channel}.retry"), &what, json!({"delivery": delivery})).await?;
     txn.commit().await?;
     ctx.signals.message_queued();
     Ok(())
@@ -402,4 +441,66 @@ pub async fn mark_read(ctx: &Context, user_id: i64, ids: Option<&[i64]>) -> Serv
         q = q.filter(notification::Column::Id.is_in(ids.iter().copied()));
     }
     Ok(q.exec(&ctx.db).await?.rows_affected)
+}
+
+// ----- e-mail preferences -------------------------------------------------------------------
+
+/// A user's e-mail preferences: their address and, for each kind they may get, whether it
+/// comes by mail.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MailPreferences {
+    /// Where mail goes (set by an admin, or by the single sign-on provider); none: no mail.
+    pub email: Option<String>,
+    /// Kind → by mail. `hosts` only for admins.
+    #[schema(value_type = Object)]
+    pub mail: std::collections::BTreeMap<String, bool>,
+}
+
+fn kinds_for(is_admin: bool) -> impl Iterator<Item = MailKind> {
+    MailKind::ALL.iter().copied().filter(move |k| is_admin || *k != MailKind::Hosts)
+}
+
+pub async fn mail_preferences(ctx: &Context, who: &crate::auth::Principal) -> ServiceResult<MailPreferences> {
+    let u = user::Entity::find_by_id(who.user_id).one(&ctx.db).await?.ok_or_else(|| ServiceError::NotFound("no such user".into()))?;
+    let mail = kinds_for(u.is_admin).map(|k| (k.as_str().to_string(), k.wanted(&u.mail_off))).collect();
+    Ok(MailPreferences { email: u.email.filter(|e| !e.trim().is_empty()), mail })
+}
+
+/// Sets which kinds come by mail: each of `mail`'s keys must be a kind (`approvals`,
+/// `requests`, `leases`, `hosts`); kinds left out keep their setting.
+pub async fn set_mail_preferences(
+    ctx: &Context,
+    who: &crate::auth::Principal,
+    mail: &std::collections::BTreeMap<String, bool>,
+) -> ServiceResult<MailPreferences> {
+    let u = user::Entity::find_by_id(who.user_id).one(&ctx.db).await?.ok_or_else(|| ServiceError::NotFound("no such user".into()))?;
+    let mut on: Vec<MailKind> = kinds_for(u.is_admin).filter(|k| k.wanted(&u.mail_off)).collect();
+    let mut errors = Vec::new();
+    for (key, wanted) in mail {
+        match MailKind::parse(key).filter(|k| u.is_admin || *k != MailKind::Hosts) {
+            None => errors.push(FieldError::new(
+                format!("mail.{key}"),
+                format!("is not a kind of notification; use {}", kinds_for(u.is_admin).map(|k| k.as_str()).collect::<Vec<_>>().join(", ")),
+            )),
+            Some(k) => {
+                on.retain(|x| *x != k);
+                if *wanted {
+                    on.push(k);
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let off = MailKind::off_list(&on);
+    let txn = crate::store::begin(&ctx.db).await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::MailOff, Expr::value(off.clone()))
+        .filter(user::Column::Id.eq(u.id))
+        .exec(&txn)
+        .await?;
+    audit::record(&txn, &who.username, "user.mail_preferences", &format!("user:{}", u.username), json!({"off": off})).await?;
+    txn.commit().await?;
+    mail_preferences(ctx, who).await
 }

@@ -14,10 +14,28 @@ use crate::store::entities::{request, request_decision, user};
 
 /// An approver's decision on the current level.
 pub async fn decide(ctx: &Context, who: &Principal, id: &str, approve: bool, comment: &str) -> ServiceResult<RequestView> {
+    decide_level(ctx, who, id, None, approve, comment).await
+}
+
+/// `decide`, refused unless the current level is `level` (from 0) when one is given: an
+/// approve link decides the level it was sent for, never the next one.
+pub async fn decide_level(
+    ctx: &Context,
+    who: &Principal,
+    id: &str,
+    level: Option<i32>,
+    approve: bool,
+    comment: &str,
+) -> ServiceResult<RequestView> {
     let db = &ctx.db;
     let r = find(db, id).await?;
     if !can_see(who, &r) {
         return Err(ServiceError::NotFound(format!("no request `{id}`")));
+    }
+    if let Some(l) = level
+        && (r.level != l || r.status != RequestStatus::PendingApproval)
+    {
+        return Err(ServiceError::Conflict(format!("level {} of this request is over: it is {} now", l + 1, r.status.label())));
     }
     if r.requester_id == who.user_id {
         return Err(ServiceError::Forbidden("nobody approves or rejects their own request".into()));

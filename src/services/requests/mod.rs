@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use day2::{ActionInput, submit_action};
-pub use decide::{cancel, decide};
+pub use decide::{cancel, decide, decide_level};
 pub use submit::{NewRequest, submit};
 
 use super::{Context, Page, PageRequest, ServiceError, ServiceResult, blueprints};

@@ -19,6 +19,8 @@ pub mod user {
         pub updated_at: DateTimeUtc,
         /// `issuer|sub` for users who log in through OpenID Connect.
         pub oidc_subject: Option<String>,
+        /// The kinds of notification not wanted by e-mail (`domain::events::MailKind`, comma-separated).
+        pub mail_off: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -132,6 +132,8 @@ impl Modify for Security {
         super::observe::get_logs, super::observe::get_stats, super::console::open_console, super::console::get_session, super::console::list_sessions,
         super::notifications::list_notifications, super::notifications::read_notifications, super::notifications::create_webhook,
         super::notifications::list_webhooks, super::notifications::delete_webhook, super::notifications::deliveries, super::notifications::retry_delivery,
+        super::notifications::get_preferences, super::notifications::put_preferences, super::notifications::mail_deliveries,
+        super::notifications::retry_mail,
         super::catalog_items::create_item, super::catalog_items::list_items,
         super::entitlements::create_entitlement, super::entitlements::list_entitlements,
         super::approval_policies::create_policy, super::approval_policies::list_policies,

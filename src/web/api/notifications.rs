@@ -13,6 +13,10 @@ use crate::web::extract::{Admin, Signed};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/notifications", web::get().to(list_notifications))
         .route("/notifications/read", web::post().to(read_notifications))
+        .route("/notifications/preferences", web::get().to(get_preferences))
+        .route("/notifications/preferences", web::put().to(put_preferences))
+        .route("/mail/deliveries", web::get().to(mail_deliveries))
+        .route("/mail/deliveries/{delivery}/retry", web::post().to(retry_mail))
         .route("/webhooks", web::get().to(list_webhooks))
         .route("/webhooks", web::post().to(create_webhook))
         .route("/webhooks/{id}", web::delete().to(delete_webhook))
@@ -50,6 +54,35 @@ struct ReadAnswer {
 async fn read_notifications(user: Signed, state: web::Data<AppState>, body: web::Json<ReadBody>) -> Result<HttpResponse, AppError> {
     let marked = notify::mark_read(&state.ctx, user.principal.user_id, body.ids.as_deref()).await?;
     Ok(HttpResponse::Ok().json(json!({"marked": marked})))
+}
+
+#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications", description = "The caller's e-mail address and which kinds of notification come by mail (`approvals`, `requests`, `leases`, and `hosts` for admins).", responses((status = 200, body = crate::services::notify::MailPreferences), doc::Errors))]
+async fn get_preferences(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(notify::mail_preferences(&state.ctx, &user.principal).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PreferencesBody {
+    /// Kind → by mail; kinds left out keep their setting.
+    #[schema(value_type = Object)]
+    mail: std::collections::BTreeMap<String, bool>,
+}
+
+#[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", description = "Choose which kinds of notification come by mail.", request_body = PreferencesBody, responses((status = 200, body = crate::services::notify::MailPreferences), doc::Errors))]
+async fn put_preferences(user: Signed, state: web::Data<AppState>, body: web::Json<PreferencesBody>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(notify::set_mail_preferences(&state.ctx, &user.principal, &body.mail).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/mail/deliveries", tag = "notifications", description = "The latest 100 e-mails, newest first, each with its recipient (`to`) and tries (SMTP codes, errors) (admins).", responses((status = 200, body = Vec<crate::services::notify::DeliveryView>), doc::Errors))]
+async fn mail_deliveries(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(notify::mail_deliveries(&state.ctx, 100).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/mail/deliveries/{delivery}/retry", tag = "notifications", description = "Send a dead-lettered or skipped e-mail again (admins).", params(("delivery" = String, Path)), responses((status = 202), doc::Errors))]
+async fn retry_mail(admin: Admin, state: web::Data<AppState>, delivery: web::Path<String>) -> Result<HttpResponse, AppError> {
+    notify::retry_mail(&state.ctx, &admin.principal.username, &delivery).await?;
+    Ok(HttpResponse::Accepted().finish())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

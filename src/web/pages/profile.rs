@@ -9,7 +9,8 @@ use super::{form_errors, layout, render, see_other};
 use crate::auth::sessions::{self, SESSION_COOKIE};
 use crate::auth::tokens::TokenView;
 use crate::domain::Secret;
-use crate::services::{FieldError, accounts, tokens};
+use crate::domain::events::MailKind;
+use crate::services::{FieldError, accounts, notify, tokens};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Signed;
@@ -20,7 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/profile/tokens", web::post().to(create))
         .route("/profile/tokens/{id}/revoke", web::post().to(revoke))
         .route("/profile/password", web::post().to(change_password))
-        .route("/profile/sign-out-everywhere", web::post().to(sign_out_everywhere));
+        .route("/profile/sign-out-everywhere", web::post().to(sign_out_everywhere))
+        .route("/profile/mail", web::post().to(set_mail));
 }
 
 #[derive(Template)]
@@ -37,6 +39,12 @@ struct ProfilePage {
     /// The password form's errors, and whether it just succeeded.
     password_errors: FormErrors,
     password_changed: bool,
+    /// The kinds of notification that may come by mail: (word, what it is, on).
+    mail: Vec<(&'static str, &'static str, bool)>,
+    email: Option<String>,
+    /// Whether this server sends mail at all (`smtp.url`).
+    mail_on: bool,
+    mail_saved: bool,
 }
 
 async fn build(
@@ -53,7 +61,13 @@ async fn build(
     } else {
         Vec::new()
     };
+    let prefs = notify::mail_preferences(&state.ctx, p).await?;
+    let mail = MailKind::ALL.iter().filter_map(|k| prefs.mail.get(k.as_str()).map(|on| (k.as_str(), k.meaning(), *on))).collect();
     Ok(ProfilePage {
+        mail,
+        email: prefs.email,
+        mail_on: state.settings.smtp.is_some(),
+        mail_saved: false,
         layout: layout(&user.ctx, "profile", "Profile"),
         groups: p.groups.iter().map(|g| (g.name.clone(), g.role.to_string())).collect(),
         mine,
@@ -148,4 +162,18 @@ async fn sign_out_everywhere(user: Signed, state: web::Data<AppState>) -> Result
     let mut res = see_other("/login");
     res.add_cookie(&sessions::removal(SESSION_COOKIE, state.settings.secure_cookies())).map_err(AppError::internal)?;
     Ok(res)
+}
+
+/// The e-mail preferences form: a checkbox per kind (checked: by mail).
+async fn set_mail(
+    user: Signed,
+    state: web::Data<AppState>,
+    form: web::Form<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, AppError> {
+    let current = notify::mail_preferences(&state.ctx, &user.principal).await?;
+    let wanted = current.mail.keys().map(|k| (k.clone(), form.get(k).is_some_and(|v| v == "on"))).collect();
+    notify::set_mail_preferences(&state.ctx, &user.principal, &wanted).await?;
+    let mut page = build(&user, &state, None, String::new(), FormErrors::default()).await?;
+    page.mail_saved = true;
+    render(StatusCode::OK, &page)
 }

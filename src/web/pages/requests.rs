@@ -54,16 +54,16 @@ struct RequestPage {
 }
 
 /// The request's `explain`, read for the page.
-struct ExplainView {
-    via: String,
-    auto_approved: bool,
-    policy: String,
-    condition: Option<String>,
-    why: String,
-    skipped: Vec<(String, String)>,
+pub(super) struct ExplainView {
+    pub(super) via: String,
+    pub(super) auto_approved: bool,
+    pub(super) policy: String,
+    pub(super) condition: Option<String>,
+    pub(super) why: String,
+    pub(super) skipped: Vec<(String, String)>,
 }
 
-fn explain_of(r: &RequestView) -> ExplainView {
+pub(super) fn explain_of(r: &RequestView) -> ExplainView {
     let e = &r.explain;
     ExplainView {
         via: e.entitlement.via.clone(),
@@ -75,15 +75,15 @@ fn explain_of(r: &RequestView) -> ExplainView {
     }
 }
 
-struct LevelView {
-    number: usize,
-    mode: String,
-    approvers: String,
-    timeout: String,
-    current: bool,
+pub(super) struct LevelView {
+    pub(super) number: usize,
+    pub(super) mode: String,
+    pub(super) approvers: String,
+    pub(super) timeout: String,
+    pub(super) current: bool,
 }
 
-fn levels_of(r: &RequestView) -> Vec<LevelView> {
+pub(super) fn levels_of(r: &RequestView) -> Vec<LevelView> {
     r.explain
         .levels
         .iter()

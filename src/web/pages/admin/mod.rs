@@ -6,6 +6,7 @@ mod catalog;
 mod deployments;
 mod groups;
 mod hosts;
+mod mail;
 mod users;
 mod webhooks;
 
@@ -23,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(users::routes)
         .configure(groups::routes)
         .configure(audit::routes)
+        .configure(mail::routes)
         .configure(webhooks::routes);
 }
 
