@@ -150,11 +150,13 @@ pub struct NotifySettings {
     /// How long a sender holds a message it took: a sender that died leaves it to another after
     /// this. One delivery is given at most half of it (and 10 s for a webhook, 20 s for mail).
     pub lease_secs: u32,
+    /// Delivered (or skipped) messages and read notifications are removed after this many days.
+    pub keep_days: u32,
 }
 
 impl Default for NotifySettings {
     fn default() -> Self {
-        Self { retry_base_secs: 10, max_attempts: 8, lease_managers: true, lease_secs: 60 }
+        Self { retry_base_secs: 10, max_attempts: 8, lease_managers: true, lease_secs: 60, keep_days: 30 }
     }
 }
 
@@ -203,11 +205,16 @@ impl SmtpSettings {
             }
             return Ok(None);
         };
-        let url = Url::parse(text.trim()).map_err(|e| bad("smtp.url", format!("`{text}` is not a URL: {e}")))?;
+        // Repeated in errors without what may be a password (`smtp://user:secret@host`).
+        let shown = match (text.find("://"), text.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &text[..scheme], &text[at..]),
+            _ => text.clone(),
+        };
+        let url = Url::parse(text.trim()).map_err(|e| bad("smtp.url", format!("`{shown}` is not a URL: {e}")))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("smtp.url", "must not carry a user or password: use smtp.username and smtp.password".into()));
         }
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("smtp.url", format!("`{text}` names no host")))?;
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("smtp.url", format!("`{shown}` names no host")))?;
         let mut tls = match url.scheme() {
             "smtp" => SmtpTls::None,
             "smtps" => SmtpTls::Tls,
@@ -235,6 +242,13 @@ impl SmtpSettings {
         let username = raw.username.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
         if raw.password.is_some() && username.is_none() {
             return Err(bad("smtp.password", "needs smtp.username".into()));
+        }
+        let loopback = host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if username.is_some() && tls == SmtpTls::None && !loopback {
+            return Err(bad(
+                "smtp.url",
+                format!("`{shown}` has no TLS, so the password would cross the network in clear: use ?tls=starttls or smtps://"),
+            ));
         }
         Ok(Some(Self { host: host.to_string(), port, tls, from, username, password: raw.password }))
     }
@@ -699,6 +713,9 @@ impl TryFrom<RawSettings> for Settings {
         if !(1..=3600).contains(&raw.notify.retry_base_secs) {
             return Err(ConfigError::BadValue { key: "notify.retry_base_secs", message: "must be 1 to 3600".into() });
         }
+        if !(1..=3650).contains(&raw.notify.keep_days) {
+            return Err(ConfigError::BadValue { key: "notify.keep_days", message: "must be 1 to 3650".into() });
+        }
         if !(4..=3600).contains(&raw.notify.lease_secs) {
             return Err(ConfigError::BadValue { key: "notify.lease_secs", message: "must be 4 to 3600".into() });
         }
@@ -791,6 +808,8 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         assert_eq!(from_toml("[smtp]\nurl = \"smtps://m.example\"\nfrom = \"w@example.com\"").unwrap().smtp.unwrap().port, 465);
         assert!(from_toml("").unwrap().smtp.is_none());
+        let err = from_toml("[smtp]\nurl = \"smtp://u:hunter2-url@\"\nfrom = \"w@example.com\"").unwrap_err().to_string();
+        assert!(err.contains("smtp.url") && !err.contains("hunter2"), "{err}");
         for (toml, key) in [
             ("[smtp]\nurl = \"http://m\"\nfrom = \"w@example.com\"", "smtp.url"),
             ("[smtp]\nurl = \"smtp://u:p@m\"\nfrom = \"w@example.com\"", "smtp.url"),
@@ -799,6 +818,7 @@ mod tests {
             ("[smtp]\nurl = \"smtp://m\"\nfrom = \"not an address\"", "smtp.from"),
             ("[smtp]\nurl = \"smtp://m\"\nfrom = \"w@example.com\"\npassword = \"x\"", "smtp.password"),
             ("[smtp]\nfrom = \"w@example.com\"", "smtp.url"),
+            ("[smtp]\nurl = \"smtp://m.example\"\nfrom = \"w@example.com\"\nusername = \"u\"\npassword = \"p\"", "smtp.url"),
         ] {
             let err = from_toml(toml).unwrap_err().to_string();
             assert!(err.contains(key), "{toml}: {err}");

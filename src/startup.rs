@@ -77,7 +77,7 @@ impl Application {
             .base_url
             .as_ref()
             .map(|u| u.as_str().trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("http://{}:{port}", settings.bind.ip()));
+            .unwrap_or_else(|| format!("http://{}", std::net::SocketAddr::new(settings.bind.ip(), port)));
         let mailer = match &settings.smtp {
             None => {
                 tracing::info!("e-mail is off: no smtp.url is set (notifications stay in the portal and webhooks)");
@@ -172,7 +172,8 @@ impl Application {
         supervise("change feed", move || feed.clone().run(db.clone(), std::time::Duration::from_millis(300)));
         let ctx = self.ctx.clone();
         let (retention, lockout) = self.keeping;
-        supervise("housekeeping", move || crate::services::housekeeping::run(ctx.clone(), retention, lockout));
+        let keep_days = self.notify.keep_days;
+        supervise("housekeeping", move || crate::services::housekeeping::run(ctx.clone(), retention, lockout, keep_days));
         let (db, me) = (self.db.clone(), self.me.clone());
         supervise("heartbeat", move || heartbeat(db.clone(), me.clone()));
         let (ctx, lease) = (self.ctx.clone(), self.lease.clone());

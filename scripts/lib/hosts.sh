@@ -12,6 +12,7 @@ ensure_packages() {
     case "$cmd" in
       busybox-static) [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need+=("$pkg") ;;
       initdb) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=("$pkg") ;;
+      venv) python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=("$pkg") ;;
       *) command -v "$cmd" >/dev/null || need+=("$pkg") ;;
     esac
   done

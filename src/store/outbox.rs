@@ -5,7 +5,9 @@
 //! last error, until an admin retries it).
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+};
 use serde_json::{Value, json};
 
 use crate::domain::events::{self, EventType};
@@ -246,14 +248,19 @@ pub async fn record(
     Ok(res.rows_affected == 1)
 }
 
-/// The pending messages of a channel this server does not send (e-mail with no SMTP server) are
-/// marked `skipped`, with why: they are not held until someone turns the channel on.
+/// The new messages of a channel this server does not send (e-mail with no SMTP server) are
+/// marked `skipped`, with why: they are not held until someone turns the channel on. Only
+/// messages never tried and not held by a sender: one that a replica with the channel on has
+/// taken or tried is left to it (every replica should have the same `[smtp]`).
 pub async fn skip_channel(db: &impl ConnectionTrait, channel: &str, why: &str) -> Result<u64, DbErr> {
+    let now = db_now(db).await?;
     let res = outbox::Entity::update_many()
         .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Skipped))
         .col_expr(outbox::Column::LastError, Expr::value(why))
         .filter(outbox::Column::Channel.eq(channel))
         .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
+        .filter(outbox::Column::Attempts.eq(0))
+        .filter(Condition::any().add(outbox::Column::LeaseUntil.is_null()).add(outbox::Column::LeaseUntil.lt(now)))
         .exec(db)
         .await?;
     Ok(res.rows_affected)
@@ -270,4 +277,98 @@ pub async fn retry(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Removes what was settled more than `days` ago: delivered and skipped messages with their
+/// tries, and notifications read. Dead letters stay until an admin sends them again.
+pub async fn prune(db: &impl ConnectionTrait, days: u32) -> Result<u64, DbErr> {
+    let before = Utc::now() - Duration::days(i64::from(days));
+    let settled = Condition::all()
+        .add(outbox::Column::Status.is_in([OutboxStatus::Delivered, OutboxStatus::Skipped]))
+        .add(outbox::Column::CreatedAt.lt(before));
+    let old = outbox::Entity::find().select_only().column(outbox::Column::Id).filter(settled.clone()).into_query();
+    outbox_attempt::Entity::delete_many().filter(outbox_attempt::Column::OutboxId.in_subquery(old)).exec(db).await?;
+    let messages = outbox::Entity::delete_many().filter(settled).exec(db).await?.rows_affected;
+    let read = notification::Entity::delete_many().filter(notification::Column::ReadAt.lt(before)).exec(db).await?.rows_affected;
+    Ok(messages + read)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+
+    use super::*;
+
+    async fn db_with_user(email: &str, mail_off: &str) -> sea_orm::DatabaseConnection {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, username, display_name, email, is_admin, is_active, created_at, updated_at, mail_off) \
+             VALUES (1, 'ann', 'Ann', '{email}', false, true, '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z', '{mail_off}')"
+        ))
+        .await
+        .unwrap();
+        db
+    }
+
+    fn event(kind: EventType) -> Event {
+        Event::new(kind, "Something about 10.1.2.3", Some("/requests/r".into()), json!({"request_id": "r"}))
+    }
+
+    #[tokio::test]
+    async fn mail_follows_preferences_and_channels_are_claimed_apart() {
+        let db = db_with_user("ann@example.test", "leases").await;
+        tell(&db, &event(EventType::RequestApproved), &[1, 1]).await.unwrap();
+        tell(&db, &event(EventType::LeaseWarning), &[1]).await.unwrap();
+        assert_eq!(notification::Entity::find().count(&db).await.unwrap(), 2, "one notification per event and user");
+        let mails = outbox::Entity::find().all(&db).await.unwrap();
+        assert_eq!(mails.len(), 1, "leases are off by mail");
+        assert_eq!((mails[0].channel.as_str(), mails[0].target.as_str()), (EMAIL, "1"));
+        let payload: Value = serde_json::from_str(&mails[0].payload).unwrap();
+        assert_eq!(payload["event"]["type"], "request.approved");
+        assert!(!payload["title"].as_str().unwrap().contains("10.1.2.3"), "addresses hidden from non-admins: {payload}");
+
+        assert!(claim(&db, "s1", 60, 10, &[WEBHOOK]).await.unwrap().is_empty(), "a webhook sender leaves mail alone");
+        let taken = claim(&db, "s1", 60, 10, &[WEBHOOK, EMAIL]).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert!(claim(&db, "s2", 60, 10, &[WEBHOOK, EMAIL]).await.unwrap().is_empty(), "held by its lease");
+        let tried = Tried { status_code: Some(550), error: Some("refused".into()), permanent: true, millis: 3 };
+        assert!(record(&db, &taken[0], "s1", &tried, std::time::Duration::from_secs(1), 8).await.unwrap());
+        let dead = outbox::Entity::find_by_id(taken[0].id.clone()).one(&db).await.unwrap().unwrap();
+        assert_eq!((dead.status, dead.attempts), (OutboxStatus::Dead, 1), "a permanent error is dead at once");
+        assert!(retry(&db, &dead.id).await.unwrap());
+
+        // With mail off, pending mail is skipped, not held.
+        assert_eq!(skip_channel(&db, EMAIL, "off").await.unwrap(), 1);
+        assert!(claim(&db, "s1", 60, 10, &[WEBHOOK, EMAIL]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn settled_messages_and_read_notifications_are_pruned() {
+        let db = db_with_user("ann@example.test", "").await;
+        for kind in [EventType::RequestApproved, EventType::RequestRejected, EventType::RequestFailed] {
+            tell(&db, &event(kind), &[1]).await.unwrap();
+        }
+        let ids: Vec<String> = outbox::Entity::find().all(&db).await.unwrap().into_iter().map(|m| m.id).collect();
+        db.execute_unprepared(&format!(
+            "UPDATE outbox SET created_at = '2020-01-01T00:00:00Z', status = CASE id WHEN '{}' THEN 'delivered' WHEN '{}' THEN 'dead' ELSE 'skipped' END",
+            ids[0], ids[1]
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared(&format!(
+            "INSERT INTO outbox_attempts (outbox_id, at, status_code, error, millis) VALUES ('{}', '2020-01-01T00:00:00Z', 250, NULL, 1)",
+            ids[0]
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared("UPDATE notifications SET read_at = '2020-01-01T00:00:00Z' WHERE id = (SELECT MIN(id) FROM notifications)")
+            .await
+            .unwrap();
+        assert_eq!(prune(&db, 30).await.unwrap(), 3, "the delivered and the skipped message, one read notification");
+        let left: Vec<OutboxStatus> = outbox::Entity::find().all(&db).await.unwrap().into_iter().map(|m| m.status).collect();
+        assert_eq!(left, [OutboxStatus::Dead], "dead letters stay");
+        assert_eq!(outbox_attempt::Entity::find().count(&db).await.unwrap(), 0);
+        assert_eq!(notification::Entity::find().count(&db).await.unwrap(), 2, "unread notifications stay");
+    }
 }

@@ -145,7 +145,7 @@ pub async fn security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let docs = req.path().starts_with("/api/docs");
     let console = req.path().starts_with("/deployments/") && req.path().ends_with("/console");
-    let approve_link = req.path().starts_with(APPROVE_LINK);
+    let approve_link = req.path().starts_with("/approvals/");
     let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.secure_cookies());
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
@@ -215,17 +215,12 @@ impl tracing_actix_web::RootSpanBuilder for AccessLog {
     }
 }
 
-/// Where an approval mail's links point; the token after it stays out of logs.
-const APPROVE_LINK: &str = "/approvals/link/";
-
 /// The path, with its query unless the route is one whose query stays out of logs. An approve
-/// link's token is left out, in the path and in a query that carries it (the login page's `next`).
+/// link's token is left out: whatever follows `/approvals/` in the path (however it is
+/// spelled), and a query that carries such a path (the login page's `next`).
 fn logged_target(path: &str, query: &str) -> String {
-    let path = match path.find(APPROVE_LINK) {
-        Some(at) => format!("{}{APPROVE_LINK}[token not logged]", &path[..at]),
-        None => path.to_string(),
-    };
-    let carries_link = query.contains("approvals/link") || query.to_ascii_lowercase().contains("approvals%2flink");
+    let path = if path.starts_with("/approvals/") { "/approvals/[not logged]".to_string() } else { path.to_string() };
+    let carries_link = url::form_urlencoded::parse(query.as_bytes()).any(|(_, v)| v.contains("approvals/"));
     let quiet = carries_link || (["/console", "/logs", "/stats"].iter().any(|end| path.ends_with(end)) && path.contains("/deployments/"));
     match (query.is_empty(), quiet) {
         (true, _) => path,
@@ -240,7 +235,10 @@ mod tests {
 
     #[test]
     fn approve_link_tokens_stay_out_of_the_access_log() {
-        assert_eq!(logged_target("/approvals/link/c2VjcmV0", ""), "/approvals/link/[token not logged]");
+        assert_eq!(logged_target("/approvals/link/c2VjcmV0", ""), "/approvals/[not logged]");
+        assert_eq!(logged_target("/approvals/%6Cink/c2VjcmV0", ""), "/approvals/[not logged]");
+        assert_eq!(logged_target("/approvals", "page=2"), "/approvals?page=2");
+        assert_eq!(logged_target("/login", "next=%2F%61pprovals%2Flink%2Fc2VjcmV0"), "/login?[query not logged]");
         assert_eq!(logged_target("/login", "next=%2Fapprovals%2Flink%2Fc2VjcmV0"), "/login?[query not logged]");
         assert_eq!(logged_target("/login", "next=/approvals/link/c2VjcmV0"), "/login?[query not logged]");
         assert_eq!(logged_target("/login", "next=%2Frequests"), "/login?next=%2Frequests");

@@ -138,8 +138,11 @@ async fn relay(target: String) -> (u16, tokio::sync::watch::Sender<bool>) {
 }
 
 async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
-    let app = spawn_app(db).await;
+    let app = crate::helpers::spawn_app_with(db, crate::mail::mail_config()).await;
     let admin = app.admin().await;
+    // Admins hear of it in the portal and by mail.
+    let admin_mail = crate::mail::address("admin");
+    crate::mail::set_email(&admin, "admin", &admin_mail).await;
     let target = docker_hosts()[1].trim_start_matches("tcp://").to_string();
     let (port, switch) = relay(target).await;
     let res = admin.register_host(&json!({"name": "flaky", "endpoint": format!("tcp://127.0.0.1:{port}")})).await;
@@ -174,6 +177,12 @@ async fn a_host_that_stops_answering_is_marked_down_and_up_again(db: Db) {
     let audit: Value = admin.get_audit_ok("action=host").await;
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"host.down") && actions.contains(&"host.up"), "{actions:?}");
+    let told = admin.json("/api/v1/notifications").await;
+    let kinds: Vec<&str> = told.as_array().unwrap().iter().filter_map(|n| n["type"].as_str().filter(|t| t.starts_with("host."))).collect();
+    assert_eq!(kinds, ["host.up", "host.down"], "each change once, newest first: {told}");
+    assert!(told[0]["title"].as_str().unwrap().contains("flaky"), "{told}");
+    crate::mail::mail_to(&admin_mail, "flaky").await;
+    eventually(30, "both host mails", || async { (crate::mail::mailbox(&admin_mail).len() == 2).then_some(()) }).await;
 }
 
 /// With no host registered, a Docker socket at `hosts.local_socket` becomes host `local`.

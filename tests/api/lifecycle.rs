@@ -21,7 +21,9 @@ const ALL_ACTIONS: [&str; 6] = ["start", "stop", "restart", "destroy", "extend_l
 
 /// `world`, with a lease loop that looks every second and an entitlement to every action.
 async fn lively(db: Db) -> (TestApp, World) {
-    let app = spawn_app_with(db, json!({"lease": {"check_interval_secs": 1, "warn_days": [3, 1]}})).await;
+    let mut config = crate::mail::mail_config();
+    config["lease"] = json!({"check_interval_secs": 1, "warn_days": [3, 1]});
+    let app = spawn_app_with(db, config).await;
     let w = crate::requests::world(&app).await;
     let res = w.admin.create_entitlement(&json!({"group": "team-a", "catalog_items": ["web"], "actions": ALL_ACTIONS})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -237,6 +239,8 @@ async fn put_lease(api: &Api, dep: &str, at: chrono::DateTime<chrono::Utc>) -> S
 
 async fn leases_warn_end_extend_and_destroy(db: Db) {
     let (app, w) = lively(db).await;
+    let dev_mail = crate::mail::address("dev");
+    crate::mail::set_email(&w.admin, "dev", &dev_mail).await;
     let dep = running(&app, &w, &w.dev, json!({})).await;
     let now = chrono::Utc::now();
     // A lease two days from its end: the three-day warning, once, however many looks pass.
@@ -311,6 +315,16 @@ async fn leases_warn_end_extend_and_destroy(db: Db) {
             assert_eq!(told.iter().filter(|k| *k == kind).count(), 1, "{kind} in {told:?}");
         }
     }
+    // The owner (who has an address) was warned by mail too, with a link to the deployment.
+    let mails = eventually(30, "the lease mails", || async {
+        let all: Vec<Value> = crate::mail::mailbox(&dev_mail)
+            .into_iter()
+            .filter(|m| m["subject"].as_str().unwrap_or_default().contains("Deployment "))
+            .collect();
+        (all.len() == warnings + 2).then_some(all)
+    })
+    .await;
+    assert!(mails[0]["text"].as_str().unwrap().contains(&format!("/deployments/{dep}")), "{}", mails[0]);
 }
 
 /// Fifty deployments stopped, then destroyed, each by a bulk call: one request each, and

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_PASSWORD, Db, TestApp, env, eventually, fresh_database, password_of, serve, spawn_app_with};
 
 /// The configuration keys that send mail to the test SMTP server.
-fn mail_config() -> Value {
+pub(crate) fn mail_config() -> Value {
     json!({
         "smtp": {"url": format!("smtp://{}", env("WHARF_TEST_SMTP")), "from": "Wharf <wharf@test.invalid>"},
         "notify": {"retry_base_secs": 1, "max_attempts": 3, "lease_secs": 6},
@@ -31,12 +31,12 @@ fn mail_envs() -> Vec<(&'static str, String)> {
 }
 
 /// An address no other test uses.
-fn address(who: &str) -> String {
+pub(crate) fn address(who: &str) -> String {
     format!("{who}-{}@example.test", uuid::Uuid::new_v4().simple())
 }
 
 /// The messages the test SMTP server accepted for `to`, oldest first.
-fn mailbox(to: &str) -> Vec<Value> {
+pub(crate) fn mailbox(to: &str) -> Vec<Value> {
     let dir = env("WHARF_TEST_MAIL_DIR");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("the mail folder")
@@ -51,7 +51,7 @@ fn mailbox(to: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn mail_to(to: &str, subject_has: &str) -> Value {
+pub(crate) async fn mail_to(to: &str, subject_has: &str) -> Value {
     eventually(30, &format!("a mail to {to} about “{subject_has}”"), || async {
         mailbox(to).into_iter().find(|m| m["subject"].as_str().unwrap_or_default().contains(subject_has))
     })
@@ -65,7 +65,7 @@ fn link_after(text: &str, label: &str, base: &str) -> String {
     url.strip_prefix(base).unwrap_or_else(|| panic!("{url} does not start with {base}")).to_string()
 }
 
-async fn set_email(admin: &crate::helpers::Api, user: &str, email: &str) {
+pub(crate) async fn set_email(admin: &crate::helpers::Api, user: &str, email: &str) {
     let res = admin.patch(&format!("/api/v1/users/{user}"), &json!({"email": email})).await;
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
 }
@@ -278,7 +278,8 @@ async fn a_killed_sender_sends_once_or_again_with_the_same_id() {
         list.as_array().unwrap().iter().any(|d| d["to"] == "lead" && d["status"] == "delivered").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Longer than a lease (6 s): a message left held would be sent a third time by now.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(mailbox(&lead_mail).len(), 2);
     let dev = app3.api_as("dev", &password_of("dev")).await;
     assert_eq!(dev.cancel_request(&request).await.status(), StatusCode::OK);
@@ -335,8 +336,8 @@ async fn two_replicas_deliver_each_message_once() {
         (hooks >= 30 && mailbox(&lead_mail).len() >= 10 && mailbox(&dev_mail).len() >= 10).then_some(())
     })
     .await;
-    // Both senders had time to take anything twice: they did not.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both senders had time to take anything twice, a lease (6 s) included: they did not.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let received = got.lock().unwrap().clone();
     let mut events: Vec<String> = received.iter().map(|r| r.header("x-wharf-event-id").to_string()).collect();
     assert_eq!(events.len(), 30, "one delivery per event");

@@ -48,8 +48,14 @@ impl Mailer {
                 SmtpTls::StartTls => Tls::Required(tls(&settings.host)?),
                 SmtpTls::Tls => Tls::Wrapper(tls(&settings.host)?),
             });
-        let domain = base.host_str().unwrap_or("wharf").to_string();
-        let mut builder = builder.timeout(Some(timeout)).hello_name(ClientId::Domain(domain.clone()));
+        let domain = base.host_str().unwrap_or("wharf").trim_start_matches('[').trim_end_matches(']').to_string();
+        // EHLO names this host: a bare IP address goes as an address literal (`[127.0.0.1]`).
+        let hello = match domain.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(a)) => ClientId::Ipv4(a),
+            Ok(std::net::IpAddr::V6(a)) => ClientId::Ipv6(a),
+            Err(_) => ClientId::Domain(domain.clone()),
+        };
+        let mut builder = builder.timeout(Some(timeout)).hello_name(hello);
         if let Some(user) = &settings.username {
             let password = settings.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
             builder = builder.credentials(Credentials::new(user.clone(), password));
@@ -61,21 +67,23 @@ impl Mailer {
         format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
     }
 
-    /// Writes and sends the message of one outbox row.
+    /// Writes and sends the message of one outbox row, within the time limit as a whole (lettre's
+    /// own limit covers the connection only).
     pub async fn send(&self, ctx: &Context, m: &outbox::Model) -> Tried {
         let started = std::time::Instant::now();
+        let late = || (None, Some(format!("the SMTP server did not finish within {} s", self.timeout.as_secs())), false);
         let (status_code, error, permanent) = match self.compose(ctx, m).await {
             Err((error, permanent)) => (None, Some(error), permanent),
-            Ok(message) => match self.transport.send(message).await {
-                Ok(res) => (res.code().to_string().parse().ok(), None, false),
-                Err(e) => {
-                    let code = e.status().and_then(|c| c.to_string().parse().ok());
-                    let what = if e.is_timeout() {
-                        format!("the SMTP server did not answer within {} s", self.timeout.as_secs())
-                    } else {
-                        format!("the SMTP server refused or could not be reached: {}", crate::domain::describe_error(&e))
-                    };
-                    (code, Some(what), e.is_permanent())
+            Ok(message) => match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+                Err(_) => late(),
+                Ok(Ok(res)) => (res.code().to_string().parse().ok(), None, false),
+                Ok(Err(e)) if e.is_timeout() => late(),
+                Ok(Err(e)) => {
+                    let code: Option<u16> = e.status().and_then(|c| c.to_string().parse().ok());
+                    let what = format!("the SMTP server refused or could not be reached: {}", crate::domain::describe_error(&e));
+                    // Only a refused recipient is final; other refusals (authentication, relaying,
+                    // TLS required) are the server's setup, tried again.
+                    (code, Some(what), matches!(code, Some(550 | 551 | 553)))
                 }
             },
         };
@@ -100,13 +108,17 @@ impl Mailer {
         let payload: Value = serde_json::from_str(&m.payload).map_err(|_| gone("the message's content does not read"))?;
         let event = &payload["event"];
         let kind = event["type"].as_str().and_then(|t| EventType::parse(t).ok()).ok_or_else(|| gone("the message names no event type"))?;
-        let title = payload["title"].as_str().unwrap_or_default().to_string();
+        // One line each: a comment with line breaks cannot forge lines of the mail.
+        let title = one_line(payload["title"].as_str().unwrap_or_default());
         let data = &event["data"];
         let mut decide = None;
         if kind == EventType::RequestPending
-            && let Some(id) = data["request_id"].as_str()
+            && let (Some(id), Some(level)) = (data["request_id"].as_str(), data["level"].as_i64())
         {
-            decide = self.decide_links(ctx, &u, id).await.map_err(|e| (format!("the request could not be read: {e}"), false))?;
+            decide = self
+                .decide_links(ctx, &u, id, i32::try_from(level - 1).unwrap_or(-1))
+                .await
+                .map_err(|e| (format!("the request could not be read: {e}"), false))?;
         }
         let facts: Vec<(&'static str, String)> = [
             ("Catalog item", "catalog_item"),
@@ -119,7 +131,7 @@ impl Mailer {
         ]
         .into_iter()
         .filter_map(|(label, key)| match &data[key] {
-            Value::String(s) if !s.is_empty() => Some((label, s.clone())),
+            Value::String(s) if !s.is_empty() => Some((label, one_line(s))),
             Value::Number(n) => Some((label, n.to_string())),
             _ => None,
         })
@@ -145,10 +157,11 @@ impl Mailer {
             .map_err(|e| gone(&format!("the mail could not be written: {e}")))
     }
 
-    /// Approve and reject links, when the request still waits on `u` (at send time).
-    async fn decide_links(&self, ctx: &Context, u: &user::Model, request_id: &str) -> Result<Option<Decide>, sea_orm::DbErr> {
+    /// Approve and reject links for `level` (from 0), when the request still waits there on `u`
+    /// (at send time): a mail that went out late never carries links for a later level.
+    async fn decide_links(&self, ctx: &Context, u: &user::Model, request_id: &str, level: i32) -> Result<Option<Decide>, sea_orm::DbErr> {
         let Some(r) = request::Entity::find_by_id(request_id.to_string()).one(&ctx.db).await? else { return Ok(None) };
-        if !crate::services::requests::approvers_now(&ctx.db, &r).await?.contains(&u.username) {
+        if r.level != level || !crate::services::requests::approvers_now(&ctx.db, &r).await?.contains(&u.username) {
             return Ok(None);
         }
         let decided = request_decision::Entity::find()
@@ -164,6 +177,11 @@ impl Mailer {
             |approve| self.absolute(&format!("/approvals/link/{}", ApproveLink::new(&r.id, r.level, u.id, approve).token(&ctx.sealer)));
         Ok(Some(Decide { approve: link(true), reject: link(false), level: r.level + 1 }))
     }
+}
+
+/// `text` with its control characters (line breaks included) as spaces.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 /// What both bodies say.

@@ -82,8 +82,20 @@ pub(super) async fn record_decision(
     let Some(current) = current.filter(|c| c.status == RequestStatus::PendingApproval && c.level == r.level) else {
         return Err(ServiceError::Conflict("the request moved on while you decided".into()));
     };
+    // Once per approver and level, checked again under the lock (two tabs, a link and the page):
+    // the unique index is the last word.
+    let already = ServiceError::Conflict(format!("you already decided level {} of this request", r.level + 1));
+    let decided = request_decision::Entity::find()
+        .filter(request_decision::Column::RequestId.eq(&r.id))
+        .filter(request_decision::Column::Level.eq(r.level))
+        .filter(request_decision::Column::Approver.eq(approver))
+        .one(&txn)
+        .await?;
+    if decided.is_some() {
+        return Err(already);
+    }
     let now = Utc::now();
-    request_decision::ActiveModel {
+    let inserted = request_decision::ActiveModel {
         request_id: Set(r.id.clone()),
         level: Set(r.level),
         approver_id: Set(approver_id),
@@ -94,7 +106,12 @@ pub(super) async fn record_decision(
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => return Err(already),
+        Err(e) => return Err(e.into()),
+    }
     let n = r.level + 1;
     let said = if comment.is_empty() { String::new() } else { format!(": “{comment}”") };
     let mut a: request::ActiveModel = current.clone().into();
