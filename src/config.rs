@@ -168,6 +168,7 @@ struct RawSmtp {
     from: Option<String>,
     username: Option<String>,
     password: Option<Secret>,
+    ca_file: Option<RelativePathBuf>,
 }
 
 /// How an SMTP connection is protected.
@@ -191,13 +192,16 @@ pub struct SmtpSettings {
     pub from: String,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// A PEM file of CA certificates trusted for the server's TLS, beside the public roots (a
+    /// relay with an internal CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl SmtpSettings {
     fn parse(raw: RawSmtp) -> Result<Option<Self>, ConfigError> {
         let bad = |key: &'static str, message: String| ConfigError::BadValue { key, message };
         let Some(text) = raw.url.filter(|u| !u.trim().is_empty()) else {
-            if raw.from.is_some() || raw.username.is_some() || raw.password.is_some() {
+            if raw.from.is_some() || raw.username.is_some() || raw.password.is_some() || raw.ca_file.is_some() {
                 return Err(bad(
                     "smtp.url",
                     "is needed when other [smtp] keys are set (for example \"smtp://mail.example:587?tls=starttls\")".into(),
@@ -250,7 +254,11 @@ impl SmtpSettings {
                 format!("`{shown}` has no TLS, so the password would cross the network in clear: use ?tls=starttls or smtps://"),
             ));
         }
-        Ok(Some(Self { host: host.to_string(), port, tls, from, username, password: raw.password }))
+        let ca_file = raw.ca_file.map(|f| f.relative());
+        if ca_file.is_some() && tls == SmtpTls::None {
+            return Err(bad("smtp.ca_file", "goes with TLS: use ?tls=starttls or smtps:// in smtp.url".into()));
+        }
+        Ok(Some(Self { host: host.to_string(), port, tls, from, username, password: raw.password, ca_file }))
     }
 }
 

@@ -164,7 +164,7 @@ make_tls() {
 
 # ---------------------------------------------------------------- SMTP server
 # aiosmtpd, pinned by tests/smtp/requirements.txt, on 127.0.0.1: it writes each message it
-# accepts to a folder as JSON (tests/smtp/server.py), which the tests read.
+# accepts to a folder as JSON (tests/smtp/server.py), which the tests read. Needs make_tls first.
 start_smtp() {
   local venv="$root/tests/smtp/.venv"
   if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/pip" freeze 2>/dev/null | diff -q - tests/smtp/requirements.txt >/dev/null; then
@@ -175,7 +175,8 @@ start_smtp() {
   fi
   local port; port=$(free_port)
   mkdir -p "$work/mail"
-  "$venv/bin/python" tests/smtp/server.py "$port" "$work/mail" >"$work/smtp.log" 2>&1 &
+  # STARTTLS with the test CA's certificate for 127.0.0.1 (make_tls), and AUTH.
+  "$venv/bin/python" tests/smtp/server.py "$port" "$work/mail" "$work/tls/server.pem" "$work/tls/server-key.pem" >"$work/smtp.log" 2>&1 &
   echo $! >"$work/smtp.pid"
   for _ in $(seq 1 100); do
     grep -q "test SMTP server" "$work/smtp.log" 2>/dev/null && break

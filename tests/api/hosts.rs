@@ -104,7 +104,7 @@ async fn tls_hosts_need_the_right_certificate(db: Db) {
 }
 
 /// A TCP relay to the tcp test daemon that the test can cut and restore.
-async fn relay(target: String) -> (u16, tokio::sync::watch::Sender<bool>) {
+pub(crate) async fn relay(target: String) -> (u16, tokio::sync::watch::Sender<bool>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::watch::channel(true);

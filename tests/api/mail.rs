@@ -357,3 +357,48 @@ async fn two_replicas_deliver_each_message_once() {
     }
     drop((one, two));
 }
+
+/// STARTTLS against a server whose certificate comes from a private CA (`smtp.ca_file`), and a
+/// login: the mail arrives encrypted and authenticated. A wrong password (535) is the server's
+/// setup, not the recipient's: tried again, then dead-lettered with the server's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_login_reach_a_private_relay() {
+    let smtp = |password: &str| {
+        json!({
+            "smtp": {
+                "url": format!("smtp://{}?tls=starttls", env("WHARF_TEST_SMTP")),
+                "from": "Wharf <wharf@test.invalid>",
+                "username": "wharf",
+                "password": password,
+                "ca_file": format!("{}/ca.pem", env("WHARF_TEST_TLS_DIR")),
+            },
+            "notify": {"retry_base_secs": 1, "max_attempts": 2, "lease_secs": 6},
+        })
+    };
+    for (password, works) in [("smtp-test-password", true), ("not-the-password", false)] {
+        let app = spawn_app_with(Db::Sqlite, smtp(password)).await;
+        let admin = app.admin().await;
+        let to = address("admin");
+        set_email(&admin, "admin", &to).await;
+        // A host that is registered, then stops answering: admins are told.
+        let target = crate::helpers::docker_hosts()[1].trim_start_matches("tcp://").to_string();
+        let (port, switch) = crate::hosts::relay(target).await;
+        let res = admin.register_host(&json!({"name": "gone", "endpoint": format!("tcp://127.0.0.1:{port}")})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        switch.send(false).unwrap();
+        if works {
+            let mail = mail_to(&to, "gone").await;
+            assert_eq!(mail["tls"], true, "STARTTLS: {mail}");
+            assert_eq!(mail["login"], "wharf", "{mail}");
+        } else {
+            let dead = eventually(30, "the mail to be dead-lettered", || async {
+                let list = admin.json("/api/v1/mail/deliveries").await;
+                list.as_array().unwrap().iter().find(|d| d["status"] == "dead").cloned()
+            })
+            .await;
+            assert_eq!(dead["attempts"], 2, "a refused login is tried again: {dead}");
+            assert_eq!(dead["last_status"], 535, "{dead}");
+            assert!(mailbox(&to).is_empty());
+        }
+    }
+}

@@ -1,10 +1,12 @@
 """The test SMTP server: aiosmtpd (pinned by requirements.txt) on 127.0.0.1:PORT. Each message
-it accepts is written to DIR as one JSON file: the envelope (mail_from, rcpt_tos) and the parsed
-message (subject, message_id, from, to, the text/plain and text/html bodies decoded), so the Rust
-tests read what a mail client would show. A recipient whose address starts with "refuse-" is
-refused (550), for the tests of permanent failures.
+it accepts is written to DIR as one JSON file: the envelope (mail_from, rcpt_tos), how it came
+(tls: after STARTTLS; login: the user that authenticated), and the parsed message (subject,
+message_id, from, to, the text/plain and text/html bodies decoded), so the Rust tests read what
+a mail client would show. A recipient whose address starts with "refuse-" is refused (550).
+With CERT and KEY it offers STARTTLS (not required), and AUTH PLAIN/LOGIN (not required; only
+the user "wharf" with the password "smtp-test-password" passes; 535 for any other).
 
-    python server.py PORT DIR
+    python server.py PORT DIR [CERT KEY]
 """
 import email
 import email.policy
@@ -14,7 +16,10 @@ import sys
 import time
 import uuid
 
+import ssl
+
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Keep:
@@ -36,6 +41,8 @@ class Keep:
                 bodies[kind] = part.get_content()
         record = {
             "mail_from": envelope.mail_from,
+            "tls": session.ssl is not None,
+            "login": session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None,
             "rcpt_tos": envelope.rcpt_tos,
             "subject": str(msg.get("Subject", "")),
             "message_id": str(msg.get("Message-ID", "")),
@@ -52,10 +59,21 @@ class Keep:
         return "250 Message accepted for delivery"
 
 
+def authenticate(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"wharf" and auth_data.password == b"smtp-test-password"
+    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+
 def main():
     port, folder = int(sys.argv[1]), sys.argv[2]
     os.makedirs(folder, exist_ok=True)
-    controller = Controller(Keep(folder), hostname="127.0.0.1", port=port)
+    options = {}
+    if len(sys.argv) == 5:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        options = dict(tls_context=context, require_starttls=False, authenticator=authenticate,
+                       auth_required=False, auth_require_tls=False)
+    controller = Controller(Keep(folder), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print(f"test SMTP server on 127.0.0.1:{port}, messages in {folder}", flush=True)
     try:

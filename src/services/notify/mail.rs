@@ -9,7 +9,7 @@ use std::time::Duration;
 use askama::Template;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -41,7 +41,20 @@ pub struct Mailer {
 impl Mailer {
     pub fn new(settings: &SmtpSettings, base: Url, timeout: Duration) -> Result<Self, String> {
         let from: Mailbox = settings.from.parse().map_err(|e| format!("smtp.from: {e}"))?;
-        let tls = |host: &str| TlsParameters::new(host.to_string()).map_err(|e| format!("smtp TLS for `{host}`: {e}"));
+        let extra = match &settings.ca_file {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                Some(Certificate::from_pem(&pem).map_err(|e| format!("smtp.ca_file {}: not PEM certificates: {e}", path.display()))?)
+            }
+        };
+        let tls = |host: &str| {
+            let mut b = TlsParameters::builder(host.to_string());
+            if let Some(ca) = extra.clone() {
+                b = b.add_root_certificate(ca);
+            }
+            b.build().map_err(|e| format!("smtp TLS for `{host}`: {e}"))
+        };
         let builder =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone()).port(settings.port).tls(match settings.tls {
                 SmtpTls::None => Tls::None,
