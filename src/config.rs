@@ -403,6 +403,10 @@ pub struct EngineSettings {
     pub orphan_grace_secs: u32,
     /// How long a stopping process lets its running jobs finish before it gives them back.
     pub shutdown_grace_secs: u32,
+    /// A finished destruction also tells the group's managers (`notify.lease_managers`; not
+    /// a key of `[engine]`).
+    #[serde(skip)]
+    pub notify_managers: bool,
 }
 
 impl Default for EngineSettings {
@@ -418,6 +422,7 @@ impl Default for EngineSettings {
             collect_interval_secs: 30,
             orphan_grace_secs: 120,
             shutdown_grace_secs: 10,
+            notify_managers: true,
         }
     }
 }

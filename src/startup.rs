@@ -120,7 +120,7 @@ impl Application {
             db.clone(),
             instance,
             signals.clone(),
-            settings.engine.clone(),
+            crate::config::EngineSettings { notify_managers: settings.notify.lease_managers, ..settings.engine.clone() },
             settings.hosts.clone(),
             sealer.clone(),
             defaults.clone(),

@@ -50,7 +50,7 @@ event_types! {
     RequestCancelled = "request.cancelled", "a request was cancelled";
     LeaseWarning = "lease.warning", "a lease ends soon";
     LeaseExpired = "lease.expired", "a lease ended: the deployment is stopped";
-    DeploymentDestroyed = "deployment.destroyed", "a deployment was destroyed at the end of its lease's grace";
+    DeploymentDestroyed = "deployment.destroyed", "a deployment was destroyed (at the end of its lease's grace, or by an action)";
     HostDown = "host.down", "a host stopped answering";
     HostUp = "host.up", "a host answers again";
 }

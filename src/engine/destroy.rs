@@ -15,15 +15,27 @@ impl Engine {
         failpoint!("destroy.start", StepError::from);
         self.remove_everything(ctx).await?;
         failpoint!("destroy.before_destroyed", StepError::from);
-        if let crate::store::deployments::Moved::To(_) = ctx.advance(DeploymentEvent::Destroyed, None, None).await? {
-            let _ = crate::store::deployments::record_event(
-                ctx.db(),
-                &ctx.job.deployment_id,
-                crate::domain::states::DeploymentEventKind::Destroyed,
-                "everything it had on its host is removed",
-                None,
-            )
-            .await;
+        // Destroyed, its history and the notification in one transaction.
+        let id = &ctx.job.deployment_id;
+        let txn = ctx.fenced().await?;
+        match crate::store::deployments::advance(&txn, id, DeploymentEvent::Destroyed, None, None).await? {
+            crate::store::deployments::Moved::To(_) => {
+                crate::store::deployments::record_event(
+                    &txn,
+                    id,
+                    crate::domain::states::DeploymentEventKind::Destroyed,
+                    "everything it had on its host is removed",
+                    None,
+                )
+                .await?;
+                crate::store::outbox::deployment_destroyed(&txn, id, self.inner.settings.notify_managers).await?;
+                txn.commit().await?;
+                self.inner.signals.message_queued();
+            }
+            other => {
+                txn.rollback().await.ok();
+                tracing::warn!(deployment = %id, moved = ?other, "deployment left as it is");
+            }
         }
         Ok(())
     }

@@ -136,8 +136,10 @@ pub async fn tick(ctx: &Context, warn_days: &[u32], managers: bool) -> ServiceRe
         queue::enqueue(&txn, job, &d.id).await?;
         let kind = if event == DeploymentEvent::Expire { DeploymentEventKind::Expired } else { DeploymentEventKind::Destroyed };
         record_event(&txn, &d.id, kind, &text, None).await?;
-        let told = if event == DeploymentEvent::Expire { EventType::LeaseExpired } else { EventType::DeploymentDestroyed };
-        notify::lease_event(&txn, &fresh, told, &text, managers).await?;
+        // The end of the grace is told when the destruction has finished (engine/destroy.rs).
+        if event == DeploymentEvent::Expire {
+            notify::lease_event(&txn, &fresh, EventType::LeaseExpired, &text, managers).await?;
+        }
         audit::record(&txn, audit::SYSTEM, action, &format!("deployment:{}", d.id), json!({"reason": text, "lease_expires_at": end}))
             .await?;
         txn.commit().await?;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::domain::events::{self, EventType};
 use crate::domain::states::OutboxStatus;
 use crate::store::db_now;
-use crate::store::entities::{notification, outbox, outbox_attempt, user, webhook};
+use crate::store::entities::{deployment, membership, notification, outbox, outbox_attempt, user, webhook};
 
 pub const WEBHOOK: &str = "webhook";
 /// An e-mail to a user (`target`: the user's id); the sender writes it from the payload
@@ -135,6 +135,36 @@ async fn enqueue(db: &impl ConnectionTrait, event: &Event, channel: &str, target
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// The owner of a deployment and, when `managers`, its group's managers.
+pub async fn owner_and_managers(
+    db: &impl ConnectionTrait,
+    owner: Option<i64>,
+    group_id: Option<i64>,
+    managers: bool,
+) -> Result<Vec<i64>, DbErr> {
+    let mut users: Vec<i64> = owner.into_iter().collect();
+    if let (true, Some(g)) = (managers, group_id) {
+        let rows = membership::Entity::find()
+            .filter(membership::Column::GroupId.eq(g))
+            .filter(membership::Column::Role.eq(crate::domain::Role::Manager))
+            .all(db)
+            .await?;
+        users.extend(rows.into_iter().map(|m| m.user_id));
+    }
+    Ok(users)
+}
+
+/// A deployment that was destroyed (at the end of its lease's grace, or by an action): its
+/// owner and, when `managers`, its group's managers are told; in the caller's transaction.
+pub async fn deployment_destroyed(db: &impl ConnectionTrait, deployment_id: &str, managers: bool) -> Result<(), DbErr> {
+    let Some(d) = deployment::Entity::find_by_id(deployment_id.to_string()).one(db).await? else { return Ok(()) };
+    let users = owner_and_managers(db, d.owner_id, d.group_id, managers).await?;
+    let text = "destroyed: everything it had on its host is removed";
+    let data = json!({"deployment_id": d.id, "name": d.name, "lease_expires_at": d.lease_expires_at, "message": text});
+    let title = format!("Deployment {}: {text}", d.name);
+    emit(db, &Event::new(EventType::DeploymentDestroyed, title, Some(format!("/deployments/{}", d.id)), data), &users).await
 }
 
 /// The ids of the active admins (host events go to them).

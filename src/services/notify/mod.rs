@@ -18,9 +18,7 @@ use crate::domain::states::{OutboxStatus, TimelineKind};
 use crate::sealing::Kind;
 use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit};
 use crate::store::StringList;
-use crate::store::entities::{
-    catalog_item, group, membership, notification, outbox, outbox_attempt, request, request_decision, user, webhook,
-};
+use crate::store::entities::{catalog_item, group, notification, outbox, outbox_attempt, request, request_decision, user, webhook};
 use crate::store::outbox::{self as store_outbox, Event};
 
 /// The event a request's timeline entry means, if it is one that notifies.
@@ -105,27 +103,8 @@ pub async fn level_timed_out(
     store_outbox::tell(db, &event, &users).await
 }
 
-/// The owner of a deployment and, when `managers`, its group's managers.
-pub async fn owner_and_managers(
-    db: &impl ConnectionTrait,
-    owner: Option<i64>,
-    group_id: Option<i64>,
-    managers: bool,
-) -> Result<Vec<i64>, DbErr> {
-    let mut users: Vec<i64> = owner.into_iter().collect();
-    if let (true, Some(g)) = (managers, group_id) {
-        let rows = membership::Entity::find()
-            .filter(membership::Column::GroupId.eq(g))
-            .filter(membership::Column::Role.eq(crate::domain::Role::Manager))
-            .all(db)
-            .await?;
-        users.extend(rows.into_iter().map(|m| m.user_id));
-    }
-    Ok(users)
-}
-
-/// A lease event (warning, expiry, destruction at the end of the grace) for the deployment's
-/// owner and, as configured, its group's managers; in the caller's transaction.
+/// A lease event (warning, expiry) for the deployment's owner and, as configured, its group's
+/// managers; in the caller's transaction. (A finished destruction is told by the engine.)
 pub async fn lease_event(
     db: &impl ConnectionTrait,
     d: &crate::store::entities::deployment::Model,
@@ -133,7 +112,7 @@ pub async fn lease_event(
     text: &str,
     managers: bool,
 ) -> Result<(), DbErr> {
-    let users = owner_and_managers(db, d.owner_id, d.group_id, managers).await?;
+    let users = store_outbox::owner_and_managers(db, d.owner_id, d.group_id, managers).await?;
     let data = json!({"deployment_id": d.id, "name": d.name, "lease_expires_at": d.lease_expires_at, "message": text});
     let title = format!("Deployment {}: {text}", d.name);
     store_outbox::emit(db, &Event::new(kind, title, Some(format!("/deployments/{}", d.id)), data), &users).await
