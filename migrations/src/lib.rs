@@ -13,6 +13,7 @@ mod m20261201_000004_lifecycle;
 mod m20261201_000005_console;
 mod m20261201_000006_outbox;
 mod m20261201_000007_mail;
+mod m20261201_000008_epochs;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_console::Migration),
             Box::new(m20261201_000006_outbox::Migration),
             Box::new(m20261201_000007_mail::Migration),
+            Box::new(m20261201_000008_epochs::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Who is calling: passwords, browser sessions, API tokens, CSRF, login throttling, and the
 //! extractors that handlers use to demand a role.
+pub mod cache;
 pub mod oidc;
 pub mod password;
 pub mod sessions;

@@ -39,6 +39,8 @@ pub struct Context {
     pub feed: requests::feed::Feed,
     /// Console sessions open per user in this process (`console.max_sessions_per_user`).
     pub consoles: seats::Seats,
+    /// Who tokens and sessions are, for a short while (`auth::cache`).
+    pub principals: crate::auth::cache::Principals,
     /// What components get when their blueprint does not say (`limits.*`).
     pub defaults: crate::domain::blueprint::resolve::Defaults,
     /// The quota of groups without their own (`default_quota.*`).
@@ -56,6 +58,7 @@ impl Context {
             sealer,
             feed: Default::default(),
             consoles: Default::default(),
+            principals: Default::default(),
             defaults: Default::default(),
             default_quota: Default::default(),
         }

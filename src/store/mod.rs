@@ -3,6 +3,7 @@
 pub mod audit;
 mod columns;
 pub mod deployments;
+pub mod epochs;
 mod instance;
 pub mod outbox;
 pub mod replicas;

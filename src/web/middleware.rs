@@ -10,6 +10,7 @@ use tracing_actix_web::RequestId;
 
 use super::AppState;
 use super::error::AppError;
+use crate::auth::cache::Cached;
 use crate::auth::sessions::{self, CSRF_COOKIE, SESSION_COOKIE};
 use crate::auth::{AuthContext, AuthVia, constant_time_eq, random_token, tokens};
 use crate::services::accounts;
@@ -50,12 +51,22 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
-        let (user_id, expires_at) = tokens::authenticate(&state.ctx.db, token)
-            .await?
-            .ok_or_else(|| AppError::Unauthorized("the API token is invalid, expired or revoked".into()))?;
-        let principal = accounts::load_principal(&state.ctx.db, user_id, AuthVia::Token { expires_at })
-            .await?
-            .ok_or_else(|| AppError::Unauthorized("the API token's account is disabled".into()))?;
+        let cache = &state.ctx.principals;
+        let mark = cache.refresh(&state.ctx.db).await?;
+        let key = format!("t:{}", crate::auth::token_hash(token));
+        let principal = match cache.get(&key) {
+            Some(c) => c.principal,
+            None => {
+                let (user_id, expires_at) = tokens::authenticate(&state.ctx.db, token)
+                    .await?
+                    .ok_or_else(|| AppError::Unauthorized("the API token is invalid, expired or revoked".into()))?;
+                let principal = accounts::load_principal(&state.ctx.db, user_id, AuthVia::Token { expires_at })
+                    .await?
+                    .ok_or_else(|| AppError::Unauthorized("the API token's account is disabled".into()))?;
+                cache.put(key, Cached { principal: principal.clone(), csrf: None }, expires_at, mark);
+                principal
+            }
+        };
         return Ok((AuthContext { principal: Some(principal), csrf_token: String::new(), session_token: None }, None));
     }
 
@@ -65,12 +76,26 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
     if let Some(token) = req
         .cookie(&sessions::cookie_name(SESSION_COOKIE, state.settings.secure_cookies()))
         .and_then(|c| sessions::read_signed(&state.cookie_key, c))
-        && let Some(session) = sessions::find(&state.ctx.db, &token).await?
-        && let Some(p) = accounts::load_principal(&state.ctx.db, session.user_id, AuthVia::Session).await?
     {
-        principal = Some(p);
-        csrf = Some(session.csrf_token);
-        session_token = Some(token);
+        let cache = &state.ctx.principals;
+        let mark = cache.refresh(&state.ctx.db).await?;
+        let key = format!("s:{}", crate::auth::token_hash(&token));
+        let found = match cache.get(&key) {
+            Some(c) => Some(c),
+            None => match sessions::find(&state.ctx.db, &token).await? {
+                Some(session) => accounts::load_principal(&state.ctx.db, session.user_id, AuthVia::Session).await?.map(|p| {
+                    let c = Cached { principal: p, csrf: Some(session.csrf_token) };
+                    cache.put(key, c.clone(), session.expires_at, mark);
+                    c
+                }),
+                None => None,
+            },
+        };
+        if let Some(c) = found {
+            principal = Some(c.principal);
+            csrf = c.csrf;
+            session_token = Some(token);
+        }
     }
 
     let mut new_cookie = None;

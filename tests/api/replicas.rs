@@ -58,3 +58,59 @@ async fn two_replicas_never_run_the_same_job_twice() {
     assert_eq!(owners.len(), 2, "both replicas took jobs: {owners:?}");
     b.destroy_all(&admin_b, &ids, &hosts).await;
 }
+
+/// Who a token is, cached by each replica: a change made through one replica reaches the
+/// other within about a second (it reads the `auth` epoch once a second), and the one that made
+/// it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_changes_reach_every_replica_within_a_second() {
+    use crate::helpers::{eventually, password_of};
+    let url = fresh_database(Db::Postgres).await;
+    let envs = [
+        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+    ];
+    let one = serve(&["serve"], &envs);
+    let two = serve(&["serve"], &envs);
+    let (a, b) = (one.app(), two.app());
+    let admin = a.admin().await;
+    assert_eq!(admin.create_user(&json!({"username": "dev", "password": password_of("dev")})).await.status(), StatusCode::CREATED);
+    assert_eq!(admin.create_group(&json!({"name": "team-a"})).await.status(), StatusCode::CREATED);
+    let dev_b = b.api_as("dev", &password_of("dev")).await;
+    // Read twice on each replica: the second answer comes from the cache.
+    for _ in 0..2 {
+        assert_eq!(dev_b.json("/api/v1/me").await["groups"], json!([]));
+        assert_eq!(a.admin().await.get("/api/v1/me").await.status(), StatusCode::OK);
+    }
+
+    // A membership set through A: B's answer follows within about a second.
+    assert_eq!(admin.set_member("team-a", "dev", "member").await.status(), StatusCode::OK);
+    let started = std::time::Instant::now();
+    eventually(5, "B to see the membership", || async {
+        let me = dev_b.json("/api/v1/me").await;
+        (me["groups"].as_array().is_some_and(|g| g.len() == 1)).then_some(())
+    })
+    .await;
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500), "{:?}", started.elapsed());
+
+    // A token revoked through A: refused by A at once and by B within about a second.
+    let token = format!("Bearer {}", b.token("dev", &password_of("dev")).await);
+    let mine = dev_b.json("/api/v1/tokens").await;
+    let id = mine.as_array().unwrap().iter().filter_map(|t| t["id"].as_i64()).max().unwrap();
+    let client = reqwest::Client::new();
+    let me = |app: &crate::helpers::TestApp| client.get(app.url("/api/v1/me")).header("authorization", token.clone()).send();
+    for app in [&a, &b, &a, &b] {
+        assert_eq!(me(app).await.unwrap().status(), StatusCode::OK);
+    }
+    let res = admin.delete(&format!("/api/v1/tokens/{id}")).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(me(&a).await.unwrap().status(), StatusCode::UNAUTHORIZED, "at once on the replica that revoked it");
+    let started = std::time::Instant::now();
+    eventually(5, "B to refuse the revoked token", || async { (me(&b).await.unwrap().status() == StatusCode::UNAUTHORIZED).then_some(()) })
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500), "{:?}", started.elapsed());
+    assert_eq!(dev_b.get("/api/v1/me").await.status(), StatusCode::OK, "the other token lives");
+    drop((one, two));
+}

@@ -103,6 +103,7 @@ pub async fn set_membership(db: &DatabaseConnection, actor: &str, group_name: &s
         json!({"user": u.username, "role": role.as_str(), "new": created}),
     )
     .await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -116,6 +117,7 @@ pub async fn remove_membership(db: &DatabaseConnection, actor: &str, group_name:
         return Err(ServiceError::NotFound(format!("`{username}` is not a member of `{group_name}`")));
     }
     audit::record(&txn, actor, "membership.remove", &format!("group:{}", g.name), json!({"user": u.username})).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -197,6 +197,8 @@ pub async fn oidc_login(
         json!({"address": address, "via": "oidc", "groups": identity.groups}),
     )
     .await?;
+    // The provider's claims may have changed the user and their groups.
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     let principal =
         load_principal(db, u.id, AuthVia::Session).await?.ok_or_else(|| ServiceError::Unauthorized("the account is disabled".into()))?;

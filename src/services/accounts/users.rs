@@ -196,6 +196,8 @@ pub async fn update_user(
     }
     row.updated_at = Set(Utc::now());
     let row = row.update(&txn).await?;
+    // Who this user is changed (name, admin, active): cached principals go.
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     let disabled = patch.is_active == Some(false) && target.is_active;
     let mut ended = false;
     if disabled || (patch.password.is_some() && !own) {
