@@ -4,20 +4,16 @@
 //! memberships bumps the `auth` epoch (`store::epochs`) in its transaction: this process drops
 //! its entries at once (the local count), every other replica within a second (it reads the
 //! stored count at most once a second). An entry filled while an epoch moved is not kept.
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 
 use super::Principal;
-use crate::store::epochs;
+use crate::store::epochs::{self, Mark, Watched};
 
 /// How long an entry is used at most.
 const TTL: Duration = Duration::from_secs(30);
-/// How often the stored epoch is read.
-const CHECK: Duration = Duration::from_secs(1);
 /// Entries kept at most (the cache is emptied when it is full).
 const MAX: usize = 20_000;
 
@@ -29,87 +25,39 @@ pub struct Cached {
     pub csrf: Option<String>,
 }
 
+#[derive(Clone)]
 struct Entry {
     cached: Cached,
     until: DateTime<Utc>,
     filled: Instant,
 }
 
-#[derive(Default)]
-struct State {
-    map: HashMap<String, Entry>,
-    stored: Option<i64>,
-    local: u64,
-    checked: Option<Instant>,
-}
-
-/// The epochs an entry was read under: it is kept only if they did not move meanwhile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    stored: Option<i64>,
-    local: u64,
-}
-
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Principals {
-    state: Arc<Mutex<State>>,
+    watched: Watched<Entry>,
+}
+
+impl Default for Principals {
+    fn default() -> Self {
+        Self { watched: Watched::new(epochs::AUTH, MAX) }
+    }
 }
 
 impl Principals {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Drops every entry when an epoch moved (the stored one is read at most once a second);
-    /// returns the mark to fill entries under.
+    /// Drops every entry when the auth epoch moved; returns the mark to fill entries under.
     pub async fn refresh(&self, db: &impl ConnectionTrait) -> Result<Mark, DbErr> {
-        let read = {
-            let mut s = self.lock();
-            let due = s.checked.is_none_or(|c| c.elapsed() >= CHECK);
-            if due {
-                // One reader at a time: the others use what is known.
-                s.checked = Some(Instant::now());
-            }
-            due
-        };
-        let stored = if read { Some(epochs::read(db, epochs::AUTH).await?) } else { None };
-        let local = epochs::local_auth();
-        let mut s = self.lock();
-        if s.local != local {
-            s.map.clear();
-            s.local = local;
-        }
-        if let Some(v) = stored
-            && s.stored != Some(v)
-        {
-            s.map.clear();
-            s.stored = Some(v);
-        }
-        Ok(Mark { stored: s.stored, local: s.local })
+        self.watched.refresh(db).await
     }
 
     /// The entry of `key`, while it is young and its token or session lives.
     pub fn get(&self, key: &str) -> Option<Cached> {
-        let s = self.lock();
-        let e = s.map.get(key)?;
-        (e.filled.elapsed() < TTL && e.until > Utc::now()).then(|| e.cached.clone())
+        let e = self.watched.get(key)?;
+        (e.filled.elapsed() < TTL && e.until > Utc::now()).then_some(e.cached)
     }
 
-    /// Keeps `cached` for `key` until `until` (at most `TTL`), unless an epoch moved since `mark`.
+    /// Keeps `cached` for `key` until `until` (at most `TTL`), unless the epoch moved since `mark`.
     pub fn put(&self, key: String, cached: Cached, until: DateTime<Utc>, mark: Mark) {
-        let mut s = self.lock();
-        if (Mark { stored: s.stored, local: s.local }) != mark || epochs::local_auth() != mark.local {
-            return;
-        }
-        if s.map.len() >= MAX {
-            s.map.clear();
-        }
-        s.map.insert(key, Entry { cached, until, filled: Instant::now() });
-    }
-
-    /// Forgets `key` (a token or session that turned out to be dead).
-    pub fn forget(&self, key: &str) {
-        self.lock().map.remove(key);
+        self.watched.put(key, Entry { cached, until, filled: Instant::now() }, mark);
     }
 }
 
@@ -142,18 +90,22 @@ mod tests {
         cache.put("s:old".into(), cached("old"), Utc::now() - chrono::Duration::seconds(1), mark);
         assert!(cache.get("s:old").is_none(), "never past the session's end");
 
-        // A change in this process: gone at once, and an entry read before it is not kept.
+        // A change in this process: gone at once, and nothing is kept while it settles.
         epochs::bump(&db, epochs::AUTH).await.unwrap();
         cache.put("s:b".into(), cached("bob"), soon, mark);
         let fresh = cache.refresh(&db).await.unwrap();
         assert!(cache.get("s:a").is_none() && cache.get("s:b").is_none());
         assert_ne!(fresh, mark);
         cache.put("s:a".into(), cached("ann"), soon, fresh);
+        assert!(cache.get("s:a").is_none(), "read while the change may not have committed");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let fresh = cache.refresh(&db).await.unwrap();
+        cache.put("s:a".into(), cached("ann"), soon, fresh);
         assert!(cache.get("s:a").is_some());
 
         // A change by another replica (the stored count only): gone once it is read.
         db.execute_unprepared("UPDATE epochs SET value = value + 1 WHERE name = 'auth'").await.unwrap();
-        tokio::time::sleep(CHECK).await;
+        tokio::time::sleep(epochs::CHECK).await;
         cache.refresh(&db).await.unwrap();
         assert!(cache.get("s:a").is_none());
     }

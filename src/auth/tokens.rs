@@ -52,7 +52,6 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, 
         .filter(api_token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    crate::store::epochs::bump(db, crate::store::epochs::AUTH).await?;
     Ok(res.rows_affected)
 }
 

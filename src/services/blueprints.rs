@@ -87,6 +87,7 @@ pub async fn publish(db: &DatabaseConnection, actor: &str, source: &str) -> Serv
     .await?;
     audit::record(&txn, actor, "blueprint.publish", &format!("blueprint:{}", bp.id), json!({"version": version, "trusted": bp.trusted}))
         .await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
     txn.commit().await?;
     Ok(Published { id: bp.id, version, created: true })
 }

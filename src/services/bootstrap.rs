@@ -49,6 +49,7 @@ pub async fn ensure_admin(db: &DatabaseConnection, configured: Option<&Secret>) 
             active.update(&txn).await?;
             sessions::delete_for_user(&txn, id).await?;
             audit::record(&txn, audit::SYSTEM, "user.restore_admin", "user:admin", json!({})).await?;
+            crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
             txn.commit().await?;
         }
     }

@@ -41,6 +41,8 @@ pub struct Context {
     pub consoles: seats::Seats,
     /// Who tokens and sessions are, for a short while (`auth::cache`).
     pub principals: crate::auth::cache::Principals,
+    /// What each set of groups may request (`catalog::Offers`).
+    pub offers: catalog::Offers,
     /// What components get when their blueprint does not say (`limits.*`).
     pub defaults: crate::domain::blueprint::resolve::Defaults,
     /// The quota of groups without their own (`default_quota.*`).
@@ -59,6 +61,7 @@ impl Context {
             feed: Default::default(),
             consoles: Default::default(),
             principals: Default::default(),
+            offers: catalog::offers(),
             defaults: Default::default(),
             default_quota: Default::default(),
         }

@@ -69,8 +69,8 @@ pub async fn revoke(db: &DatabaseConnection, who: &Principal, id: i64) -> Servic
     let mut a: api_token::ActiveModel = t.into();
     a.revoked_at = Set(Some(Utc::now()));
     let t = a.update(&txn).await?;
-    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     audit::record(&txn, &who.username, "token.revoke", &format!("user:{owner}"), json!({"token": id, "name": t.name})).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     Ok(tokens::view(t, owner))
 }

@@ -136,6 +136,7 @@ pub async fn logout(db: &DatabaseConnection, principal: &Principal, session_toke
     let txn = crate::store::begin(db).await?;
     sessions::delete(&txn, session_token).await?;
     audit::record(&txn, &principal.username, "logout", &format!("user:{}", principal.username), json!({})).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -196,8 +196,6 @@ pub async fn update_user(
     }
     row.updated_at = Set(Utc::now());
     let row = row.update(&txn).await?;
-    // Who this user is changed (name, admin, active): cached principals go.
-    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     let disabled = patch.is_active == Some(false) && target.is_active;
     let mut ended = false;
     if disabled || (patch.password.is_some() && !own) {
@@ -220,6 +218,9 @@ pub async fn update_user(
         json!({"changes": changes, "sessions_ended": ended}),
     )
     .await?;
+    // Who this user is changed (name, admin, active, sessions, tokens): cached principals go.
+    // Last before the commit, so the epoch's row is locked for the shortest time.
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     let groups = membership::Entity::find()
         .filter(membership::Column::UserId.eq(row.id))
@@ -237,6 +238,7 @@ pub async fn sign_out_everywhere(db: &DatabaseConnection, who: &crate::auth::Pri
     let txn = crate::store::begin(db).await?;
     sessions::delete_for_user(&txn, who.user_id).await?;
     audit::record(&txn, &who.username, "user.sign_out_everywhere", &format!("user:{}", who.username), json!({})).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -255,6 +257,7 @@ pub async fn set_password(db: &DatabaseConnection, actor: &str, username: &str, 
     sessions::delete_for_user(&txn, user_id).await?;
     tokens::revoke_all(&txn, user_id).await?;
     audit::record(&txn, actor, "user.password", &format!("user:{username}"), json!({})).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::AUTH).await?;
     txn.commit().await?;
     Ok(())
 }

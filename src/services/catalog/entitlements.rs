@@ -71,6 +71,7 @@ pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: Ent
         json!({"catalog_items": input.catalog_items, "categories": input.categories, "actions": input.actions}),
     )
     .await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
     txn.commit().await?;
     Ok(EntitlementView {
         id: row.id,

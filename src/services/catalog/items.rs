@@ -124,6 +124,7 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         json!({"blueprint": row.blueprint_id, "version": row.blueprint_version, "console_record": row.console_record}),
     )
     .await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
     txn.commit().await?;
     Ok(item_view(row))
 }

@@ -1,5 +1,6 @@
 //! What a user may request: the catalog as one of their groups is entitled to it, with each item's form.
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
@@ -10,6 +11,7 @@ use crate::auth::Principal;
 use crate::domain::blueprint::{Blueprint, InputType};
 use crate::services::{Context, ServiceResult, blueprints};
 use crate::store::entities::{catalog_item, entitlement, user};
+use crate::store::epochs::{self, Watched};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FormField {
@@ -63,9 +65,33 @@ pub struct CatalogEntry {
     pub form: Vec<FormField>,
 }
 
+/// What each set of groups may request (`catalog_for`), kept until the catalog changes (a
+/// publish, an item, an entitlement: the `catalog` epoch) on any replica.
+pub type Offers = Watched<Arc<Vec<CatalogEntry>>>;
+
+pub fn offers() -> Offers {
+    Watched::new(epochs::CATALOG, 1_000)
+}
+
 /// The items one of the caller's groups is entitled to (admins see every item, with the
-/// groups they belong to). Three queries, whatever the number of items.
-pub async fn catalog_for(ctx: &Context, who: &Principal) -> ServiceResult<Vec<CatalogEntry>> {
+/// groups they belong to): the same for everyone with the same groups and admin flag, so it
+/// is cached by them (`Offers`).
+pub async fn catalog_for(ctx: &Context, who: &Principal) -> ServiceResult<Arc<Vec<CatalogEntry>>> {
+    let mark = ctx.offers.refresh(&ctx.db).await?;
+    let mut key = String::from(if who.is_admin { "admin" } else { "user" });
+    for g in &who.groups {
+        key.push_str(&format!("|{}:{}", g.group_id, g.name));
+    }
+    if let Some(found) = ctx.offers.get(&key) {
+        return Ok(found);
+    }
+    let built = Arc::new(build_catalog(ctx, who).await?);
+    ctx.offers.put(key, built.clone(), mark);
+    Ok(built)
+}
+
+/// `catalog_for` from the database: three queries, whatever the number of items.
+async fn build_catalog(ctx: &Context, who: &Principal) -> ServiceResult<Vec<CatalogEntry>> {
     let db = &ctx.db;
     let items =
         catalog_item::Entity::find().order_by_asc(catalog_item::Column::Category).order_by_asc(catalog_item::Column::Name).all(db).await?;

@@ -13,5 +13,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[utoipa::path(get, path = "/api/v1/catalog", tag = "requests", description = "What the caller's groups may request, with the input forms.", responses((status = 200, body = Vec<crate::services::catalog::CatalogEntry>), doc::Errors))]
 async fn catalog(user: Signed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(catalog::catalog_for(&state.ctx, &user.principal).await?))
+    Ok(HttpResponse::Ok().json(catalog::catalog_for(&state.ctx, &user.principal).await?.as_slice()))
 }

@@ -47,9 +47,10 @@ async fn catalog_page(user: Signed, state: web::Data<AppState>, q: web::Query<Ca
     let search = q.q.clone().unwrap_or_default().trim().to_lowercase();
     let category = q.category.clone().unwrap_or_default();
     let entries = all
-        .into_iter()
+        .iter()
         .filter(|e| category.is_empty() || e.item.category == category)
         .filter(|e| search.is_empty() || format!("{} {} {}", e.item.name, e.item.description, e.item.id).to_lowercase().contains(&search))
+        .cloned()
         .collect();
     render(StatusCode::OK, &CatalogPage { layout: layout(&user.ctx, "catalog", "Catalog"), entries, categories, q: search, category })
 }
@@ -69,8 +70,9 @@ struct RequestForm {
 async fn entry_for(state: &AppState, user: &Signed, item: &str) -> Result<CatalogEntry, AppError> {
     catalog::catalog_for(&state.ctx, &user.principal)
         .await?
-        .into_iter()
+        .iter()
         .find(|e| e.item.id == item)
+        .cloned()
         .ok_or_else(|| AppError::NotFound(format!("no catalog item `{item}` that your groups may request")))
 }
 
