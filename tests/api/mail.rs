@@ -20,9 +20,13 @@ pub(crate) fn mail_config() -> Value {
     })
 }
 
-/// The same, as environment variables for `wharf serve`.
-fn mail_envs() -> Vec<(&'static str, String)> {
+/// The environment of a `wharf serve` on `url` that sends mail to the test SMTP server.
+fn serve_envs(url: &str) -> Vec<(&'static str, String)> {
     vec![
+        ("WHARF_DATABASE_URL", url.to_string()),
+        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog".into()),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false".into()),
         ("WHARF_SMTP__URL", format!("smtp://{}", env("WHARF_TEST_SMTP"))),
         ("WHARF_SMTP__FROM", "Wharf <wharf@test.invalid>".into()),
         ("WHARF_NOTIFY__RETRY_BASE_SECS", "1".into()),
@@ -232,13 +236,7 @@ async fn approval_mails_decide_once_through_their_links() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sender_sends_once_or_again_with_the_same_id() {
     let url = fresh_database(Db::Sqlite).await;
-    let mut envs: Vec<(&str, String)> = vec![
-        ("WHARF_DATABASE_URL", url.clone()),
-        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog".into()),
-        ("WHARF_HOSTS__REGISTER_LOCAL", "false".into()),
-    ];
-    envs.extend(mail_envs());
+    let envs = serve_envs(&url);
     let start = |failpoint: Option<&str>| {
         let mut all: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         if let Some(f) = failpoint {
@@ -301,13 +299,7 @@ async fn wait_exit(child: &mut std::process::Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_deliver_each_message_once() {
     let url = fresh_database(Db::Postgres).await;
-    let mut envs: Vec<(&str, String)> = vec![
-        ("WHARF_DATABASE_URL", url.clone()),
-        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog".into()),
-        ("WHARF_HOSTS__REGISTER_LOCAL", "false".into()),
-    ];
-    envs.extend(mail_envs());
+    let envs = serve_envs(&url);
     let all: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let one = serve(&["serve"], &all);
     let two = serve(&["serve"], &all);
