@@ -278,6 +278,16 @@ pub async fn record(
     Ok(res.rows_affected == 1)
 }
 
+/// Whether a message of `channel` is pending.
+pub async fn has_pending(db: &impl ConnectionTrait, channel: &str) -> Result<bool, DbErr> {
+    Ok(outbox::Entity::find()
+        .filter(outbox::Column::Channel.eq(channel))
+        .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// The new messages of a channel this server does not send (e-mail with no SMTP server) are
 /// marked `skipped`, with why: they are not held until someone turns the channel on. Only
 /// messages never tried and not held by a sender: one that a replica with the channel on has
@@ -369,7 +379,9 @@ mod tests {
         assert!(retry(&db, &dead.id).await.unwrap());
 
         // With mail off, pending mail is skipped, not held.
+        assert!(has_pending(&db, EMAIL).await.unwrap() && !has_pending(&db, WEBHOOK).await.unwrap());
         assert_eq!(skip_channel(&db, EMAIL, "off").await.unwrap(), 1);
+        assert!(!has_pending(&db, EMAIL).await.unwrap());
         assert!(claim(&db, "s1", 60, 10, &[WEBHOOK, EMAIL]).await.unwrap().is_empty());
     }
 

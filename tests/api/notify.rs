@@ -74,6 +74,8 @@ pub(crate) const SECRET: &str = "a-webhook-secret-of-some-length";
 async fn webhooks_are_signed_retried_and_dead_lettered() {
     let app = spawn_app_with(Db::Sqlite, json!({"notify": {"retry_base_secs": 1, "max_attempts": 3}})).await;
     let w = crate::requests::world(&app).await;
+    // This app sends no mail (no smtp.url): mail meant for the requester is marked not sent.
+    crate::mail::set_email(&w.admin, "dev", &crate::mail::address("dev")).await;
     let (base, got) = receiver().await;
 
     // Bad registrations say what is wrong; only admins register.
@@ -134,6 +136,18 @@ async fn webhooks_are_signed_retried_and_dead_lettered() {
     })
     .await;
     assert_eq!(approved["read"], false);
+    let skipped = eventually(10, "the requester's mail to be marked not sent", || async {
+        let list = w.admin.json("/api/v1/mail/deliveries").await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["to"] == "dev" && d["event_type"] == "request.approved" && d["status"] != "pending")
+            .cloned()
+    })
+    .await;
+    assert_eq!(skipped["status"], "skipped", "{skipped}");
+    assert_eq!(skipped["attempts"], 0);
+    assert!(skipped["last_error"].as_str().unwrap().contains("e-mail is off"), "{skipped}");
     let res = w.dev.post("/api/v1/notifications/read", &json!({})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.json::<Value>().await.unwrap()["marked"].as_u64().unwrap() >= 1);

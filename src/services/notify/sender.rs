@@ -46,7 +46,9 @@ pub async fn run(ctx: Context, settings: NotifySettings, mailer: Option<Mailer>)
     let base = Duration::from_secs(u64::from(settings.retry_base_secs));
     let channels: &[&str] = if mailer.is_some() { &[store_outbox::WEBHOOK, store_outbox::EMAIL] } else { &[store_outbox::WEBHOOK] };
     loop {
+        // A read first: with e-mail off and no mail waiting (the usual case), no write each turn.
         if mailer.is_none()
+            && store_outbox::has_pending(&ctx.db, store_outbox::EMAIL).await.unwrap_or(false)
             && let Err(e) = store_outbox::skip_channel(&ctx.db, store_outbox::EMAIL, "not sent: e-mail is off (no smtp.url)").await
         {
             tracing::warn!(error = %e, "the outbox could not be updated");
