@@ -40,8 +40,8 @@ impl Event {
     }
 
     /// The JSON body a webhook receives: `{"id", "type", "at", "data"}`.
-    pub fn body(&self) -> String {
-        json!({"id": self.id, "type": self.kind, "at": self.at, "data": self.data}).to_string()
+    pub fn body(&self) -> Value {
+        json!({"id": self.id, "type": self.kind, "at": self.at, "data": self.data})
     }
 }
 
@@ -51,7 +51,7 @@ impl Event {
 /// subscribes to the event's type.
 pub async fn emit(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Result<(), DbErr> {
     tell(db, event, users).await?;
-    let body = event.body();
+    let body = event.body().to_string();
     // Only the ids and subscriptions are read, and a row that does not read is skipped: a
     // webhook never holds back the change that caused the event.
     let hooks: Vec<(i64, Value)> =
@@ -78,6 +78,7 @@ pub async fn tell(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Re
     ids.sort_unstable();
     ids.dedup();
     let people = user::Entity::find().filter(user::Column::Id.is_in(ids)).filter(user::Column::IsActive.eq(true)).all(db).await?;
+    let body = event.body();
     for u in people {
         let title = if u.is_admin { event.title.clone() } else { crate::domain::redact_addresses(&event.title) };
         notification::ActiveModel {
@@ -94,7 +95,6 @@ pub async fn tell(db: &impl ConnectionTrait, event: &Event, users: &[i64]) -> Re
         .await?;
         let has_address = u.email.as_deref().is_some_and(|e| !e.trim().is_empty());
         if has_address && events::MailKind::of(event.kind).wanted(&u.mail_off) {
-            let body: Value = serde_json::from_str(&event.body()).unwrap_or(Value::Null);
             let payload = json!({"event": body, "title": title, "link": event.link}).to_string();
             enqueue(db, event, EMAIL, &u.id.to_string(), &payload).await?;
         }

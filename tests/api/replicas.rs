@@ -7,18 +7,22 @@ use crate::fixture;
 use crate::fixtures::blueprint;
 use crate::helpers::{ADMIN_PASSWORD, Db, fresh_database, serve};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_never_run_the_same_job_twice() {
-    let url = fresh_database(Db::Postgres).await;
+/// Two `wharf serve` processes on the PostgreSQL database `url`.
+fn two_replicas(url: &str) -> (crate::helpers::Served, crate::helpers::Served) {
     let envs = [
-        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_DATABASE_URL", url),
         ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
         ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
         ("WHARF_HOSTS__HEALTH_INTERVAL_SECS", "1"),
     ];
-    let one = serve(&["serve"], &envs);
-    let two = serve(&["serve"], &envs);
+    (serve(&["serve"], &envs), serve(&["serve"], &envs))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_run_the_same_job_twice() {
+    let url = fresh_database(Db::Postgres).await;
+    let (one, two) = two_replicas(&url);
     let (a, b) = (one.app(), two.app());
     let admin_a = a.admin().await;
     let admin_b = b.admin().await;
@@ -66,14 +70,7 @@ async fn two_replicas_never_run_the_same_job_twice() {
 async fn auth_changes_reach_every_replica_within_a_second() {
     use crate::helpers::{eventually, password_of};
     let url = fresh_database(Db::Postgres).await;
-    let envs = [
-        ("WHARF_DATABASE_URL", url.as_str()),
-        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
-        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
-    ];
-    let one = serve(&["serve"], &envs);
-    let two = serve(&["serve"], &envs);
+    let (one, two) = two_replicas(&url);
     let (a, b) = (one.app(), two.app());
     let admin = a.admin().await;
     assert_eq!(admin.create_user(&json!({"username": "dev", "password": password_of("dev")})).await.status(), StatusCode::CREATED);
