@@ -403,6 +403,10 @@ pub struct EngineSettings {
     pub orphan_grace_secs: u32,
     /// How long a stopping process lets its running jobs finish before it gives them back.
     pub shutdown_grace_secs: u32,
+    /// Deployment networks kept ready on each host that is up (`engine::netpool`), so that a
+    /// deployment's network is claimed, not created, while its requester waits; 0 turns the
+    /// pool off.
+    pub network_pool: u32,
     /// A finished destruction also tells the group's managers (`notify.lease_managers`; not
     /// a key of `[engine]`).
     #[serde(skip)]
@@ -422,6 +426,7 @@ impl Default for EngineSettings {
             collect_interval_secs: 30,
             orphan_grace_secs: 120,
             shutdown_grace_secs: 10,
+            network_pool: 2,
             notify_managers: true,
         }
     }
@@ -652,6 +657,9 @@ impl TryFrom<RawSettings> for Settings {
         }
         if raw.engine.workers == 0 || raw.engine.workers > 64 {
             return Err(ConfigError::BadValue { key: "engine.workers", message: "must be 1 to 64".into() });
+        }
+        if raw.engine.network_pool > 64 {
+            return Err(ConfigError::BadValue { key: "engine.network_pool", message: "must be 0 to 64 (networks per host)".into() });
         }
         if raw.engine.lease_secs < 3 {
             return Err(ConfigError::BadValue { key: "engine.lease_secs", message: "must be at least 3".into() });

@@ -14,6 +14,7 @@ mod m20261201_000005_console;
 mod m20261201_000006_outbox;
 mod m20261201_000007_mail;
 mod m20261201_000008_epochs;
+mod m20261201_000009_network_pool;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_outbox::Migration),
             Box::new(m20261201_000007_mail::Migration),
             Box::new(m20261201_000008_epochs::Migration),
+            Box::new(m20261201_000009_network_pool::Migration),
         ]
     }
 }

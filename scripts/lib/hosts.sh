@@ -10,7 +10,7 @@ ensure_packages() {
     cmd=${pair%%:*}
     pkg=${pair#*:}
     case "$cmd" in
-      busybox-static) [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need+=("$pkg") ;;
+      busybox-static) [ -x /bin/busybox ] && { ldd /bin/busybox 2>&1 || true; } | grep -q "not a dynamic" || need+=("$pkg") ;;
       initdb) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=("$pkg") ;;
       venv) python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=("$pkg") ;;
       *) command -v "$cmd" >/dev/null || need+=("$pkg") ;;
@@ -49,6 +49,9 @@ cleanup() {
     kill "$pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
+    # Docker leaves its networks' bridges behind when it stops: they would hold the pool's
+    # subnets for ever, and later daemons find no free address pool.
+    [ -f "$d/pool" ] && remove_bridges_in "$(cat "$d/pool")"
   done
   [ -f "$work/oidc.pid" ] && kill "$(cat "$work/oidc.pid")" 2>/dev/null
   [ -f "$work/smtp.pid" ] && kill "$(cat "$work/smtp.pid")" 2>/dev/null
@@ -60,6 +63,18 @@ cleanup() {
   grep -o " $work[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
   exit $rc
+}
+
+# Deletes the Docker bridges (br-*) whose address lies in the given subnet.
+remove_bridges_in() {
+  ip -o -4 addr show | python3 -c '
+import ipaddress, sys
+pool = ipaddress.ip_network(sys.argv[1])
+for line in sys.stdin:
+    f = line.split()
+    if f[1].startswith("br-") and ipaddress.ip_interface(f[3]).ip in pool:
+        print(f[1])
+' "$1" | xargs -r -n1 ip link del 2>/dev/null || true
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -96,6 +111,9 @@ start_docker() {
   local d="$work/docker$n" br="wharft$n-$$"
   br=${br:0:15}
   mkdir -p "$d"
+  echo "$pool" >"$d/pool"
+  # Left by an earlier run that was killed before its cleanup.
+  remove_bridges_in "$pool"
   ip link add name "$br" type bridge
   bridges+=("$br")
   ip addr add "$subnet" dev "$br"

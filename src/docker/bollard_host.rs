@@ -177,6 +177,10 @@ impl ContainerHost for BollardHost {
         if let Some(id) = found.into_iter().find_map(|n| n.id) {
             return Ok(id);
         }
+        self.create_network(name, labels).await
+    }
+
+    async fn create_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError> {
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),

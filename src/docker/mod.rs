@@ -88,6 +88,11 @@ pub mod labels {
     pub const DEPLOYMENT: &str = "io.wharf.deployment";
     pub const COMPONENT: &str = "io.wharf.component";
     pub const REPLICA: &str = "io.wharf.replica";
+    /// On a container: the network it joined (a pool network carries no deployment label).
+    pub const NETWORK: &str = "io.wharf.network";
+    /// On a network made ahead of time for the pool (`engine::netpool`); whose it is, is in
+    /// the database.
+    pub const POOL: &str = "io.wharf.pool";
 }
 
 /// A TLS client identity for a `tcp://` endpoint, as PEM text.
@@ -267,6 +272,8 @@ pub trait ContainerHost: Send + Sync {
     /// Creates a bridge network unless one of that name carrying every one of `labels`
     /// exists (the oldest, if the engine let two be made); returns its id.
     async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
+    /// Creates a bridge network, without looking for one first; returns its id.
+    async fn create_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
     /// By id (or name); a missing one is not an error.
     async fn remove_network(&self, id: &str) -> Result<(), DockerError>;
     async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<(), DockerError>;

@@ -31,6 +31,8 @@ struct Scene {
     conn: std::sync::Arc<dyn ContainerHost>,
     spec: Vec<ResolvedComponent>,
     containers: Vec<resource::Model>,
+    /// The private network its containers join (its own, or one it claimed from the pool).
+    network: String,
 }
 
 impl Engine {
@@ -55,7 +57,13 @@ impl Engine {
             .all(db)
             .await?;
         containers.sort_by_key(|r| r.replica);
-        Ok(Scene { bp, values, d, h, conn, spec, containers })
+        let network = resource::Entity::find()
+            .filter(resource::Column::DeploymentId.eq(&d.id))
+            .filter(resource::Column::Kind.eq(ResourceKind::Network))
+            .one(db)
+            .await?
+            .map_or_else(|| names::network(&d.id), |r| r.name);
+        Ok(Scene { bp, values, d, h, conn, spec, containers, network })
     }
 
     /// The parameters of the day-2 request the job carries out (none for the lease loop's stop).
@@ -117,8 +125,9 @@ impl Engine {
                 for r in of(c) {
                     self.still_works_on(ctx).await?;
                     let id = r.docker_id.clone().unwrap_or_else(|| r.name.clone());
+                    let events = self.listen(s.h.id);
                     ctx.docker("start container", s.conn.start_container(&id)).await?;
-                    let info = self.wait_ready(ctx, s.conn.as_ref(), &id, c).await?;
+                    let info = self.wait_ready(ctx, s.conn.as_ref(), events, &id, c).await?;
                     let ports = published_ports(&info, &s.h);
                     record(
                         ctx,
@@ -164,7 +173,7 @@ impl Engine {
     /// what the deployment now holds against its group's quota.
     async fn converge(&self, ctx: &Ctx, set: Option<(&str, i64)>) -> Result<(), StepError> {
         let s = self.scene(ctx, set).await?;
-        let network = names::network(&s.d.id);
+        let network = s.network.clone();
         let has_network = s.spec.iter().any(|c| !c.host_network);
         let bind_ip = s.h.bind_ip().map(|ip| ip.to_string());
         for c in &s.spec {
@@ -187,8 +196,9 @@ impl Engine {
                 let id = ensure_container(ctx, s.conn.as_ref(), &ContainerSpec::from(replica)).await?;
                 let created = ResourceStatus::Created;
                 record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id.clone()), s.h.id, created, vec![]).await?;
+                let events = self.listen(s.h.id);
                 ctx.docker("start container", s.conn.start_container(&id)).await?;
-                let info = self.wait_ready(ctx, s.conn.as_ref(), &id, c).await?;
+                let info = self.wait_ready(ctx, s.conn.as_ref(), events, &id, c).await?;
                 let ports = published_ports(&info, &s.h);
                 record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id), s.h.id, ResourceStatus::Running, ports).await?;
             }

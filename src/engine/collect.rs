@@ -18,9 +18,6 @@ use crate::domain::states::{DeploymentStatus, HostStatus};
 use crate::store::audit;
 use crate::store::entities::{deployment, host};
 
-/// Objects of a pool carry this label; the pool decides what becomes of them.
-pub const POOL_LABEL: &str = "io.wharf.pool";
-
 #[derive(Debug, Default)]
 struct Found {
     containers: Vec<String>,
@@ -88,7 +85,7 @@ async fn managed(conn: &dyn ContainerHost, instance: &str) -> Result<BTreeMap<St
     let selector = vec![format!("{}=true", labels::MANAGED), format!("{}={instance}", labels::INSTANCE)];
     let mut out: BTreeMap<String, Found> = BTreeMap::new();
     let owner = |l: &std::collections::HashMap<String, String>| {
-        if l.contains_key(POOL_LABEL) { None } else { l.get(labels::DEPLOYMENT).cloned() }
+        if l.contains_key(labels::POOL) { None } else { l.get(labels::DEPLOYMENT).cloned() }
     };
     for c in conn.list_containers(&selector).await? {
         if let Some(dep) = owner(&c.labels) {

@@ -1,11 +1,14 @@
 //! Destroying a deployment: everything labelled with it is removed from its host, found by
-//! label rather than by what the database remembers; networks are removed by id.
+//! label rather than by what the database remembers; networks are removed by id, and so is a
+//! network it claimed from the pool (which carries no deployment label: the database says it
+//! is the deployment's, in the transaction that claimed it).
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Engine;
 use super::job::{Ctx, StepError, fail};
 use crate::docker::labels;
 use crate::domain::states::DeploymentEvent;
+use crate::domain::states::ResourceKind;
 use crate::failpoint;
 use crate::store::entities::{deployment, host, resource};
 
@@ -57,6 +60,14 @@ impl Engine {
             for n in ctx.docker("list networks", conn.list_networks(&selector)).await? {
                 ctx.docker("remove network", conn.remove_network(&n.id)).await?;
             }
+            let claimed = resource::Entity::find()
+                .filter(resource::Column::DeploymentId.eq(dep_id))
+                .filter(resource::Column::Kind.eq(ResourceKind::Network))
+                .all(db)
+                .await?;
+            for n in claimed {
+                ctx.docker("remove network", conn.remove_network(n.docker_id.as_deref().unwrap_or(&n.name))).await?;
+            }
             failpoint!("destroy.networks_removed", StepError::from);
             for v in ctx.docker("list volumes", conn.list_volumes(&selector)).await? {
                 ctx.docker("remove volume", conn.remove_volume(&v.id)).await?;
@@ -65,6 +76,7 @@ impl Engine {
         }
         let txn = ctx.fenced().await?;
         resource::Entity::delete_many().filter(resource::Column::DeploymentId.eq(dep_id)).exec(&txn).await?;
+        super::netpool::forget_claimed(&txn, dep_id).await?;
         txn.commit().await?;
         Ok(())
     }

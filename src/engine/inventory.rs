@@ -1,6 +1,8 @@
 //! Wharf's view of each host follows the host: every Wharf container's events update its
 //! deployment at once (stopped, drifted), and every (re)connection starts with a full sync.
+//! The events are also passed on (`HostEvents`) to steps that wait for a container.
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,13 +12,36 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use super::Engine;
-use crate::docker::ContainerHost;
+use crate::docker::{ContainerEvent, ContainerHost};
 use crate::domain::states::{self, DeploymentEvent, DeploymentEventKind, DeploymentStatus, ResourceKind, ResourceStatus};
 use crate::store;
 use crate::store::audit;
 use crate::store::deployments::Moved;
 use crate::store::entities::{deployment, host, resource};
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(30);
+
+/// Each host's container events, passed on as the inventory receives them, so that a step
+/// waiting for a container (to run, to be healthy) wakes when the engine says it changed
+/// rather than asking it again and again.
+#[derive(Clone, Default)]
+pub struct HostEvents(Arc<Mutex<HashMap<i64, tokio::sync::broadcast::Sender<ContainerEvent>>>>);
+
+impl HostEvents {
+    fn sender(&self, host_id: i64) -> tokio::sync::broadcast::Sender<ContainerEvent> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(host_id).or_insert_with(|| tokio::sync::broadcast::channel(256).0).clone()
+    }
+
+    /// Events of the host's Wharf containers from now on (subscribe before the change waited for).
+    pub fn subscribe(&self, host_id: i64) -> tokio::sync::broadcast::Receiver<ContainerEvent> {
+        self.sender(host_id).subscribe()
+    }
+
+    fn publish(&self, host_id: i64, ev: &ContainerEvent) {
+        // Nobody listening is not an error.
+        let _ = self.sender(host_id).send(ev.clone());
+    }
+}
 
 pub async fn run(engine: Engine) {
     let mut followers: HashMap<i64, JoinHandle<()>> = HashMap::new();
@@ -76,6 +101,7 @@ async fn follow(engine: Engine, host_id: i64) {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
                 Ok(Some(Ok(ev))) => {
+                    engine.inner.events.publish(host_id, &ev);
                     if let Some(dep) = ev.deployment {
                         refresh(&engine, &dep, conn.as_ref()).await;
                     }

@@ -57,8 +57,11 @@ struct Lease {
     lost: AtomicBool,
     /// When the lease runs out, as of the last renewal (monotonic clock).
     until: Mutex<Instant>,
-    /// The last progress line written, and when.
+    /// When the last progress line was handed to the writer.
     progress_at: Mutex<Option<Instant>>,
+    /// The latest progress line, written by the job's progress writer in the background so
+    /// that saying what the job does never holds the job up.
+    progress: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// What a running job needs at hand; cheap to clone (the steps run in their own task, so that a
@@ -115,8 +118,9 @@ impl Ctx {
         }
     }
 
-    /// Says what the job is doing; at most one write a second (so that a pull's progress never
-    /// crowds the heartbeat out of a small pool), unless `now`.
+    /// Says what the job is doing (written in the background: the latest line wins); lines
+    /// that are not `now` at most once a second (so that a pull's progress never crowds the
+    /// heartbeat out of a small pool).
     pub async fn progress(&self, text: &str) {
         self.progress_at(text, true).await;
     }
@@ -129,9 +133,7 @@ impl Ctx {
             }
             *at = Some(Instant::now());
         }
-        if let Err(e) = queue::progress(self.db(), &self.claim, text).await {
-            tracing::debug!(job = self.job.id, error = %e, "progress not recorded");
-        }
+        self.lease.progress.send_replace(Some(text.to_string()));
     }
 
     /// A Docker call with the step deadline; the lease is checked first.
@@ -221,12 +223,25 @@ impl Engine {
     pub(super) async fn run_job(&self, job: job::Model, claim: Claim) {
         let lease_secs = self.inner.settings.lease_secs;
         let started = Instant::now();
+        let (progress, mut said) = tokio::sync::watch::channel(None);
         let lease = Arc::new(Lease {
             lost: AtomicBool::new(false),
             until: Mutex::new(started + Duration::from_secs(u64::from(lease_secs))),
             progress_at: Mutex::new(None),
+            progress,
         });
         let ctx = Ctx { engine: self.clone(), job: Arc::new(job), claim: Arc::new(claim), lease: lease.clone() };
+        let _progress_writer = AbortOnDrop(tokio::spawn({
+            let ctx = ctx.clone();
+            async move {
+                while said.changed().await.is_ok() {
+                    let Some(line) = said.borrow_and_update().clone() else { continue };
+                    if let Err(e) = queue::progress(ctx.db(), &ctx.claim, &line).await {
+                        tracing::debug!(job = ctx.job.id, error = %e, "progress not recorded");
+                    }
+                }
+            }
+        }));
         // The heartbeat renews the lease until the job's outcome is written, failure path
         // included. A renewal that fails leaves the estimate to run out; one refused means the
         // job is another's now.

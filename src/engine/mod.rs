@@ -1,12 +1,14 @@
 //! The provisioning engine: durable jobs run by a pool of workers that wake as soon as work is
 //! queued, host health checks, the inventory that follows each host's events, the reconciler
-//! that repairs deployments left without a job, and the collector of orphaned objects.
+//! that repairs deployments left without a job, the collector of orphaned objects, and the
+//! pool of deployment networks made ahead of time.
 mod actions;
 mod collect;
 mod destroy;
 pub mod health;
 pub mod inventory;
 mod job;
+pub mod netpool;
 pub mod pool;
 mod provision;
 pub mod queue;
@@ -47,6 +49,10 @@ struct Inner {
     sealer: crate::sealing::Sealer,
     /// What components get when their blueprint does not say.
     defaults: crate::domain::blueprint::resolve::Defaults,
+    /// Wakes the network pool's filler (after a claim).
+    refill: netpool::Refill,
+    /// Each host's container events, as the inventory receives them (readiness waits on them).
+    events: inventory::HostEvents,
 }
 
 #[derive(Clone)]
@@ -79,6 +85,8 @@ impl Engine {
                 stopping: AtomicBool::new(false),
                 running: Mutex::new(HashMap::new()),
                 failed_checks: Mutex::new(HashMap::new()),
+                refill: netpool::Refill::default(),
+                events: inventory::HostEvents::default(),
             }),
         }
     }
@@ -105,6 +113,8 @@ impl Engine {
         supervise("reconciler", move || reconcile::run(engine.clone()));
         let engine = self.clone();
         supervise("collector", move || collect::run(engine.clone()));
+        let engine = self.clone();
+        supervise("network pool", move || netpool::run(engine.clone()));
     }
 
     fn stopping(&self) -> bool {

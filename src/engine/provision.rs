@@ -11,6 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
 
 use super::Engine;
 use super::job::{Ctx, StepError, fail, load_spec};
+use super::netpool;
 use super::spec::Replica;
 use crate::docker::{ContainerHost, ContainerSpec, DockerError, labels};
 use crate::domain::blueprint::resolve::{self, DeploymentRef, OutputContext, ResolvedComponent, ResolvedVolume};
@@ -23,6 +24,12 @@ use crate::store::{PublishedPorts, StringMap};
 
 /// A pull that fails this many times in a row, transiently, fails the deployment.
 const PULL_TRIES: u32 = 4;
+
+/// How often a container that is not ready yet is looked at when no event of it comes.
+const READY_POLL: Duration = Duration::from_millis(500);
+
+/// A host's container events (`Engine::listen`).
+pub(super) type ContainerEvents = tokio::sync::broadcast::Receiver<crate::docker::ContainerEvent>;
 
 impl Engine {
     /// Chooses a host, once, in one fenced transaction that also reads every host's load: the
@@ -111,40 +118,49 @@ impl Engine {
         let bind_ip = h.bind_ip().map(|ip| ip.to_string());
         let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
 
-        // Images: present, or pulled.
-        let images: HashSet<String> = spec.iter().map(|c| c.image.with_default_tag()).collect();
-        for image in &images {
-            match ctx.docker_read("inspect image", || conn.inspect_image(image)).await? {
-                Ok(_) => {}
-                Err(DockerError::NotFound { .. }) => self.pull(ctx, conn.as_ref(), image, &h.name).await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        failpoint!("provision.pulled", StepError::from);
-
         let base_labels = vec![
             (labels::MANAGED.to_string(), "true".to_string()),
             (labels::INSTANCE.to_string(), self.inner.instance.clone()),
             (labels::DEPLOYMENT.to_string(), d.id.clone()),
         ];
-        // The private network, unless every component uses the host's.
-        let network = names::network(&d.id);
         let needs_network = spec.iter().any(|c| !c.host_network);
-        if needs_network {
-            ctx.progress("creating the network").await;
-            let net_id = ctx.docker("create network", conn.ensure_network(&network, &base_labels)).await?;
-            failpoint!("provision.network", StepError::from);
-            record(ctx, ResourceKind::Network, "", 0, &network, Some(net_id), h.id, ResourceStatus::Ready, vec![]).await?;
-        }
-        for c in &spec {
-            for v in &c.volumes {
-                if let ResolvedVolume::Named { name, .. } = v {
-                    let vol = names::volume(&d.id, name);
-                    ctx.docker("create volume", conn.ensure_volume(&vol, &base_labels)).await?;
-                    failpoint!("provision.volume", StepError::from);
-                    record(ctx, ResourceKind::Volume, &c.name, 0, &vol, None, h.id, ResourceStatus::Ready, vec![]).await?;
+        // Images (present, or pulled), the private network (unless every component uses the
+        // host's) and the named volumes at once: none needs another.
+        let images = async {
+            let images: HashSet<String> = spec.iter().map(|c| c.image.with_default_tag()).collect();
+            for image in &images {
+                match ctx.docker_read("inspect image", || conn.inspect_image(image)).await? {
+                    Ok(_) => {}
+                    Err(DockerError::NotFound { .. }) => self.pull(ctx, conn.as_ref(), image, &h.name).await?,
+                    Err(e) => return Err(e.into()),
                 }
             }
+            Ok::<(), StepError>(())
+        };
+        let network =
+            async { if needs_network { self.network(ctx, &d, &h, conn.as_ref(), &base_labels).await.map(Some) } else { Ok(None) } };
+        let volumes = async {
+            for c in &spec {
+                for v in &c.volumes {
+                    if let ResolvedVolume::Named { name, .. } = v {
+                        let vol = names::volume(&d.id, name);
+                        ctx.docker("create volume", conn.ensure_volume(&vol, &base_labels)).await?;
+                        record(ctx, ResourceKind::Volume, &c.name, 0, &vol, None, h.id, ResourceStatus::Ready, vec![]).await?;
+                    }
+                }
+            }
+            Ok::<(), StepError>(())
+        };
+        let (images, network, volumes) = tokio::join!(images, network, volumes);
+        images?;
+        failpoint!("provision.pulled", StepError::from);
+        let network = network?;
+        if network.is_some() {
+            failpoint!("provision.network", StepError::from);
+        }
+        volumes?;
+        if spec.iter().any(|c| c.volumes.iter().any(|v| matches!(v, ResolvedVolume::Named { .. }))) {
+            failpoint!("provision.volume", StepError::from);
         }
 
         // Containers, in depends_on order; a component waits until those it depends on are healthy.
@@ -158,20 +174,25 @@ impl Engine {
                     deployment: &d.id,
                     component: c,
                     replica: r,
-                    network: needs_network.then_some(network.as_str()),
+                    network: network.as_deref(),
                     bind_ip: bind_ip.as_deref(),
                 };
                 let name = replica.name();
                 let id = ensure_container(ctx, conn.as_ref(), &ContainerSpec::from(replica)).await?;
                 failpoint!("provision.container_created", StepError::from);
-                record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id.clone()), h.id, ResourceStatus::Created, vec![])
-                    .await?;
-                ctx.docker("start container", conn.start_container(&id)).await?;
+                // Listening before the start, so that no change of the container is missed.
+                let events = self.listen(h.id);
+                // Recorded while the engine starts it (a job run again finds it by name either way).
+                let created =
+                    record(ctx, ResourceKind::Container, &c.name, r as i32, &name, Some(id.clone()), h.id, ResourceStatus::Created, vec![]);
+                let (created, started) = tokio::join!(created, ctx.docker("start container", conn.start_container(&id)));
+                created?;
+                started?;
                 failpoint!("provision.container_started", StepError::from);
-                ids.push((r, name, id));
+                ids.push((r, name, id, events));
             }
-            for (r, name, id) in ids {
-                let info = self.wait_ready(ctx, conn.as_ref(), &id, c).await?;
+            for (r, name, id, events) in ids {
+                let info = self.wait_ready(ctx, conn.as_ref(), events, &id, c).await?;
                 for p in &info.ports {
                     if r == 0 {
                         published.entry((c.name.clone(), p.container_port)).or_insert(p.host_port);
@@ -188,6 +209,45 @@ impl Engine {
         failpoint!("provision.before_running", StepError::from);
         ctx.advance(DeploymentEvent::Provisioned, None, Some(StringMap(outputs))).await?;
         Ok(())
+    }
+
+    /// The deployment's private network: the one it has (a job run again), one claimed from the
+    /// host's pool — the claim and its record in one fenced transaction —, or, with the pool
+    /// empty or off, one made for it now.
+    async fn network(
+        &self,
+        ctx: &Ctx,
+        d: &deployment::Model,
+        h: &host::Model,
+        conn: &dyn ContainerHost,
+        labels: &[(String, String)],
+    ) -> Result<String, StepError> {
+        let own = names::network(&d.id);
+        let recorded = resource::Entity::find()
+            .filter(resource::Column::DeploymentId.eq(&d.id))
+            .filter(resource::Column::Kind.eq(ResourceKind::Network))
+            .one(ctx.db())
+            .await?;
+        match recorded {
+            Some(r) if r.name != own => return Ok(r.name),
+            Some(_) => {}
+            None if self.inner.settings.network_pool > 0 => {
+                let txn = ctx.fenced().await?;
+                if let Some(n) = netpool::claim(&txn, h.id, &d.id).await? {
+                    let ready = ResourceStatus::Ready;
+                    record_in(&txn, &d.id, ResourceKind::Network, "", 0, &n.name, Some(n.docker_id.clone()), h.id, ready, vec![]).await?;
+                    txn.commit().await?;
+                    self.inner.refill.wake();
+                    return Ok(n.name);
+                }
+                txn.rollback().await.ok();
+            }
+            None => {}
+        }
+        ctx.progress("creating the network").await;
+        let net_id = ctx.docker("create network", conn.ensure_network(&own, labels)).await?;
+        record(ctx, ResourceKind::Network, "", 0, &own, Some(net_id), h.id, ResourceStatus::Ready, vec![]).await?;
+        Ok(own)
     }
 
     /// Pulls an image, retrying (with a growing pause) what may pass: an engine that does not
@@ -239,11 +299,20 @@ impl Engine {
         Err(fail(format!("image `{image}` is not on host `{host}` and could not be pulled after {PULL_TRIES} tries: {last}")))
     }
 
-    /// Waits until the container runs and, when it has a health check, is healthy.
+    /// Events of `host_id`'s containers from now on: taken before a container is started, so
+    /// that `wait_ready` misses none of its changes.
+    pub(super) fn listen(&self, host_id: i64) -> ContainerEvents {
+        self.inner.events.subscribe(host_id)
+    }
+
+    /// Waits until the container runs and, when it has a health check, is healthy. It looks
+    /// when the engine reports a change of the container (its events, through the inventory),
+    /// and at least every `READY_POLL` should an event be lost.
     pub(super) async fn wait_ready(
         &self,
         ctx: &Ctx,
         conn: &dyn ContainerHost,
+        mut events: ContainerEvents,
         id: &str,
         c: &ResolvedComponent,
     ) -> Result<crate::docker::ContainerInfo, StepError> {
@@ -264,10 +333,25 @@ impl Engine {
                 (true, Some("unhealthy")) => return Err(fail(format!("component `{}` is unhealthy: its health check failed", c.name))),
                 _ => {}
             }
-            if tokio::time::Instant::now() > deadline {
+            let now = tokio::time::Instant::now();
+            if now > deadline {
                 return Err(fail(format!("component `{}` was not healthy within {} s", c.name, self.inner.settings.health_timeout_secs)));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Until this container's next event, or the next look.
+            let next_look = (now + READY_POLL).min(deadline + Duration::from_millis(1));
+            loop {
+                match tokio::time::timeout_at(next_look, events.recv()).await {
+                    Ok(Ok(ev)) if ev.container_id == info.id || id == ev.container_id => break,
+                    Ok(Ok(_)) => {}
+                    // Missed some: look now. Closed: only the periodic looks are left.
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                        tokio::time::sleep_until(next_look).await;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
         }
     }
 }
@@ -366,8 +450,28 @@ pub(super) async fn record(
     status: ResourceStatus,
     ports: Vec<PublishedPort>,
 ) -> Result<(), StepError> {
+    let txn = ctx.fenced().await?;
+    record_in(&txn, &ctx.job.deployment_id, kind, component, replica, name, docker_id, host_id, status, ports).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The same, in the caller's (fenced) transaction.
+#[allow(clippy::too_many_arguments)]
+async fn record_in(
+    txn: &impl ConnectionTrait,
+    deployment_id: &str,
+    kind: ResourceKind,
+    component: &str,
+    replica: i32,
+    name: &str,
+    docker_id: Option<String>,
+    host_id: i64,
+    status: ResourceStatus,
+    ports: Vec<PublishedPort>,
+) -> Result<(), sea_orm::DbErr> {
     let row = resource::ActiveModel {
-        deployment_id: sea_orm::Set(ctx.job.deployment_id.clone()),
+        deployment_id: sea_orm::Set(deployment_id.to_string()),
         kind: sea_orm::Set(kind),
         component: sea_orm::Set(component.into()),
         replica: sea_orm::Set(replica),
@@ -379,7 +483,6 @@ pub(super) async fn record(
         updated_at: sea_orm::Set(Utc::now()),
         ..Default::default()
     };
-    let txn = ctx.fenced().await?;
     resource::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([resource::Column::DeploymentId, resource::Column::Kind, resource::Column::Name])
@@ -392,8 +495,7 @@ pub(super) async fn record(
                 ])
                 .to_owned(),
         )
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    txn.commit().await?;
     Ok(())
 }

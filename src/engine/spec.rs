@@ -62,7 +62,10 @@ impl From<Replica<'_>> for ContainerSpec {
                 (labels::DEPLOYMENT.to_string(), r.deployment.to_string()),
                 (labels::COMPONENT.to_string(), c.name.clone()),
                 (labels::REPLICA.to_string(), r.replica.to_string()),
-            ],
+            ]
+            .into_iter()
+            .chain(r.network.filter(|_| !c.host_network).map(|n| (labels::NETWORK.to_string(), n.to_string())))
+            .collect(),
             ports: c
                 .ports
                 .iter()

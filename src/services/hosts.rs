@@ -313,6 +313,13 @@ pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: 
     host::Entity::delete_by_id(h.id).exec(&txn).await?;
     audit::record(&txn, actor, "host.remove", &format!("host:{}", h.name), json!({"force": force, "orphaned": orphaned})).await?;
     txn.commit().await?;
+    // The networks its pool kept ready are litter on a host Wharf no longer manages: removed
+    // if the host answers soon (their rows go either way, here or by the pool's next pass).
+    let conn = pool.get(&h).await.ok();
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(5), crate::engine::netpool::drain(db, conn.as_deref(), h.id)).await;
+    if !matches!(drained, Ok(Ok(()))) {
+        tracing::warn!(host = %h.name, "the removed host's pool networks were not all removed");
+    }
     pool.forget(h.id).await;
     Ok(())
 }

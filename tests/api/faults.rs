@@ -194,7 +194,8 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
-/// Objects on the host labelled with `deployment`: (containers by component-replica, networks, volumes).
+/// Objects on the host labelled with `deployment` (and the pool network its containers joined):
+/// (containers by component-replica, networks, volumes).
 fn objects(endpoint: &str, deployment: &str) -> (BTreeMap<String, usize>, usize, usize) {
     let filter = format!("label=io.wharf.deployment={deployment}");
     let mut containers = BTreeMap::new();
@@ -202,7 +203,7 @@ fn objects(endpoint: &str, deployment: &str) -> (BTreeMap<String, usize>, usize,
     for line in docker(endpoint, &["ps", "-a", "--filter", &filter, "--format", fmt]).lines().filter(|l| !l.is_empty()) {
         *containers.entry(line.to_string()).or_insert(0) += 1;
     }
-    let networks = docker(endpoint, &["network", "ls", "-q", "--filter", &filter]).lines().filter(|l| !l.is_empty()).count();
+    let networks = crate::helpers::deployment_networks(endpoint, deployment).len();
     let volumes = docker(endpoint, &["volume", "ls", "-q", "--filter", &filter]).lines().filter(|l| !l.is_empty()).count();
     (containers, networks, volumes)
 }
@@ -230,6 +231,9 @@ async fn check(out: &mut Outcome, url: &str, api: &Api, endpoint: &str, request:
         let left = eventually_count(endpoint, deployment, 20).await;
         out.orphaned += left;
     }
+    // The pool's networks: each waits in the pool or is a live deployment's; any other is
+    // orphaned (a claim lost, a destruction that left it behind).
+    out.orphaned += eventually_no_stray_pool_networks(&db, endpoint, 20).await;
     // No job left running or queued for it.
     let stuck =
         scalar(&db, &format!("SELECT COUNT(*) FROM jobs WHERE deployment_id = '{deployment}' AND status IN ('running', 'queued')")).await;
@@ -257,6 +261,40 @@ async fn eventually_count(endpoint: &str, deployment: &str, secs: u64) -> usize 
         let left = c.values().sum::<usize>() + n + v;
         if left == 0 || Instant::now() > deadline {
             return left;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Pool networks of this installation on the host that neither wait in the pool (an unclaimed
+/// row) nor belong to a live deployment, once they stop changing (or after `secs`).
+async fn eventually_no_stray_pool_networks(db: &DatabaseConnection, endpoint: &str, secs: u64) -> usize {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT value FROM settings WHERE key = 'instance_id'"))
+        .await
+        .unwrap()
+        .expect("the installation's id");
+    let instance: String = row.try_get_by_index(0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mine = format!("label=io.wharf.instance={instance}");
+        let listed = docker(endpoint, &["network", "ls", "-q", "--no-trunc", "--filter", "label=io.wharf.pool=true", "--filter", &mine]);
+        let mut stray = 0;
+        for id in listed.lines().filter(|l| !l.is_empty()) {
+            let kept = scalar(
+                db,
+                &format!(
+                    "SELECT COUNT(*) FROM pool_networks p LEFT JOIN deployments d ON d.id = p.deployment_id \
+                     WHERE p.docker_id = '{id}' AND (p.deployment_id IS NULL OR d.status IN ('provisioning', 'running', 'stopped', 'drifted'))"
+                ),
+            )
+            .await;
+            if kept == 0 {
+                stray += 1;
+            }
+        }
+        if stray == 0 || Instant::now() > deadline {
+            return stray;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -99,7 +99,9 @@ pub async fn spawn_app_with(db: Db, extra: Value) -> TestApp {
         "catalog_dir": "/nonexistent/wharf-test-catalog",
         "secret_key_file": test_key_file(),
         "hosts": {"register_local": false, "health_interval_secs": 1},
-        "engine": {"lease_secs": 5, "workers": 4, "health_timeout_secs": 60},
+        // One pool network per host: the pool is used by every test, and each test app leaves
+        // little on the shared daemons.
+        "engine": {"lease_secs": 5, "workers": 4, "health_timeout_secs": 60, "network_pool": 1},
     });
     if let (Some(base), Some(more)) = (config.as_object_mut(), extra.as_object()) {
         for (k, v) in more {
@@ -309,20 +311,47 @@ pub fn docker(endpoint: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// What Wharf left on a host for a deployment: containers, networks and volumes by label.
+/// What Wharf left on a host for a deployment: containers, networks and volumes by label, and
+/// the pool network its containers joined (`deployment_networks`).
 pub fn leftovers(endpoint: &str, deployment: &str) -> Vec<String> {
     let filter = format!("label=io.wharf.deployment={deployment}");
     let mut out = Vec::new();
     for (kind, args) in [
         ("container", vec!["ps", "-a", "-q", "--filter", filter.as_str()]),
-        ("network", vec!["network", "ls", "-q", "--filter", filter.as_str()]),
         ("volume", vec!["volume", "ls", "-q", "--filter", filter.as_str()]),
     ] {
         for line in docker(endpoint, &args).lines().filter(|l| !l.trim().is_empty()) {
             out.push(format!("{kind} {line}"));
         }
     }
+    out.extend(deployment_networks(endpoint, deployment).into_iter().map(|n| format!("network {n}")));
     out
+}
+
+/// A deployment's networks on a host (ids): those labelled with it (made for it), and a pool
+/// network (`io.wharf.pool`, no deployment label) that its containers name in `io.wharf.network`.
+pub fn deployment_networks(endpoint: &str, deployment: &str) -> Vec<String> {
+    let filter = format!("label=io.wharf.deployment={deployment}");
+    let mut ids: Vec<String> = docker(endpoint, &["network", "ls", "-q", "--no-trunc", "--filter", &filter])
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let named = docker(endpoint, &["ps", "-a", "--filter", &filter, "--format", "{{.Label \"io.wharf.network\"}}"]);
+    let named: std::collections::BTreeSet<&str> = named.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    for name in named {
+        let out = std::process::Command::new("docker")
+            .args(["-H", endpoint, "network", "inspect", "-f", "{{.Id}} {{index .Labels \"io.wharf.pool\"}}", name])
+            .output()
+            .expect("run the docker CLI");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if let Some((id, "true")) = text.trim().split_once(' ')
+            && !ids.iter().any(|i| i == id)
+        {
+            ids.push(id.to_string());
+        }
+    }
+    ids
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after `secs`.

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fixtures::blueprint;
-use crate::helpers::{Api, Db, TestApp, docker, leftovers, spawn_app};
+use crate::helpers::{Api, Db, TestApp, docker, docker_hosts, eventually, fresh_database, leftovers, spawn_app, spawn_app_with};
 use crate::{fixture, on_both_databases};
 
 on_both_databases!(
@@ -13,6 +13,7 @@ on_both_databases!(
     an_unknown_image_fails_cleanly,
     changes_behind_wharfs_back_show_within_seconds,
     admin_pages_publish_deploy_and_destroy,
+    the_network_pool_hands_out_ready_networks,
 );
 
 /// Web and db: db is healthy before web starts; web serves a page on a published port.
@@ -265,4 +266,102 @@ async fn admin_pages_publish_deploy_and_destroy(db: Db) {
     app.wait_deployment(&admin, &id, &["destroyed"], 60).await;
     let (_, html) = browser.page("/admin/deployments?status=destroyed").await;
     assert!(html.contains("from-the-page"), "{html}");
+}
+
+/// A scalar from the app's database.
+async fn scalar_text(db: &sea_orm::DatabaseConnection, sql: &str) -> Option<String> {
+    use sea_orm::ConnectionTrait;
+    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap()?;
+    row.try_get_by_index::<Option<String>>(0).unwrap()
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// The pool networks of `instance` on a host, by name.
+fn pool_on(endpoint: &str, instance: &str) -> Vec<String> {
+    let mine = format!("label=io.wharf.instance={instance}");
+    let out = docker(endpoint, &["network", "ls", "--filter", "label=io.wharf.pool=true", "--filter", &mine, "--format", "{{.Name}}"]);
+    out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+async fn the_network_pool_hands_out_ready_networks(db: Db) {
+    let url = fresh_database(db).await;
+    let engine = json!({"lease_secs": 5, "workers": 4, "health_timeout_secs": 60, "network_pool": 2, "collect_interval_secs": 1, "orphan_grace_secs": 2});
+    let app = spawn_app_with(db, json!({"database_url": url, "engine": engine})).await;
+    let conn = sea_orm::Database::connect(&url).await.unwrap();
+    let admin = app.admin().await;
+    let endpoint = docker_hosts()[0].clone();
+    let res = admin.register_host(&json!({"name": "h1", "endpoint": endpoint})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let instance = scalar_text(&conn, "SELECT value FROM settings WHERE key = 'instance_id'").await.unwrap();
+    let unclaimed = "SELECT COUNT(*) FROM pool_networks WHERE deployment_id IS NULL";
+
+    // Filled ahead of time: two networks, recorded, labelled as the pool's and no deployment's.
+    eventually(30, "two pool networks", || async {
+        (pool_on(&endpoint, &instance).len() == 2 && count(&conn, unclaimed).await == 2).then_some(())
+    })
+    .await;
+    let ready = pool_on(&endpoint, &instance);
+    let labels = docker(&endpoint, &["network", "inspect", "-f", "{{json .Labels}}", &ready[0]]);
+    assert!(!labels.contains("io.wharf.deployment"), "{labels}");
+
+    // A deployment claims one: its containers join it and name it; the claim is recorded; the
+    // pool is filled again.
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "sleeper"), ("name", "Sleeper")]);
+    publish(&admin, &bp).await;
+    let id = deploy(&admin, "sleeper", json!({})).await;
+    let d = app.wait_deployment(&admin, &id, &["running", "failed"], 60).await;
+    assert_eq!(d["status"], "running", "{d}");
+    let container = d["resources"][0]["name"].as_str().unwrap().to_string();
+    let joined = docker(
+        &endpoint,
+        &[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"io.wharf.network\"}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+            &container,
+        ],
+    );
+    let (named, attached) = joined.trim().split_once(' ').unwrap();
+    assert_eq!(named, attached, "the label names the network the container is on");
+    assert!(ready.iter().any(|n| n == named), "{named} was made before the request: {ready:?}");
+    let owner = scalar_text(&conn, &format!("SELECT deployment_id FROM pool_networks WHERE name = '{named}'")).await;
+    assert_eq!(owner.as_deref(), Some(id.as_str()));
+    assert_eq!(leftovers(&endpoint, &id).iter().filter(|l| l.starts_with("network")).count(), 1);
+    eventually(30, "the pool filled again", || async {
+        (count(&conn, unclaimed).await == 2 && pool_on(&endpoint, &instance).len() == 3).then_some(())
+    })
+    .await;
+
+    // Destroyed: the claimed network goes with it, and so does its record.
+    destroy_and_check(&app, &admin, &id, &endpoint).await;
+    assert!(!pool_on(&endpoint, &instance).contains(&named.to_string()), "{named} was removed");
+    assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM pool_networks WHERE deployment_id = '{id}'")).await, 0);
+
+    // A pool network nobody recorded (its maker stopped before writing it down) is removed
+    // after the grace; a recorded one removed behind Wharf's back is no longer offered.
+    let stray = format!("wharf-pool-stray-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let instance_label = format!("io.wharf.instance={instance}");
+    docker(
+        &endpoint,
+        &["network", "create", "--label", "io.wharf.managed=true", "--label", &instance_label, "--label", "io.wharf.pool=true", &stray],
+    );
+    let gone = pool_on(&endpoint, &instance).into_iter().find(|n| *n != stray).unwrap();
+    docker(&endpoint, &["network", "rm", &gone]);
+    eventually(30, "the stray removed and the pool whole again", || async {
+        let on_host = pool_on(&endpoint, &instance);
+        let recorded = count(&conn, &format!("SELECT COUNT(*) FROM pool_networks WHERE name = '{gone}'")).await;
+        (!on_host.contains(&stray) && on_host.len() == 2 && recorded == 0 && count(&conn, unclaimed).await == 2).then_some(())
+    })
+    .await;
+
+    // A removed host takes its pool with it.
+    assert_eq!(admin.remove_host("h1").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(pool_on(&endpoint, &instance), Vec::<String>::new());
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM pool_networks").await, 0);
+    conn.close().await.ok();
 }

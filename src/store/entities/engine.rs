@@ -178,6 +178,30 @@ pub mod resource {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod pool_network {
+    use sea_orm::entity::prelude::*;
+
+    /// A network the pool made on a host ahead of time; `deployment_id` once one claimed it.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pool_networks")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub host_id: i64,
+        #[sea_orm(unique)]
+        pub name: String,
+        pub docker_id: String,
+        pub deployment_id: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub claimed_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod job {
     use sea_orm::entity::prelude::*;
 
