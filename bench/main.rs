@@ -135,19 +135,52 @@ async fn remove_raw(d: &Docker, names: &[String]) {
     }
 }
 
-/// Submits a request and waits (polling every 5 ms) until it succeeded; returns seconds.
-async fn request_until_running(s: &Server, item: &str) -> f64 {
+/// Submits a request and waits (polling every 5 ms) until it succeeded; returns seconds and
+/// the request as it was then (its timeline says where the time went).
+async fn request_until_running(s: &Server, item: &str) -> (f64, Value) {
     let started = Instant::now();
     let r = s.post("/api/v1/requests", json!({"catalog_item": item, "group": "bench"})).await;
     let id = r["id"].as_str().unwrap().to_string();
     loop {
         let r = s.get(&format!("/api/v1/requests/{id}")).await;
         match r["status"].as_str() {
-            Some("succeeded") => return started.elapsed().as_secs_f64(),
+            Some("succeeded") => return (started.elapsed().as_secs_f64(), r),
             Some("failed" | "rejected") => panic!("request failed: {r}"),
             _ => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
+}
+
+/// Milliseconds between two kinds of entry on a request's timeline.
+fn between(r: &Value, from: &str, to: &str) -> Option<f64> {
+    let at = |kind: &str| {
+        r["events"]
+            .as_array()?
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .and_then(|e| e["at"].as_str()?.parse::<chrono::DateTime<chrono::Utc>>().ok())
+    };
+    Some((at(to)? - at(from)?).num_microseconds()? as f64 / 1000.0)
+}
+
+/// What the previous full run measured, by figure (the text before any parenthesis): its
+/// Wharf column and its ratio.
+fn previous_run(path: &str) -> HashMap<String, (String, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = HashMap::new();
+    for line in text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| figure")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        if cells.len() < 4 {
+            continue;
+        }
+        let strip = |c: &str| c.split(" (was ").next().unwrap_or(c).to_string();
+        out.insert(figure_key(cells[0]), (strip(cells[1]), strip(cells[cells.len() - 3])));
+    }
+    out
+}
+
+fn figure_key(figure: &str) -> String {
+    figure.split(" (").next().unwrap_or(figure).trim().to_string()
 }
 
 async fn destroy_all(s: &Server) {
@@ -222,13 +255,17 @@ fn row(figure: &str, wharf: String, baseline: String, ratio: Option<f64>, target
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let started_all = Instant::now();
+    // `bench/run --quick`: fewer samples and shorter loads, the table printed beside the last
+    // full run's and not written.
+    let quick = std::env::var("WHARF_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (sequential, burst_n, wrk_secs, startups_n): (usize, usize, u32, usize) = if quick { (20, 60, 3, 3) } else { (50, 200, 10, 5) };
     let hosts: Vec<String> = env("WHARF_BENCH_HOSTS").split(',').map(str::to_string).collect();
     let image = env("WHARF_BENCH_IMAGE");
     let mut rows = Vec::new();
 
     // ---- start-up: process start to a ready /readyz on a fresh SQLite file (median of 5).
     let mut startups = Vec::new();
-    for i in 0..5 {
+    for i in 0..startups_n {
         let (mut child, base, started) = spawn(&fresh_db(&format!("startup{i}")));
         let client = reqwest::Client::new();
         while !client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -241,7 +278,7 @@ async fn main() {
     startups.sort_by(f64::total_cmp);
     let startup = percentile(&startups, 0.5);
     rows.push(row(
-        "start-up to ready (fresh SQLite), median of 5",
+        &format!("start-up to ready (fresh SQLite), median of {startups_n}"),
         format!("{:.0} ms", startup * 1000.0),
         "—".into(),
         None,
@@ -280,15 +317,18 @@ async fn main() {
     let idle_rss = s.rss_mb();
     rows.push(row("resident memory, idle", format!("{idle_rss:.1} MB"), "—".into(), None, "≤ 40 MB", idle_rss <= 40.0));
 
-    // ---- provisioning latency: 50 in sequence, against raw create + start on the same host.
-    let mut ours = Vec::new();
-    for _ in 0..50 {
-        ours.push(request_until_running(&s, "bench-h1").await);
-    }
+    // ---- provisioning latency: in sequence, each Wharf request followed by a raw create +
+    // start on the same host (so both see the same number of containers there).
     let d1 = docker(&hosts[0]).await;
+    let mut ours = Vec::new();
     let mut raw = Vec::new();
     let mut names = Vec::new();
-    for i in 0..50 {
+    let (mut to_start, mut to_run) = (Vec::new(), Vec::new());
+    for i in 0..sequential {
+        let (secs, r) = request_until_running(&s, "bench-h1").await;
+        ours.push(secs);
+        to_start.extend(between(&r, "submitted", "provisioning"));
+        to_run.extend(between(&r, "provisioning", "succeeded"));
         let name = format!("bench-raw-{}-{i}", std::process::id());
         let t = Instant::now();
         raw_create_start(&d1, &image, &name).await;
@@ -299,9 +339,18 @@ async fn main() {
     destroy_all(&s).await;
     ours.sort_by(f64::total_cmp);
     raw.sort_by(f64::total_cmp);
+    to_start.sort_by(f64::total_cmp);
+    to_run.sort_by(f64::total_cmp);
+    println!(
+        "provisioning, median: submitted → provisioning {:.1} ms, provisioning → succeeded {:.1} ms (of {:.1} ms end to end; raw {:.1} ms)",
+        percentile(&to_start, 0.5),
+        percentile(&to_run, 0.5),
+        percentile(&ours, 0.5) * 1000.0,
+        percentile(&raw, 0.5) * 1000.0
+    );
     let (p50, p95, r50, r95) = (percentile(&ours, 0.5), percentile(&ours, 0.95), percentile(&raw, 0.5), percentile(&raw, 0.95));
     rows.push(row(
-        "provisioning latency p50 (request → running, n=50)",
+        &format!("provisioning latency p50 (request → running, n={sequential})"),
         format!("{:.0} ms", p50 * 1000.0),
         format!("{:.0} ms", r50 * 1000.0),
         Some(p50 / r50),
@@ -317,12 +366,12 @@ async fn main() {
         true,
     ));
 
-    // ---- burst: 200 requests at once over both hosts, against 200 raw create + start with the
+    // ---- burst: requests at once over both hosts, against as many raw create + start with the
     // engine's concurrency (4 workers), alternating hosts.
     let s = Arc::new(s);
     let t = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..burst_n {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             s.post("/api/v1/requests", json!({"catalog_item": "bench", "group": "bench"})).await["id"].as_str().unwrap().to_string()
@@ -333,7 +382,7 @@ async fn main() {
         ids.push(task.await.unwrap());
     }
     let (mut succeeded, mut failed) = (0, 0);
-    while succeeded + failed < 200 {
+    while succeeded + failed < burst_n {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let list = s.get("/api/v1/requests?per_page=200").await;
         let statuses: Vec<&str> = list
@@ -353,7 +402,7 @@ async fn main() {
     let sem = Arc::new(tokio::sync::Semaphore::new(4));
     let t = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..200 {
+    for i in 0..burst_n {
         let (daemons, sem, image) = (daemons.clone(), sem.clone(), image.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.unwrap();
@@ -371,12 +420,12 @@ async fn main() {
     remove_raw(&daemons[0], &made[0]).await;
     remove_raw(&daemons[1], &made[1]).await;
     rows.push(row(
-        &format!("burst: 200 requests over 2 hosts ({succeeded} ran, {failed} failed)"),
+        &format!("burst: {burst_n} requests over 2 hosts ({succeeded} ran, {failed} failed)"),
         format!("{burst:.1} s"),
         format!("{raw_burst:.1} s"),
         Some(burst / raw_burst),
         "ratio ≤ 1.25, none lost",
-        burst / raw_burst <= 1.25 && succeeded == 200,
+        burst / raw_burst <= 1.25 && succeeded == burst_n,
     ));
     destroy_all(&s).await;
 
@@ -410,10 +459,10 @@ async fn main() {
     let base = s.base.clone();
     let token = s.token.clone();
     let (static_w, catalog_w, page_w, list_w) = tokio::task::spawn_blocking(move || {
-        let st = wrk(&format!("{base}/static/css/wharf.css"), None, 10);
-        let cat = wrk(&format!("{base}/api/v1/catalog"), Some(&token), 10);
-        let page = wrk(&format!("{base}/catalog"), Some(&token), 10);
-        let list = wrk(&format!("{base}/api/v1/deployments"), Some(&token), 10);
+        let st = wrk(&format!("{base}/static/css/wharf.css"), None, wrk_secs);
+        let cat = wrk(&format!("{base}/api/v1/catalog"), Some(&token), wrk_secs);
+        let page = wrk(&format!("{base}/catalog"), Some(&token), wrk_secs);
+        let list = wrk(&format!("{base}/api/v1/deployments"), Some(&token), wrk_secs);
         (st, cat, page, list)
     })
     .await
@@ -447,27 +496,38 @@ async fn main() {
     ));
     rows.push(row("resident memory, peak under the HTTP load", format!("{peak:.1} MB"), "—".into(), None, "≤ 150 MB", peak <= 150.0));
 
-    // ---- the table.
+    // ---- the table, each figure beside the previous full run's.
+    let results = env("WHARF_BENCH_RESULTS");
+    let before = previous_run(&results);
+    let was = |now: &str, then: Option<&String>| match then {
+        Some(t) if t != "—" && t != now => format!("{now} (was {t})"),
+        _ => now.to_string(),
+    };
     let mut table = String::from("| figure | Wharf | baseline | ratio | target | met |\n|---|---|---|---|---|---|\n");
     for r in &rows {
+        let prev = before.get(&figure_key(&r.figure));
         table.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             r.figure,
-            r.wharf,
+            was(&r.wharf, prev.map(|p| &p.0)),
             r.baseline,
-            r.ratio,
+            was(&r.ratio, prev.map(|p| &p.1)),
             r.target,
             if r.met { "yes" } else { "**no**" }
         ));
     }
     println!("\n{table}");
+    if quick {
+        println!("(quick run: {} is left as it was)", results);
+        return;
+    }
     let machine = machine();
     let doc = format!(
-        "# Wharf benchmarks\n\nWritten by `bench/run` on {} in {:.0} s.\n\n{machine}\n\n{table}\nBaselines are measured in the same run: the raw Docker Engine through bollard (create + start of the same container on the same host, with the engine's concurrency for the burst), or a static file served by the same Wharf process. HTTP figures are `wrk -t2 -c32 -d10s` on loopback, on the same two cores as the server.\n",
+        "# Wharf benchmarks\n\nWritten by `bench/run` on {} in {:.0} s.\n\n{machine}\n\n{table}\nEach figure shows the previous full run's value as \"(was …)\" where it changed. Baselines are measured in the same run: the raw Docker Engine through bollard (create + start of the same container on the same host, with the engine's concurrency for the burst), or a static file served by the same Wharf process. HTTP figures are `wrk -t2 -c32 -d10s` on loopback, on the same two cores as the server.\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         started_all.elapsed().as_secs_f64()
     );
-    std::fs::write(env("WHARF_BENCH_RESULTS"), doc).expect("write bench/RESULTS.md");
+    std::fs::write(&results, doc).expect("write bench/RESULTS.md");
 }
 
 static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

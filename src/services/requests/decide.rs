@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{RequestView, approvers, can_see, find, get_unchecked, timeline};
 use crate::auth::Principal;
 use crate::domain::policy::Mode;
-use crate::domain::states::{Decision, RequestEvent, RequestStatus, TimelineKind};
+use crate::domain::states::{Decision, RequestEvent, RequestKind, RequestStatus, TimelineKind};
 use crate::services::{Context, ServiceError, ServiceResult, audit, catalog};
 use crate::store::entities::{request, request_decision, user};
 
@@ -57,8 +57,13 @@ pub async fn decide_level(
         return Err(ServiceError::Conflict(format!("you already decided level {} of this request", r.level + 1)));
     }
     record_decision(db, &r, Some(who.user_id), &who.username, approve, comment).await?;
-    ctx.signals.request_moved();
-    Ok(super::for_viewer(get_unchecked(ctx, id).await?, who))
+    let view = get_unchecked(ctx, id).await?;
+    if view.status == RequestStatus::Approved && r.kind == RequestKind::Catalog {
+        super::scheduler::hand_off(ctx, id.to_string());
+    } else {
+        ctx.signals.request_moved();
+    }
+    Ok(super::for_viewer(view, who))
 }
 
 /// Records one decision and moves the request on: a rejection ends it; an approval ends the

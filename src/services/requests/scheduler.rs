@@ -44,6 +44,26 @@ pub async fn tick(ctx: &Context) -> ServiceResult<()> {
     follow_deployments(ctx).await
 }
 
+/// An approved request handed straight to provisioning (its deployment made and its job
+/// queued) without waiting for the scheduler's next look, in the background. Should that
+/// fail, the scheduler starts it at its next look; a request already started (by the
+/// scheduler, another replica) is left as it is.
+pub fn hand_off(ctx: &Context, id: String) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let found = request::Entity::find_by_id(id.clone()).one(&ctx.db).await;
+        let started = match found {
+            Ok(Some(r)) if r.status == RequestStatus::Approved && r.kind == RequestKind::Catalog => start(&ctx, r).await,
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = started {
+            tracing::warn!(request = %id, error = %e, "approved request not started at once; the scheduler tries again");
+            ctx.signals.request_moved();
+        }
+    });
+}
+
 /// Levels whose timeout passed are decided by their policy's outcome.
 async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
@@ -68,25 +88,45 @@ async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
 
 /// Requests that made a deployment follow it (`RequestStatus::follow`), whatever states it went
 /// through since the last look: those still provisioning, those holding quota (succeeded, or
-/// failed and retried), and failed ones whose deployment is live again (retried).
+/// failed and retried), and failed ones whose deployment is live again (retried). Only the
+/// requests whose deployment no longer matches them are read, so a look costs the same with
+/// ten thousand deployments as with ten.
 async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
-    let live_deployments = Query::select()
-        .column(deployment::Column::Id)
-        .from(deployment::Entity)
-        .and_where(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
-        .to_owned();
+    let deployments_in = |statuses: &[DeploymentStatus]| {
+        Query::select()
+            .column(deployment::Column::Id)
+            .from(deployment::Entity)
+            .and_where(deployment::Column::Status.is_in(statuses.iter().copied()))
+            .to_owned()
+    };
+    let live: Vec<DeploymentStatus> = DeploymentStatus::LIVE.to_vec();
+    let live_settled: Vec<DeploymentStatus> = live.iter().copied().filter(|s| *s != DeploymentStatus::Provisioning).collect();
     let following = Condition::any()
-        .add(request::Column::Status.eq(RequestStatus::Provisioning))
+        // Provisioning, and its deployment is not (or is gone), or it does not hold quota yet.
         .add(
-            Condition::all()
-                .add(request::Column::Status.is_in([RequestStatus::Succeeded, RequestStatus::Failed]))
-                .add(request::Column::HoldsQuota.eq(true)),
+            Condition::all().add(request::Column::Status.eq(RequestStatus::Provisioning)).add(
+                Condition::any()
+                    .add(request::Column::DeploymentId.not_in_subquery(deployments_in(&[DeploymentStatus::Provisioning])))
+                    .add(request::Column::HoldsQuota.eq(false)),
+            ),
         )
+        // Holding quota for a deployment that is no longer live (or is gone).
         .add(
             Condition::all()
-                .add(request::Column::Status.eq(RequestStatus::Failed))
-                .add(request::Column::DeploymentId.in_subquery(live_deployments)),
+                .add(request::Column::Status.is_in([RequestStatus::Provisioning, RequestStatus::Succeeded, RequestStatus::Failed]))
+                .add(request::Column::HoldsQuota.eq(true))
+                .add(request::Column::DeploymentId.not_in_subquery(deployments_in(&live))),
+        )
+        // Failed, and its deployment was retried: live again, or provisioning without quota held.
+        .add(
+            Condition::all().add(request::Column::Status.eq(RequestStatus::Failed)).add(
+                Condition::any().add(request::Column::DeploymentId.in_subquery(deployments_in(&live_settled))).add(
+                    Condition::all()
+                        .add(request::Column::HoldsQuota.eq(false))
+                        .add(request::Column::DeploymentId.in_subquery(deployments_in(&live))),
+                ),
+            ),
         );
     for r in readable(db, Condition::all().add(request::Column::Kind.eq(RequestKind::Catalog)).add(following)).await? {
         let Some(did) = &r.deployment_id else { continue };

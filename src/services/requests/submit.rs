@@ -106,7 +106,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     txn.commit().await?;
     drop(_guard);
     if status == RequestStatus::Approved {
-        ctx.signals.request_moved();
+        super::scheduler::hand_off(ctx, id.clone());
     }
     // The request exists now: a database that goes away before it is read back must not turn
     // the answer into an error the caller would retry (and so request twice).
