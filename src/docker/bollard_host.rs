@@ -191,6 +191,14 @@ impl ContainerHost for BollardHost {
         Ok(created.id)
     }
 
+    async fn network_exists(&self, id: &str) -> Result<bool, DockerError> {
+        match self.docker.inspect_network(id, None::<bollard::query_parameters::InspectNetworkOptions>).await {
+            Ok(_) => Ok(true),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => Err(self.map_err("inspect network", e)),
+        }
+    }
+
     async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
         match self.docker.remove_network(name).await {
             Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
@@ -370,13 +378,16 @@ impl ContainerHost for BollardHost {
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<Labelled>, DockerError> {
         let options = ListNetworksOptionsBuilder::default().filters(&label_filters(labels)).build();
         let list = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
-        Ok(list.into_iter().filter_map(|n| Some(Labelled { id: n.id?, labels: n.labels.unwrap_or_default() })).collect())
+        Ok(list
+            .into_iter()
+            .filter_map(|n| Some(Labelled { id: n.id?, name: n.name.unwrap_or_default(), labels: n.labels.unwrap_or_default() }))
+            .collect())
     }
 
     async fn list_volumes(&self, labels: &[String]) -> Result<Vec<Labelled>, DockerError> {
         let options = ListVolumesOptionsBuilder::default().filters(&label_filters(labels)).build();
         let list = self.docker.list_volumes(Some(options)).await.map_err(|e| self.map_err("list volumes", e))?;
-        Ok(list.volumes.unwrap_or_default().into_iter().map(|v| Labelled { id: v.name, labels: v.labels }).collect())
+        Ok(list.volumes.unwrap_or_default().into_iter().map(|v| Labelled { id: v.name.clone(), name: v.name, labels: v.labels }).collect())
     }
 
     fn container_events(&self) -> EventStream {

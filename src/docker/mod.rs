@@ -170,11 +170,12 @@ pub struct PublishedPort {
     pub host_port: u16,
 }
 
-/// A network or a volume: how to name it to the engine (a network's id, a volume's name), and
-/// its labels.
+/// A network or a volume: how to name it to the engine (a network's id, a volume's name), its
+/// name, and its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labelled {
     pub id: String,
+    pub name: String,
     pub labels: std::collections::HashMap<String, String>,
 }
 
@@ -274,6 +275,8 @@ pub trait ContainerHost: Send + Sync {
     async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
     /// Creates a bridge network, without looking for one first; returns its id.
     async fn create_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
+    /// Whether a network of that id (or name) exists.
+    async fn network_exists(&self, id: &str) -> Result<bool, DockerError>;
     /// By id (or name); a missing one is not an error.
     async fn remove_network(&self, id: &str) -> Result<(), DockerError>;
     async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<(), DockerError>;

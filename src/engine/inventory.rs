@@ -88,8 +88,13 @@ async fn follow(engine: Engine, host_id: i64) {
         // Listen first, then sync, so that no event falls between the two.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut events = conn.container_events();
+        let passed_on = engine.inner.events.clone();
         let reader = tokio::spawn(async move {
             while let Some(ev) = events.next().await {
+                // Passed on as it comes, not after the inventory has dealt with the ones before.
+                if let Ok(ev) = &ev {
+                    passed_on.publish(host_id, ev);
+                }
                 let end = ev.is_err();
                 if tx.send(ev).is_err() || end {
                     break;
@@ -101,7 +106,6 @@ async fn follow(engine: Engine, host_id: i64) {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
                 Ok(Some(Ok(ev))) => {
-                    engine.inner.events.publish(host_id, &ev);
                     if let Some(dep) = ev.deployment {
                         refresh(&engine, &dep, conn.as_ref()).await;
                     }

@@ -213,7 +213,8 @@ impl Engine {
 
     /// The deployment's private network: the one it has (a job run again), one claimed from the
     /// host's pool — the claim and its record in one fenced transaction —, or, with the pool
-    /// empty or off, one made for it now.
+    /// empty or off, one made for it now. A pool network that turns out to be gone (pruned by
+    /// hand, say) is forgotten, and another taken.
     async fn network(
         &self,
         ctx: &Ctx,
@@ -228,26 +229,57 @@ impl Engine {
             .filter(resource::Column::Kind.eq(ResourceKind::Network))
             .one(ctx.db())
             .await?;
-        match recorded {
-            Some(r) if r.name != own => return Ok(r.name),
-            Some(_) => {}
-            None if self.inner.settings.network_pool > 0 => {
-                let txn = ctx.fenced().await?;
-                if let Some(n) = netpool::claim(&txn, h.id, &d.id).await? {
-                    let ready = ResourceStatus::Ready;
-                    record_in(&txn, &d.id, ResourceKind::Network, "", 0, &n.name, Some(n.docker_id.clone()), h.id, ready, vec![]).await?;
-                    txn.commit().await?;
-                    self.inner.refill.wake();
-                    return Ok(n.name);
+        let mut claim = match recorded {
+            Some(r) if r.name != own => {
+                if self.pool_network_there(ctx, conn, &r.name).await? {
+                    return Ok(r.name);
                 }
-                txn.rollback().await.ok();
+                self.inner.settings.network_pool > 0
             }
-            None => {}
+            Some(_) => false,
+            None => self.inner.settings.network_pool > 0,
+        };
+        // A few tries: each gone network is forgotten before the next claim.
+        let mut tries = 3;
+        while claim && tries > 0 {
+            tries -= 1;
+            let txn = ctx.fenced().await?;
+            let Some(n) = netpool::claim(&txn, h.id, &d.id).await? else {
+                txn.rollback().await.ok();
+                break;
+            };
+            let ready = ResourceStatus::Ready;
+            record_in(&txn, &d.id, ResourceKind::Network, "", 0, &n.name, Some(n.docker_id.clone()), h.id, ready, vec![]).await?;
+            txn.commit().await?;
+            self.inner.refill.wake();
+            if self.pool_network_there(ctx, conn, &n.name).await? {
+                return Ok(n.name);
+            }
+            claim = self.inner.settings.network_pool > 0;
         }
         ctx.progress("creating the network").await;
         let net_id = ctx.docker("create network", conn.ensure_network(&own, labels)).await?;
         record(ctx, ResourceKind::Network, "", 0, &own, Some(net_id), h.id, ResourceStatus::Ready, vec![]).await?;
         Ok(own)
+    }
+
+    /// Whether a pool network the deployment holds is on the host; one that is not is
+    /// forgotten (its row, and the deployment's record of it), fenced.
+    async fn pool_network_there(&self, ctx: &Ctx, conn: &dyn ContainerHost, name: &str) -> Result<bool, StepError> {
+        if ctx.docker_read("inspect network", || conn.network_exists(name)).await?? {
+            return Ok(true);
+        }
+        tracing::warn!(deployment = %ctx.job.deployment_id, network = %name, "a pool network is gone from its host; another is taken");
+        let txn = ctx.fenced().await?;
+        resource::Entity::delete_many()
+            .filter(resource::Column::DeploymentId.eq(&ctx.job.deployment_id))
+            .filter(resource::Column::Kind.eq(ResourceKind::Network))
+            .filter(resource::Column::Name.eq(name))
+            .exec(&txn)
+            .await?;
+        netpool::forget_gone(&txn, name).await?;
+        txn.commit().await?;
+        Ok(false)
     }
 
     /// Pulls an image, retrying (with a growing pause) what may pass: an engine that does not

@@ -315,8 +315,11 @@ pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: 
     txn.commit().await?;
     // The networks its pool kept ready are litter on a host Wharf no longer manages: removed
     // if the host answers soon (their rows go either way, here or by the pool's next pass).
-    let conn = pool.get(&h).await.ok();
-    let drained = tokio::time::timeout(std::time::Duration::from_secs(5), crate::engine::netpool::drain(db, conn.as_deref(), h.id)).await;
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let conn = pool.get(&h).await.ok();
+        crate::engine::netpool::drain(db, conn.as_deref(), h.id).await
+    })
+    .await;
     if !matches!(drained, Ok(Ok(()))) {
         tracing::warn!(host = %h.name, "the removed host's pool networks were not all removed");
     }

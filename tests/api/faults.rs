@@ -267,7 +267,8 @@ async fn eventually_count(endpoint: &str, deployment: &str, secs: u64) -> usize 
 }
 
 /// Pool networks of this installation on the host that neither wait in the pool (an unclaimed
-/// row) nor belong to a live deployment, once they stop changing (or after `secs`).
+/// row) nor belong to a deployment that still owns them (not destroyed; failed only while a
+/// job may retry it), once they stop changing (or after `secs`).
 async fn eventually_no_stray_pool_networks(db: &DatabaseConnection, endpoint: &str, secs: u64) -> usize {
     let row = db
         .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT value FROM settings WHERE key = 'instance_id'"))
@@ -278,14 +279,16 @@ async fn eventually_no_stray_pool_networks(db: &DatabaseConnection, endpoint: &s
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let mine = format!("label=io.wharf.instance={instance}");
-        let listed = docker(endpoint, &["network", "ls", "-q", "--no-trunc", "--filter", "label=io.wharf.pool=true", "--filter", &mine]);
+        let listed =
+            docker(endpoint, &["network", "ls", "--filter", "label=io.wharf.pool=true", "--filter", &mine, "--format", "{{.Name}}"]);
         let mut stray = 0;
-        for id in listed.lines().filter(|l| !l.is_empty()) {
+        for name in listed.lines().filter(|l| !l.is_empty()) {
             let kept = scalar(
                 db,
                 &format!(
                     "SELECT COUNT(*) FROM pool_networks p LEFT JOIN deployments d ON d.id = p.deployment_id \
-                     WHERE p.docker_id = '{id}' AND (p.deployment_id IS NULL OR d.status IN ('provisioning', 'running', 'stopped', 'drifted'))"
+                     WHERE p.name = '{name}' AND (p.deployment_id IS NULL OR (d.status <> 'destroyed' AND (d.status <> 'failed' \
+                     OR EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = d.id AND j.status IN ('queued', 'running')))))"
                 ),
             )
             .await;

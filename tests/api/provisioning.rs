@@ -342,22 +342,35 @@ async fn the_network_pool_hands_out_ready_networks(db: Db) {
     assert!(!pool_on(&endpoint, &instance).contains(&named.to_string()), "{named} was removed");
     assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM pool_networks WHERE deployment_id = '{id}'")).await, 0);
 
-    // A pool network nobody recorded (its maker stopped before writing it down) is removed
-    // after the grace; a recorded one removed behind Wharf's back is no longer offered.
+    // The pool's networks removed behind Wharf's back: the next deployment still gets one (a
+    // gone network is forgotten, not handed out), and the pool is whole again.
+    eventually(30, "the pool whole", || async { (count(&conn, unclaimed).await == 2).then_some(()) }).await;
+    let pruned = pool_on(&endpoint, &instance);
+    for n in &pruned {
+        docker(&endpoint, &["network", "rm", n]);
+    }
+    let id = deploy(&admin, "sleeper", json!({})).await;
+    let d = app.wait_deployment(&admin, &id, &["running", "failed"], 60).await;
+    assert_eq!(d["status"], "running", "{d}");
+    destroy_and_check(&app, &admin, &id, &endpoint).await;
+    eventually(30, "the pool whole again, without the pruned", || async {
+        let on_host = pool_on(&endpoint, &instance);
+        let forgotten = !pruned.iter().any(|n| on_host.contains(n));
+        let rows = count(&conn, "SELECT COUNT(*) FROM pool_networks").await;
+        (forgotten && on_host.len() == 2 && count(&conn, unclaimed).await == 2 && rows == 2).then_some(())
+    })
+    .await;
+
+    // A pool network nobody recorded (rows lost, a host registered again) is removed after
+    // the grace.
     let stray = format!("wharf-pool-stray-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let instance_label = format!("io.wharf.instance={instance}");
     docker(
         &endpoint,
         &["network", "create", "--label", "io.wharf.managed=true", "--label", &instance_label, "--label", "io.wharf.pool=true", &stray],
     );
-    let gone = pool_on(&endpoint, &instance).into_iter().find(|n| *n != stray).unwrap();
-    docker(&endpoint, &["network", "rm", &gone]);
-    eventually(30, "the stray removed and the pool whole again", || async {
-        let on_host = pool_on(&endpoint, &instance);
-        let recorded = count(&conn, &format!("SELECT COUNT(*) FROM pool_networks WHERE name = '{gone}'")).await;
-        (!on_host.contains(&stray) && on_host.len() == 2 && recorded == 0 && count(&conn, unclaimed).await == 2).then_some(())
-    })
-    .await;
+    eventually(30, "the stray removed", || async { (!pool_on(&endpoint, &instance).contains(&stray)).then_some(()) }).await;
+    assert_eq!(pool_on(&endpoint, &instance).len(), 2, "the pool's own are kept");
 
     // A removed host takes its pool with it.
     assert_eq!(admin.remove_host("h1").await.status(), StatusCode::NO_CONTENT);
