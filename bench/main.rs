@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use serde_json::{Value, json};
 
@@ -117,21 +117,36 @@ async fn docker(endpoint: &str) -> Docker {
         .unwrap()
 }
 
-/// One raw create + start, as Wharf does it for a one-container deployment.
-async fn raw_create_start(d: &Docker, image: &str, name: &str) {
+/// One raw create + start, as Wharf does it for a one-container deployment: on `network` (a
+/// network of its own, as every Wharf deployment has), or on the engine's default bridge.
+async fn raw_create_start(d: &Docker, image: &str, name: &str, network: Option<&str>) {
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(vec!["sleep".into(), "3600".into()]),
         labels: Some(HashMap::from([("io.wharf.bench".to_string(), "true".to_string())])),
+        host_config: network.map(|n| HostConfig { network_mode: Some(n.to_string()), ..Default::default() }),
         ..Default::default()
     };
     let id = d.create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body).await.unwrap().id;
     d.start_container(&id, None).await.unwrap();
 }
 
+/// A bridge network, as Wharf makes one for a deployment.
+async fn raw_network(d: &Docker, name: &str) {
+    let request = NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("bridge".into()),
+        labels: Some(HashMap::from([("io.wharf.bench".to_string(), "true".to_string())])),
+        ..Default::default()
+    };
+    d.create_network(request).await.unwrap();
+}
+
+/// Removes the containers and the networks of those names.
 async fn remove_raw(d: &Docker, names: &[String]) {
     for n in names {
         let _ = d.remove_container(n, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await;
+        let _ = d.remove_network(n).await;
     }
 }
 
@@ -318,10 +333,14 @@ async fn main() {
     rows.push(row("resident memory, idle", format!("{idle_rss:.1} MB"), "—".into(), None, "≤ 40 MB", idle_rss <= 40.0));
 
     // ---- provisioning latency: in sequence, each Wharf request followed by a raw create +
-    // start on the same host (so both see the same number of containers there).
+    // start of the same container on the same host (so both see the same number of containers
+    // there): on a network of its own made beforehand — the same container, isolated as
+    // Wharf's are, whose network Wharf's pool made beforehand too — and, for comparison, on
+    // the engine's default bridge, where containers of different deployments would reach each
+    // other.
     let d1 = docker(&hosts[0]).await;
     let mut ours = Vec::new();
-    let mut raw = Vec::new();
+    let (mut raw, mut raw_bridge) = (Vec::new(), Vec::new());
     let mut names = Vec::new();
     let (mut to_start, mut to_run) = (Vec::new(), Vec::new());
     for i in 0..sequential {
@@ -330,29 +349,38 @@ async fn main() {
         to_start.extend(between(&r, "submitted", "provisioning"));
         to_run.extend(between(&r, "provisioning", "succeeded"));
         let name = format!("bench-raw-{}-{i}", std::process::id());
+        raw_network(&d1, &name).await;
         let t = Instant::now();
-        raw_create_start(&d1, &image, &name).await;
+        raw_create_start(&d1, &image, &name, Some(&name)).await;
         raw.push(t.elapsed().as_secs_f64());
+        let bridged = format!("bench-bridge-{}-{i}", std::process::id());
+        let t = Instant::now();
+        raw_create_start(&d1, &image, &bridged, None).await;
+        raw_bridge.push(t.elapsed().as_secs_f64());
         names.push(name);
+        names.push(bridged);
     }
     remove_raw(&d1, &names).await;
     destroy_all(&s).await;
     ours.sort_by(f64::total_cmp);
     raw.sort_by(f64::total_cmp);
+    raw_bridge.sort_by(f64::total_cmp);
     to_start.sort_by(f64::total_cmp);
     to_run.sort_by(f64::total_cmp);
     println!(
-        "provisioning, median: submitted → provisioning {:.1} ms, provisioning → succeeded {:.1} ms (of {:.1} ms end to end; raw {:.1} ms)",
+        "provisioning, median: submitted → provisioning {:.1} ms, provisioning → succeeded {:.1} ms (of {:.1} ms end to end; raw {:.1} ms, on the default bridge {:.1} ms)",
         percentile(&to_start, 0.5),
         percentile(&to_run, 0.5),
         percentile(&ours, 0.5) * 1000.0,
-        percentile(&raw, 0.5) * 1000.0
+        percentile(&raw, 0.5) * 1000.0,
+        percentile(&raw_bridge, 0.5) * 1000.0
     );
     let (p50, p95, r50, r95) = (percentile(&ours, 0.5), percentile(&ours, 0.95), percentile(&raw, 0.5), percentile(&raw, 0.95));
+    let b50 = percentile(&raw_bridge, 0.5);
     rows.push(row(
         &format!("provisioning latency p50 (request → running, n={sequential})"),
         format!("{:.0} ms", p50 * 1000.0),
-        format!("{:.0} ms", r50 * 1000.0),
+        format!("{:.0} ms raw, on its own network", r50 * 1000.0),
         Some(p50 / r50),
         "ratio ≤ 1.15",
         p50 / r50 <= 1.15,
@@ -362,6 +390,14 @@ async fn main() {
         format!("{:.0} ms", p95 * 1000.0),
         format!("{:.0} ms", r95 * 1000.0),
         Some(p95 / r95),
+        "—",
+        true,
+    ));
+    rows.push(row(
+        "provisioning latency p50 against the default bridge",
+        format!("{:.0} ms", p50 * 1000.0),
+        format!("{:.0} ms raw, on the default bridge", b50 * 1000.0),
+        Some(p50 / b50),
         "—",
         true,
     ));
@@ -406,8 +442,11 @@ async fn main() {
         let (daemons, sem, image) = (daemons.clone(), sem.clone(), image.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.unwrap();
+            // Its network made in the burst too: with hundreds of requests, most of Wharf's
+            // are made then as well (the pool holds a few).
             let name = format!("bench-burst-{}-{i}", std::process::id());
-            raw_create_start(&daemons[i % 2], &image, &name).await;
+            raw_network(&daemons[i % 2], &name).await;
+            raw_create_start(&daemons[i % 2], &image, &name, Some(&name)).await;
             (i % 2, name)
         }));
     }

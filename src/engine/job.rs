@@ -154,9 +154,10 @@ impl Ctx {
             .map_err(|_| fail(format!("{what}: the Docker engine did not answer within {} s", limit.as_secs())))
     }
 
-    /// A call that only reads (an inspect), tried again while the engine does not answer (a
-    /// daemon restarting, a dropped connection), with a growing pause, until the step's
-    /// deadline. Calls that change something are not repeated blindly: they fail the step.
+    /// A call that only reads (an inspect), or one whose repetition is harmless (a create by a
+    /// name that the next try finds), tried again while the engine does not answer (a daemon
+    /// restarting, a dropped connection), with a growing pause, until the step's deadline.
+    /// Other calls that change something are not repeated blindly: they fail the step.
     pub async fn docker_read<T, F, Fut>(&self, what: &str, call: F) -> Result<Result<T, DockerError>, StepError>
     where
         F: Fn() -> Fut,

@@ -2,7 +2,7 @@
 //! label), so running a job again after a crash neither duplicates nor orphans anything; every
 //! write goes through the job's fence (`Ctx::fenced`), and every Docker call through its
 //! lease check and step deadline (`Ctx::docker`).
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -54,19 +54,31 @@ impl Engine {
             .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
             .all(&txn)
             .await?;
-        let existing = resource::Entity::find().filter(resource::Column::Kind.eq(ResourceKind::Container)).all(&txn).await?;
+        // Containers made, per live deployment (counted by the database, not read row by row).
+        let live_ids = sea_orm::sea_query::Query::select()
+            .column(deployment::Column::Id)
+            .from(deployment::Entity)
+            .and_where(deployment::Column::HostId.is_not_null())
+            .and_where(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+            .to_owned();
+        let made: HashMap<String, i64> = resource::Entity::find()
+            .select_only()
+            .column(resource::Column::DeploymentId)
+            .column_as(resource::Column::Id.count(), "n")
+            .filter(resource::Column::Kind.eq(ResourceKind::Container))
+            .filter(resource::Column::DeploymentId.in_subquery(live_ids))
+            .group_by(resource::Column::DeploymentId)
+            .into_tuple::<(String, i64)>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
         let mut candidates = Vec::new();
         for h in &hosts {
             let on_host: Vec<&deployment::Model> = live.iter().filter(|x| x.host_id == Some(h.id)).collect();
             // Planned containers, or those that exist where a deployment planned none (made before
             // plans were recorded).
-            let containers: i64 = on_host
-                .iter()
-                .map(|x| {
-                    let made = existing.iter().filter(|r| r.deployment_id == x.id).count() as i64;
-                    i64::from(x.containers).max(made)
-                })
-                .sum();
+            let containers: i64 = on_host.iter().map(|x| i64::from(x.containers).max(made.get(&x.id).copied().unwrap_or(0))).sum();
             candidates.push(Candidate {
                 id: h.id,
                 name: h.name.clone(),
@@ -430,7 +442,9 @@ fn transient(e: &DockerError) -> bool {
     }
 }
 
-/// Finds the container by its name, or creates it. A container of that name that belongs to
+/// Creates the container, or finds it by its name when one exists (an attempt before this one
+/// made it): the name is the deployment's, so the engine's conflict says it is there, and
+/// creating first spares a lookup on the usual path. A container of that name that belongs to
 /// something else is an error, never adopted.
 pub(super) async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: &ContainerSpec) -> Result<String, StepError> {
     let expected = spec.labels.iter().find(|(k, _)| k == labels::DEPLOYMENT).map(|(_, v)| v.clone());
@@ -441,14 +455,11 @@ pub(super) async fn ensure_container(ctx: &Ctx, conn: &dyn ContainerHost, spec: 
             Err(fail(format!("a container named `{}` exists on the host and is not this deployment's", spec.name)))
         }
     };
-    if let Some(info) = ctx.docker_read("inspect container", || conn.inspect_container(&spec.name)).await?? {
-        return check(info);
-    }
-    ctx.still_ours()?;
-    match conn.create_container(spec).await {
+    // Tried again while the engine does not answer, like a read: a create whose answer was
+    // lost is found by its name on the next try.
+    match ctx.docker_read("create container", || conn.create_container(spec)).await? {
         Ok(id) => Ok(id),
-        // Made by a racing attempt in the meantime: use it.
-        Err(DockerError::Conflict { .. }) => match ctx.docker("inspect container", conn.inspect_container(&spec.name)).await? {
+        Err(DockerError::Conflict { .. }) => match ctx.docker_read("inspect container", || conn.inspect_container(&spec.name)).await?? {
             Some(info) => check(info),
             None => Err(fail(format!("container `{}` could not be created", spec.name))),
         },
