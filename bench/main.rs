@@ -343,17 +343,23 @@ async fn main() {
     let (mut raw, mut raw_bridge) = (Vec::new(), Vec::new());
     let mut names = Vec::new();
     let (mut to_start, mut to_run) = (Vec::new(), Vec::new());
+    // A pause before each measurement: what one left in its wake (the pool's filler, the
+    // inventory's look at new containers) does not land on the next.
+    let settle = || tokio::time::sleep(Duration::from_millis(300));
     for i in 0..sequential {
+        settle().await;
         let (secs, r) = request_until_running(&s, "bench-h1").await;
         ours.push(secs);
         to_start.extend(between(&r, "submitted", "provisioning"));
         to_run.extend(between(&r, "provisioning", "succeeded"));
         let name = format!("bench-raw-{}-{i}", std::process::id());
         raw_network(&d1, &name).await;
+        settle().await;
         let t = Instant::now();
         raw_create_start(&d1, &image, &name, Some(&name)).await;
         raw.push(t.elapsed().as_secs_f64());
         let bridged = format!("bench-bridge-{}-{i}", std::process::id());
+        settle().await;
         let t = Instant::now();
         raw_create_start(&d1, &image, &bridged, None).await;
         raw_bridge.push(t.elapsed().as_secs_f64());
@@ -562,7 +568,7 @@ async fn main() {
     }
     let machine = machine();
     let doc = format!(
-        "# Wharf benchmarks\n\nWritten by `bench/run` on {} in {:.0} s.\n\n{machine}\n\n{table}\nEach figure shows the previous full run's value as \"(was …)\" where it changed. Baselines are measured in the same run: the raw Docker Engine through bollard (create + start of the same container on the same host, with the engine's concurrency for the burst), or a static file served by the same Wharf process. HTTP figures are `wrk -t2 -c32 -d10s` on loopback, on the same two cores as the server.\n",
+        "# Wharf benchmarks\n\nWritten by `bench/run` on {} in {:.0} s.\n\n{machine}\n\n{table}\nEach figure shows the previous full run's value as \"(was …)\" where it changed (the provisioning baseline changed on 2026-12-01: the same container on a network of its own, not on the default bridge, which is shown beside it). Baselines are measured in the same run: the raw Docker Engine through bollard (create + start of the same container on the same host, with the engine's concurrency for the burst), or a static file served by the same Wharf process. HTTP figures are `wrk -t2 -c32 -d10s` on loopback, on the same two cores as the server.\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         started_all.elapsed().as_secs_f64()
     );

@@ -270,6 +270,9 @@ impl Engine {
         }));
         // A request may be waiting on this deployment: let the request scheduler look when done.
         let _wake_requests = WakeOnDrop(&self.inner.signals);
+        // A provisioning may have taken a pool network: the pool is filled again once the job
+        // is over, so that making a network never slows the start of its containers.
+        let _refill = (ctx.job.kind == JobKind::Provision).then(|| RefillOnDrop(&self.inner.refill));
         let result = if ctx.job.attempts > MAX_ATTEMPTS {
             Err(fail(format!("gave up after {} attempts", ctx.job.attempts - 1)))
         } else {
@@ -385,6 +388,15 @@ impl Engine {
                 Ok(()) => Ok(()),
             },
         }
+    }
+}
+
+/// Wakes the network pool's filler at the end of a provisioning job.
+struct RefillOnDrop<'a>(&'a super::netpool::Refill);
+
+impl Drop for RefillOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.wake();
     }
 }
 

@@ -9,7 +9,8 @@
 //! deployment's containers carry the network's name (`io.wharf.network`). Destroying the
 //! deployment removes the network like a network of its own.
 //!
-//! The filler (`run`) keeps each host's pool at its size, woken at once by a claim: a row is
+//! The filler (`run`) keeps each host's pool at its size, woken when a provisioning job ends
+//! (not at its claim: a network made then would slow the start of that job's containers): a row is
 //! written first (a fresh name), then the network is made, then its id is written; a row
 //! without an id is never claimed. It also applies the pool's rule, which the orphan collector
 //! leaves to it: a pool network without a row (rows lost, a host registered again) is removed
@@ -34,7 +35,7 @@ use crate::domain::states::{DeploymentStatus, HostStatus};
 use crate::store::audit;
 use crate::store::entities::{deployment, host, pool_network};
 
-/// Wakes the filler after a claim.
+/// Wakes the filler (at the end of each provisioning job).
 #[derive(Clone, Default)]
 pub struct Refill(Arc<Notify>);
 

@@ -263,7 +263,6 @@ impl Engine {
             let ready = ResourceStatus::Ready;
             record_in(&txn, &d.id, ResourceKind::Network, "", 0, &n.name, Some(n.docker_id.clone()), h.id, ready, vec![]).await?;
             txn.commit().await?;
-            self.inner.refill.wake();
             if self.pool_network_there(ctx, conn, &n.name).await? {
                 return Ok(n.name);
             }
