@@ -568,7 +568,7 @@ async fn main() {
     }
     let machine = machine();
     let doc = format!(
-        "# Wharf benchmarks\n\nWritten by `bench/run` on {} in {:.0} s.\n\n{machine}\n\n{table}\nEach figure shows the previous full run's value as \"(was …)\" where it changed (the provisioning baseline changed on 2026-12-01: the same container on a network of its own, not on the default bridge, which is shown beside it). Baselines are measured in the same run: the raw Docker Engine through bollard (create + start of the same container on the same host, with the engine's concurrency for the burst), or a static file served by the same Wharf process. HTTP figures are `wrk -t2 -c32 -d10s` on loopback, on the same two cores as the server.\n",
+        "# Wharf benchmarks\n\nWritten by `bench/run` on {} in {:.0} s.\n\n{machine}\n\n{table}\nEach figure shows the previous full run's value as \"(was …)\" where it changed (the provisioning baseline changed on 2026-12-01: the same container on a network of its own, not on the default bridge, which is shown beside it). Baselines are measured in the same run: the raw Docker Engine through bollard (create + start of the same container on the same host, on a network of its own; for the burst, its network made too, with the engine's concurrency), or a static file served by the same Wharf process. HTTP figures are `wrk -t2 -c32 -d10s` on loopback, on the same two cores as the server.\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         started_all.elapsed().as_secs_f64()
     );
