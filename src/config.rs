@@ -129,11 +129,14 @@ pub struct LeaseSettings {
     pub warn_days: Vec<u32>,
     /// Seconds between two looks of the lease loop at every lease.
     pub check_interval_secs: u32,
+    /// An expired deployment whose containers run again (or whose stop failed) is stopped
+    /// again, at most this often (seconds after its last job).
+    pub stop_again_secs: u32,
 }
 
 impl Default for LeaseSettings {
     fn default() -> Self {
-        Self { warn_days: vec![3, 1], check_interval_secs: 5 }
+        Self { warn_days: vec![3, 1], check_interval_secs: 5, stop_again_secs: 30 }
     }
 }
 
@@ -393,6 +396,11 @@ pub struct EngineSettings {
     pub step_timeout_secs: u32,
     /// How long one image pull may take.
     pub pull_timeout_secs: u32,
+    /// The pause after a failed pull that may pass on another try (the engine or the registry
+    /// did not answer); it doubles with each of the three retries.
+    pub pull_retry_ms: u32,
+    /// How long a container being stopped has to exit after SIGTERM before it is killed.
+    pub stop_timeout_secs: u32,
     /// How long a whole job may take.
     pub job_timeout_secs: u32,
     /// How often the reconciler looks for deployments left without a job.
@@ -421,6 +429,8 @@ impl Default for EngineSettings {
             health_timeout_secs: 120,
             step_timeout_secs: 120,
             pull_timeout_secs: 900,
+            pull_retry_ms: 2000,
+            stop_timeout_secs: 10,
             job_timeout_secs: 1800,
             reconcile_interval_secs: 10,
             collect_interval_secs: 30,
@@ -661,6 +671,15 @@ impl TryFrom<RawSettings> for Settings {
         if raw.engine.network_pool > 64 {
             return Err(ConfigError::BadValue { key: "engine.network_pool", message: "must be 0 to 64 (networks per host)".into() });
         }
+        if raw.engine.stop_timeout_secs > 600 {
+            return Err(ConfigError::BadValue { key: "engine.stop_timeout_secs", message: "must be 0 to 600".into() });
+        }
+        if raw.engine.pull_retry_ms > 60_000 {
+            return Err(ConfigError::BadValue { key: "engine.pull_retry_ms", message: "must be 0 to 60000".into() });
+        }
+        if raw.lease.stop_again_secs == 0 {
+            return Err(ConfigError::BadValue { key: "lease.stop_again_secs", message: "must be at least 1".into() });
+        }
         if raw.engine.lease_secs < 3 {
             return Err(ConfigError::BadValue { key: "engine.lease_secs", message: "must be at least 3".into() });
         }
@@ -871,6 +890,16 @@ mod tests {
         assert!(err.contains("max_failures"), "{err}");
         let err = from_toml("base_url = \"ftp://x\"").unwrap_err().to_string();
         assert!(err.contains("base_url"), "{err}");
+        for (toml, key) in [
+            ("[engine]\nstop_timeout_secs = 601", "engine.stop_timeout_secs"),
+            ("[engine]\npull_retry_ms = 60001", "engine.pull_retry_ms"),
+            ("[lease]\nstop_again_secs = 0", "lease.stop_again_secs"),
+        ] {
+            let err = from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        let s = from_toml("[engine]\nstop_timeout_secs = 0\npull_retry_ms = 0").unwrap();
+        assert_eq!((s.engine.stop_timeout_secs, s.engine.pull_retry_ms), (0, 0));
     }
 
     #[test]

@@ -18,9 +18,6 @@ use crate::domain::deployment::names;
 use crate::domain::states::{self, DeploymentEvent, DeploymentStatus, JobKind, ResourceKind, ResourceStatus};
 use crate::store::entities::{deployment, host, request, resource};
 
-/// Seconds a container gets to stop before it is killed.
-const STOP_TIMEOUT_S: i32 = 10;
-
 /// What a job works with: the deployment, its host and a connection to it, its resolved spec
 /// (in `depends_on` order) and its containers as recorded.
 struct Scene {
@@ -102,6 +99,7 @@ impl Engine {
         let of = |c: &ResolvedComponent| s.containers.iter().filter(|r| r.component == c.name).collect::<Vec<_>>();
         let kind = ctx.job.kind;
         if matches!(kind, JobKind::Stop | JobKind::Restart) {
+            let stop_timeout = i32::try_from(self.inner.settings.stop_timeout_secs).unwrap_or(i32::MAX);
             for c in chosen.iter().rev() {
                 ctx.progress(&format!("stopping {}", c.name)).await;
                 for r in of(c) {
@@ -109,7 +107,7 @@ impl Engine {
                     let id = r.docker_id.clone().unwrap_or_else(|| r.name.clone());
                     // A container removed behind Wharf's back is stopped enough: the others are
                     // stopped still, and it shows as missing.
-                    let status = match ctx.docker_answer("stop container", s.conn.stop_container(&id, STOP_TIMEOUT_S)).await? {
+                    let status = match ctx.docker_answer("stop container", s.conn.stop_container(&id, stop_timeout)).await? {
                         Ok(()) => ResourceStatus::Stopped,
                         Err(crate::docker::DockerError::NotFound { .. }) => ResourceStatus::Missing,
                         Err(e) => return Err(e.into()),

@@ -123,8 +123,9 @@ async fn follow(engine: Engine, host_id: i64) {
     }
 }
 
-/// Brings every settled deployment of the host up to date.
+/// Brings every settled deployment of the host up to date (logged at info with its duration).
 async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
+    let started = std::time::Instant::now();
     let deps = deployment::Entity::find()
         .filter(deployment::Column::HostId.eq(host_id))
         .filter(
@@ -133,9 +134,11 @@ async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
         .all(&engine.inner.db)
         .await
         .unwrap_or_default();
+    let deployments = deps.len();
     for d in deps {
         refresh(engine, &d.id, conn).await;
     }
+    tracing::info!(host = host_id, deployments, millis = started.elapsed().as_millis(), "inventory: full sync");
 }
 
 /// Looks at each container of a deployment and sets its status: running when all run,

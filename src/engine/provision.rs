@@ -336,7 +336,8 @@ impl Engine {
             failpoint!("provision.pull_failed", StepError::from);
             if attempt < PULL_TRIES {
                 tracing::warn!(job = ctx.job.id, %image, attempt, error = %last, "pull failed; trying again");
-                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                let base = u64::from(self.inner.settings.pull_retry_ms);
+                tokio::time::sleep(Duration::from_millis(base << (attempt - 1))).await;
             }
         }
         Err(fail(format!("image `{image}` is not on host `{host}` and could not be pulled after {PULL_TRIES} tries: {last}")))

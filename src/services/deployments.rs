@@ -86,6 +86,24 @@ pub struct DeploymentSummary {
     pub created_at: DateTime<Utc>,
 }
 
+/// The columns a summary shows: the list reads these only, not the inputs, outputs and
+/// selector (JSON that would be decoded for nothing).
+#[derive(Debug, sea_orm::DerivePartialModel)]
+#[sea_orm(entity = "deployment::Entity")]
+struct SummaryRow {
+    id: String,
+    name: String,
+    status: DeploymentStatus,
+    catalog_item_id: Option<String>,
+    request_id: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    blueprint_id: String,
+    blueprint_version: i32,
+    host_id: Option<i64>,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
 /// A deployment that passed every check, ready to be stored.
 pub struct Prepared {
     pub bp: crate::domain::blueprint::Blueprint,
@@ -346,7 +364,7 @@ pub async fn list(
     if let Some(b) = filter.blueprint.as_deref().filter(|s| !s.is_empty()) {
         q = q.filter(deployment::Column::BlueprintId.eq(b));
     }
-    let (rows, total) = page.fetch(db, q.order_by_desc(deployment::Column::CreatedAt)).await?;
+    let (rows, total) = page.fetch_as::<_, SummaryRow>(db, q.order_by_desc(deployment::Column::CreatedAt)).await?;
     let items = rows
         .into_iter()
         .map(|d| DeploymentSummary {

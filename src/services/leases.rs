@@ -30,7 +30,7 @@ pub struct Looked {
 /// The loop; `managers`: lease events notify the group's managers besides the owner.
 pub async fn run(ctx: Context, settings: LeaseSettings, managers: bool) {
     loop {
-        match tick(&ctx, &settings.warn_days, managers).await {
+        match tick(&ctx, &settings, managers).await {
             Ok(l) if l != Looked::default() => tracing::info!(warned = l.warned, expired = l.expired, destroyed = l.destroyed, "leases"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "lease loop"),
@@ -72,7 +72,8 @@ fn decide(d: &deployment::Model, now: DateTime<Utc>) -> Option<(DeploymentEvent,
     })
 }
 
-pub async fn tick(ctx: &Context, warn_days: &[u32], managers: bool) -> ServiceResult<Looked> {
+pub async fn tick(ctx: &Context, settings: &LeaseSettings, managers: bool) -> ServiceResult<Looked> {
+    let warn_days = settings.warn_days.as_slice();
     let db = &ctx.db;
     let now = queue::db_now(db).await?;
     let mut looked = Looked::default();
@@ -106,7 +107,7 @@ pub async fn tick(ctx: &Context, warn_days: &[u32], managers: bool) -> ServiceRe
         }
         if decide(&d, now).is_none() {
             if d.status == DeploymentStatus::Expired {
-                looked.expired += stop_again(ctx, &d, now).await?;
+                looked.expired += stop_again(ctx, &d, now, settings.stop_again_secs).await?;
             }
             continue;
         }
@@ -154,8 +155,9 @@ pub async fn tick(ctx: &Context, warn_days: &[u32], managers: bool) -> ServiceRe
 }
 
 /// An expired deployment with a container recorded running (its stop failed, or a container
-/// came back) gets another stop, at most every [`STOP_AGAIN_SECS`]; 1 when one was queued.
-async fn stop_again(ctx: &Context, d: &deployment::Model, now: DateTime<Utc>) -> ServiceResult<usize> {
+/// came back) gets another stop, at most every `every` seconds after its last job; 1 when one
+/// was queued.
+async fn stop_again(ctx: &Context, d: &deployment::Model, now: DateTime<Utc>, every: u32) -> ServiceResult<usize> {
     use crate::domain::states::{ResourceKind, ResourceStatus};
     use crate::store::entities::{job, resource};
     let db = &ctx.db;
@@ -170,7 +172,7 @@ async fn stop_again(ctx: &Context, d: &deployment::Model, now: DateTime<Utc>) ->
     }
     let recent = job::Entity::find()
         .filter(job::Column::DeploymentId.eq(&d.id))
-        .filter(job::Column::UpdatedAt.gt(now - chrono::Duration::seconds(STOP_AGAIN_SECS)))
+        .filter(job::Column::UpdatedAt.gt(now - chrono::Duration::seconds(i64::from(every))))
         .count(db)
         .await?;
     if recent > 0 {
@@ -196,6 +198,3 @@ async fn stop_again(ctx: &Context, d: &deployment::Model, now: DateTime<Utc>) ->
     ctx.signals.job_queued();
     Ok(1)
 }
-
-/// How long after its last job an expired deployment with running containers is stopped again.
-const STOP_AGAIN_SECS: i64 = 30;

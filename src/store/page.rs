@@ -40,20 +40,39 @@ impl PageRequest {
         E: sea_orm::EntityTrait,
         E::Model: Sync,
     {
-        use sea_orm::{QuerySelect, QueryTrait};
-        // `SELECT COUNT(*) FROM t WHERE …` rather than a count of a subquery that selects
-        // every column: the database counts from an index without reading the rows.
-        let mut counting = query.clone();
-        QueryTrait::query(&mut counting).clear_order_by().clear_selects().expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n");
-        let total: i64 = counting.into_tuple::<i64>().one(db).await?.unwrap_or(0);
-        let total = u64::try_from(total).unwrap_or(0);
+        use sea_orm::QuerySelect;
+        let total = count(db, &query).await?;
         let rows = query.offset((self.page - 1).saturating_mul(self.per_page)).limit(self.per_page).all(db).await?;
+        Ok((rows, total))
+    }
+
+    /// As `fetch`, reading only the columns of `M` (a list that shows a few columns of wide
+    /// rows need not read and decode the others).
+    pub async fn fetch_as<E, M>(self, db: &impl sea_orm::ConnectionTrait, query: sea_orm::Select<E>) -> Result<(Vec<M>, u64), DbErr>
+    where
+        E: sea_orm::EntityTrait,
+        M: sea_orm::PartialModelTrait + Send + Sync,
+    {
+        use sea_orm::QuerySelect;
+        let total = count(db, &query).await?;
+        let rows =
+            query.offset((self.page - 1).saturating_mul(self.per_page)).limit(self.per_page).into_partial_model::<M>().all(db).await?;
         Ok((rows, total))
     }
 
     pub fn page_of<T>(self, items: Vec<T>, total: u64) -> Page<T> {
         Page { items, page: self.page, per_page: self.per_page, total }
     }
+}
+
+/// `SELECT COUNT(*) FROM t WHERE …` rather than a count of a subquery that selects every
+/// column: the database counts from an index without reading the rows.
+async fn count<E: sea_orm::EntityTrait>(db: &impl sea_orm::ConnectionTrait, query: &sea_orm::Select<E>) -> Result<u64, DbErr> {
+    use sea_orm::QueryTrait;
+    let mut counting = query.clone();
+    QueryTrait::query(&mut counting).clear_order_by().clear_selects().expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n");
+    let total: i64 = counting.into_tuple::<i64>().one(db).await?.unwrap_or(0);
+    Ok(u64::try_from(total).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ async fn a_killed_portal_resumes_without_duplicates_or_orphans(db: Db) {
         ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
         ("WHARF_HOSTS__HEALTH_INTERVAL_SECS", "1"),
         ("WHARF_ENGINE__LEASE_SECS", "3"),
+        ("WHARF_ENGINE__STOP_TIMEOUT_SECS", "1"),
+        ("WHARF_ENGINE__NETWORK_POOL", "1"),
     ];
     let first = serve(&["serve"], &envs);
     let app = first.app();

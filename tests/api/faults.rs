@@ -80,6 +80,9 @@ fn envs(url: &str) -> Vec<(&'static str, String)> {
         ("WHARF_ENGINE__COLLECT_INTERVAL_SECS", "2".into()),
         ("WHARF_ENGINE__ORPHAN_GRACE_SECS", "4".into()),
         ("WHARF_ENGINE__SHUTDOWN_GRACE_SECS", "1".into()),
+        ("WHARF_ENGINE__STOP_TIMEOUT_SECS", "1".into()),
+        ("WHARF_ENGINE__PULL_RETRY_MS", "50".into()),
+        ("WHARF_ENGINE__NETWORK_POOL", "1".into()),
     ]
 }
 
@@ -580,7 +583,8 @@ async fn host_removed_mid_job(db: Db) -> Outcome {
 async fn raced_actions(db: Db) -> Outcome {
     let mut out = Outcome::new("retry+retry, retry+destroy raced", db);
     let url = fresh_database(db).await;
-    // An image that is nowhere: provisioning fails at once (pull refused, not retried).
+    // An image that is nowhere: provisioning fails quickly (the refused pull is tried again
+    // after 50, 100 and 200 ms here).
     let bp = blueprint(fixture!("blueprints/broken-image.yaml"), &[]);
     let server = start(&url, None).await;
     let app = server.app();
@@ -1058,26 +1062,28 @@ async fn fault_injection_matrix() {
             scenarios.push(scenario);
         }
     };
-    for p in PROVISION_POINTS.iter().chain(DESTROY_POINTS.iter()) {
-        add(&format!("kill {p}"), Box::pin(crash_at(Db::Sqlite, p)));
-    }
-    for p in PG_SAMPLE {
-        add(&format!("kill {p} postgres"), Box::pin(crash_at(Db::Postgres, p)));
-    }
+    // The longest first, so that the short ones fill the slots at the end; the two that
+    // restart the shared daemon apart, so that one seldom holds a slot waiting for the other.
+    add("pg-restart", Box::pin(postgres_restarted_under_load()));
+    add("daemon pull", Box::pin(daemon_killed_during_pull()));
+    add("raced", Box::pin(raced_actions(Db::Sqlite)));
+    add("raced postgres", Box::pin(raced_actions(Db::Postgres)));
     // PostgreSQL only: on SQLite a frozen process may hold the file's write lock, which stops
     // every other process on that file (SQLite serves one machine; replicas use PostgreSQL).
     add("frozen", Box::pin(frozen_worker(Db::Postgres)));
+    for p in PROVISION_POINTS.iter().chain(DESTROY_POINTS.iter()) {
+        add(&format!("kill {p}"), Box::pin(crash_at(Db::Sqlite, p)));
+    }
+    add("daemon health", Box::pin(daemon_killed_during_health_wait()));
+    for p in PG_SAMPLE {
+        add(&format!("kill {p} postgres"), Box::pin(crash_at(Db::Postgres, p)));
+    }
     add("host-removed", Box::pin(host_removed_mid_job(Db::Sqlite)));
     add("panic", Box::pin(panic_at(Db::Sqlite, "provision.volume")));
     add("sigterm", Box::pin(graceful_stop(Db::Sqlite)));
-    add("raced", Box::pin(raced_actions(Db::Sqlite)));
-    add("raced postgres", Box::pin(raced_actions(Db::Postgres)));
     add("exits", Box::pin(exits_right_after_start(Db::Sqlite)));
     add("quota", Box::pin(two_replicas_one_quota()));
     add("capacity", Box::pin(host_capacity_two_replicas()));
-    add("pg-restart", Box::pin(postgres_restarted_under_load()));
-    add("daemon pull", Box::pin(daemon_killed_during_pull()));
-    add("daemon health", Box::pin(daemon_killed_during_health_wait()));
     // Each scenario is a task of its own (its own database and processes); three at a time keep
     // the 2 cores busy without starving the timings of the leases.
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(3));

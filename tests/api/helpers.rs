@@ -100,12 +100,21 @@ pub async fn spawn_app_with(db: Db, extra: Value) -> TestApp {
         "secret_key_file": test_key_file(),
         "hosts": {"register_local": false, "health_interval_secs": 1},
         // One pool network per host: the pool is used by every test, and each test app leaves
-        // little on the shared daemons.
-        "engine": {"lease_secs": 5, "workers": 4, "health_timeout_secs": 60, "network_pool": 1},
+        // little on the shared daemons. The test containers' first processes (sleep, httpd,
+        // sh) do not exit on SIGTERM: a stop waits 1 s for them, not 10. A failed pull is tried
+        // again after 50 ms, not 2 s.
+        "engine": {"lease_secs": 5, "workers": 4, "health_timeout_secs": 60, "network_pool": 1, "stop_timeout_secs": 1, "pull_retry_ms": 50},
     });
+    // `extra` wins, a section's keys one by one (`{"engine": {"network_pool": 2}}` keeps the
+    // other engine settings above).
     if let (Some(base), Some(more)) = (config.as_object_mut(), extra.as_object()) {
         for (k, v) in more {
-            base.insert(k.clone(), v.clone());
+            match (base.get_mut(k).and_then(Value::as_object_mut), v.as_object()) {
+                (Some(section), Some(keys)) => section.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                _ => {
+                    base.insert(k.clone(), v.clone());
+                }
+            }
         }
     }
     let settings = Settings::from_figment(Figment::new().merge(Serialized::defaults(config))).expect("test settings");
@@ -152,7 +161,12 @@ impl TestApp {
     /// A browser: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> Browser {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        let client = Client::builder().cookie_provider(jar.clone()).redirect(redirect::Policy::none()).build().expect("client");
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(redirect::Policy::none())
+            .pool_idle_timeout(IDLE)
+            .build()
+            .expect("client");
         Browser { base: self.address.clone(), client, jar }
     }
 
@@ -176,7 +190,7 @@ pub fn password_of(name: &str) -> String {
 }
 
 fn plain_client(headers: HeaderMap) -> Client {
-    Client::builder().redirect(redirect::Policy::none()).default_headers(headers).build().expect("client")
+    Client::builder().redirect(redirect::Policy::none()).default_headers(headers).pool_idle_timeout(IDLE).build().expect("client")
 }
 
 /// A JSON API client (anonymous or with a Bearer token).
@@ -235,6 +249,11 @@ impl Api {
 }
 
 /// A browser session: cookies kept, redirects not followed, CSRF tokens read from pages.
+/// How long a test client keeps an idle connection: well under the server's keep-alive (5 s),
+/// so that a request never goes out on a connection the server is closing at that moment
+/// (hyper then fails it with `IncompleteMessage`).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Browser {
     base: String,
     pub client: Client,

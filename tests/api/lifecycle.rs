@@ -22,7 +22,7 @@ const ALL_ACTIONS: [&str; 6] = ["start", "stop", "restart", "destroy", "extend_l
 /// `world`, with a lease loop that looks every second and an entitlement to every action.
 async fn lively(db: Db) -> (TestApp, World) {
     let mut config = crate::mail::mail_config();
-    config["lease"] = json!({"check_interval_secs": 1, "warn_days": [3, 1]});
+    config["lease"] = json!({"check_interval_secs": 1, "warn_days": [3, 1], "stop_again_secs": 2});
     let app = spawn_app_with(db, config).await;
     let w = crate::requests::world(&app).await;
     let res = w.admin.create_entitlement(&json!({"group": "team-a", "catalog_items": ["web"], "actions": ALL_ACTIONS})).await;
@@ -388,6 +388,7 @@ async fn leases_once_across_replicas_and_restarts() {
                 ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
                 ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
                 ("WHARF_LEASE__CHECK_INTERVAL_SECS", "1"),
+                ("WHARF_ENGINE__STOP_TIMEOUT_SECS", "1"),
             ];
             serve(&["serve"], &envs)
         })

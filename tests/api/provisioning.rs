@@ -290,7 +290,7 @@ fn pool_on(endpoint: &str, instance: &str) -> Vec<String> {
 
 async fn the_network_pool_hands_out_ready_networks(db: Db) {
     let url = fresh_database(db).await;
-    let engine = json!({"lease_secs": 5, "workers": 4, "health_timeout_secs": 60, "network_pool": 2, "collect_interval_secs": 1, "orphan_grace_secs": 2});
+    let engine = json!({"network_pool": 2, "collect_interval_secs": 1, "orphan_grace_secs": 2});
     let app = spawn_app_with(db, json!({"database_url": url, "engine": engine})).await;
     let conn = sea_orm::Database::connect(&url).await.unwrap();
     let admin = app.admin().await;

@@ -228,9 +228,13 @@ async fn every_route_checks_the_role(db: Db) {
 
     let mut failures = Vec::new();
     for (i, who) in ALL.into_iter().enumerate() {
-        // Pages: a fresh browser per route, since /logout ends the session.
+        // Pages: one browser per role, signed in again whenever a route ended its session
+        // (/logout, sign out everywhere), so that each route is tried signed in.
+        let mut b = browser_for(&app, who).await;
         for route in pages() {
-            let b = browser_for(&app, who).await;
+            if who != Who::Anonymous && b.client.get(app.url("/profile")).send().await.unwrap().status() != StatusCode::OK {
+                b = browser_for(&app, who).await;
+            }
             let url = app.url(route.path);
             let res = match &route.body {
                 None => b.client.request(route.method.clone(), url).send().await.unwrap(),
