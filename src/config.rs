@@ -671,8 +671,13 @@ impl TryFrom<RawSettings> for Settings {
         if raw.engine.network_pool > 64 {
             return Err(ConfigError::BadValue { key: "engine.network_pool", message: "must be 0 to 64 (networks per host)".into() });
         }
-        if raw.engine.stop_timeout_secs > 600 {
-            return Err(ConfigError::BadValue { key: "engine.stop_timeout_secs", message: "must be 0 to 600".into() });
+        // A stop is one call to the engine, which must answer within the step's time (and the
+        // client's two minutes) even when it had to kill the container.
+        if raw.engine.stop_timeout_secs > 100 || raw.engine.stop_timeout_secs >= raw.engine.step_timeout_secs {
+            return Err(ConfigError::BadValue {
+                key: "engine.stop_timeout_secs",
+                message: "must be 0 to 100, and less than engine.step_timeout_secs".into(),
+            });
         }
         if raw.engine.pull_retry_ms > 60_000 {
             return Err(ConfigError::BadValue { key: "engine.pull_retry_ms", message: "must be 0 to 60000".into() });
@@ -891,7 +896,8 @@ mod tests {
         let err = from_toml("base_url = \"ftp://x\"").unwrap_err().to_string();
         assert!(err.contains("base_url"), "{err}");
         for (toml, key) in [
-            ("[engine]\nstop_timeout_secs = 601", "engine.stop_timeout_secs"),
+            ("[engine]\nstop_timeout_secs = 101", "engine.stop_timeout_secs"),
+            ("[engine]\nstop_timeout_secs = 30\nstep_timeout_secs = 30", "engine.stop_timeout_secs"),
             ("[engine]\npull_retry_ms = 60001", "engine.pull_retry_ms"),
             ("[lease]\nstop_again_secs = 0", "lease.stop_again_secs"),
         ] {

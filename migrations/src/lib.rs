@@ -15,6 +15,7 @@ mod m20261201_000006_outbox;
 mod m20261201_000007_mail;
 mod m20261201_000008_epochs;
 mod m20261201_000009_network_pool;
+mod m20261201_000010_audit_lookup;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_mail::Migration),
             Box::new(m20261201_000008_epochs::Migration),
             Box::new(m20261201_000009_network_pool::Migration),
+            Box::new(m20261201_000010_audit_lookup::Migration),
         ]
     }
 }

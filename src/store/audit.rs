@@ -95,7 +95,11 @@ pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter, page: PageReq
         q = q.filter(audit::Column::Actor.eq(actor));
     }
     if let Some(action) = filter.action.as_deref().filter(|s| !s.is_empty()) {
-        q = q.filter(Condition::any().add(audit::Column::Action.eq(action)).add(audit::Column::Action.starts_with(format!("{action}."))));
+        // `action` or `action.…`: the prefix as a range (`action.` ≤ a < `action/`), which an
+        // index answers, and in which `%` or `_` are only characters.
+        q = q.filter(Condition::any().add(audit::Column::Action.eq(action)).add(
+            Condition::all().add(audit::Column::Action.gte(format!("{action}."))).add(audit::Column::Action.lt(format!("{action}/"))),
+        ));
     }
     if let Some(since) = filter.since {
         q = q.filter(audit::Column::At.gte(since));

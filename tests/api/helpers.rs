@@ -248,12 +248,12 @@ impl Api {
     }
 }
 
-/// A browser session: cookies kept, redirects not followed, CSRF tokens read from pages.
 /// How long a test client keeps an idle connection: well under the server's keep-alive (5 s),
 /// so that a request never goes out on a connection the server is closing at that moment
 /// (hyper then fails it with `IncompleteMessage`).
 const IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A browser session: cookies kept, redirects not followed, CSRF tokens read from pages.
 pub struct Browser {
     base: String,
     pub client: Client,
