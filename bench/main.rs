@@ -73,16 +73,22 @@ fn fresh_db(name: &str) -> String {
 async fn start_server_on(url: &str) -> Server {
     let (child, base, _, log) = spawn(url);
     let client = reqwest::Client::new();
+    let token = token_for(&client, &base, "admin", ADMIN_PASSWORD).await;
+    Server { child, base, client, token, log }
+}
+
+/// An API token of `username`.
+async fn token_for(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
     let res: Value = client
         .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .json(&json!({"username": username, "password": password}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    Server { child, base, client, token: res["token"].as_str().unwrap().to_string(), log }
+    res["token"].as_str().unwrap_or_else(|| panic!("no token for {username}: {res}")).to_string()
 }
 
 impl Server {
@@ -811,17 +817,7 @@ async fn live_view_figures(s: &Server, url: &str, rows: &mut Vec<Row>) {
         let name = format!("viewer-{u}");
         let password = format!("{name}-password-1");
         s.post("/api/v1/users", json!({"username": name, "password": password})).await;
-        let res: Value = s
-            .client
-            .post(format!("{}/api/v1/auth/token", s.base))
-            .json(&json!({"username": name, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        tokens.push(res["token"].as_str().unwrap().to_string());
+        tokens.push(token_for(&s.client, &s.base, &name, &password).await);
     }
     // The viewers' deployments, straight into the database (running, on no host: the
     // inventory leaves them alone).
