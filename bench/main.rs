@@ -49,7 +49,7 @@ fn spawn(db: &str) -> (Child, String, Instant, std::path::PathBuf) {
         .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("WHARF_CATALOG_DIR", "/nonexistent")
         .env("WHARF_HOSTS__REGISTER_LOCAL", "false")
-        .env("WHARF_LOG", "warn,wharf::engine::inventory=info")
+        .env("WHARF_LOG", std::env::var("WHARF_BENCH_LOG").unwrap_or_else(|_| "warn,wharf::engine::inventory=info".into()))
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).expect("the server's log file"));
     let started = Instant::now();
@@ -219,20 +219,42 @@ async fn remove_raw(d: &Docker, names: &[String]) {
     }
 }
 
-/// Submits a request and waits (polling every 5 ms) until it succeeded; returns seconds and
-/// the request as it was then (its timeline says where the time went).
+/// Submits a request and waits until it succeeded, as the portal's request page learns it: on
+/// the request's live timeline (server-sent events), not by polling (a client asking every few
+/// milliseconds would take CPU from the engine it measures). Returns seconds and the request as
+/// it was then (its timeline says where the time went).
 async fn request_until_running(s: &Server, item: &str) -> (f64, Value) {
     let started = Instant::now();
     let r = s.post("/api/v1/requests", json!({"catalog_item": item, "group": "bench"})).await;
     let id = r["id"].as_str().unwrap().to_string();
-    loop {
-        let r = s.get(&format!("/api/v1/requests/{id}")).await;
-        match r["status"].as_str() {
-            Some("succeeded") => return (started.elapsed().as_secs_f64(), r),
-            Some("failed" | "rejected") => panic!("request failed: {r}"),
-            _ => tokio::time::sleep(Duration::from_millis(5)).await,
+    let mut res = s
+        .client
+        .get(format!("{}/requests/{id}/events", s.base))
+        .bearer_auth(&s.token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the request's live timeline");
+    let mut seen = String::new();
+    let secs = loop {
+        let Some(chunk) = res.chunk().await.unwrap() else {
+            // Ended: the request was closed when the view opened (it says no change then).
+            let secs = started.elapsed().as_secs_f64();
+            let r = s.get(&format!("/api/v1/requests/{id}")).await;
+            assert_eq!(r["status"], "succeeded", "the request's live timeline ended: {seen}");
+            break secs;
+        };
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if seen.contains("\"status\":\"succeeded\"") {
+            break started.elapsed().as_secs_f64();
         }
-    }
+        if seen.contains("\"status\":\"failed\"") || seen.contains("\"status\":\"rejected\"") {
+            panic!("request failed: {seen}");
+        }
+    };
+    drop(res);
+    (secs, s.get(&format!("/api/v1/requests/{id}")).await)
 }
 
 /// Milliseconds between two kinds of entry on a request's timeline.

@@ -11,6 +11,7 @@ pub struct Signals {
     jobs: Arc<Notify>,
     requests: Arc<Notify>,
     messages: Arc<Notify>,
+    timeline: Arc<Notify>,
 }
 
 impl Signals {
@@ -32,6 +33,17 @@ impl Signals {
     /// Waits until a request moves, or `most` at the longest.
     pub async fn request_waited(&self, most: Duration) {
         let _ = tokio::time::timeout(most, self.requests.notified()).await;
+    }
+
+    /// A timeline entry (a request's, or a deployment's) was committed: the change feed reads
+    /// it now rather than at its next tick, so live views show it at once.
+    pub fn timeline_written(&self) {
+        self.timeline.notify_one();
+    }
+
+    /// Waits until a timeline entry is written, or `most` at the longest; `true` when woken.
+    pub async fn timeline_waited(&self, most: Duration) -> bool {
+        tokio::time::timeout(most, self.timeline.notified()).await.is_ok()
     }
 
     /// A message is in the outbox: the sender looks now.

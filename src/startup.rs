@@ -168,8 +168,8 @@ impl Application {
         self.engine.start();
         let ctx = self.ctx.clone();
         supervise("request scheduler", move || requests::scheduler::run(ctx.clone()));
-        let (feed, db) = (self.ctx.feed.clone(), self.ctx.db.clone());
-        supervise("change feed", move || feed.clone().run(db.clone(), std::time::Duration::from_millis(300)));
+        let (feed, db, signals) = (self.ctx.feed.clone(), self.ctx.db.clone(), self.ctx.signals.clone());
+        supervise("change feed", move || feed.clone().run(db.clone(), signals.clone(), std::time::Duration::from_millis(300)));
         let ctx = self.ctx.clone();
         let (retention, lockout) = self.keeping;
         let keep_days = self.notify.keep_days;

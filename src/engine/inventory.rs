@@ -190,6 +190,7 @@ pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerH
                 _ => (DeploymentEventKind::Settled, format!("{status} on its host (was {from})")),
             };
             let _ = store::deployments::record_event(db, deployment_id, kind, &text, None).await;
+            engine.inner.signals.timeline_written();
             let _ = audit::record(
                 db,
                 audit::SYSTEM,

@@ -400,11 +400,13 @@ impl Drop for RefillOnDrop<'_> {
     }
 }
 
-/// Wakes the request scheduler when the job's outcome is recorded (at the end of `run_job`).
+/// Wakes the request scheduler when the job's outcome is recorded (at the end of `run_job`),
+/// and the change feed (the job may have written the deployment's timeline).
 struct WakeOnDrop<'a>(&'a Signals);
 
 impl Drop for WakeOnDrop<'_> {
     fn drop(&mut self) {
         self.0.request_moved();
+        self.0.timeline_written();
     }
 }

@@ -466,6 +466,7 @@ pub async fn set_lease(ctx: &Context, who: &crate::auth::Principal, id: &str, ex
     )
     .await?;
     txn.commit().await?;
+    ctx.signals.timeline_written();
     get(ctx, id).await
 }
 

@@ -338,6 +338,7 @@ pub async fn submit_action(ctx: &Context, who: &Principal, deployment_id: &str, 
     .await?;
     txn.commit().await?;
     drop(_guard);
+    ctx.signals.timeline_written();
     if status == RequestStatus::Approved {
         ctx.signals.request_moved();
     }
@@ -393,7 +394,7 @@ pub fn describe(action: Day2Action, params: &crate::domain::blueprint::inputs::I
 pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
     let db = &ctx.db;
     let (Some(action), Some(did)) = (r.action, r.deployment_id.clone()) else {
-        return fail(db, &r, "the request names no action or deployment".into()).await;
+        return fail(ctx, &r, "the request names no action or deployment".into()).await;
     };
     // The same order as a submission takes them: the quota lock, then the transaction.
     let _guard = ctx.quota_lock().await;
@@ -402,7 +403,7 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
     let d = if txn.get_database_backend() == DbBackend::Postgres { q.lock_exclusive().one(&txn).await? } else { q.one(&txn).await? };
     let Some(d) = d else {
         txn.rollback().await.ok();
-        return fail(db, &r, "the deployment is gone".into()).await;
+        return fail(ctx, &r, "the deployment is gone".into()).await;
     };
     // Another action (or the lease loop's stop, or provisioning) at work: wait for it.
     if queue::has_open_job(&txn, &d.id).await? {
@@ -410,7 +411,7 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
     }
     if let Err(e) = action.allowed_in(d.status) {
         txn.rollback().await.ok();
-        return fail(db, &r, e.to_string()).await;
+        return fail(ctx, &r, e.to_string()).await;
     }
     let params = &r.inputs.0;
     let int = |k: &str| match params.get(k) {
@@ -426,7 +427,7 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
                 Ok(to) => to,
                 Err(e) => {
                     txn.rollback().await.ok();
-                    return fail(db, &r, e).await;
+                    return fail(ctx, &r, e).await;
                 }
             };
             deployment::Entity::update_many()
@@ -452,7 +453,7 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
                 Moved::To(_) => {}
                 Moved::Refused(why) => {
                     txn.rollback().await.ok();
-                    return fail(db, &r, why.to_string()).await;
+                    return fail(ctx, &r, why.to_string()).await;
                 }
                 Moved::Raced => return Ok(()),
             }
@@ -464,7 +465,7 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
                 Ok(t) => t,
                 Err(e) => {
                     txn.rollback().await.ok();
-                    return fail(db, &r, e).await;
+                    return fail(ctx, &r, e).await;
                 }
             };
             if let Some(g) = d.group_id {
@@ -484,7 +485,7 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
                 let limits = catalog::limits_of(&txn, g, ctx.default_quota).await?;
                 if let Err(over) = quota::check(used, growth, limits) {
                     txn.rollback().await.ok();
-                    return fail(db, &r, format!("over the group's quota now: {}", over.join("; "))).await;
+                    return fail(ctx, &r, format!("over the group's quota now: {}", over.join("; "))).await;
                 }
             }
         }
@@ -514,6 +515,7 @@ pub(super) async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()>
     audit::record(&txn, audit::SYSTEM, &format!("deployment.{action}"), &format!("deployment:{}", d.id), json!({"request": r.id})).await?;
     txn.commit().await?;
     ctx.signals.job_queued();
+    ctx.signals.timeline_written();
     Ok(())
 }
 
@@ -552,7 +554,7 @@ pub(super) async fn follow(ctx: &Context) -> ServiceResult<()> {
         .all(db)
         .await?;
     for r in stranded {
-        fail(db, &r, "the deployment is gone".into()).await?;
+        fail(ctx, &r, "the deployment is gone".into()).await?;
     }
     let running = request::Entity::find()
         .filter(request::Column::Kind.eq(RequestKind::Day2))
@@ -589,13 +591,14 @@ pub(super) async fn follow(ctx: &Context) -> ServiceResult<()> {
             }
         }
         txn.commit().await?;
+        ctx.signals.timeline_written();
     }
     Ok(())
 }
 
 /// Fails a request that cannot be carried out (approved, then found impossible).
-async fn fail(db: &sea_orm::DatabaseConnection, r: &request::Model, why: String) -> ServiceResult<()> {
-    let txn = crate::store::begin(db).await?;
+async fn fail(ctx: &Context, r: &request::Model, why: String) -> ServiceResult<()> {
+    let txn = crate::store::begin(&ctx.db).await?;
     let res = request::Entity::update_many()
         .col_expr(request::Column::Status, Expr::value(RequestStatus::Failed))
         .col_expr(request::Column::Error, Expr::value(Some(why.clone())))
@@ -608,6 +611,7 @@ async fn fail(db: &sea_orm::DatabaseConnection, r: &request::Model, why: String)
         timeline(&txn, &r.id, TimelineKind::Failed, format!("cannot be carried out: {why}")).await?;
     }
     txn.commit().await?;
+    ctx.signals.timeline_written();
     Ok(())
 }
 

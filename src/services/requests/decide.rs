@@ -57,6 +57,7 @@ pub async fn decide_level(
         return Err(ServiceError::Conflict(format!("you already decided level {} of this request", r.level + 1)));
     }
     record_decision(db, &r, Some(who.user_id), &who.username, approve, comment).await?;
+    ctx.signals.timeline_written();
     let view = get_unchecked(ctx, id).await?;
     if view.status == RequestStatus::Approved && r.kind == RequestKind::Catalog {
         super::scheduler::hand_off(ctx, id.to_string());
@@ -212,6 +213,7 @@ pub async fn cancel(ctx: &Context, who: &Principal, id: &str) -> ServiceResult<R
     timeline(&txn, id, TimelineKind::Cancelled, format!("{} cancelled the request", who.username)).await?;
     audit::record(&txn, &who.username, "request.cancel", &format!("request:{id}"), json!({})).await?;
     txn.commit().await?;
+    ctx.signals.timeline_written();
     Ok(super::for_viewer(get_unchecked(ctx, id).await?, who))
 }
 

@@ -1,7 +1,8 @@
 //! One change feed per process for every live request view: a single loop reads the timeline
 //! entries written since it last looked (by this replica or another) with their request's
 //! status, and broadcasts them; each server-sent-event stream listens and keeps what is about
-//! its request. However many pages are open, the database sees one small query a tick.
+//! its request. However many pages are open, the database sees one small query a tick, and one
+//! when this process commits an entry (so that live views show it at once).
 //! Streams are capped per user ([`Feed::open`]). Deployments' own timeline entries (lease
 //! warnings, expiry, drift, actions) go out the same way, for the live deployment history.
 use std::collections::HashMap;
@@ -10,9 +11,11 @@ use std::time::Duration;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use super::EventView;
 use crate::domain::states::RequestStatus;
+use crate::signals::Signals;
 use crate::store::entities::{deployment_event, request, request_event};
 
 /// Live views one user may hold open at once (tabs, windows); more get 429.
@@ -70,23 +73,33 @@ impl Feed {
         self.dtx.subscribe()
     }
 
-    /// The loop: every `tick`, what was written since the last look. Ids are given out in
-    /// order but may commit out of order (PostgreSQL): the last [`TRAIL`] ids are read again
-    /// each time, and what was already sent is not sent twice.
-    pub async fn run(self, db: DatabaseConnection, tick: Duration) {
+    /// The loop: what was written since the last look, read as soon as this process commits
+    /// a timeline entry (`Signals::timeline_written`) and at least every `tick` (the writes of
+    /// other replicas, and those no signal follows). Ids are given out in order but may commit
+    /// out of order (PostgreSQL): each tick reads the last [`TRAIL`] ids again, and what was
+    /// already sent is not sent twice; a read on a signal reads only what is newer.
+    pub async fn run(self, db: DatabaseConnection, signals: Signals, tick: Duration) {
         let mut last = latest(&db).await.unwrap_or(0);
         let mut sent = std::collections::BTreeSet::new();
         let mut dlast = latest_deployment_event(&db).await.unwrap_or(0);
         let mut dsent = std::collections::BTreeSet::new();
+        let mut next_tick = Instant::now() + tick;
         loop {
-            tokio::time::sleep(tick).await;
+            signals.timeline_waited(next_tick.saturating_duration_since(Instant::now())).await;
+            let now = Instant::now();
+            let trail = if now >= next_tick {
+                next_tick = now + tick;
+                TRAIL
+            } else {
+                0
+            };
             if self.tx.receiver_count() == 0 && self.dtx.receiver_count() == 0 {
                 // Nobody listens: skip the reads, but keep the place.
                 last = latest(&db).await.unwrap_or(last);
                 dlast = latest_deployment_event(&db).await.unwrap_or(dlast);
                 continue;
             }
-            match since(&db, last.saturating_sub(TRAIL)).await {
+            match since(&db, last.saturating_sub(trail)).await {
                 Ok(changes) => {
                     for c in changes {
                         if sent.insert(c.event.id) {
@@ -103,7 +116,7 @@ impl Feed {
                 dlast = latest_deployment_event(&db).await.unwrap_or(dlast);
                 continue;
             }
-            match deployment_events_since(&db, dlast.saturating_sub(TRAIL)).await {
+            match deployment_events_since(&db, dlast.saturating_sub(trail)).await {
                 Ok(changes) => {
                     for c in changes {
                         if dsent.insert(c.id) {

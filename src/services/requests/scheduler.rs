@@ -78,7 +78,8 @@ async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
         if due.is_some_and(|due| now >= due) {
             let comment = format!("no decision within {hours} h: {} by the policy", outcome.word());
             match record_decision(db, &r, None, audit::SYSTEM, outcome == Outcome::Approve, &comment).await {
-                Ok(()) | Err(ServiceError::Conflict(_)) => {}
+                Ok(()) => ctx.signals.timeline_written(),
+                Err(ServiceError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -161,6 +162,7 @@ async fn follow_deployments(ctx: &Context) -> ServiceResult<()> {
             timeline(&txn, &r.id, f.kind, message).await?;
         }
         txn.commit().await?;
+        ctx.signals.timeline_written();
     }
     Ok(())
 }
@@ -213,6 +215,7 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
                 .await?;
             timeline(&txn, &r.id, TimelineKind::Failed, format!("cannot start provisioning: {e}")).await?;
             txn.commit().await?;
+            ctx.signals.timeline_written();
             return Ok(());
         }
     };
@@ -251,5 +254,6 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
     .await?;
     txn.commit().await?;
     ctx.signals.job_queued();
+    ctx.signals.timeline_written();
     Ok(())
 }

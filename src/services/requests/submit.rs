@@ -105,6 +105,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     .await?;
     txn.commit().await?;
     drop(_guard);
+    ctx.signals.timeline_written();
     if status == RequestStatus::Approved {
         super::scheduler::hand_off(ctx, id.clone());
     }

@@ -167,6 +167,11 @@ async fn request_events(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     let stream = futures_util::stream::unfold((live, rx, true), move |(mut live, mut rx, mut catch_up)| async move {
         loop {
+            // Closed, and the client was told (or knew it when it opened the view): the view
+            // ends, and its place goes back at once (the page's script closes it too).
+            if !catch_up && !live.status.is_open() {
+                return None;
+            }
             let mut out = String::new();
             if catch_up {
                 // The backlog (and after a lagging receiver, what it missed), from the database.
