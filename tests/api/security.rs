@@ -471,6 +471,25 @@ async fn live_views_are_capped_per_user(db: Db) {
     .await
     .expect("the view heard of the decision within 20 s");
     assert!(seen.contains("event: status"), "{seen}");
+
+    // A view opened on a request that closed before it (cancelled here) is told that it is
+    // closed, and ends (its place goes back at once): the page's script stops on that word.
+    let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {}})).await;
+    let other = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(w.dev.post(&format!("/api/v1/requests/{other}/cancel"), &json!({})).await.status(), StatusCode::OK);
+    let mut view = lead.get(&format!("/requests/{other}/events")).await;
+    assert_eq!(view.status(), StatusCode::OK);
+    let told = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = view.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    })
+    .await
+    .expect("the view of a closed request ends");
+    assert!(told.contains("event: status") && told.contains("\"status\":\"cancelled\"") && told.contains("\"open\":false"), "{told}");
+    assert!(told.contains("cancelled the request"), "the backlog comes first: {told}");
 }
 
 /// What Docker was asked for one container of a deployment: `docker inspect`'s HostConfig.

@@ -76,30 +76,32 @@ impl Feed {
     /// The loop: what was written since the last look, read as soon as this process commits
     /// a timeline entry (`Signals::timeline_written`) and at least every `tick` (the writes of
     /// other replicas, and those no signal follows). Ids are given out in order but may commit
-    /// out of order (PostgreSQL): each tick reads the last [`TRAIL`] ids again, and what was
-    /// already sent is not sent twice; a read on a signal reads only what is newer.
+    /// out of order (PostgreSQL): each tick reads again from [`TRAIL`] ids before where the
+    /// previous tick stood (however far reads on signals went since), and what was already sent
+    /// is not sent twice; a read on a signal reads only what is newer than the newest sent.
     pub async fn run(self, db: DatabaseConnection, signals: Signals, tick: Duration) {
         let mut last = latest(&db).await.unwrap_or(0);
         let mut sent = std::collections::BTreeSet::new();
         let mut dlast = latest_deployment_event(&db).await.unwrap_or(0);
         let mut dsent = std::collections::BTreeSet::new();
+        // Where each tick stood: the next tick reads again from `TRAIL` ids before it.
+        let (mut floor, mut dfloor) = (last.saturating_sub(TRAIL), dlast.saturating_sub(TRAIL));
         let mut next_tick = Instant::now() + tick;
         loop {
             signals.timeline_waited(next_tick.saturating_duration_since(Instant::now())).await;
             let now = Instant::now();
-            let trail = if now >= next_tick {
+            let on_tick = now >= next_tick;
+            if on_tick {
                 next_tick = now + tick;
-                TRAIL
-            } else {
-                0
-            };
+            }
             if self.tx.receiver_count() == 0 && self.dtx.receiver_count() == 0 {
                 // Nobody listens: skip the reads, but keep the place.
                 last = latest(&db).await.unwrap_or(last);
                 dlast = latest_deployment_event(&db).await.unwrap_or(dlast);
+                (floor, dfloor) = (last.saturating_sub(TRAIL), dlast.saturating_sub(TRAIL));
                 continue;
             }
-            match since(&db, last.saturating_sub(trail)).await {
+            match since(&db, if on_tick { floor } else { last }).await {
                 Ok(changes) => {
                     for c in changes {
                         if sent.insert(c.event.id) {
@@ -107,16 +109,19 @@ impl Feed {
                             let _ = self.tx.send(Arc::new(c));
                         }
                     }
-                    let floor = last.saturating_sub(TRAIL);
+                    if on_tick {
+                        floor = last.saturating_sub(TRAIL);
+                    }
                     sent = sent.split_off(&floor);
                 }
                 Err(e) => tracing::warn!(error = %e, "the change feed could not read the timeline"),
             }
             if self.dtx.receiver_count() == 0 {
                 dlast = latest_deployment_event(&db).await.unwrap_or(dlast);
+                dfloor = dlast.saturating_sub(TRAIL);
                 continue;
             }
-            match deployment_events_since(&db, dlast.saturating_sub(trail)).await {
+            match deployment_events_since(&db, if on_tick { dfloor } else { dlast }).await {
                 Ok(changes) => {
                     for c in changes {
                         if dsent.insert(c.id) {
@@ -124,8 +129,10 @@ impl Feed {
                             let _ = self.dtx.send(Arc::new(c));
                         }
                     }
-                    let floor = dlast.saturating_sub(TRAIL);
-                    dsent = dsent.split_off(&floor);
+                    if on_tick {
+                        dfloor = dlast.saturating_sub(TRAIL);
+                    }
+                    dsent = dsent.split_off(&dfloor);
                 }
                 Err(e) => tracing::warn!(error = %e, "the change feed could not read the deployments' timelines"),
             }

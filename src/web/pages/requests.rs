@@ -145,7 +145,7 @@ async fn request_events(
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, AppError> {
     // Visibility is checked once, up front.
-    let first = requests::get(&state.ctx, &user.principal, &id).await?;
+    requests::get(&state.ctx, &user.principal, &id).await?;
     let Some(ticket) = state.ctx.feed.open(user.principal.user_id) else {
         return Err(AppError::TooManyAttempts {
             message: format!("at most {} live views may be open at once: close some", feed::MAX_STREAMS_PER_USER),
@@ -160,16 +160,16 @@ async fn request_events(
         after: q.after.unwrap_or(0),
         seen: std::collections::HashSet::new(),
         newest: 0,
-        status: first.status,
+        status: None,
         admin: user.principal.is_admin,
         _ticket: ticket,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     let stream = futures_util::stream::unfold((live, rx, true), move |(mut live, mut rx, mut catch_up)| async move {
         loop {
-            // Closed, and the client was told (or knew it when it opened the view): the view
-            // ends, and its place goes back at once (the page's script closes it too).
-            if !catch_up && !live.status.is_open() {
+            // Closed, and the client was told: the view ends, and its place goes back at once
+            // (the page's script closes it too).
+            if !catch_up && live.closed() {
                 return None;
             }
             let mut out = String::new();
@@ -206,7 +206,7 @@ async fn request_events(
                 }
             }
             if out.is_empty() {
-                if !live.status.is_open() || tokio::time::Instant::now() > deadline {
+                if live.closed() || tokio::time::Instant::now() > deadline {
                     return None;
                 }
                 continue;
@@ -230,7 +230,9 @@ struct Live {
     seen: std::collections::HashSet<i64>,
     /// The newest entry whose status was applied.
     newest: i64,
-    status: RequestStatus,
+    /// The status the client was sent last (the first catch-up sends the current one, so that
+    /// a view opened on a request that closed meanwhile is told, and ends).
+    status: Option<RequestStatus>,
     /// Admins see the engine's messages whole; others without network addresses.
     admin: bool,
     _ticket: feed::Ticket,
@@ -246,11 +248,15 @@ impl Live {
         out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
     }
 
+    fn closed(&self) -> bool {
+        self.status.is_some_and(|s| !s.is_open())
+    }
+
     fn status_to(&mut self, out: &mut String, s: RequestStatus) {
-        if s == self.status {
+        if Some(s) == self.status {
             return;
         }
-        self.status = s;
+        self.status = Some(s);
         // The badge's label and tone come with the word: the page's script maps nothing.
         let data = serde_json::json!({"status": s, "label": s.label(), "tone": s.tone().as_str(), "open": s.is_open()});
         out.push_str(&format!("event: status\ndata: {data}\n\n"));
