@@ -13,6 +13,7 @@ ensure_packages() {
       busybox-static) [ -x /bin/busybox ] && { ldd /bin/busybox 2>&1 || true; } | grep -q "not a dynamic" || need+=("$pkg") ;;
       initdb) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=("$pkg") ;;
       venv) python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=("$pkg") ;;
+      fonts) [ -d /usr/share/fonts/truetype/dejavu ] || need+=("$pkg") ;;
       *) command -v "$cmd" >/dev/null || need+=("$pkg") ;;
     esac
   done
@@ -55,6 +56,7 @@ cleanup() {
   done
   [ -f "$work/oidc.pid" ] && kill "$(cat "$work/oidc.pid")" 2>/dev/null
   [ -f "$work/smtp.pid" ] && kill "$(cat "$work/smtp.pid")" 2>/dev/null
+  [ -f "$work/chromedriver.pid" ] && kill -- -"$(cat "$work/chromedriver.pid")" 2>/dev/null
   for p in "$work"/pg*; do
     [ -f "$p/data/postmaster.pid" ] && runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$p/data" -m immediate stop >/dev/null 2>&1
   done
@@ -205,6 +207,24 @@ start_smtp() {
   export WHARF_TEST_SMTP="127.0.0.1:$port"
   export WHARF_TEST_MAIL_DIR="$work/mail"
   log "SMTP server on $WHARF_TEST_SMTP"
+}
+
+# ---------------------------------------------------------------- browser
+# Debian's chromedriver on 127.0.0.1, in a process group of its own (the Chromium it starts
+# for a session goes with it at the end). The browser tests start Chromium through it,
+# headless and kept off the network but for loopback (tests/api/browser.rs).
+start_chromedriver() {
+  local port; port=$(free_port)
+  setsid chromedriver --port="$port" --allowed-ips=127.0.0.1 --log-path="$work/chromedriver.log" >/dev/null 2>&1 </dev/null &
+  echo $! >"$work/chromedriver.pid"
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1 && break
+    kill -0 "$(cat "$work/chromedriver.pid")" 2>/dev/null || { tail -20 "$work/chromedriver.log" >&2; die "chromedriver exited"; }
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1 || die "chromedriver did not answer"
+  export WHARF_TEST_WEBDRIVER="http://127.0.0.1:$port"
+  log "chromedriver on $WHARF_TEST_WEBDRIVER ($(chromium --version 2>/dev/null))"
 }
 
 # ---------------------------------------------------------------- OpenID provider

@@ -160,6 +160,11 @@ impl RequestStatus {
     /// Requests whose page follows them live.
     pub const OPEN: &'static [RequestStatus] = &[RequestStatus::PendingApproval, RequestStatus::Approved, RequestStatus::Provisioning];
 
+    /// Whether a request in this state may have a deployment (its provisioning started).
+    pub fn has_deployment(self) -> bool {
+        matches!(self, RequestStatus::Provisioning | RequestStatus::Succeeded | RequestStatus::Failed)
+    }
+
     pub fn next(self, event: RequestEvent) -> Result<Self, TransitionError> {
         use RequestEvent as E;
         use RequestStatus as S;

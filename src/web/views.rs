@@ -47,7 +47,15 @@ pub struct Layout {
     pub csrf_token: String,
 }
 
+/// The navigation sections of the admin pages (one group in the top bar).
+const ADMIN_SECTIONS: &[&str] = &["all-deployments", "governance", "blueprints", "hosts", "users", "groups", "webhooks", "mail", "audit"];
+
 impl Layout {
+    /// Whether the page is one of the admin pages (its group shows as current).
+    pub fn in_admin(&self) -> bool {
+        ADMIN_SECTIONS.contains(&self.section)
+    }
+
     pub fn new(ctx: Option<&AuthContext>, section: &'static str, title: &str) -> Self {
         let user = ctx.and_then(|c| c.principal.as_ref()).map(|p| NavUser {
             username: p.username.clone(),

@@ -5,9 +5,12 @@
   var source = new EventSource(list.dataset.source);
   source.addEventListener("timeline", function (msg) {
     var e = JSON.parse(msg.data);
+    // Each entry once, whatever the stream sends again (after a reconnection, say).
+    if (list.querySelector('li[data-id="' + Number(e.id) + '"]')) return;
     var li = document.createElement("li");
     li.className = "tl-" + e.tone;
     li.dataset.kind = e.kind;
+    li.dataset.id = e.id;
     var time = document.createElement("time");
     time.textContent = new Date(e.at).toISOString().substring(11, 19);
     var chip = document.createElement("span");
@@ -29,10 +32,22 @@
       badge.className = "status status-" + s.tone;
       badge.dataset.status = s.status;
     }
+    // The deployment, once there is one: the link the page shows after a reload.
+    if (s.deployment && !document.getElementById("deployment-link")) {
+      var p = document.createElement("p");
+      var a = document.createElement("a");
+      a.id = "deployment-link";
+      a.className = "btn";
+      a.href = "/deployments/" + encodeURIComponent(s.deployment);
+      a.textContent = "Open the deployment";
+      p.appendChild(a);
+      var note = document.getElementById("live-note");
+      list.parentNode.insertBefore(p, note ? note.nextSibling : list.nextSibling);
+    }
     if (!s.open) {
       source.close();
-      var note = document.getElementById("live-note");
-      if (note) note.textContent = "The request is " + s.label + ". Reload for its deployment.";
+      var done = document.getElementById("live-note");
+      if (done) done.textContent = "The request is " + s.label + ".";
     }
   });
 })();

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod auth;
 mod blueprints;
+mod browser;
 mod cli;
 mod crash;
 mod docker;

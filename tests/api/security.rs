@@ -408,7 +408,7 @@ async fn secrets_are_sealed_at_rest_and_keys_rotate() {
     };
     let out = run(&wrong, &["serve"]);
     assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     assert!(said.contains("does not open what this database holds"), "{said}");
 
     // Rotation: the new key works, the old one is refused.

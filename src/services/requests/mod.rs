@@ -233,8 +233,9 @@ pub async fn is_about(db: &DatabaseConnection, who: &Principal, id: &str, deploy
 }
 
 /// A request's status, for the live page (visibility is checked by the caller).
-pub async fn status_of(db: &DatabaseConnection, id: &str) -> Option<RequestStatus> {
-    request::Entity::find_by_id(id.to_string()).one(db).await.ok().flatten().map(|r| r.status)
+/// A request's status now, and its deployment once it has one.
+pub async fn status_of(db: &DatabaseConnection, id: &str) -> Option<(RequestStatus, Option<String>)> {
+    request::Entity::find_by_id(id.to_string()).one(db).await.ok().flatten().map(|r| (r.status, r.deployment_id))
 }
 
 pub async fn events_after(db: &DatabaseConnection, request_id: &str, after: i64) -> ServiceResult<Vec<EventView>> {

@@ -29,13 +29,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct ApprovalsPage {
     layout: Layout,
     pager: Pager,
-    inbox: Vec<RequestView>,
+    /// Each request waiting, with its inputs as table rows.
+    inbox: Vec<(RequestView, Vec<(String, String)>)>,
 }
 
 async fn approvals_page(user: Signed, state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
     let page = requests::inbox(&state.ctx, &user.principal, PageRequest::new(q.page, None)).await?;
     let pager = Pager::of(&page, "");
-    render(StatusCode::OK, &ApprovalsPage { layout: layout(&user.ctx, "approvals", "Approvals"), pager, inbox: page.items })
+    let inbox = page
+        .items
+        .into_iter()
+        .map(|r| {
+            let inputs = super::input_rows(&r.inputs);
+            (r, inputs)
+        })
+        .collect();
+    render(StatusCode::OK, &ApprovalsPage { layout: layout(&user.ctx, "approvals", "Approvals"), pager, inbox })
 }
 
 #[derive(Template)]
@@ -43,6 +52,8 @@ async fn approvals_page(user: Signed, state: web::Data<AppState>, q: web::Query<
 struct LinkPage {
     layout: Layout,
     r: Option<RequestView>,
+    /// The request's inputs, as table rows.
+    inputs: Vec<(String, String)>,
     explain: Option<ExplainView>,
     levels: Vec<LevelView>,
     approve: bool,
@@ -93,6 +104,7 @@ async fn show_link(
     let page = |r: Option<RequestView>, approve: bool, refused: Option<String>, error: Option<String>| LinkPage {
         layout: layout(&user.ctx, "approvals", "Approval link"),
         explain: r.as_ref().map(explain_of),
+        inputs: r.as_ref().map(|r| super::input_rows(&r.inputs)).unwrap_or_default(),
         levels: r.as_ref().map(levels_of).unwrap_or_default(),
         r,
         approve,

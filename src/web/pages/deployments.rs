@@ -151,6 +151,8 @@ pub(super) struct DeploymentPage {
     layout: Layout,
     d: DeploymentView,
     outputs: Vec<(String, String)>,
+    /// Its inputs, as table rows (secrets masked).
+    inputs: Vec<(String, String)>,
     busy: bool,
     /// What the caller may do now (entitlement and state both checked).
     allowed: Allowed,
@@ -197,6 +199,7 @@ impl DeploymentPage {
         Self {
             layout: layout(ctx, area.section(), &d.name),
             outputs,
+            inputs: super::input_rows(&d.inputs),
             busy,
             failed: d.status == DeploymentStatus::Failed,
             expired: d.status == DeploymentStatus::Expired,

@@ -47,6 +47,24 @@ fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppE
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html))
 }
 
+/// A request's or a deployment's inputs as the rows of a table (name, value), secrets as the
+/// service masked them: text as it is, numbers and yes/no as words, anything else as JSON.
+fn input_rows(inputs: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(map) = inputs.as_object() else { return Vec::new() };
+    map.iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Bool(true) => "yes".to_string(),
+                serde_json::Value::Bool(false) => "no".to_string(),
+                serde_json::Value::Null => "—".to_string(),
+                other => other.to_string(),
+            };
+            (k.clone(), shown)
+        })
+        .collect()
+}
+
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }

@@ -43,6 +43,8 @@ async fn request_list(user: Signed, state: web::Data<AppState>, q: web::Query<Pa
 struct RequestPage {
     layout: Layout,
     r: RequestView,
+    /// Its inputs, as table rows (secrets masked).
+    inputs: Vec<(String, String)>,
     explain: ExplainView,
     levels: Vec<LevelView>,
     /// What the caller may do now.
@@ -115,6 +117,7 @@ async fn show_request(
             layout: layout(&user.ctx, "requests", &format!("Request {}", r.id)),
             levels: levels_of(&r),
             explain: explain_of(&r),
+            inputs: super::input_rows(&r.inputs),
             r,
             can_decide,
             can_cancel,
@@ -161,6 +164,7 @@ async fn request_events(
         seen: std::collections::HashSet::new(),
         newest: 0,
         status: None,
+        deployment: None,
         admin: user.principal.is_admin,
         _ticket: ticket,
     };
@@ -178,9 +182,13 @@ async fn request_events(
                 catch_up = false;
                 let events = requests::events_after(&live.db, &live.id, live.after).await.ok()?;
                 for e in events {
+                    // A change the feed queued meanwhile carries an older status: it must
+                    // not move the badge back.
+                    live.newest = live.newest.max(e.id);
                     live.timeline(&mut out, &e);
                 }
-                if let Some(s) = requests::status_of(&live.db, &live.id).await {
+                if let Some((s, deployment)) = requests::status_of(&live.db, &live.id).await {
+                    live.deployment = deployment;
                     live.status_to(&mut out, s);
                 }
             } else {
@@ -193,6 +201,9 @@ async fn request_events(
                         // A late entry carries the status of its time: only a newer one moves the badge.
                         if change.event.id > live.newest {
                             live.newest = change.event.id;
+                            if live.deployment.is_none() && change.status.has_deployment() {
+                                live.deployment = requests::status_of(&live.db, &live.id).await.and_then(|(_, d)| d);
+                            }
                             live.status_to(&mut out, change.status);
                         }
                     }
@@ -233,6 +244,8 @@ struct Live {
     /// The status the client was sent last (the first catch-up sends the current one, so that
     /// a view opened on a request that closed meanwhile is told, and ends).
     status: Option<RequestStatus>,
+    /// The request's deployment, once it has one (the page offers a link to it).
+    deployment: Option<String>,
     /// Admins see the engine's messages whole; others without network addresses.
     admin: bool,
     _ticket: feed::Ticket,
@@ -257,8 +270,9 @@ impl Live {
             return;
         }
         self.status = Some(s);
-        // The badge's label and tone come with the word: the page's script maps nothing.
-        let data = serde_json::json!({"status": s, "label": s.label(), "tone": s.tone().as_str(), "open": s.is_open()});
+        // The badge's label and tone come with the word: the page's script maps nothing. The
+        // deployment, once there is one, for the page's link to it.
+        let data = serde_json::json!({"status": s, "label": s.label(), "tone": s.tone().as_str(), "open": s.is_open(), "deployment": self.deployment});
         out.push_str(&format!("event: status\ndata: {data}\n\n"));
     }
 }

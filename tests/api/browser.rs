@@ -1,0 +1,408 @@
+//! The portal in a real browser (issue 16): headless Chromium driven through Debian's
+//! chromedriver, which `scripts/test` starts (`WHARF_TEST_WEBDRIVER`). One browser serves every
+//! journey, one after the other (a browser is the heaviest thing the suite starts); JavaScript
+//! is switched off for the journeys that must work without it (DevTools'
+//! `Emulation.setScriptExecutionDisabled`, the same browser). A journey that fails leaves a
+//! screenshot and the page's HTML in `WHARF_TEST_ARTIFACTS` (`target/test-artifacts/browser`,
+//! kept after the run), and says where.
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use serde_json::json;
+use thirtyfour::prelude::*;
+
+use crate::helpers::{Db, TestApp, env, password_of, spawn_app};
+
+/// The width the issue's layout was judged at: a laptop.
+const WIDTH: u32 = 1300;
+const HEIGHT: u32 = 900;
+
+/// How long a page may take to show what a step waits for (provisioning included).
+const WAIT: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeys_in_a_real_browser() {
+    let chromium = Chromium::start().await;
+    let app = spawn_app(Db::Sqlite).await;
+    let world = crate::requests::world(&app).await;
+    chromium.journey("developer", developer_journey(&chromium, &app, true)).await;
+    chromium.journey("developer-without-javascript", developer_journey(&chromium, &app, false)).await;
+    chromium.journey("manager", manager_journey(&chromium, &app, &world)).await;
+    chromium.journey("layout", layout_journey(&chromium, &app)).await;
+    chromium.quit().await;
+}
+
+/// Every main page of each role fits a laptop (1300 px) and a phone (360 px): nothing wider
+/// than the window (no sideways scrolling). With `WHARF_TEST_KEEP_PAGES` set, every page is kept
+/// (PNG and HTML, in the artifacts' folder) for a look by eye.
+async fn layout_journey(b: &Chromium, app: &TestApp) {
+    let keep_all = std::env::var_os("WHARF_TEST_KEEP_PAGES").is_some();
+    b.scripts(true).await;
+    let everyone = ["/", "/catalog", "/requests", "/deployments", "/notifications", "/profile"];
+    let admin = [
+        "/admin/deployments",
+        "/admin/catalog",
+        "/admin/blueprints",
+        "/admin/hosts",
+        "/admin/users",
+        "/admin/groups",
+        "/admin/webhooks",
+        "/admin/mail",
+        "/admin/audit",
+    ];
+    let mut too_wide = Vec::new();
+    for (user, extra) in [("dev", &[][..]), ("lead", &["/approvals", "/teams"][..]), ("admin", &admin[..])] {
+        b.log_out(app).await;
+        b.log_in(app, user).await;
+        for width in [WIDTH, 1024, 360] {
+            b.driver.set_window_rect(0, 0, width, HEIGHT).await.expect("the window's size");
+            for path in everyone.iter().chain(extra) {
+                b.step(&format!("{user} {path} at {width} px"));
+                b.goto(app, path).await;
+                // The page's width against the window's less its scroll bar.
+                let wide = b.run("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]").await;
+                let (page, window) = (wide[0].as_i64().expect("the page's width"), wide[1].as_i64().expect("the window's width"));
+                assert!(window <= i64::from(width) && window > i64::from(width) - 24, "the window is {width} px wide: {window} px inside");
+                if keep_all {
+                    b.keep(&format!("page {user} {path} {width}")).await;
+                }
+                if page > window {
+                    too_wide.push(format!("{user} {path} at {width} px: {page} px wide in {window}"));
+                    b.keep(&format!("too-wide {user} {path} {width}")).await;
+                }
+            }
+        }
+    }
+    b.driver.set_window_rect(0, 0, WIDTH, HEIGHT).await.expect("the window's size");
+    assert!(too_wide.is_empty(), "pages wider than the window:\n{}", too_wide.join("\n"));
+}
+
+/// A manager decides while the developer watches: the inbox lists the request, its page says
+/// why it waits (the policy and its levels), the manager approves with a comment, and the
+/// developer's page — open all along in another tab, on another host name so that the two
+/// sessions keep apart — turns to provisioning and then succeeded by itself.
+async fn manager_journey(b: &Chromium, app: &TestApp, world: &crate::requests::World) {
+    let policy = json!({"name": "leads decide", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]});
+    let res = world.admin.create_approval_policy(&policy).await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    b.scripts(true).await;
+    // The developer, on `localhost`.
+    let dev_tab = b.driver.window().await.expect("the developer's tab");
+    b.step("the developer asks");
+    b.log_in_at(&app.url("/login").replace("127.0.0.1", "localhost"), "dev").await;
+    let base = b.url().await;
+    let base = base.trim_end_matches('/').to_string();
+    b.goto_url(&format!("{base}/catalog/web")).await;
+    b.fill("#reason", "for the manager's journey").await;
+    b.click("form[action='/catalog/web'] button[type='submit']").await;
+    b.wait_for("#request-status .status[data-status='pending_approval']").await;
+    let request_path = b.url().await.replace(&base, "");
+    b.run("window.wharfJourney = 'still the same page'").await;
+
+    // The manager, on `127.0.0.1`, in another tab.
+    b.step("the manager finds it in the inbox");
+    let lead_tab = b.driver.new_tab().await.expect("a tab for the manager");
+    b.driver.switch_to_window(lead_tab.clone()).await.expect("to the manager's tab");
+    b.log_in(app, "lead").await;
+    b.goto(app, "/approvals").await;
+    b.click(&format!("a[href='{request_path}']")).await;
+    b.step("the request says why it waits");
+    let why = b.text(".explain").await;
+    assert!(why.contains("leads decide"), "the policy that applies: {why}");
+    let page = b.source().await;
+    assert!(page.contains("Waiting on: <strong>lead</strong>"), "who level 1 waits on");
+    b.step("the manager approves with a comment");
+    b.fill("#comment", "go ahead, from the browser").await;
+    b.click("button[name='decision'][value='approve']").await;
+    b.wait_for("#request-status .status:not([data-status='pending_approval'])").await;
+
+    b.step("the developer's page follows by itself");
+    b.driver.switch_to_window(dev_tab.clone()).await.expect("back to the developer's tab");
+    b.wait_for("#request-status .status[data-status='succeeded']").await;
+    assert_eq!(b.run("return window.wharfJourney || ''").await, json!("still the same page"), "no reload");
+    let timeline = b.text("#timeline").await;
+    assert!(timeline.contains("go ahead, from the browser"), "the manager's comment reached the developer's page: {timeline}");
+    b.wait_for("#deployment-link").await;
+
+    b.driver.switch_to_window(lead_tab).await.expect("the manager's tab");
+    b.driver.close_window().await.expect("close the manager's tab");
+    b.driver.switch_to_window(dev_tab).await.expect("the developer's tab");
+}
+
+/// A developer, from the catalog to a running deployment and back: a bad value is refused next
+/// to its field and the form keeps the others; the request page follows the request live (with
+/// JavaScript: no reload, no entry twice; without: each reload shows where it is); the output's
+/// URL answers; destroy asks for a confirmation first.
+async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
+    b.scripts(javascript).await;
+    b.step("log in");
+    b.log_in(app, "dev").await;
+
+    b.step("the catalog lists the item");
+    b.goto(app, "/catalog").await;
+    b.click("a[href='/catalog/web']").await;
+    b.wait_for("#input-replicas").await;
+
+    b.step("a bad value is refused next to its field");
+    let reason = if javascript { "a browser journey" } else { "a journey without JavaScript" };
+    b.select("#input-memory_mb", "128").await;
+    b.fill("#input-replicas", "9").await;
+    b.fill("#reason", reason).await;
+    b.click("form[action='/catalog/web'] button[type='submit']").await;
+    let error = b.wait_for("#input-replicas[aria-invalid='true'] ~ .field-error").await;
+    let text = error.text().await.expect("the field's error");
+    assert!(text.contains("at most 3"), "the error next to the replicas field: {text}");
+    assert_eq!(b.value("#reason").await, reason, "the reason is kept");
+    assert_eq!(b.value("#input-memory_mb").await, "128", "the memory size is kept");
+    assert_eq!(b.value("#input-replicas").await, "9", "the bad value is shown as it was typed");
+
+    b.step("a good value is accepted");
+    b.fill("#input-replicas", "1").await;
+    b.click("form[action='/catalog/web'] button[type='submit']").await;
+    b.wait_for("#request-status .status").await;
+    let request_url = b.url().await;
+    let link_rendered = b.find("#deployment-link").await.is_some();
+    assert!(request_url.contains("/requests/"), "the request's page: {request_url}");
+
+    b.step("the request page follows the request until it succeeded");
+    if javascript {
+        // A mark on the page: it is gone if the page reloads.
+        b.run("window.wharfJourney = 'still the same page'").await;
+        b.wait_for("#request-status .status[data-status='succeeded']").await;
+        let kept = b.run("return window.wharfJourney || ''").await;
+        assert_eq!(kept, json!("still the same page"), "the page followed the request without reloading");
+        b.wait_for("#timeline li[data-kind='succeeded']").await;
+        let ids = b.run("return Array.from(document.querySelectorAll('#timeline li')).map(li => li.dataset.id)").await;
+        let ids: Vec<String> = serde_json::from_value(ids).expect("the entries' ids");
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "each entry once: {ids:?}");
+        // The link to the deployment: with the page when provisioning had started, else
+        // brought by the stream.
+        assert!(link_rendered || b.find("#deployment-link").await.is_some(), "the link to the deployment");
+    } else {
+        // The page stays as it was rendered (no script runs) while the request succeeds...
+        let rendered = b.attr("#request-status .status", "data-status").await;
+        let id = request_url.rsplit('/').next().expect("the request's id").to_string();
+        let dev = app.api_as("dev", &password_of("dev")).await;
+        crate::helpers::eventually(WAIT.as_secs(), "the request to succeed", || async {
+            (dev.get_request_ok(&id).await["status"] == "succeeded").then_some(())
+        })
+        .await;
+        assert_ne!(rendered, "succeeded", "the page was rendered before the request ran");
+        assert_eq!(b.attr("#request-status .status", "data-status").await, rendered, "without JavaScript nothing changes the page");
+        // ...and a reload shows where it is, with the link to its deployment.
+        b.refresh().await;
+        b.wait_for("#request-status .status[data-status='succeeded']").await;
+    }
+
+    b.step("the deployment's output answers");
+    b.click("#deployment-link").await;
+    b.wait_for("h1 .status[data-status='running']").await;
+    let url = b.attr("table a[href^='http://127.0.0.']", "href").await;
+    let deployment_url = b.url().await;
+    b.goto_url(&url).await;
+    b.until("the output's page", || async { b.source().await.contains("wharf test image") }).await;
+
+    b.step("destroy asks first");
+    b.goto_url(&deployment_url).await;
+    b.click("form input[name='action'][value='destroy'] ~ button").await;
+    b.wait_for("[role='alertdialog']").await;
+    let question = b.text("[role='alertdialog']").await;
+    assert!(question.contains("cannot be undone"), "{question}");
+    b.click("[role='alertdialog'] button[type='submit']").await;
+    b.until("the deployment to be destroyed", || async {
+        if b.find("h1 .status[data-status='destroyed']").await.is_some() {
+            return true;
+        }
+        b.refresh().await;
+        false
+    })
+    .await;
+    b.log_out(app).await;
+}
+
+/// The one browser of the suite, with what the current journey is doing (named in the
+/// artifacts of a failure).
+struct Chromium {
+    driver: WebDriver,
+    doing: Mutex<(String, String)>,
+}
+
+impl Chromium {
+    async fn start() -> Chromium {
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary("/usr/bin/chromium").expect("binary");
+        for arg in [
+            "--headless=new",
+            // Tests run as root, in a container without user namespaces.
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            &format!("--window-size={WIDTH},{HEIGHT}"),
+            // Nothing but loopback: no name resolves but localhost, and none of the browser's
+            // own calls home.
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.*",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--disable-domain-reliability",
+            "--disable-client-side-phishing-detection",
+            "--no-first-run",
+            "--no-pings",
+            "--metrics-recording-only",
+        ] {
+            caps.add_arg(arg).expect("argument");
+        }
+        let driver = WebDriver::new(env("WHARF_TEST_WEBDRIVER"), caps).await.expect("a Chromium session through chromedriver");
+        Chromium { driver, doing: Mutex::new((String::new(), String::new())) }
+    }
+
+    async fn quit(self) {
+        self.driver.quit().await.expect("quit the browser");
+    }
+
+    /// Runs one journey; should it fail, the page as it was is kept (a PNG and its HTML).
+    async fn journey(&self, name: &str, journey: impl Future<Output = ()>) {
+        self.doing.lock().unwrap().0 = name.to_string();
+        let outcome = AssertUnwindSafe(journey).catch_unwind().await;
+        if let Err(panic) = outcome {
+            let step = self.doing.lock().unwrap().1.clone();
+            let url = self.driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let (png, html) = self.keep(&format!("{name}-{step}")).await;
+            eprintln!("browser journey `{name}` failed at step `{step}` on {url}: the page is in {} and {}", png.display(), html.display());
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// Keeps the page as it is now (a PNG and its HTML) under `name`; returns where.
+    async fn keep(&self, name: &str) -> (PathBuf, PathBuf) {
+        let dir = PathBuf::from(env("WHARF_TEST_ARTIFACTS")).join("browser");
+        std::fs::create_dir_all(&dir).expect("the artifacts' folder");
+        let stem: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let (png, html) = (dir.join(format!("{stem}.png")), dir.join(format!("{stem}.html")));
+        if let Ok(shot) = self.driver.screenshot_as_png().await {
+            let _ = std::fs::write(&png, shot);
+        }
+        let _ = std::fs::write(&html, self.driver.source().await.unwrap_or_default());
+        (png, html)
+    }
+
+    fn step(&self, what: &str) {
+        self.doing.lock().unwrap().1 = what.to_string();
+    }
+
+    /// JavaScript on or off, for the pages loaded from now on.
+    async fn scripts(&self, on: bool) {
+        self.driver
+            .cdp()
+            .send_raw("Emulation.setScriptExecutionDisabled", json!({"value": !on}))
+            .await
+            .expect("switch JavaScript through DevTools");
+    }
+
+    async fn log_in(&self, app: &TestApp, user: &str) {
+        self.log_in_at(&app.url("/login"), user).await;
+    }
+
+    /// Logs in on the login page at `url` (the app under another of its names, say).
+    async fn log_in_at(&self, url: &str, user: &str) {
+        self.goto_url(url).await;
+        self.fill("#username", user).await;
+        let password = if user == "admin" { crate::helpers::ADMIN_PASSWORD.to_string() } else { password_of(user) };
+        self.fill("#password", &password).await;
+        self.click("form[action='/login'] button[type='submit']").await;
+        self.until("the login to land", || async { !self.url().await.contains("/login") }).await;
+    }
+
+    /// Forgets the session on the app's own address (cookies go by host name).
+    async fn log_out(&self, app: &TestApp) {
+        self.goto(app, "/login").await;
+        self.driver.delete_all_cookies().await.expect("forget the session");
+        self.goto(app, "/login").await;
+    }
+
+    async fn goto(&self, app: &TestApp, path: &str) {
+        self.goto_url(&app.url(path)).await;
+    }
+
+    async fn goto_url(&self, url: &str) {
+        self.driver.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    async fn refresh(&self) {
+        self.driver.refresh().await.expect("reload");
+    }
+
+    async fn url(&self) -> String {
+        self.driver.current_url().await.expect("the page's address").to_string()
+    }
+
+    async fn source(&self) -> String {
+        self.driver.source().await.unwrap_or_default()
+    }
+
+    async fn run(&self, script: &str) -> serde_json::Value {
+        self.driver.execute(script, Vec::new()).await.expect("run a script").json().clone()
+    }
+
+    /// The element, if the page has it now.
+    async fn find(&self, css: &str) -> Option<WebElement> {
+        self.driver.find(By::Css(css)).await.ok()
+    }
+
+    /// The element, once the page has it (within `WAIT`).
+    async fn wait_for(&self, css: &str) -> WebElement {
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.find(css).await {
+                return e;
+            }
+            assert!(started.elapsed() < WAIT, "no `{css}` on {} within {} s", self.url().await, WAIT.as_secs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (within `WAIT`) until `check` holds.
+    async fn until<F, Fut>(&self, what: &str, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let started = Instant::now();
+        while !check().await {
+            assert!(started.elapsed() < WAIT, "waited {} s for {what} on {}", WAIT.as_secs(), self.url().await);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.wait_for(css).await;
+        e.clear().await.unwrap_or_else(|e| panic!("clear `{css}`: {e}"));
+        e.send_keys(text).await.unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value='{value}']")).await;
+    }
+
+    async fn value(&self, css: &str) -> String {
+        self.wait_for(css).await.prop("value").await.expect("a value").unwrap_or_default()
+    }
+
+    async fn attr(&self, css: &str, name: &str) -> String {
+        self.wait_for(css).await.attr(name).await.expect("an attribute").unwrap_or_else(|| panic!("`{css}` has no {name}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.expect("text")
+    }
+}
