@@ -36,7 +36,46 @@ async fn journeys_in_a_real_browser() {
     let bare = spawn_app(Db::Sqlite).await;
     let admin = bare.seed_team().await;
     chromium.journey("admin", admin_journey(&chromium, &bare, &admin)).await;
+    let sso = crate::helpers::spawn_app_with(Db::Sqlite, crate::oidc::oidc_settings()).await;
+    chromium.journey("single sign-on", sso_journey(&chromium, &sso)).await;
     chromium.quit().await;
+}
+
+/// Single sign-on: the login page's provider button, the real OpenID provider's own login and
+/// consent pages, and back in the portal as the provider's user, in the group its claim maps to.
+async fn sso_journey(b: &Chromium, app: &TestApp) {
+    b.scripts(true).await;
+    let user = format!("sso-browser-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    crate::oidc::provider_user(&user, &["devs"]);
+    b.log_out(app).await;
+    b.step("the provider's button");
+    b.click("a[href^='/auth/oidc/login']").await;
+    b.step("the provider's pages");
+    let issuer = env("WHARF_TEST_OIDC_ISSUER");
+    for _ in 0..6 {
+        b.until("a page of the provider or the portal", || async {
+            b.find("form").await.is_some() || b.url().await.starts_with(&app.address)
+        })
+        .await;
+        if b.url().await.starts_with(&app.address) {
+            break;
+        }
+        assert!(b.url().await.starts_with(&issuer), "on the provider: {}", b.url().await);
+        if b.find("input[name='login']").await.is_some() {
+            b.fill("input[name='login']", &user).await;
+            b.fill("input[name='password']", "any").await;
+        }
+        let before = b.url().await;
+        b.click("form button[type='submit'], form [type='submit']").await;
+        b.until("the next page", || async { b.url().await != before }).await;
+    }
+    b.step("back in the portal, signed in");
+    b.until("the portal's home", || async { b.url().await.starts_with(&app.address) && b.find(".who").await.is_some() }).await;
+    let who = b.text(".who").await;
+    assert!(who.contains(&format!("SSO {user}")), "signed in as the provider's user: {who}");
+    b.goto(app, "/").await;
+    assert!(b.source().await.contains("team-a"), "in the group the claim maps to");
+    b.log_out(app).await;
 }
 
 /// An admin sets up a catalog through the pages only — a host, a blueprint, a catalog item, an
