@@ -158,9 +158,11 @@ async fn admin_journey(b: &Chromium, app: &TestApp, admin: &crate::helpers::Api)
     assert_eq!(admin.deployment_action(&did, "destroy").await.status(), reqwest::StatusCode::ACCEPTED);
 }
 
-/// Every main page of each role fits a laptop (1300 px) and a phone (360 px): nothing wider
-/// than the window (no sideways scrolling). With `WHARF_TEST_KEEP_PAGES` set, every page is kept
-/// (PNG and HTML, in the artifacts' folder) for a look by eye.
+/// Every main page of each role fits a laptop (1300 px), a small laptop (1024 px) and a phone
+/// (360 px): nothing wider than the window (no sideways scrolling); and axe-core (vendored from
+/// npm, `tests/vendor/axe-core`) finds no serious or critical accessibility violation on it.
+/// With `WHARF_TEST_KEEP_PAGES` set, every page is kept (PNG and HTML, in the artifacts'
+/// folder) for a look by eye.
 async fn layout_journey(b: &Chromium, app: &TestApp) {
     let keep_all = std::env::var_os("WHARF_TEST_KEEP_PAGES").is_some();
     b.scripts(true).await;
@@ -177,6 +179,7 @@ async fn layout_journey(b: &Chromium, app: &TestApp) {
         "/admin/audit",
     ];
     let mut too_wide = Vec::new();
+    let mut violations = Vec::new();
     for (user, extra) in [("dev", &[][..]), ("lead", &["/approvals", "/teams"][..]), ("admin", &admin[..])] {
         b.log_out(app).await;
         b.log_in(app, user).await;
@@ -196,11 +199,17 @@ async fn layout_journey(b: &Chromium, app: &TestApp) {
                     too_wide.push(format!("{user} {path} at {width} px: {page} px wide in {window}"));
                     b.keep(&format!("too-wide {user} {path} {width}")).await;
                 }
+                if width == WIDTH || width == 360 {
+                    for v in b.axe().await {
+                        violations.push(format!("{user} {path} at {width} px: {v}"));
+                    }
+                }
             }
         }
     }
     b.driver.set_window_rect(0, 0, WIDTH, HEIGHT).await.expect("the window's size");
     assert!(too_wide.is_empty(), "pages wider than the window:\n{}", too_wide.join("\n"));
+    assert!(violations.is_empty(), "axe-core's serious and critical violations:\n{}", violations.join("\n"));
 }
 
 /// A manager decides while the developer watches: the inbox lists the request, its page says
@@ -321,9 +330,20 @@ async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
         b.wait_for("#request-status .status[data-status='succeeded']").await;
     }
 
+    // (axe-core runs where scripts do: the same pages are checked in the journey with them.)
+    if javascript {
+        let found = b.axe().await;
+        assert!(found.is_empty(), "axe-core on the request's page: {found:?}");
+    }
+
     b.step("the deployment's output answers");
     b.click("#deployment-link").await;
     b.wait_for("h1 .status[data-status='running']").await;
+    // (axe-core runs where scripts do: the same pages are checked in the journey with them.)
+    if javascript {
+        let found = b.axe().await;
+        assert!(found.is_empty(), "axe-core on the deployment's page: {found:?}");
+    }
     let url = b.attr("table a[href^='http://127.0.0.']", "href").await;
     let deployment_url = b.url().await;
     b.goto_url(&url).await;
@@ -335,6 +355,11 @@ async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
     b.wait_for("[role='alertdialog']").await;
     let question = b.text("[role='alertdialog']").await;
     assert!(question.contains("cannot be undone"), "{question}");
+    // (axe-core runs where scripts do: the same pages are checked in the journey with them.)
+    if javascript {
+        let found = b.axe().await;
+        assert!(found.is_empty(), "axe-core on the destroy question: {found:?}");
+    }
     b.click("[role='alertdialog'] button[type='submit']").await;
     b.until("the deployment to be destroyed", || async {
         if b.find("h1 .status[data-status='destroyed']").await.is_some() {
@@ -501,6 +526,26 @@ impl Chromium {
             assert!(started.elapsed() < WAIT, "waited {} s for {what} on {}", WAIT.as_secs(), self.url().await);
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// axe-core's serious and critical violations on the page as it is: rule, what it asks,
+    /// and the first few elements at fault.
+    async fn axe(&self) -> Vec<String> {
+        const AXE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vendor/axe-core/axe.min.js"));
+        self.driver.execute(AXE, Vec::new()).await.expect("load axe-core into the page");
+        let found = self
+            .driver
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations
+                   .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                   .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' — ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe-core failed: ' + e]));",
+                Vec::new(),
+            )
+            .await
+            .expect("run axe-core");
+        serde_json::from_value(found.json().clone()).expect("axe-core's findings")
     }
 
     /// Opens the `<details>` whose summary says `text` (a click on it, unless it is open).
