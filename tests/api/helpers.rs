@@ -164,7 +164,7 @@ impl TestApp {
         let client = Client::builder()
             .cookie_provider(jar.clone())
             .redirect(redirect::Policy::none())
-            .pool_idle_timeout(IDLE)
+            .pool_max_idle_per_host(0)
             .build()
             .expect("client");
         Browser { base: self.address.clone(), client, jar }
@@ -190,7 +190,7 @@ pub fn password_of(name: &str) -> String {
 }
 
 fn plain_client(headers: HeaderMap) -> Client {
-    Client::builder().redirect(redirect::Policy::none()).default_headers(headers).pool_idle_timeout(IDLE).build().expect("client")
+    Client::builder().redirect(redirect::Policy::none()).default_headers(headers).pool_max_idle_per_host(0).build().expect("client")
 }
 
 /// A JSON API client (anonymous or with a Bearer token).
@@ -248,10 +248,9 @@ impl Api {
     }
 }
 
-/// How long a test client keeps an idle connection: well under the server's keep-alive (5 s),
-/// so that a request never goes out on a connection the server is closing at that moment
-/// (hyper then fails it with `IncompleteMessage`).
-const IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+// Test clients keep no idle connection (`pool_max_idle_per_host(0)`): a request never goes out
+// on a connection the server is closing at that moment, or one to a server the fault suite has
+// stopped (hyper fails those with `IncompleteMessage`; a 2 s idle limit still let one through).
 
 /// A browser session: cookies kept, redirects not followed, CSRF tokens read from pages.
 pub struct Browser {
