@@ -3,6 +3,7 @@ pub mod accounts;
 pub mod blueprints;
 pub mod bootstrap;
 pub mod catalog;
+pub mod dashboard;
 pub mod deployments;
 pub mod hosts;
 pub mod housekeeping;

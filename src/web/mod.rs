@@ -1,5 +1,6 @@
 //! HTTP: pages, the `/api/v1` JSON API, middleware, errors and views.
 pub mod api;
+pub mod charts;
 pub mod error;
 pub mod extract;
 pub mod middleware;

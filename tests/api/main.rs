@@ -9,6 +9,7 @@ mod blueprints;
 mod browser;
 mod cli;
 mod crash;
+mod dashboards;
 mod docker;
 mod faults;
 mod health;

@@ -1,7 +1,9 @@
 //! Quotas per group: limits set by admins.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::Utc;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
 use crate::domain::quota::{Amount, Limits};
@@ -66,10 +68,9 @@ pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64, defaul
 /// The requests are read first: a request that becomes a deployment between the two reads is
 /// counted twice for a moment, never missed.
 pub async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, sea_orm::DbErr> {
-    let mut used = Amount::default();
     let waiting = request::Entity::find()
         .filter(request::Column::GroupId.eq(group_id))
-        .filter(request::Column::Status.is_in([RequestStatus::PendingApproval, RequestStatus::Approved, RequestStatus::Provisioning]))
+        .filter(request::Column::Status.is_in(RequestStatus::OPEN.iter().copied()))
         .all(db)
         .await?;
     let live = deployment::Entity::find()
@@ -77,23 +78,79 @@ pub async fn usage(db: &impl ConnectionTrait, group_id: i64) -> Result<Amount, s
         .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
         .all(db)
         .await?;
-    for r in waiting {
-        let counts = match (r.kind, r.action, r.status) {
-            (RequestKind::Catalog, _, s) => s != RequestStatus::Provisioning,
-            (RequestKind::Day2, Some(Day2Action::Scale), _) => r.deployment_id.as_ref().is_some_and(|d| live.iter().any(|l| &l.id == d)),
-            (RequestKind::Day2, Some(Day2Action::Retry), s) => s != RequestStatus::Provisioning,
-            _ => false,
-        };
-        if counts {
-            used.containers += i64::from(r.containers.max(0));
-            used.memory_mb += r.memory_mb.max(0);
-            used.cpus += r.cpus.max(0.0);
+    let mut used = Amount::default();
+    for r in &waiting {
+        if holds(r, |d| live.iter().any(|l| l.id == d)) {
+            add(&mut used, r.containers, r.memory_mb, r.cpus);
         }
     }
     for d in live {
-        used.containers += i64::from(d.containers);
-        used.memory_mb += d.memory_mb;
-        used.cpus += d.cpus;
+        add(&mut used, d.containers, d.memory_mb, d.cpus);
     }
     Ok(used)
+}
+
+/// What every group uses now (groups that use nothing are absent), by the rule of `usage`,
+/// in three queries: the open requests, the live deployments' sizes, and which deployments of
+/// open scale requests are live.
+pub async fn usage_by_group(db: &impl ConnectionTrait) -> Result<HashMap<i64, Amount>, sea_orm::DbErr> {
+    let waiting = request::Entity::find().filter(request::Column::Status.is_in(RequestStatus::OPEN.iter().copied())).all(db).await?;
+    let sizes: Vec<(Option<i64>, i32, i64, f64)> = deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::GroupId)
+        .column(deployment::Column::Containers)
+        .column(deployment::Column::MemoryMb)
+        .column(deployment::Column::Cpus)
+        .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let scaled: Vec<String> = waiting
+        .iter()
+        .filter(|r| r.kind == RequestKind::Day2 && r.action == Some(Day2Action::Scale))
+        .filter_map(|r| r.deployment_id.clone())
+        .collect();
+    let live: HashSet<String> = if scaled.is_empty() {
+        HashSet::new()
+    } else {
+        deployment::Entity::find()
+            .select_only()
+            .column(deployment::Column::Id)
+            .filter(deployment::Column::Id.is_in(scaled))
+            .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+            .into_tuple::<String>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let mut used: HashMap<i64, Amount> = HashMap::new();
+    for r in &waiting {
+        if holds(r, |d| live.contains(d)) {
+            add(used.entry(r.group_id).or_default(), r.containers, r.memory_mb, r.cpus);
+        }
+    }
+    for (group, containers, memory_mb, cpus) in sizes {
+        if let Some(g) = group {
+            add(used.entry(g).or_default(), containers, memory_mb, cpus);
+        }
+    }
+    Ok(used)
+}
+
+/// Whether an open request counts against its group's quota beside the live deployments
+/// (`is_live` says whether a deployment is live).
+fn holds(r: &request::Model, is_live: impl Fn(&str) -> bool) -> bool {
+    match (r.kind, r.action, r.status) {
+        (RequestKind::Catalog, _, s) => s != RequestStatus::Provisioning,
+        (RequestKind::Day2, Some(Day2Action::Scale), _) => r.deployment_id.as_deref().is_some_and(is_live),
+        (RequestKind::Day2, Some(Day2Action::Retry), s) => s != RequestStatus::Provisioning,
+        _ => false,
+    }
+}
+
+fn add(used: &mut Amount, containers: i32, memory_mb: i64, cpus: f64) {
+    used.containers += i64::from(containers.max(0));
+    used.memory_mb += memory_mb.max(0);
+    used.cpus += cpus.max(0.0);
 }

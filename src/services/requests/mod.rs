@@ -117,6 +117,19 @@ pub(crate) async fn approvers_now(db: &impl ConnectionTrait, r: &request::Model)
     approvers::waiting_on(db, r).await
 }
 
+/// Who the current level of `r` still waits on: its approvers now, less those who decided it.
+pub(crate) async fn undecided(db: &impl ConnectionTrait, r: &request::Model) -> Result<Vec<String>, sea_orm::DbErr> {
+    let decided: Vec<String> = request_decision::Entity::find()
+        .filter(request_decision::Column::RequestId.eq(&r.id))
+        .filter(request_decision::Column::Level.eq(r.level))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| d.approver)
+        .collect();
+    Ok(approvers::waiting_on(db, r).await?.into_iter().filter(|u| !decided.contains(u)).collect())
+}
+
 /// What a new request's timeline says of its policy: approved at once when none applies, else
 /// whom level 1 waits on. Shared by catalog and day-2 submissions.
 async fn policy_timeline(
