@@ -44,6 +44,17 @@
       var note = document.getElementById("live-note");
       list.parentNode.insertBefore(p, note ? note.nextSibling : list.nextSibling);
     }
+    // Actions the request no longer allows go (the server drew only those allowed then).
+    if (!s.cancellable) {
+      var cancel = document.getElementById("cancel-form");
+      if (cancel) cancel.remove();
+    }
+    if (!s.deciding) {
+      ["decide-title", "decide-form"].forEach(function (id) {
+        var el = document.getElementById(id);
+        if (el) el.remove();
+      });
+    }
     if (!s.open) {
       source.close();
       var done = document.getElementById("live-note");

@@ -232,6 +232,7 @@ async fn manager_journey(b: &Chromium, app: &TestApp, world: &crate::requests::W
     b.fill("#reason", "for the manager's journey").await;
     b.go("form[action='/catalog/web'] button[type='submit']").await;
     b.wait_for("#request-status .status[data-status='pending_approval']").await;
+    assert!(b.find("#cancel-form").await.is_some(), "a waiting request may be cancelled by its requester");
     let request_path = b.url().await.replace(&base, "");
     b.run("window.wharfJourney = 'still the same page'").await;
 
@@ -259,6 +260,7 @@ async fn manager_journey(b: &Chromium, app: &TestApp, world: &crate::requests::W
     let timeline = b.text("#timeline").await;
     assert!(timeline.contains("go ahead, from the browser"), "the manager's comment reached the developer's page: {timeline}");
     b.wait_for("#deployment-link").await;
+    assert!(b.find("#cancel-form").await.is_none(), "the cancel button went with the status that allowed it");
 
     b.driver.switch_to_window(lead_tab).await.expect("the manager's tab");
     b.driver.close_window().await.expect("close the manager's tab");
@@ -368,11 +370,17 @@ async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
         assert!(found.is_empty(), "axe-core on the destroy question: {found:?}");
     }
     b.go("[role='alertdialog'] button[type='submit']").await;
-    b.until("the deployment to be destroyed", || async {
-        b.goto_url(&deployment_url).await;
-        b.find("h1 .status[data-status='destroyed']").await.is_some()
-    })
-    .await;
+    b.wait_for("h1 .status").await;
+    if javascript {
+        // The page follows the job: its badge, and its actions redrawn, without a reload.
+        b.run("window.wharfJourney = 'the deployment page'").await;
+        b.wait_for("h1 .status[data-status='destroyed']").await;
+        b.until("the actions to be redrawn", || async { b.find("form input[name='action'][value='destroy']").await.is_none() }).await;
+        assert_eq!(b.run("return window.wharfJourney || ''").await, json!("the deployment page"), "no reload");
+    } else {
+        // Without scripts the page loads itself again while the job works.
+        b.until("the deployment to be destroyed", || async { b.find("h1 .status[data-status='destroyed']").await.is_some() }).await;
+    }
     b.log_out(app).await;
 }
 

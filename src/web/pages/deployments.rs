@@ -328,7 +328,8 @@ async fn deployment_action(
 
 /// Server-sent events for a deployment's page: each new history entry as `event: history` (its
 /// own events, and those of the requests about it that the viewer may see), and `event: changed`
-/// when its status moved (the page reloads to show its containers and actions). Fed by the
+/// when its status moved, with the status's label and tone (the page sets its badge and redraws
+/// its containers and actions), or `{"lagged":true}` when entries were missed (it loads again). Fed by the
 /// process's one change feed; counted in the viewer's live views; ends after ten minutes.
 async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     use std::time::Duration;
@@ -370,7 +371,7 @@ async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Pa
             match deployments::status_of(&self.db, &self.id).await {
                 Some(status) if status != self.status => {
                     self.status = status;
-                    let data = serde_json::json!({"status": status, "label": status.label()});
+                    let data = serde_json::json!({"status": status, "label": status.label(), "tone": status.tone().as_str()});
                     format!("event: changed\ndata: {data}\n\n")
                 }
                 _ => String::new(),
@@ -403,7 +404,7 @@ async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Pa
                         }
                     }
                     // Missed entries: the page reloads to catch up.
-                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {}\n\n"),
+                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {\"lagged\":true}\n\n"),
                     Err(RecvError::Closed) => return None,
                 },
                 got = w.drx.recv() => match got {
@@ -413,7 +414,7 @@ async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Pa
                             out.push_str(&w.moved().await);
                         }
                     }
-                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {}\n\n"),
+                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {\"lagged\":true}\n\n"),
                     Err(RecvError::Closed) => return None,
                 },
                 // A comment keeps proxies from closing a quiet stream; a status moved without an

@@ -272,7 +272,12 @@ impl Live {
         self.status = Some(s);
         // The badge's label and tone come with the word: the page's script maps nothing. The
         // deployment, once there is one, for the page's link to it.
-        let data = serde_json::json!({"status": s, "label": s.label(), "tone": s.tone().as_str(), "open": s.is_open(), "deployment": self.deployment});
+        // What the page may still offer: a cancel button while the status allows it, a decision
+        // form while it waits for approval (the script only removes what the server drew).
+        let data = serde_json::json!({
+            "status": s, "label": s.label(), "tone": s.tone().as_str(), "open": s.is_open(), "deployment": self.deployment,
+            "cancellable": s.can_cancel(), "deciding": s == RequestStatus::PendingApproval,
+        });
         out.push_str(&format!("event: status\ndata: {data}\n\n"));
     }
 }
