@@ -169,6 +169,8 @@ async fn layout_journey(b: &Chromium, app: &TestApp) {
     b.scripts(true).await;
     let everyone = ["/", "/catalog", "/requests", "/deployments", "/notifications", "/profile"];
     let admin = [
+        "/admin/groups/team-a",
+        "/admin/blueprints/web",
         "/admin/deployments",
         "/admin/catalog",
         "/admin/blueprints",
@@ -181,7 +183,7 @@ async fn layout_journey(b: &Chromium, app: &TestApp) {
     ];
     let mut too_wide = Vec::new();
     let mut violations = Vec::new();
-    for (user, extra) in [("dev", &[][..]), ("lead", &["/approvals", "/teams"][..]), ("admin", &admin[..])] {
+    for (user, extra) in [("dev", &["/catalog/web"][..]), ("lead", &["/approvals", "/teams"][..]), ("admin", &admin[..])] {
         b.log_out(app).await;
         b.log_in(app, user).await;
         for width in [WIDTH, 1024, 360] {
@@ -193,6 +195,13 @@ async fn layout_journey(b: &Chromium, app: &TestApp) {
                 let wide = b.run("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]").await;
                 let (page, window) = (wide[0].as_i64().expect("the page's width"), wide[1].as_i64().expect("the window's width"));
                 assert!(window <= i64::from(width) && window > i64::from(width) - 24, "the window is {width} px wide: {window} px inside");
+                if width == WIDTH {
+                    // A title of its own and one main heading.
+                    let named = b.run("return [document.title, document.querySelectorAll('h1').length]").await;
+                    let title = named[0].as_str().unwrap_or_default().to_string();
+                    assert!(title.ends_with(" · Wharf") && title.len() > " · Wharf".len(), "{user} {path}: the title is `{title}`");
+                    assert_eq!(named[1], json!(1), "{user} {path}: one h1");
+                }
                 if keep_all {
                     b.keep(&format!("page {user} {path} {width}")).await;
                 }
