@@ -16,6 +16,7 @@ mod m20261201_000007_mail;
 mod m20261201_000008_epochs;
 mod m20261201_000009_network_pool;
 mod m20261201_000010_audit_lookup;
+mod m20261202_000001_dashboards;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_epochs::Migration),
             Box::new(m20261201_000009_network_pool::Migration),
             Box::new(m20261201_000010_audit_lookup::Migration),
+            Box::new(m20261202_000001_dashboards::Migration),
         ]
     }
 }

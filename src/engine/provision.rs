@@ -2,7 +2,7 @@
 //! label), so running a job again after a crash neither duplicates nor orphans anything; every
 //! write goes through the job's fence (`Ctx::fenced`), and every Docker call through its
 //! lease check and step deadline (`Ctx::docker`).
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -54,31 +54,11 @@ impl Engine {
             .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
             .all(&txn)
             .await?;
-        // Containers made, per live deployment (counted by the database, not read row by row).
-        let live_ids = sea_orm::sea_query::Query::select()
-            .column(deployment::Column::Id)
-            .from(deployment::Entity)
-            .and_where(deployment::Column::HostId.is_not_null())
-            .and_where(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
-            .to_owned();
-        let made: HashMap<String, i64> = resource::Entity::find()
-            .select_only()
-            .column(resource::Column::DeploymentId)
-            .column_as(resource::Column::Id.count(), "n")
-            .filter(resource::Column::Kind.eq(ResourceKind::Container))
-            .filter(resource::Column::DeploymentId.in_subquery(live_ids))
-            .group_by(resource::Column::DeploymentId)
-            .into_tuple::<(String, i64)>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .collect();
+        let made = crate::store::deployments::containers_made(&txn).await?;
         let mut candidates = Vec::new();
         for h in &hosts {
             let on_host: Vec<&deployment::Model> = live.iter().filter(|x| x.host_id == Some(h.id)).collect();
-            // Planned containers, or those that exist where a deployment planned none (made before
-            // plans were recorded).
-            let containers: i64 = on_host.iter().map(|x| i64::from(x.containers).max(made.get(&x.id).copied().unwrap_or(0))).sum();
+            let containers: i64 = on_host.iter().map(|x| crate::store::deployments::containers_held(x.containers, &made, &x.id)).sum();
             candidates.push(Candidate {
                 id: h.id,
                 name: h.name.clone(),

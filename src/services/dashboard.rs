@@ -29,7 +29,7 @@ pub struct HostLoad {
     pub name: String,
     pub status: HostStatus,
     pub last_error: Option<String>,
-    /// Containers of live deployments placed there (what placement counts).
+    /// Containers of live deployments placed there, as placement counts them.
     pub containers: i64,
     /// The host's cap on containers, when it has one.
     pub max_containers: Option<i64>,
@@ -50,7 +50,11 @@ pub struct GroupUse {
 impl GroupUse {
     /// The largest share of a limit in use (0 when the group has no limit).
     pub fn fullest(&self) -> f64 {
-        let share = |used: f64, max: Option<f64>| max.map(|m| if m > 0.0 { used / m } else { 1.0 }).unwrap_or(0.0);
+        let share = |used: f64, max: Option<f64>| match max {
+            Some(m) if m > 0.0 => used / m,
+            Some(_) if used > 0.0 => 1.0,
+            _ => 0.0,
+        };
         share(self.used.containers as f64, self.limits.max_containers.map(|m| m as f64))
             .max(share(self.used.memory_mb as f64, self.limits.max_memory_mb.map(|m| m as f64)))
             .max(share(self.used.cpus, self.limits.max_cpus))
@@ -128,20 +132,24 @@ pub struct DeveloperBoard {
 pub async fn admin(ctx: &Context, now: DateTime<Utc>) -> ServiceResult<AdminBoard> {
     let db = &ctx.db;
     let hosts = host::Entity::find().order_by_asc(host::Column::Name).all(db).await?;
-    let live: Vec<(Option<i64>, i32, i64)> = deployment::Entity::find()
+    let live: Vec<(String, Option<i64>, i32, i64)> = deployment::Entity::find()
         .select_only()
+        .column(deployment::Column::Id)
         .column(deployment::Column::HostId)
         .column(deployment::Column::Containers)
         .column(deployment::Column::MemoryMb)
+        .filter(deployment::Column::HostId.is_not_null())
         .filter(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
         .into_tuple()
         .all(db)
         .await?;
+    // Containers as placement counts them (`store::deployments::containers_held`).
+    let made = crate::store::deployments::containers_made(db).await?;
     let mut placed: HashMap<i64, (i64, i64)> = HashMap::new();
-    for (h, containers, memory) in live {
+    for (id, h, containers, memory) in live {
         if let Some(h) = h {
             let e = placed.entry(h).or_default();
-            e.0 += i64::from(containers.max(0));
+            e.0 += crate::store::deployments::containers_held(containers, &made, &id);
             e.1 += memory.max(0);
         }
     }
@@ -189,11 +197,18 @@ pub async fn admin(ctx: &Context, now: DateTime<Utc>) -> ServiceResult<AdminBoar
     let waiting = waiting_rows(ctx, oldest).await?;
 
     let used = catalog::usage_by_group(db).await?;
-    let mut groups = Vec::new();
-    for g in group::Entity::find().order_by_asc(group::Column::Name).all(db).await? {
-        let limits = catalog::limits_of(db, g.id, ctx.default_quota).await?;
-        groups.push(GroupUse { name: g.name, used: used.get(&g.id).copied().unwrap_or_default(), limits });
-    }
+    let limits = catalog::limits_by_group(db).await?;
+    let mut groups: Vec<GroupUse> = group::Entity::find()
+        .order_by_asc(group::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| GroupUse {
+            used: used.get(&g.id).copied().unwrap_or_default(),
+            limits: limits.get(&g.id).copied().unwrap_or(ctx.default_quota),
+            name: g.name,
+        })
+        .collect();
     groups.sort_by(|a, b| b.fullest().total_cmp(&a.fullest()));
 
     Ok(AdminBoard { hosts, deployments, destroyed: count_of(DeploymentStatus::Destroyed), per_day, waiting_total, waiting, groups })
@@ -435,5 +450,6 @@ mod tests {
         assert_eq!(g(5, None, 100, None).fullest(), 0.0);
         assert_eq!(g(5, Some(10), 900, Some(1000)).fullest(), 0.9);
         assert_eq!(g(1, Some(0), 0, None).fullest(), 1.0);
+        assert_eq!(g(0, Some(0), 0, None).fullest(), 0.0, "a limit of 0 with nothing used is not full");
     }
 }

@@ -2,11 +2,13 @@
 //! the row is still in the state that was read: a racing writer wins, this one changes nothing.
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use super::StringMap;
-use super::entities::{deployment, deployment_event};
-use crate::domain::states::{DeploymentEvent, DeploymentEventKind, DeploymentStatus, TransitionError};
+use super::entities::{deployment, deployment_event, resource};
+use crate::domain::states::{DeploymentEvent, DeploymentEventKind, DeploymentStatus, ResourceKind, TransitionError};
 
 /// What came of an attempted move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,4 +72,33 @@ pub async fn record_event(
         .exec_without_returning(db)
         .await?;
     Ok(res == 1)
+}
+
+/// Containers made, per live deployment placed on a host (counted by the database, not read
+/// row by row): what placement and the admin's board count beside each deployment's plan.
+pub async fn containers_made(db: &impl ConnectionTrait) -> Result<HashMap<String, i64>, DbErr> {
+    let live_ids = sea_orm::sea_query::Query::select()
+        .column(deployment::Column::Id)
+        .from(deployment::Entity)
+        .and_where(deployment::Column::HostId.is_not_null())
+        .and_where(deployment::Column::Status.is_in(DeploymentStatus::LIVE.iter().copied()))
+        .to_owned();
+    Ok(resource::Entity::find()
+        .select_only()
+        .column(resource::Column::DeploymentId)
+        .column_as(resource::Column::Id.count(), "n")
+        .filter(resource::Column::Kind.eq(ResourceKind::Container))
+        .filter(resource::Column::DeploymentId.in_subquery(live_ids))
+        .group_by(resource::Column::DeploymentId)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// The containers a live deployment holds on its host: those planned, or those that exist where
+/// it planned fewer (a deployment made before plans were recorded).
+pub fn containers_held(planned: i32, made: &HashMap<String, i64>, id: &str) -> i64 {
+    i64::from(planned.max(0)).max(made.get(id).copied().unwrap_or(0))
 }

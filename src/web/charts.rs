@@ -147,7 +147,13 @@ pub fn time_left(now: DateTime<Utc>, ends: Option<DateTime<Utc>>) -> (String, &'
     let plural = |n: i64, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
     if left.num_seconds() <= 0 {
         let ago = now - ends;
-        let said = if ago.num_days() >= 1 { plural(ago.num_days(), "day", "days") } else { plural(ago.num_hours(), "hour", "hours") };
+        let said = if ago.num_days() >= 1 {
+            plural(ago.num_days(), "day", "days")
+        } else if ago.num_hours() >= 1 {
+            plural(ago.num_hours(), "hour", "hours")
+        } else {
+            plural(ago.num_minutes().max(1), "minute", "minutes")
+        };
         return (format!("ended {said} ago"), "bad");
     }
     let tone = if left.num_hours() < 48 { "warn" } else { "ok" };
@@ -210,5 +216,6 @@ mod tests {
         assert_eq!(time_left(now, at("2026-12-03T09:00:00Z")), ("23 hours left".into(), "warn"));
         assert_eq!(time_left(now, at("2026-12-02T10:00:30Z")), ("1 minute left".into(), "warn"));
         assert_eq!(time_left(now, at("2026-11-30T10:00:00Z")), ("ended 2 days ago".into(), "bad"));
+        assert_eq!(time_left(now, at("2026-12-02T09:40:00Z")), ("ended 20 minutes ago".into(), "bad"));
     }
 }

@@ -14,7 +14,7 @@
     var time = document.createElement("time");
     time.textContent = new Date(e.at).toISOString().substring(11, 19);
     var chip = document.createElement("span");
-    chip.className = "chip";
+    chip.className = "status status-" + e.tone;
     chip.textContent = e.label;
     li.appendChild(time);
     li.appendChild(document.createTextNode(" "));
@@ -49,11 +49,18 @@
       var cancel = document.getElementById("cancel-form");
       if (cancel) cancel.remove();
     }
-    if (!s.deciding) {
-      ["decide-title", "decide-form"].forEach(function (id) {
-        var el = document.getElementById(id);
-        if (el) el.remove();
+    // A decision form stays (with what was typed) but can no longer be sent, and says why.
+    var form = document.getElementById("decide-form");
+    if (!s.deciding && form && !form.dataset.closed) {
+      form.dataset.closed = "yes";
+      form.querySelectorAll("button").forEach(function (b) {
+        b.disabled = true;
       });
+      var note = document.createElement("p");
+      note.className = "alert alert-info";
+      note.setAttribute("role", "status");
+      note.textContent = "This request no longer waits for a decision: it is " + s.label + ".";
+      form.parentNode.insertBefore(note, form);
     }
     if (!s.open) {
       source.close();

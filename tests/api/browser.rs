@@ -154,8 +154,23 @@ async fn admin_journey(b: &Chromium, app: &TestApp, admin: &crate::helpers::Api)
     let host =
         b.run("return [...document.querySelectorAll('th')].find(th => th.textContent === 'Host').nextElementSibling.textContent").await;
     assert_eq!(host, json!("from-pages"), "placed on the host registered through the page");
-    // Cleaned up through the API: what the journey made is not the point here.
+
+    b.step("the deployment page follows its history without losing what is typed");
+    b.run("window.wharfJourney = 'the deployment page'").await;
+    b.fill("#extend-days", "30").await;
     let did = b.url().await.rsplit('/').next().expect("the deployment's id").to_string();
+    let at = chrono::Utc::now() + chrono::Duration::days(20);
+    let ends = at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let res = admin.put(&format!("/api/v1/deployments/{did}/lease"), &json!({"expires_at": at.to_rfc3339()})).await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    b.until("the history to show the new lease", || async { b.text("#history").await.contains(&ends) }).await;
+    assert_eq!(b.value("#extend-days").await, "30", "a part with a value someone chose is not redrawn under them");
+    // Once the value is back as drawn and the field left, the part is redrawn: the lease's new end.
+    b.fill("#extend-days", "7").await;
+    b.run("document.activeElement.blur()").await;
+    b.until("the lease card to show the new end", || async { b.text("#deployment-cards").await.contains(&ends) }).await;
+    assert_eq!(b.run("return window.wharfJourney || ''").await, json!("the deployment page"), "no reload");
+    // Cleaned up through the API: what the journey made is not the point here.
     assert_eq!(admin.deployment_action(&did, "destroy").await.status(), reqwest::StatusCode::ACCEPTED);
 }
 

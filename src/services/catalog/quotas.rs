@@ -61,6 +61,18 @@ pub async fn limits_of(db: &impl sea_orm::ConnectionTrait, group_id: i64, defaul
     })
 }
 
+/// Every group's own limits, in one query (a group absent has `default_quota`'s).
+pub async fn limits_by_group(db: &impl ConnectionTrait) -> Result<HashMap<i64, Limits>, sea_orm::DbErr> {
+    Ok(quota::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|q| {
+            (q.group_id, Limits { max_containers: q.max_containers.map(i64::from), max_memory_mb: q.max_memory_mb, max_cpus: q.max_cpus })
+        })
+        .collect())
+}
+
 /// What a group uses now, read from what exists (no counter to drift): its live deployments
 /// (stopped and expired ones included, until they are destroyed), its catalog requests not yet
 /// deployed, and what its open day-2 requests add (a scale's growth until its job has recorded

@@ -328,13 +328,20 @@ async fn deployment_action(
 
 /// Server-sent events for a deployment's page: each new history entry as `event: history` (its
 /// own events, and those of the requests about it that the viewer may see), and `event: changed`
-/// when its status moved, with the status's label and tone (the page sets its badge and redraws
+/// when its status moved (from `?status=`, the one the page shows, at once), with the status's label and tone (the page sets its badge and redraws
 /// its containers and actions), or `{"lagged":true}` when entries were missed (it loads again). Fed by the
 /// process's one change feed; counted in the viewer's live views; ends after ten minutes.
-async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn deployment_events(
+    user: Signed,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<EventsQuery>,
+) -> Result<HttpResponse, AppError> {
     use std::time::Duration;
     use tokio::sync::broadcast::error::RecvError;
     let first = deployments::get_for(&state.ctx, &user.principal, &id).await?;
+    // The status the page was drawn with: a move since then is told at once.
+    let drawn = q.status.as_deref().and_then(|s| s.parse::<DeploymentStatus>().ok()).unwrap_or(first.status);
     let Some(ticket) = state.ctx.feed.open(user.principal.user_id) else {
         return Err(AppError::TooManyAttempts {
             message: format!("at most {} live views may be open at once: close some", requests::feed::MAX_STREAMS_PER_USER),
@@ -382,14 +389,20 @@ async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Pa
         db: state.ctx.db.clone(),
         who: user.principal.clone(),
         id: id.into_inner(),
-        status: first.status,
+        status: drawn,
         relevant: Default::default(),
         rx: state.ctx.feed.subscribe(),
         drx: state.ctx.feed.subscribe_deployments(),
         _ticket: ticket,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    let stream = futures_util::stream::unfold(watch, move |mut w| async move {
+    let stream = futures_util::stream::unfold((watch, true), move |(mut w, first)| async move {
+        if first {
+            let moved = w.moved().await;
+            if !moved.is_empty() {
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(moved)), (w, false)));
+            }
+        }
         loop {
             if tokio::time::Instant::now() > deadline {
                 return None;
@@ -427,7 +440,7 @@ async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Pa
                 }
             }
             if !out.is_empty() {
-                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), w));
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (w, false)));
             }
         }
     });
@@ -436,6 +449,12 @@ async fn deployment_events(user: Signed, state: web::Data<AppState>, id: web::Pa
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// The status the page shows (a word of `DeploymentStatus`; another is ignored).
+    status: Option<String>,
 }
 
 #[derive(Template)]

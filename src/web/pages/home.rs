@@ -34,7 +34,8 @@ struct HomePage {
 struct HostRow {
     name: String,
     status: HostStatus,
-    last_error: Option<String>,
+    /// Why it is not up, when it is not.
+    problem: Option<String>,
     containers: Meter,
     memory: Meter,
 }
@@ -138,9 +139,9 @@ fn admin_home(b: dashboard::AdminBoard) -> AdminHome {
             .map(|h| HostRow {
                 containers: Meter::new("containers", h.containers as f64, h.max_containers.map(|m| m as f64), ""),
                 memory: Meter::new("memory reserved", h.memory_mb as f64, h.memory_total_mb.map(|m| m as f64), "MB"),
+                problem: if h.status == HostStatus::Up { None } else { h.last_error },
                 name: h.name,
                 status: h.status,
-                last_error: h.last_error,
             })
             .collect(),
         statuses,
