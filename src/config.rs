@@ -77,6 +77,8 @@ struct RawSettings {
     #[serde(default)]
     audit: AuditSettings,
     #[serde(default)]
+    metrics: MetricsSettings,
+    #[serde(default)]
     limits: LimitSettings,
     #[serde(default)]
     default_quota: DefaultQuota,
@@ -296,6 +298,13 @@ impl Default for AuditSettings {
     fn default() -> Self {
         Self { retention_days: 365 }
     }
+}
+
+/// `/metrics`: besides an admin's API token, a scrape token for Prometheus (`None`: admins only).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub token: Option<Secret>,
 }
 
 /// An address or a network in CIDR form (`10.0.0.0/8`, `::1`), for `trusted_proxies`.
@@ -589,6 +598,7 @@ pub struct Settings {
     /// the audit log); from anyone else the header is ignored.
     pub trusted_proxies: Vec<IpNet>,
     pub audit: AuditSettings,
+    pub metrics: MetricsSettings,
     /// The key that seals secrets at rest (created 0600 at the first start; the same on every replica).
     pub secret_key_file: PathBuf,
     pub limits: LimitSettings,
@@ -767,6 +777,12 @@ impl TryFrom<RawSettings> for Settings {
         if !(1..=50).contains(&raw.notify.max_attempts) {
             return Err(ConfigError::BadValue { key: "notify.max_attempts", message: "must be 1 to 50".into() });
         }
+        if raw.metrics.token.as_ref().is_some_and(|t| t.expose().trim().len() < 16) {
+            return Err(ConfigError::BadValue {
+                key: "metrics.token",
+                message: "must be at least 16 characters (it guards the metrics)".into(),
+            });
+        }
         let smtp = SmtpSettings::parse(raw.smtp)?;
         let trusted_proxies = raw
             .trusted_proxies
@@ -792,6 +808,7 @@ impl TryFrom<RawSettings> for Settings {
             oidc: raw.oidc,
             trusted_proxies,
             audit: raw.audit,
+            metrics: raw.metrics,
             lease: raw.lease,
             console: raw.console,
             notify: raw.notify,
@@ -900,11 +917,14 @@ mod tests {
             ("[engine]\nstop_timeout_secs = 30\nstep_timeout_secs = 30", "engine.stop_timeout_secs"),
             ("[engine]\npull_retry_ms = 60001", "engine.pull_retry_ms"),
             ("[lease]\nstop_again_secs = 0", "lease.stop_again_secs"),
+            ("[metrics]\ntoken = \"short\"", "metrics.token"),
         ] {
             let err = from_toml(toml).unwrap_err().to_string();
             assert!(err.contains(key), "{toml}: {err}");
         }
         let s = from_toml("[engine]\nstop_timeout_secs = 0\npull_retry_ms = 0").unwrap();
+        let m = from_toml("[metrics]\ntoken = \"sixteen-or-more-chars\"").unwrap();
+        assert_eq!(m.metrics.token.map(|t| t.expose().to_string()).as_deref(), Some("sixteen-or-more-chars"));
         assert_eq!((s.engine.stop_timeout_secs, s.engine.pull_retry_ms), (0, 0));
     }
 

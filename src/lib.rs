@@ -7,6 +7,7 @@ pub mod docker;
 pub mod domain;
 pub mod engine;
 pub mod failpoint;
+pub mod metrics;
 pub mod sealing;
 pub mod services;
 pub mod signals;

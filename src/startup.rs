@@ -111,6 +111,7 @@ impl Application {
         let lease = settings.lease.clone();
         let notify = settings.notify.clone();
         let signals = Signals::default();
+        let metrics = crate::metrics::Metrics::default();
         let instance = store::instance_id(&db).await.map_err(StartError::Instance)?;
         let defaults = settings.limits.defaults();
         let q = settings.default_quota;
@@ -124,9 +125,11 @@ impl Application {
             settings.hosts.clone(),
             sealer.clone(),
             defaults.clone(),
-        );
+        )
+        .with_metrics(metrics.clone());
         let ctx = Context::new(db.clone(), signals, sealer).with_limits(defaults, default_quota);
-        let state = Data::new(AppState { ctx: ctx.clone(), settings: Arc::new(settings), cookie_key, engine: engine.clone(), oidc });
+        let state =
+            Data::new(AppState { ctx: ctx.clone(), settings: Arc::new(settings), cookie_key, engine: engine.clone(), oidc, metrics });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -136,6 +139,7 @@ impl Application {
                 .wrap(from_fn(routes::middleware::request_id_header))
                 .wrap(from_fn(routes::middleware::security_headers))
                 .wrap(from_fn(routes::middleware::head_as_get))
+                .wrap(from_fn(routes::middleware::count_requests))
                 .wrap(Compress::default())
                 .wrap(TracingLogger::<routes::middleware::AccessLog>::new())
         })

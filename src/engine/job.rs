@@ -280,6 +280,13 @@ impl Engine {
         };
         let dep = ctx.job.deployment_id.clone();
         let job_id = ctx.job.id;
+        let outcome = match &result {
+            Ok(()) => "done",
+            Err(StepError::LeaseLost) => "lease_lost",
+            Err(StepError::Db(e)) if crate::store::unreachable(e) => "released",
+            Err(_) => "failed",
+        };
+        self.inner.metrics.job(ctx.job.kind.as_str(), outcome, started.elapsed().as_secs_f64());
         match result {
             Ok(()) => match queue::finish(ctx.db(), &ctx.claim, None).await {
                 Ok(true) => tracing::info!(job = job_id, deployment = %dep, "job done"),

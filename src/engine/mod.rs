@@ -53,6 +53,8 @@ struct Inner {
     refill: netpool::Refill,
     /// Each host's container events, as the inventory receives them (readiness waits on them).
     events: inventory::HostEvents,
+    /// Where job durations are counted (`/metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 #[derive(Clone)]
@@ -87,8 +89,18 @@ impl Engine {
                 failed_checks: Mutex::new(HashMap::new()),
                 refill: netpool::Refill::default(),
                 events: inventory::HostEvents::default(),
+                metrics: crate::metrics::Metrics::default(),
             }),
         }
+    }
+
+    /// Counts its jobs in `metrics` (the application's, which `/metrics` shows). Called right
+    /// after `new`, before the engine is shared.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.metrics = metrics;
+        }
+        self
     }
 
     pub fn pool(&self) -> &HostPool {

@@ -10,6 +10,7 @@ pub mod housekeeping;
 pub mod leases;
 pub mod notify;
 pub mod observe;
+pub mod readings;
 pub mod requests;
 pub mod seats;
 pub mod tokens;

@@ -202,7 +202,8 @@ pub async fn shape_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let is_api = req.path().starts_with("/api/");
+    // `/metrics` answers machines as the API does: errors as JSON, never a login page.
+    let is_api = req.path().starts_with("/api/") || req.path() == "/metrics";
     let res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {

@@ -41,6 +41,11 @@ pub async fn authenticate(
     }
 }
 
+/// A request to `/metrics` that carries the configured scrape token (`metrics.token`): it has
+/// no principal, and may read the metrics only.
+#[derive(Debug, Clone, Copy)]
+pub struct Scraper;
+
 async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthContext, Option<Cookie<'static>>), AppError> {
     let is_api = req.path().starts_with("/api/");
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -51,6 +56,13 @@ async fn resolve(req: &mut ServiceRequest, state: &AppState) -> Result<(AuthCont
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
+        if req.path() == "/metrics"
+            && let Some(scrape) = &state.settings.metrics.token
+            && crate::auth::constant_time_eq(token, scrape.expose().trim())
+        {
+            req.extensions_mut().insert(Scraper);
+            return Ok((AuthContext { principal: None, csrf_token: String::new(), session_token: None }, None));
+        }
         let cache = &state.ctx.principals;
         let mark = cache.refresh(&state.ctx.db).await?;
         let key = format!("t:{}", crate::auth::token_hash(token));
@@ -213,6 +225,31 @@ pub async fn head_as_get(
     }
     let res = next.call(req).await?.map_into_boxed_body();
     Ok(if head { res.map_body(|_, _| BoxBody::new(())) } else { res })
+}
+
+/// Counts each request for `/metrics`: its route pattern (never the path: the labels stay few),
+/// method, status (after the errors are shaped) and the time to the response's head.
+pub async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let method = match *req.method() {
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::OPTIONS => {
+            req.method().as_str().to_string()
+        }
+        _ => "other".to_string(),
+    };
+    let res = next.call(req).await;
+    if let Some(m) = metrics {
+        let (route, status) = match &res {
+            Ok(r) => (r.request().match_pattern().unwrap_or_else(|| "unmatched".into()), r.status().as_u16()),
+            Err(e) => ("unmatched".to_string(), e.as_response_error().status_code().as_u16()),
+        };
+        m.http(&route, &method, status, started.elapsed().as_secs_f64());
+    }
+    res
 }
 
 /// The access log (one line per request, from `tracing-actix-web`) with the query strings of

@@ -27,6 +27,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Present when OpenID Connect is configured (and its provider was discovered).
     pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
+    /// What `/metrics` shows of this process.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(error::path_config())
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(api::metrics::scrape))
         .route("/static/{file:.*}", web::get().to(static_file))
         // The OpenAPI document and its docs page, before the /api/v1 scope that would shadow them.
         .service(

@@ -279,6 +279,7 @@ async fn manager_journey(b: &Chromium, app: &TestApp, world: &crate::requests::W
 
     b.step("the developer's page follows by itself");
     b.driver.switch_to_window(dev_tab.clone()).await.expect("back to the developer's tab");
+    settled(app, "dev", request_path.rsplit('/').next().expect("the request's id")).await;
     b.wait_for("#request-status .status[data-status='succeeded']").await;
     assert_eq!(b.run("return window.wharfJourney || ''").await, json!("still the same page"), "no reload");
     let timeline = b.text("#timeline").await;
@@ -330,6 +331,8 @@ async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
     if javascript {
         // A mark on the page: it is gone if the page reloads.
         b.run("window.wharfJourney = 'still the same page'").await;
+        let id = request_url.rsplit('/').next().expect("the request's id").to_string();
+        settled(app, "dev", &id).await;
         b.wait_for("#request-status .status[data-status='succeeded']").await;
         let kept = b.run("return window.wharfJourney || ''").await;
         assert_eq!(kept, json!("still the same page"), "the page followed the request without reloading");
@@ -406,6 +409,19 @@ async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
         b.until("the deployment to be destroyed", || async { b.find("h1 .status[data-status='destroyed']").await.is_some() }).await;
     }
     b.log_out(app).await;
+}
+
+/// Waits until the API says the request succeeded (up to three minutes: the engine may be slow
+/// when the whole suite runs), so that a page that then does not follow is the page's fault,
+/// and a request that failed says why.
+async fn settled(app: &TestApp, user: &str, id: &str) {
+    let api = app.api_as(user, &password_of(user)).await;
+    let r = crate::helpers::eventually(180, &format!("request {id} to settle"), || async {
+        let r = api.get_request_ok(id).await;
+        (r["status"] != "pending_approval" && r["status"] != "approved" && r["status"] != "provisioning").then_some(r)
+    })
+    .await;
+    assert_eq!(r["status"], "succeeded", "the request, as the API says: {r}");
 }
 
 /// The one browser of the suite, with what the current journey is doing (named in the

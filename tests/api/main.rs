@@ -16,6 +16,7 @@ mod health;
 mod hosts;
 mod lifecycle;
 mod mail;
+mod metrics;
 mod notify;
 mod observe;
 mod oidc;

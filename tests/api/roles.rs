@@ -117,6 +117,7 @@ fn api() -> Vec<Route> {
     use Method as M;
     vec![
         r(M::GET, "/api/v1/me", None, [401, 200, 200, 200]),
+        r(M::GET, "/metrics", None, [401, 403, 403, 200]),
         r(M::GET, "/api/v1/users", None, [401, 403, 403, 200]),
         r(M::POST, "/api/v1/users", Some(json!({"username": "api-{who}", "password": "new-user-password"})), [401, 403, 403, 201]),
         r(M::PATCH, "/api/v1/users/victim", Some(json!({"display_name": "Victim of {who}"})), [401, 403, 403, 200]),

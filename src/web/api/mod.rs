@@ -19,6 +19,7 @@ pub mod doc;
 mod entitlements;
 mod groups;
 mod hosts;
+pub mod metrics;
 mod notifications;
 mod observe;
 mod requests;
