@@ -79,6 +79,8 @@ struct RawSettings {
     #[serde(default)]
     metrics: MetricsSettings,
     #[serde(default)]
+    drain_secs: u32,
+    #[serde(default)]
     limits: LimitSettings,
     #[serde(default)]
     default_quota: DefaultQuota,
@@ -599,6 +601,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub audit: AuditSettings,
     pub metrics: MetricsSettings,
+    /// On SIGTERM, how long `/readyz` answers 503 (draining) before the server stops taking
+    /// requests, so that a load balancer stops sending first.
+    pub drain_secs: u32,
     /// The key that seals secrets at rest (created 0600 at the first start; the same on every replica).
     pub secret_key_file: PathBuf,
     pub limits: LimitSettings,
@@ -675,8 +680,8 @@ impl TryFrom<RawSettings> for Settings {
         if raw.login.max_failures == 0 || raw.login.max_failures_per_address == 0 || raw.login.max_concurrent_checks == 0 {
             return Err(ConfigError::BadValue { key: "login.max_failures", message: "login limits must be at least 1".into() });
         }
-        if raw.engine.workers == 0 || raw.engine.workers > 64 {
-            return Err(ConfigError::BadValue { key: "engine.workers", message: "must be 1 to 64".into() });
+        if raw.engine.workers > 64 {
+            return Err(ConfigError::BadValue { key: "engine.workers", message: "must be 0 to 64 (0: this replica runs no job)".into() });
         }
         if raw.engine.network_pool > 64 {
             return Err(ConfigError::BadValue { key: "engine.network_pool", message: "must be 0 to 64 (networks per host)".into() });
@@ -777,6 +782,9 @@ impl TryFrom<RawSettings> for Settings {
         if !(1..=50).contains(&raw.notify.max_attempts) {
             return Err(ConfigError::BadValue { key: "notify.max_attempts", message: "must be 1 to 50".into() });
         }
+        if raw.drain_secs > 300 {
+            return Err(ConfigError::BadValue { key: "drain_secs", message: "must be 0 to 300".into() });
+        }
         if raw.metrics.token.as_ref().is_some_and(|t| t.expose().trim().len() < 16) {
             return Err(ConfigError::BadValue {
                 key: "metrics.token",
@@ -809,6 +817,7 @@ impl TryFrom<RawSettings> for Settings {
             trusted_proxies,
             audit: raw.audit,
             metrics: raw.metrics,
+            drain_secs: raw.drain_secs,
             lease: raw.lease,
             console: raw.console,
             notify: raw.notify,

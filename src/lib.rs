@@ -15,4 +15,5 @@ pub mod startup;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod wakeups;
 pub mod web;

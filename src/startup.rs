@@ -48,6 +48,8 @@ pub struct Application {
     engine: Engine,
     ctx: Context,
     grace_secs: u32,
+    /// Set on SIGTERM (`/readyz` answers 503), and for how long before the server stops.
+    drain: (Arc<std::sync::atomic::AtomicBool>, u32),
     /// Audit retention (days) and the login window (minutes), for housekeeping.
     keeping: (u32, u32),
     /// This process, as the replicas table knows it.
@@ -128,8 +130,17 @@ impl Application {
         )
         .with_metrics(metrics.clone());
         let ctx = Context::new(db.clone(), signals, sealer).with_limits(defaults, default_quota);
-        let state =
-            Data::new(AppState { ctx: ctx.clone(), settings: Arc::new(settings), cookie_key, engine: engine.clone(), oidc, metrics });
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let drain_secs = settings.drain_secs;
+        let state = Data::new(AppState {
+            ctx: ctx.clone(),
+            settings: Arc::new(settings),
+            cookie_key,
+            engine: engine.clone(),
+            oidc,
+            metrics,
+            draining: draining.clone(),
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -150,7 +161,20 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: "listener".into(), source })?
         .run();
-        Ok(Self { port, server, db, engine, ctx, grace_secs, keeping, me: store::replicas::Me::new(), lease, notify, mailer })
+        Ok(Self {
+            port,
+            server,
+            db,
+            engine,
+            ctx,
+            grace_secs,
+            drain: (draining, drain_secs),
+            keeping,
+            me: store::replicas::Me::new(),
+            lease,
+            notify,
+            mailer,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -169,6 +193,8 @@ impl Application {
     /// Starts the background loops: the engine's workers, host health checks and inventory,
     /// and the request scheduler.
     pub fn start_background(&self) {
+        // On PostgreSQL, the other replicas hear this one's signals (and it theirs).
+        crate::wakeups::start(&self.db, &self.ctx.signals);
         self.engine.start();
         let ctx = self.ctx.clone();
         supervise("request scheduler", move || requests::scheduler::run(ctx.clone()));
@@ -196,10 +222,13 @@ impl Application {
         let handle = self.server.handle();
         let engine = self.engine.clone();
         let grace = std::time::Duration::from_secs(u64::from(self.grace_secs));
+        let (draining, drain_secs) = self.drain.clone();
         tokio::spawn(async move {
             stop_signal().await;
-            tracing::info!("asked to stop: finishing the jobs under way, then the requests");
-            engine.shutdown(grace).await;
+            draining.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(drain_secs, "asked to stop: /readyz says draining; finishing the jobs under way, then the requests");
+            let drain = tokio::time::sleep(std::time::Duration::from_secs(u64::from(drain_secs)));
+            tokio::join!(engine.shutdown(grace), drain);
             handle.stop(true).await;
         });
         let served = self.server.await;

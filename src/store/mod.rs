@@ -57,8 +57,26 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, StoreError
     Database::connect(opts).await.map_err(|source| StoreError::Connect { url: url.to_string(), source })
 }
 
+/// The advisory lock replicas take to migrate one at a time (any fixed number: Wharf's own).
+const MIGRATION_LOCK: i64 = 0x5748_4152_465f_4d47; // "WHARF_MG"
+
+/// Brings the schema up to date. On PostgreSQL, replicas starting together take turns: each
+/// holds an advisory lock (on one connection of its pool) while it migrates, so that the
+/// second waits for the first and then finds nothing left to do.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
-    Migrator::up(db, None).await.map_err(StoreError::Migrate)
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Migrator::up(db, None).await.map_err(StoreError::Migrate);
+    }
+    let lock_err = |e: sea_orm::sqlx::Error| StoreError::Migrate(DbErr::Custom(format!("the migration lock: {e}")));
+    let mut conn = db.get_postgres_connection_pool().acquire().await.map_err(lock_err)?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(lock_err)?;
+    let result = Migrator::up(db, None).await.map_err(StoreError::Migrate);
+    if let Err(e) = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await {
+        // The lock goes with the connection: closing it is enough.
+        tracing::warn!(error = %e, "the migration lock was not released; closing its connection");
+        let _ = conn.detach();
+    }
+    result
 }
 
 /// Starts a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE),

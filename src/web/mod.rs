@@ -29,6 +29,9 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
     /// What `/metrics` shows of this process.
     pub metrics: crate::metrics::Metrics,
+    /// Set when the process is asked to stop: `/readyz` answers 503 so that load balancers
+    /// send elsewhere while it finishes.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -73,6 +76,9 @@ async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(AppError::Unavailable("draining: this replica is stopping".into()));
+    }
     state.ctx.db.ping().await.map_err(|e| AppError::Unavailable(format!("the database does not answer: {e}")))?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
 }

@@ -128,6 +128,23 @@ async fn migrate_and_user_add_on_postgres() {
     migrate_and_add_users(Db::Postgres).await
 }
 
+/// Replicas that start together on a fresh PostgreSQL database take turns to migrate (an
+/// advisory lock): three `wharf migrate` at once all succeed, and the schema is there once.
+#[tokio::test]
+async fn migrations_started_together_take_turns() {
+    let url = fresh_database(Db::Postgres).await;
+    let children: Vec<_> = (0..3)
+        .map(|_| wharf().args(["--database-url", &url, "migrate"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (code, stdout, stderr) = output(wharf().args(["--database-url", &url, "migrate"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("up to date"), "{stdout}");
+}
+
 /// `wharf serve --demo`: the three demo users log in with the printed passwords and see the
 /// navigation of their role.
 #[tokio::test]

@@ -63,6 +63,99 @@ async fn two_replicas_never_run_the_same_job_twice() {
     b.destroy_all(&admin_b, &ids, &hosts).await;
 }
 
+/// A job queued through a replica that runs none (`engine.workers = 0`) is claimed by another
+/// replica's worker at once: the other replica hears of it through PostgreSQL's LISTEN/NOTIFY
+/// rather than at its next poll of the queue (once a second). The time from submission to the
+/// claim is printed (p50 and the largest); the bound held is generous, below the poll's period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_submitted_on_one_replica_is_picked_up_by_another_at_once() {
+    let url = fresh_database(Db::Postgres).await;
+    let base = [
+        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+        ("WHARF_HOSTS__HEALTH_INTERVAL_SECS", "1"),
+    ];
+    // One worker on the replica that runs the jobs: without a wake-up it would find each job at
+    // its next poll of the queue, up to a second later.
+    let mut front = base.to_vec();
+    front.push(("WHARF_ENGINE__WORKERS", "0"));
+    let mut back = base.to_vec();
+    back.push(("WHARF_ENGINE__WORKERS", "1"));
+    let (one, two) = (serve(&["serve"], &front), serve(&["serve"], &back));
+    let (a, b) = (one.app(), two.app());
+    let admin_a = a.admin().await;
+    let admin_b = b.admin().await;
+    let hosts = a.register_test_hosts(&admin_a).await;
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "tiny"), ("name", "Tiny")]);
+    assert_eq!(admin_a.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
+    let conn = Database::connect(url.as_str()).await.unwrap();
+    // Both replicas listen before the clock starts (a first deployment, not measured).
+    let mut ids = Vec::new();
+    let mut took = Vec::new();
+    for i in 0..11 {
+        let started = std::time::Instant::now();
+        let res = admin_a.deploy_blueprint("tiny", &json!({})).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        loop {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    conn.get_database_backend(),
+                    "SELECT status FROM jobs WHERE deployment_id = $1 AND kind = 'provision'",
+                    [id.clone().into()],
+                ))
+                .await
+                .unwrap();
+            let status: Option<String> = row.map(|r| r.try_get("", "status").unwrap());
+            if status.as_deref().is_some_and(|s| s != "queued") {
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "job of {id} still queued after 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        if i > 0 {
+            took.push(started.elapsed());
+        }
+        a.wait_deployment(&admin_a, &id, &["running", "failed"], 90).await;
+        // The worker back in its wait (its job recorded done), some way into its poll period.
+        loop {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    conn.get_database_backend(),
+                    "SELECT status FROM jobs WHERE deployment_id = $1 AND kind = 'provision'",
+                    [id.clone().into()],
+                ))
+                .await
+                .unwrap();
+            let status: Option<String> = row.map(|r| r.try_get("", "status").unwrap());
+            if status.as_deref().is_some_and(|s| s == "done" || s == "failed") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        ids.push(id);
+    }
+    took.sort();
+    let p50 = took[took.len() / 2];
+    println!("picked up by the other replica: p50 {:?}, largest {:?} ({} jobs)", p50, took.last().unwrap(), took.len());
+    assert!(p50 < std::time::Duration::from_millis(250), "p50 {p50:?}: the other replica waited for its poll");
+    // Only the replica with workers ran them.
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT DISTINCT lease_owner FROM jobs WHERE kind = 'provision'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one replica ran the jobs");
+    let owner: String = rows[0].try_get("", "lease_owner").unwrap();
+    assert!(owner.starts_with(&format!("{}-", two.child.id())), "the replica with workers ran them, not {owner}");
+    b.destroy_all(&admin_b, &ids, &hosts).await;
+}
+
 /// Who a token is, cached by each replica: a change made through one replica reaches the
 /// other within about a second (it reads the `auth` epoch once a second), and the one that made
 /// it at once.
