@@ -40,3 +40,29 @@ async fn unknown_routes_answer_in_their_shape(db: Db) {
     let res = client.get("/static/nothing.css").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+/// SIGTERM with `drain_secs`: `/readyz` answers 503 (draining) at once, so that a load balancer
+/// sends elsewhere, while the process still answers what it is sent; then it stops.
+#[tokio::test]
+async fn a_stopping_replica_drains() {
+    let url = crate::helpers::fresh_database(Db::Sqlite).await;
+    let served =
+        crate::helpers::serve(&["--database-url", &url, "serve"], &[("WHARF_HOSTS__REGISTER_LOCAL", "false"), ("WHARF_DRAIN_SECS", "3")]);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let ready = |c: reqwest::Client, base: String| async move { c.get(format!("{base}/readyz")).send().await.map(|r| r.status()) };
+    assert_eq!(ready(client.clone(), served.base.clone()).await.unwrap(), StatusCode::OK);
+    let pid = served.child.id().to_string();
+    let started = std::time::Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    crate::helpers::eventually(2, "/readyz to say draining", || async {
+        (ready(client.clone(), served.base.clone()).await.ok() == Some(StatusCode::SERVICE_UNAVAILABLE)).then_some(())
+    })
+    .await;
+    let res = client.get(format!("{}/healthz", served.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "it still answers while it drains");
+    // (A second SIGTERM changes nothing: the first one's drain goes on.)
+    let status = served.stop();
+    assert!(status.success(), "{status:?}");
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(3) && took < std::time::Duration::from_secs(20), "stopped after {took:?}");
+}
