@@ -71,7 +71,7 @@ struct RawSettings {
     #[serde(default)]
     oidc: OidcSettings,
     #[serde(default)]
-    trusted_proxies: Vec<String>,
+    trusted_proxies: OneOrMany,
     #[serde(default = "default_secret_key_file")]
     secret_key_file: RelativePathBuf,
     #[serde(default)]
@@ -299,6 +299,29 @@ pub struct AuditSettings {
 impl Default for AuditSettings {
     fn default() -> Self {
         Self { retention_days: 365 }
+    }
+}
+
+/// A list that may also be written as one comma-separated string (`WHARF_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for OneOrMany {
+    fn default() -> Self {
+        OneOrMany::Many(Vec::new())
+    }
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
     }
 }
 
@@ -683,6 +706,13 @@ impl TryFrom<RawSettings> for Settings {
         if raw.engine.workers > 64 {
             return Err(ConfigError::BadValue { key: "engine.workers", message: "must be 0 to 64 (0: this replica runs no job)".into() });
         }
+        if raw.engine.workers == 0 && database_url.kind() != DatabaseKind::Postgres {
+            return Err(ConfigError::BadValue {
+                key: "engine.workers",
+                message: "0 (no job runs here) only makes sense beside other replicas, on PostgreSQL: on SQLite no job would ever run"
+                    .into(),
+            });
+        }
         if raw.engine.network_pool > 64 {
             return Err(ConfigError::BadValue { key: "engine.network_pool", message: "must be 0 to 64 (networks per host)".into() });
         }
@@ -794,7 +824,8 @@ impl TryFrom<RawSettings> for Settings {
         let smtp = SmtpSettings::parse(raw.smtp)?;
         let trusted_proxies = raw
             .trusted_proxies
-            .iter()
+            .items()
+            .into_iter()
             .flat_map(|s| s.split(','))
             .filter(|s| !s.trim().is_empty())
             .map(IpNet::parse)
@@ -927,11 +958,14 @@ mod tests {
             ("[engine]\npull_retry_ms = 60001", "engine.pull_retry_ms"),
             ("[lease]\nstop_again_secs = 0", "lease.stop_again_secs"),
             ("[metrics]\ntoken = \"short\"", "metrics.token"),
+            ("[engine]\nworkers = 0", "engine.workers"),
         ] {
             let err = from_toml(toml).unwrap_err().to_string();
             assert!(err.contains(key), "{toml}: {err}");
         }
         let s = from_toml("[engine]\nstop_timeout_secs = 0\npull_retry_ms = 0").unwrap();
+        let one = from_toml("trusted_proxies = \"10.0.0.0/8, 127.0.0.1\"").unwrap();
+        assert_eq!(one.trusted_proxies.len(), 2, "one comma-separated string, as an environment variable gives it");
         let m = from_toml("[metrics]\ntoken = \"sixteen-or-more-chars\"").unwrap();
         assert_eq!(m.metrics.token.map(|t| t.expose().to_string()).as_deref(), Some("sixteen-or-more-chars"));
         assert_eq!((s.engine.stop_timeout_secs, s.engine.pull_retry_ms), (0, 0));

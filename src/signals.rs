@@ -49,10 +49,11 @@ impl Signals {
         let _ = self.remote.set(tx);
     }
 
-    /// A signal from another replica: wakes the loop here, and goes no further.
+    /// A signal from another replica: wakes the loop here, and goes no further. Jobs wake every
+    /// idle worker (a burst there is told here once): those that find nothing wait again.
     pub fn wake_here(&self, wake: Wake) {
         match wake {
-            Wake::Jobs => self.jobs.notify_one(),
+            Wake::Jobs => self.jobs.notify_waiters(),
             Wake::Requests => self.requests.notify_one(),
             Wake::Timeline => self.timeline.notify_one(),
             Wake::Messages => self.messages.notify_one(),
@@ -60,7 +61,12 @@ impl Signals {
     }
 
     fn send(&self, wake: Wake) {
-        self.wake_here(wake);
+        match wake {
+            Wake::Jobs => self.jobs.notify_one(),
+            Wake::Requests => self.requests.notify_one(),
+            Wake::Timeline => self.timeline.notify_one(),
+            Wake::Messages => self.messages.notify_one(),
+        }
         if let Some(tx) = self.remote.get() {
             let _ = tx.send(wake);
         }

@@ -228,8 +228,14 @@ impl Application {
             draining.store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::info!(drain_secs, "asked to stop: /readyz says draining; finishing the jobs under way, then the requests");
             let drain = tokio::time::sleep(std::time::Duration::from_secs(u64::from(drain_secs)));
-            tokio::join!(engine.shutdown(grace), drain);
-            handle.stop(true).await;
+            tokio::select! {
+                _ = async { tokio::join!(engine.shutdown(grace), drain) } => handle.stop(true).await,
+                // Asked again: no more waiting (running jobs' leases run out for other replicas).
+                _ = stop_signal() => {
+                    tracing::warn!("asked to stop again: stopping now");
+                    handle.stop(false).await;
+                }
+            }
         });
         let served = self.server.await;
         if let Err(e) = store::replicas::leave(&self.db, &self.me).await {

@@ -45,8 +45,11 @@ async fn tell(db: DatabaseConnection, me: String, rx: Arc<Mutex<UnboundedReceive
         for wake in burst {
             let payload = format!("{}:{me}", wake.as_str());
             let sql = Statement::from_sql_and_values(DbBackend::Postgres, "SELECT pg_notify($1, $2)", [CHANNEL.into(), payload.into()]);
-            if let Err(e) = db.execute_raw(sql).await {
-                tracing::debug!(error = %e, "a wake-up was not sent; the other replicas' polls find the work");
+            // Never held up for long by a connection that hangs: the polls are the fallback.
+            match tokio::time::timeout(Duration::from_secs(5), db.execute_raw(sql)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "a wake-up was not sent; the other replicas' polls find the work"),
+                Err(_) => tracing::debug!("a wake-up took over 5 s to send; given up (the other replicas' polls find the work)"),
             }
         }
     }

@@ -1,7 +1,8 @@
 //! What the database says now, for `/metrics` (read at each scrape, one grouped count per
 //! table): requests, deployments, jobs, hosts and outbox messages by status (every status,
-//! zeros included, so that a series does not vanish), the age of the oldest queued job and of
-//! the oldest running one, and the replicas alive.
+//! zeros included, so that a series does not vanish; outbox messages for each channel that has
+//! any), and the time since the oldest queued and the oldest running job were made (on this
+//! replica's clock).
 use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 

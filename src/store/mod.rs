@@ -69,11 +69,19 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     }
     let lock_err = |e: sea_orm::sqlx::Error| StoreError::Migrate(DbErr::Custom(format!("the migration lock: {e}")));
     let mut conn = db.get_postgres_connection_pool().acquire().await.map_err(lock_err)?;
-    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(lock_err)?;
+    // The pool's `lock_timeout` (30 s) would make a replica give up while another migrates
+    // longer: this connection waits as long as the migration takes.
+    sea_orm::sqlx::query("SET lock_timeout = 0").execute(&mut *conn).await.map_err(lock_err)?;
+    if let Err(e) = sea_orm::sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await {
+        let _ = conn.detach();
+        return Err(lock_err(e));
+    }
     let result = Migrator::up(db, None).await.map_err(StoreError::Migrate);
-    if let Err(e) = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await {
-        // The lock goes with the connection: closing it is enough.
-        tracing::warn!(error = %e, "the migration lock was not released; closing its connection");
+    let released = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.is_ok()
+        && sea_orm::sqlx::query("RESET lock_timeout").execute(&mut *conn).await.is_ok();
+    if !released {
+        // The lock and the setting go with the connection: closing it is enough.
+        tracing::warn!("the migration lock was not released; closing its connection");
         let _ = conn.detach();
     }
     result

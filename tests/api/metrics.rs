@@ -38,6 +38,9 @@ async fn metrics_are_scraped_by_admins_and_prometheus(db: Db) {
     browser.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
     assert_eq!(browser.get("/metrics").await.status(), StatusCode::UNAUTHORIZED, "a browser session is not a scrape");
     assert_eq!(w.admin.get("/metrics").await.status(), StatusCode::OK, "an admin's token");
+    let elsewhere = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let res = elsewhere.get(app.url("/api/v1/me")).bearer_auth(SCRAPE).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the scrape token opens /metrics only");
 
     // Some traffic, and a request provisioned.
     for _ in 0..3 {

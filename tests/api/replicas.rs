@@ -141,7 +141,7 @@ async fn work_submitted_on_one_replica_is_picked_up_by_another_at_once() {
     took.sort();
     let p50 = took[took.len() / 2];
     println!("picked up by the other replica: p50 {:?}, largest {:?} ({} jobs)", p50, took.last().unwrap(), took.len());
-    assert!(p50 < std::time::Duration::from_millis(250), "p50 {p50:?}: the other replica waited for its poll");
+    assert!(p50 < std::time::Duration::from_millis(400), "p50 {p50:?}: the other replica waited for its poll (about 800 ms here)");
     // Only the replica with workers ran them.
     let rows = conn
         .query_all_raw(sea_orm::Statement::from_string(
