@@ -169,14 +169,7 @@ pub async fn admin(ctx: &Context, now: DateTime<Utc>) -> ServiceResult<AdminBoar
         })
         .collect();
 
-    let counted: Vec<(DeploymentStatus, i64)> = deployment::Entity::find()
-        .select_only()
-        .column(deployment::Column::Status)
-        .column_as(deployment::Column::Id.count(), "n")
-        .group_by(deployment::Column::Status)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let counted = crate::store::deployments::count_by_status(db).await?;
     let count_of = |s: DeploymentStatus| counted.iter().find(|(c, _)| *c == s).map(|(_, n)| (*n).max(0) as u64).unwrap_or(0);
     let deployments = DeploymentStatus::ALL.iter().filter(|s| **s != DeploymentStatus::Destroyed).map(|s| (*s, count_of(*s))).collect();
 

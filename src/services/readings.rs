@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 
 use crate::domain::states::{DeploymentStatus, HostStatus, JobStatus, OutboxStatus, RequestStatus};
 use crate::metrics::Reading;
-use crate::store::entities::{deployment, host, job, outbox, request};
+use crate::store::entities::{host, job, outbox, request};
 
 pub async fn read(db: &impl ConnectionTrait) -> Result<Vec<Reading>, DbErr> {
     let requests: Vec<(RequestStatus, i64)> = request::Entity::find()
@@ -19,14 +19,7 @@ pub async fn read(db: &impl ConnectionTrait) -> Result<Vec<Reading>, DbErr> {
         .into_tuple()
         .all(db)
         .await?;
-    let deployments: Vec<(DeploymentStatus, i64)> = deployment::Entity::find()
-        .select_only()
-        .column(deployment::Column::Status)
-        .column_as(deployment::Column::Id.count(), "n")
-        .group_by(deployment::Column::Status)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let deployments = crate::store::deployments::count_by_status(db).await?;
     let jobs: Vec<(JobStatus, i64)> = job::Entity::find()
         .select_only()
         .column(job::Column::Status)

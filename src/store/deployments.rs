@@ -74,6 +74,18 @@ pub async fn record_event(
     Ok(res == 1)
 }
 
+/// How many deployments are in each status (statuses with none are absent).
+pub async fn count_by_status(db: &impl ConnectionTrait) -> Result<Vec<(DeploymentStatus, i64)>, DbErr> {
+    deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::Status)
+        .column_as(deployment::Column::Id.count(), "n")
+        .group_by(deployment::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// Containers made, per live deployment placed on a host (counted by the database, not read
 /// row by row): what placement and the admin's board count beside each deployment's plan.
 pub async fn containers_made(db: &impl ConnectionTrait) -> Result<HashMap<String, i64>, DbErr> {

@@ -405,8 +405,14 @@ async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
         b.until("the actions to be redrawn", || async { b.find("form input[name='action'][value='destroy']").await.is_none() }).await;
         assert_eq!(b.run("return window.wharfJourney || ''").await, json!("the deployment page"), "no reload");
     } else {
-        // Without scripts the page loads itself again while the job works.
-        b.until("the deployment to be destroyed", || async { b.find("h1 .status[data-status='destroyed']").await.is_some() }).await;
+        // Without scripts the page shows where the deployment is when it is loaded (it loads
+        // itself again only while a job works on it, and the destroy request may not have
+        // started its job when the page was drawn): loaded by address until it says destroyed.
+        b.until("the deployment to be destroyed", || async {
+            b.goto_url(&deployment_url).await;
+            b.find("h1 .status[data-status='destroyed']").await.is_some()
+        })
+        .await;
     }
     b.log_out(app).await;
 }

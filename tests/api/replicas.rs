@@ -100,16 +100,7 @@ async fn work_submitted_on_one_replica_is_picked_up_by_another_at_once() {
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
         loop {
-            let row = conn
-                .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                    conn.get_database_backend(),
-                    "SELECT status FROM jobs WHERE deployment_id = $1 AND kind = 'provision'",
-                    [id.clone().into()],
-                ))
-                .await
-                .unwrap();
-            let status: Option<String> = row.map(|r| r.try_get("", "status").unwrap());
-            if status.as_deref().is_some_and(|s| s != "queued") {
+            if provision_status(&conn, &id).await.is_some_and(|s| s != "queued") {
                 break;
             }
             assert!(started.elapsed() < std::time::Duration::from_secs(10), "job of {id} still queued after 10 s");
@@ -121,16 +112,7 @@ async fn work_submitted_on_one_replica_is_picked_up_by_another_at_once() {
         a.wait_deployment(&admin_a, &id, &["running", "failed"], 90).await;
         // The worker back in its wait (its job recorded done), some way into its poll period.
         loop {
-            let row = conn
-                .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                    conn.get_database_backend(),
-                    "SELECT status FROM jobs WHERE deployment_id = $1 AND kind = 'provision'",
-                    [id.clone().into()],
-                ))
-                .await
-                .unwrap();
-            let status: Option<String> = row.map(|r| r.try_get("", "status").unwrap());
-            if status.as_deref().is_some_and(|s| s == "done" || s == "failed") {
+            if provision_status(&conn, &id).await.is_some_and(|s| s == "done" || s == "failed") {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -154,6 +136,19 @@ async fn work_submitted_on_one_replica_is_picked_up_by_another_at_once() {
     let owner: String = rows[0].try_get("", "lease_owner").unwrap();
     assert!(owner.starts_with(&format!("{}-", two.child.id())), "the replica with workers ran them, not {owner}");
     b.destroy_all(&admin_b, &ids, &hosts).await;
+}
+
+/// The status of a deployment's provisioning job, read from the database.
+async fn provision_status(conn: &sea_orm::DatabaseConnection, id: &str) -> Option<String> {
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            "SELECT status FROM jobs WHERE deployment_id = $1 AND kind = 'provision'",
+            [id.into()],
+        ))
+        .await
+        .unwrap();
+    row.map(|r| r.try_get("", "status").unwrap())
 }
 
 /// Who a token is, cached by each replica: a change made through one replica reaches the

@@ -18,7 +18,7 @@ use crate::domain::states::{OutboxStatus, TimelineKind};
 use crate::sealing::Kind;
 use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit};
 use crate::store::StringList;
-use crate::store::entities::{catalog_item, group, notification, outbox, outbox_attempt, request, request_decision, user, webhook};
+use crate::store::entities::{catalog_item, group, notification, outbox, outbox_attempt, request, user, webhook};
 use crate::store::outbox::{self as store_outbox, Event};
 
 /// The event a request's timeline entry means, if it is one that notifies.
@@ -54,19 +54,7 @@ pub async fn on_timeline(db: &impl ConnectionTrait, request_id: &str, kind: Time
     let requester = user::Entity::find_by_id(r.requester_id).one(db).await?.map(|u| u.username).unwrap_or_default();
     let users: Vec<i64> = match kind {
         TimelineKind::Submitted => Vec::new(),
-        TimelineKind::Pending => {
-            let decided: Vec<String> = request_decision::Entity::find()
-                .filter(request_decision::Column::RequestId.eq(&r.id))
-                .filter(request_decision::Column::Level.eq(r.level))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|d| d.approver)
-                .collect();
-            let mut waiting = crate::services::requests::approvers_now(db, &r).await?;
-            waiting.retain(|u| !decided.contains(u));
-            ids_of(db, &waiting).await?
-        }
+        TimelineKind::Pending => ids_of(db, &crate::services::requests::undecided(db, &r).await?).await?,
         _ => vec![r.requester_id],
     };
     let what = match (&r.action, r.kind) {
