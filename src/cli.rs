@@ -70,6 +70,8 @@ pub enum SecretsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once from the command line: the size of one variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum HostCommand {
     /// Register a Docker engine; Wharf connects to it first and refuses one it cannot reach.
     Add {
@@ -92,6 +94,9 @@ pub enum HostCommand {
         /// The range host ports from inputs must stay within (MIN-MAX).
         #[arg(long)]
         host_ports: Option<String>,
+        /// `engine` (default), or `swarm`: the endpoint is a Docker Swarm manager's.
+        #[arg(long)]
+        kind: Option<String>,
         /// CA certificate (PEM file) that signed the engine's certificate.
         #[arg(long, requires_all = ["tls_cert", "tls_key"])]
         tls_ca: Option<PathBuf>,
@@ -389,6 +394,7 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
             publish_address,
             bind_address,
             host_ports,
+            kind,
             tls_ca,
             tls_cert,
             tls_key,
@@ -406,7 +412,8 @@ async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliEr
                 }
                 _ => None,
             };
-            let input = hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address, bind_address, host_ports };
+            let input =
+                hosts::HostInput { name, endpoint, tls, labels: map, max_containers, publish_address, bind_address, host_ports, kind };
             let h = hosts::register(
                 &db,
                 audit::CLI,

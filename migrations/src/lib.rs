@@ -17,6 +17,7 @@ mod m20261201_000008_epochs;
 mod m20261201_000009_network_pool;
 mod m20261201_000010_audit_lookup;
 mod m20261202_000001_dashboards;
+mod m20261202_000002_swarm;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_network_pool::Migration),
             Box::new(m20261201_000010_audit_lookup::Migration),
             Box::new(m20261202_000001_dashboards::Migration),
+            Box::new(m20261202_000002_swarm::Migration),
         ]
     }
 }

@@ -36,6 +36,7 @@ setup_work() {
 # ---------------------------------------------------------------- work folder and cleanup
 pids=()
 bridges=()
+namespaces=()
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
@@ -61,6 +62,7 @@ cleanup() {
     [ -f "$p/data/postmaster.pid" ] && runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$p/data" -m immediate stop >/dev/null 2>&1
   done
   for b in "${bridges[@]}"; do ip link del "$b" 2>/dev/null; done
+  for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
   # Anything a daemon left mounted under the work folder must go before the folder does.
   grep -o " $work[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
@@ -148,6 +150,37 @@ SCRIPT
   } >"$d/start"
   chmod +x "$d/start"
   "$d/start" || die "dockerd $n did not start"
+  docker -H "unix://$d/docker.sock" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" wharf-test/busybox:latest >/dev/null
+}
+
+# start_swarm N SUBNET POOL: a private daemon in a network namespace of its own, made a
+# single-node Docker Swarm (manager) on the namespace's loopback. Swarm publishes host-mode
+# ports on every interface (a service port takes no host address): in the namespace, that is
+# its loopback and its own bridge only. Wharf reaches the daemon through its unix socket; the
+# tests reach published ports inside the namespace (WHARF_TEST_SWARM_NETNS).
+start_swarm() {
+  local n=$1 subnet=$2 pool=$3 overlay=$4
+  local d="$work/docker$n" ns="wharf-swarm$n-$$" br="wharfs$n"
+  mkdir -p "$d"
+  ip netns add "$ns"
+  namespaces+=("$ns")
+  echo "$ns" >"$d/netns"
+  ip netns exec "$ns" ip link set lo up
+  ip netns exec "$ns" ip link add name "$br" type bridge
+  ip netns exec "$ns" ip addr add "$subnet" dev "$br"
+  ip netns exec "$ns" ip link set "$br" up
+  setsid nsenter --net="/var/run/netns/$ns" dockerd --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" -H "unix://$d/docker.sock" \
+    --bridge "$br" --iptables=false --ip-masq=false --ip 127.0.0.1 --default-address-pool "base=$pool,size=27" \
+    --containerd-namespace "wharf-test-$n" --containerd-plugins-namespace "wharf-test-$n-plugins" >>"$d/log" 2>&1 </dev/null &
+  local pid=$!
+  for _ in $(seq 1 150); do
+    docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && break
+    kill -0 $pid 2>/dev/null || { tail -20 "$d/log" >&2; die "dockerd $n (swarm) exited"; }
+    sleep 0.2
+  done
+  docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 || { tail -20 "$d/log" >&2; die "dockerd $n (swarm) did not answer"; }
+  docker -H "unix://$d/docker.sock" swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 \
+    --default-addr-pool "$overlay" --default-addr-pool-mask-length 24 >/dev/null || die "docker swarm init failed on dockerd $n"
   docker -H "unix://$d/docker.sock" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" wharf-test/busybox:latest >/dev/null
 }
 

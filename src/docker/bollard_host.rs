@@ -3,20 +3,25 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, Mount, MountType, NetworkCreateRequest,
-    NetworkingConfig, PortBinding as DockerPortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, DeviceMapping, EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
+    EndpointSettings, EndpointSpec, EndpointSpecModeEnum, HealthConfig, HostConfig, Limit, Mount, MountType, MountVolumeOptions,
+    NetworkAttachmentConfig, NetworkCreateRequest, NetworkingConfig, PortBinding as DockerPortBinding, ResourceObject, RestartPolicy,
+    RestartPolicyNameEnum, ServiceSpec as BollardServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, ResizeExecOptionsBuilder,
-    RestartContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    ListNetworksOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, ResizeExecOptionsBuilder, RestartContainerOptionsBuilder, StatsOptionsBuilder,
+    StopContainerOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::StreamExt;
 
 use super::{
     ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, Exec, HostEndpoint, ImageInfo,
-    Labelled, LogOptions, MountSpec, OutputChunk, OutputChunks, OutputStream, PublishedPort, StatsSample, TlsMaterial, labels,
+    Labelled, LogOptions, MountSpec, OutputChunk, OutputChunks, OutputStream, PublishedPort, ServiceInfo, ServiceSpec, StatsSample,
+    SwarmState, TaskInfo, TlsMaterial, labels,
 };
 use crate::domain::describe_error as describe;
 
@@ -71,6 +76,162 @@ fn map_error(endpoint: &str, operation: &'static str, e: BollardError) -> Docker
 
 fn label_filters(labels: &[String]) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), labels.to_vec())])
+}
+
+const NANOS: i64 = 1_000_000_000;
+
+/// A container's mounts; named volumes made by Swarm on a node carry `volume_labels`.
+fn mounts_of(spec: &ContainerSpec, volume_labels: Option<&[(String, String)]>) -> Vec<Mount> {
+    spec.mounts
+        .iter()
+        .map(|m| match m {
+            MountSpec::Volume { name, target, read_only } => Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(name.clone()),
+                target: Some(target.clone()),
+                read_only: Some(*read_only),
+                volume_options: volume_labels
+                    .map(|l| MountVolumeOptions { labels: Some(l.iter().cloned().collect()), ..Default::default() }),
+                ..Default::default()
+            },
+            MountSpec::Bind { source, target, read_only } => Mount {
+                typ: Some(MountType::BIND),
+                source: Some(source.clone()),
+                target: Some(target.clone()),
+                read_only: Some(*read_only),
+                ..Default::default()
+            },
+        })
+        .collect()
+}
+
+fn health_of(spec: &ContainerSpec) -> Option<HealthConfig> {
+    spec.health.as_ref().map(|h| HealthConfig {
+        test: Some([vec!["CMD".to_string()], h.cmd.clone()].concat()),
+        interval: Some(i64::from(h.interval_s) * NANOS),
+        timeout: Some(i64::from(h.timeout_s) * NANOS),
+        retries: Some(i64::from(h.retries)),
+        start_period: Some(i64::from(h.start_period_s) * NANOS),
+        start_interval: None,
+    })
+}
+
+/// The engine's service spec: the container as the task template, resources as both
+/// reservations and limits, `dnsrr` (no virtual IP: it needs IPVS) and host-mode ports (no
+/// ingress routing mesh, for the same reason).
+fn service_spec(spec: &ServiceSpec) -> BollardServiceSpec {
+    let c = &spec.container;
+    let labels: HashMap<String, String> = c.labels.iter().cloned().collect();
+    // Swarm keeps the replicas: a task that ends is replaced (`no`, the blueprint's default,
+    // is a container's policy; a service without it would lose its tasks one by one), but for
+    // `on-failure`, which replaces only those that fail.
+    let condition = match c.restart {
+        super::RestartPolicy::OnFailure => TaskSpecRestartPolicyConditionEnum::ON_FAILURE,
+        super::RestartPolicy::No | super::RestartPolicy::Always | super::RestartPolicy::UnlessStopped => {
+            TaskSpecRestartPolicyConditionEnum::ANY
+        }
+    };
+    let memory = c.memory_mb.map(|m| m * 1024 * 1024);
+    let nano_cpus = c.cpus.map(|x| (x * 1e9) as i64);
+    let ports = c
+        .ports
+        .iter()
+        .map(|p| EndpointPortConfig {
+            protocol: Some(match p.protocol.as_str() {
+                "udp" => EndpointPortConfigProtocolEnum::UDP,
+                "sctp" => EndpointPortConfigProtocolEnum::SCTP,
+                _ => EndpointPortConfigProtocolEnum::TCP,
+            }),
+            target_port: Some(i64::from(p.container_port)),
+            published_port: p.host_port.map(i64::from),
+            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+            ..Default::default()
+        })
+        .collect::<Vec<_>>();
+    let networks = spec.network.as_ref().map(|(n, aliases)| {
+        vec![NetworkAttachmentConfig { target: Some(n.clone()), aliases: Some(aliases.clone()), ..Default::default() }]
+    });
+    BollardServiceSpec {
+        name: Some(spec.name.clone()),
+        labels: Some(labels.clone()),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(i64::from(spec.replicas)) }),
+            ..Default::default()
+        }),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(c.image.clone()),
+                labels: Some(labels),
+                command: c.entrypoint.clone().or_else(|| c.cmd.clone()),
+                args: c.entrypoint.as_ref().and(c.cmd.clone()),
+                env: Some(c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                dir: c.working_dir.clone(),
+                user: c.user.clone(),
+                tty: Some(c.tty),
+                open_stdin: Some(c.stdin_open),
+                mounts: Some(mounts_of(c, Some(&c.labels.iter().filter(|(k, _)| k != labels::COMPONENT).cloned().collect::<Vec<_>>()))),
+                health_check: health_of(c),
+                capability_add: (!c.cap_add.is_empty()).then(|| c.cap_add.clone()),
+                capability_drop: (!c.cap_drop.is_empty()).then(|| c.cap_drop.clone()),
+                ..Default::default()
+            }),
+            resources: Some(TaskSpecResources {
+                limits: Some(Limit { nano_cpus, memory_bytes: memory, pids: c.pids_limit }),
+                reservations: Some(ResourceObject { nano_cpus, memory_bytes: memory, ..Default::default() }),
+                ..Default::default()
+            }),
+            restart_policy: Some(TaskSpecRestartPolicy { condition: Some(condition), delay: Some(NANOS), ..Default::default() }),
+            placement: (!spec.constraints.is_empty())
+                .then(|| TaskSpecPlacement { constraints: Some(spec.constraints.clone()), ..Default::default() }),
+            networks,
+            ..Default::default()
+        }),
+        endpoint_spec: Some(EndpointSpec { mode: Some(EndpointSpecModeEnum::DNSRR), ports: Some(ports) }),
+        ..Default::default()
+    }
+}
+
+fn service_info(s: bollard::models::Service) -> ServiceInfo {
+    let spec = s.spec.unwrap_or_default();
+    let replicas = spec.mode.and_then(|m| m.replicated).and_then(|r| r.replicas).unwrap_or(0);
+    ServiceInfo {
+        id: s.id.unwrap_or_default(),
+        name: spec.name.unwrap_or_default(),
+        replicas: u32::try_from(replicas).unwrap_or(0),
+        labels: spec.labels.unwrap_or_default(),
+    }
+}
+
+fn task_info(t: bollard::models::Task) -> TaskInfo {
+    let status = t.status.unwrap_or_default();
+    let mut ports: Vec<PublishedPort> = status
+        .port_status
+        .and_then(|p| p.ports)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            Some(PublishedPort {
+                container_port: u16::try_from(p.target_port?).ok()?,
+                protocol: p.protocol.map(|x| x.to_string()).filter(|x| !x.is_empty()).unwrap_or_else(|| "tcp".into()),
+                host_ip: String::new(),
+                host_port: u16::try_from(p.published_port?).ok()?,
+            })
+        })
+        .collect();
+    // An engine listening on IPv4 and IPv6 reports a port twice.
+    ports.sort_by_key(|p| (p.container_port, p.host_port));
+    ports.dedup_by_key(|p| (p.container_port, p.host_port, p.protocol.clone()));
+    let word = |s: Option<bollard::models::TaskState>| s.map(|s| s.to_string()).unwrap_or_default();
+    TaskInfo {
+        id: t.id.unwrap_or_default(),
+        slot: t.slot.unwrap_or_default(),
+        state: word(status.state),
+        desired: word(t.desired_state),
+        error: status.err.filter(|e| !e.is_empty()),
+        container_id: status.container_status.and_then(|c| c.container_id).filter(|c| !c.is_empty()),
+        node_id: t.node_id,
+        ports,
+    }
 }
 
 fn container_info(c: bollard::models::ContainerInspectResponse) -> ContainerInfo {
@@ -239,33 +400,13 @@ impl ContainerHost for BollardHost {
                 host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
             });
         }
-        let mounts = spec
-            .mounts
-            .iter()
-            .map(|m| match m {
-                MountSpec::Volume { name, target, read_only } => Mount {
-                    typ: Some(MountType::VOLUME),
-                    source: Some(name.clone()),
-                    target: Some(target.clone()),
-                    read_only: Some(*read_only),
-                    ..Default::default()
-                },
-                MountSpec::Bind { source, target, read_only } => Mount {
-                    typ: Some(MountType::BIND),
-                    source: Some(source.clone()),
-                    target: Some(target.clone()),
-                    read_only: Some(*read_only),
-                    ..Default::default()
-                },
-            })
-            .collect();
+        let mounts = mounts_of(spec, None);
         let restart = match spec.restart {
             super::RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
             super::RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
             super::RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
             super::RestartPolicy::No => RestartPolicyNameEnum::NO,
         };
-        let seconds = |s: u32| i64::from(s) * 1_000_000_000;
         let host_config = HostConfig {
             port_bindings: Some(bindings),
             mounts: Some(mounts),
@@ -315,14 +456,7 @@ impl ContainerHost for BollardHost {
             attach_stdin: Some(spec.stdin_open),
             working_dir: spec.working_dir.clone(),
             user: spec.user.clone(),
-            healthcheck: spec.health.as_ref().map(|h| HealthConfig {
-                test: Some([vec!["CMD".to_string()], h.cmd.clone()].concat()),
-                interval: Some(seconds(h.interval_s)),
-                timeout: Some(seconds(h.timeout_s)),
-                retries: Some(i64::from(h.retries)),
-                start_period: Some(seconds(h.start_period_s)),
-                start_interval: None,
-            }),
+            healthcheck: health_of(spec),
             host_config: Some(host_config),
             networking_config,
             ..Default::default()
@@ -413,18 +547,8 @@ impl ContainerHost for BollardHost {
     }
 
     fn logs(&self, id: &str, options: &LogOptions) -> OutputChunks {
-        let tail = options.tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into());
-        let since = options.since.unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32;
-        let query = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .follow(options.follow)
-            .timestamps(options.timestamps)
-            .tail(&tail)
-            .since(since)
-            .build();
         let host = self.clone_for_errors();
-        Box::pin(self.docker.logs(id, Some(query)).map(move |item| item.map(chunk).map_err(|e| host.map_err("logs", e))))
+        Box::pin(self.docker.logs(id, Some(log_query(options))).map(move |item| item.map(chunk).map_err(|e| host.map_err("logs", e))))
     }
 
     async fn stats(&self, id: &str) -> Result<StatsSample, DockerError> {
@@ -477,6 +601,115 @@ impl ContainerHost for BollardHost {
         let info = self.docker.inspect_exec(exec_id).await.map_err(|e| self.map_err("inspect exec", e))?;
         Ok(if info.running.unwrap_or(false) { None } else { info.exit_code })
     }
+
+    async fn swarm(&self) -> Result<SwarmState, DockerError> {
+        let info = self.docker.info().await.map_err(|e| self.map_err("info", e))?;
+        let swarm = info.swarm.unwrap_or_default();
+        let local_state = swarm.local_node_state.map(|s| s.to_string()).unwrap_or_default();
+        Ok(SwarmState {
+            manager: swarm.control_available.unwrap_or(false) && local_state == "active",
+            nodes: swarm.nodes.unwrap_or(0),
+            local_state,
+        })
+    }
+
+    async fn ensure_overlay_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError> {
+        let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let options = ListNetworksOptionsBuilder::default().filters(&label_filters(&selector)).build();
+        let mut found = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
+        found.retain(|n| n.name.as_deref() == Some(name));
+        found.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        if let Some(id) = found.into_iter().find_map(|n| n.id) {
+            return Ok(id);
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            labels: Some(labels.iter().cloned().collect()),
+            ..Default::default()
+        };
+        let created = self.docker.create_network(request).await.map_err(|e| self.map_err("create network", e))?;
+        Ok(created.id)
+    }
+
+    async fn create_service(&self, spec: &ServiceSpec) -> Result<String, DockerError> {
+        let created = self.docker.create_service(service_spec(spec), None).await.map_err(|e| self.map_err("create service", e))?;
+        Ok(created.id.unwrap_or_default())
+    }
+
+    async fn inspect_service(&self, name_or_id: &str) -> Result<Option<ServiceInfo>, DockerError> {
+        match self.docker.inspect_service(name_or_id, None).await {
+            Ok(s) => Ok(Some(service_info(s))),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(self.map_err("inspect service", e)),
+        }
+    }
+
+    async fn list_services(&self, labels: &[String]) -> Result<Vec<ServiceInfo>, DockerError> {
+        let options = ListServicesOptionsBuilder::default().filters(&label_filters(labels)).build();
+        let list = self.docker.list_services(Some(options)).await.map_err(|e| self.map_err("list services", e))?;
+        Ok(list.into_iter().map(service_info).collect())
+    }
+
+    async fn set_service_replicas(&self, id: &str, replicas: u32) -> Result<(), DockerError> {
+        // The update names the version it read: a service changed in between is read again.
+        for _ in 0..5 {
+            let current = self.docker.inspect_service(id, None).await.map_err(|e| self.map_err("inspect service", e))?;
+            let version = current.version.and_then(|v| v.index).unwrap_or(0);
+            let mut spec = current.spec.unwrap_or_default();
+            spec.mode = Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated { replicas: Some(i64::from(replicas)) }),
+                ..Default::default()
+            });
+            let options = UpdateServiceOptionsBuilder::default().version(i32::try_from(version).unwrap_or(i32::MAX)).build();
+            match self.docker.update_service(id, spec, options, None).await {
+                Ok(_) => return Ok(()),
+                Err(BollardError::DockerResponseServerError { message, .. }) if message.contains("out of sequence") => continue,
+                Err(e) => return Err(self.map_err("update service", e)),
+            }
+        }
+        Err(DockerError::Conflict {
+            endpoint: self.endpoint.to_string(),
+            message: format!("service {id} kept changing while it was scaled"),
+        })
+    }
+
+    async fn remove_service(&self, id: &str) -> Result<(), DockerError> {
+        match self.docker.delete_service(id).await {
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(self.map_err("remove service", e)),
+        }
+    }
+
+    async fn service_tasks(&self, service_id: &str) -> Result<Vec<TaskInfo>, DockerError> {
+        let filters = HashMap::from([("service".to_string(), vec![service_id.to_string()])]);
+        let options = ListTasksOptionsBuilder::default().filters(&filters).build();
+        let list = self.docker.list_tasks(Some(options)).await.map_err(|e| self.map_err("list tasks", e))?;
+        Ok(list.into_iter().map(task_info).collect())
+    }
+
+    fn service_logs(&self, id: &str, options: &LogOptions) -> OutputChunks {
+        let host = self.clone_for_errors();
+        Box::pin(
+            self.docker
+                .service_logs(id, Some(log_query(options)))
+                .map(move |item| item.map(chunk).map_err(|e| host.map_err("service logs", e))),
+        )
+    }
+}
+
+fn log_query(options: &LogOptions) -> bollard::query_parameters::LogsOptions {
+    let tail = options.tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into());
+    let since = options.since.unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32;
+    LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .follow(options.follow)
+        .timestamps(options.timestamps)
+        .tail(&tail)
+        .since(since)
+        .build()
 }
 
 /// What error mapping needs of a host, for streams that outlive the borrow of `self`.

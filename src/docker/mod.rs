@@ -195,6 +195,56 @@ pub struct ContainerInfo {
     pub labels: std::collections::HashMap<String, String>,
 }
 
+/// A Swarm service to create: its tasks' container (`ContainerSpec`, whose `name`,
+/// `restart` and per-replica port rules do not apply), how many, where, and how reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub container: ContainerSpec,
+    pub replicas: u32,
+    /// Swarm placement constraints, as `node.labels.zone==a`.
+    pub constraints: Vec<String>,
+    /// The overlay network its tasks join, and the names others reach it by there.
+    pub network: Option<(String, Vec<String>)>,
+}
+
+/// What the engine says of its part in a Swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmState {
+    /// The engine is a manager of an active swarm: services can be made through it.
+    pub manager: bool,
+    pub nodes: i64,
+    /// The engine's own word for its state (`inactive`, `active`, `pending`, `error`, `locked`).
+    pub local_state: String,
+}
+
+/// What Wharf reads back of a Swarm service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInfo {
+    pub id: String,
+    pub name: String,
+    /// Replicas wanted.
+    pub replicas: u32,
+    pub labels: std::collections::HashMap<String, String>,
+}
+
+/// One task of a Swarm service: a replica in a slot, as Swarm last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    pub id: String,
+    pub slot: i64,
+    /// new, pending, assigned, preparing, starting, running, complete, shutdown, failed, rejected, ...
+    pub state: String,
+    /// What Swarm wants of it: running, or shutdown once replaced or scaled away.
+    pub desired: String,
+    /// Why it failed or was rejected, as Swarm words it.
+    pub error: Option<String>,
+    pub container_id: Option<String>,
+    pub node_id: Option<String>,
+    /// Host-mode published ports, on the node it runs on.
+    pub ports: Vec<PublishedPort>,
+}
+
 /// A change the engine reports about a Wharf container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerEvent {
@@ -308,6 +358,27 @@ pub trait ContainerHost: Send + Sync {
     async fn resize_exec(&self, exec_id: &str, cols: u16, rows: u16) -> Result<(), DockerError>;
     /// The exit code of a finished exec; `None` while it runs.
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, DockerError>;
+
+    // ----- Swarm (a host of kind `swarm` is a manager's endpoint) -----
+    /// Whether the engine is a Swarm manager, and the cluster's size.
+    async fn swarm(&self) -> Result<SwarmState, DockerError>;
+    /// Creates an attachable overlay network unless one of that name carrying every one of
+    /// `labels` exists; returns its id.
+    async fn ensure_overlay_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
+    /// Creates a service; `DockerError::Conflict` when one of that name exists.
+    async fn create_service(&self, spec: &ServiceSpec) -> Result<String, DockerError>;
+    /// `None` when there is no such service.
+    async fn inspect_service(&self, name_or_id: &str) -> Result<Option<ServiceInfo>, DockerError>;
+    /// Services carrying every one of `labels` (`key=value`).
+    async fn list_services(&self, labels: &[String]) -> Result<Vec<ServiceInfo>, DockerError>;
+    /// Sets the replicas a service wants (Swarm starts or stops tasks to match).
+    async fn set_service_replicas(&self, id: &str, replicas: u32) -> Result<(), DockerError>;
+    /// A missing one is not an error.
+    async fn remove_service(&self, id: &str) -> Result<(), DockerError>;
+    /// The tasks of a service, Swarm's history of them included (newest first per slot).
+    async fn service_tasks(&self, service_id: &str) -> Result<Vec<TaskInfo>, DockerError>;
+    /// A service's logs, every task's, as the engine frames them.
+    fn service_logs(&self, id: &str, options: &LogOptions) -> OutputChunks;
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ pub mod names {
     pub fn container(deployment: &str, component: &str, replica: u32) -> String {
         format!("wharf-{deployment}-{component}-{replica}")
     }
+    /// A component's Swarm service (its tasks' containers are named by Swarm).
+    pub fn service(deployment: &str, component: &str) -> String {
+        format!("wharf-{deployment}-{component}")
+    }
 }
 
 /// A container port published on its host, and the address users reach it at.

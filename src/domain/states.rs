@@ -426,6 +426,8 @@ wire_enum! {
         Container = "container", "container", Idle;
         Network = "network", "network", Idle;
         Volume = "volume", "volume", Idle;
+        /// A Swarm service: one per component on a Swarm host, its tasks the replicas.
+        Service = "service", "service", Idle;
     }
 }
 
@@ -481,6 +483,50 @@ pub fn observed(containers: &[ResourceStatus]) -> (DeploymentStatus, Option<Stri
         (DeploymentStatus::Running, None)
     } else {
         (DeploymentStatus::Stopped, None)
+    }
+}
+
+/// A Swarm service as the inventory saw it: its component, the tasks running and the replicas
+/// wanted (`None` when the service is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTally {
+    pub component: String,
+    pub running: u32,
+    pub desired: Option<u32>,
+}
+
+impl ServiceTally {
+    /// The service's row status: running when every wanted task runs, stopped when none is
+    /// wanted, missing when the service is gone, restarting while Swarm brings tasks back.
+    pub fn status(&self) -> ResourceStatus {
+        match self.desired {
+            None => ResourceStatus::Missing,
+            Some(0) => ResourceStatus::Stopped,
+            Some(d) if self.running >= d => ResourceStatus::Running,
+            Some(_) => ResourceStatus::Restarting,
+        }
+    }
+}
+
+/// What the inventory concludes from a deployment's Swarm services: running when each runs
+/// all its wanted tasks, stopped when none wants any, drifted otherwise — a service removed
+/// outside Wharf, or tasks Swarm is (re)starting — with the reason, service by service.
+pub fn observed_services(services: &[ServiceTally]) -> (DeploymentStatus, Option<String>) {
+    let mut why = Vec::new();
+    for s in services {
+        match s.desired {
+            None => why.push(format!("service `{}` was removed outside Wharf", s.component)),
+            Some(d) if s.running < d => why.push(format!("`{}` runs {} of {d} tasks", s.component, s.running)),
+            Some(_) => {}
+        }
+    }
+    if !why.is_empty() {
+        return (DeploymentStatus::Drifted, Some(why.join("; ")));
+    }
+    if !services.is_empty() && services.iter().all(|s| s.desired == Some(0)) {
+        (DeploymentStatus::Stopped, None)
+    } else {
+        (DeploymentStatus::Running, None)
     }
 }
 
@@ -550,6 +596,16 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// What a registered host is: one Docker Engine, where Wharf makes containers itself, or a
+    /// Docker Swarm cluster's manager, where each component becomes a service that Swarm places
+    /// and reschedules.
+    pub enum HostKind ("host kind") {
+        Engine = "engine", "Docker Engine", Idle;
+        Swarm = "swarm", "Docker Swarm", Idle;
+    }
+}
+
+wire_enum! {
     /// A host's health, from its last check.
     pub enum HostStatus ("host status") {
         Up = "up", "up", Ok;
@@ -591,6 +647,25 @@ impl TokenStatus {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn swarm_services_observed() {
+        let t = |component: &str, running: u32, desired: Option<u32>| ServiceTally { component: component.into(), running, desired };
+        assert_eq!(observed_services(&[t("db", 1, Some(1)), t("web", 3, Some(3))]), (DeploymentStatus::Running, None));
+        assert_eq!(observed_services(&[t("db", 0, Some(0)), t("web", 0, Some(0))]), (DeploymentStatus::Stopped, None));
+        // A task Swarm is replacing, and a service removed outside Wharf: drifted, with both reasons.
+        let (status, why) = observed_services(&[t("db", 0, None), t("web", 1, Some(3))]);
+        assert_eq!(status, DeploymentStatus::Drifted);
+        assert_eq!(why.as_deref(), Some("service `db` was removed outside Wharf; `web` runs 1 of 3 tasks"));
+        // One component stopped on purpose (a stop of one component) is not drift.
+        assert_eq!(observed_services(&[t("db", 1, Some(1)), t("web", 0, Some(0))]), (DeploymentStatus::Running, None));
+        assert_eq!(t("web", 1, Some(3)).status(), ResourceStatus::Restarting);
+        assert_eq!(t("web", 0, None).status(), ResourceStatus::Missing);
+        assert_eq!(t("web", 0, Some(0)).status(), ResourceStatus::Stopped);
+        assert_eq!(t("web", 2, Some(2)).status(), ResourceStatus::Running);
+        assert_eq!("swarm".parse::<HostKind>().ok(), Some(HostKind::Swarm));
+        assert!("kubernetes".parse::<HostKind>().is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -15,7 +15,7 @@ use crate::domain::blueprint::InputValue;
 use crate::domain::blueprint::inputs::InputValues;
 use crate::domain::blueprint::resolve::{self, DeploymentRef, ResolvedComponent};
 use crate::domain::deployment::names;
-use crate::domain::states::{self, DeploymentEvent, DeploymentStatus, JobKind, ResourceKind, ResourceStatus};
+use crate::domain::states::{self, DeploymentEvent, DeploymentStatus, HostKind, JobKind, ResourceKind, ResourceStatus};
 use crate::store::entities::{deployment, host, request, resource};
 
 /// What a job works with: the deployment, its host and a connection to it, its resolved spec
@@ -96,8 +96,27 @@ impl Engine {
         if chosen.is_empty() {
             return Err(fail(format!("the deployment has no component `{}`", only.unwrap_or_default())));
         }
-        let of = |c: &ResolvedComponent| s.containers.iter().filter(|r| r.component == c.name).collect::<Vec<_>>();
         let kind = ctx.job.kind;
+        if s.h.kind == HostKind::Swarm {
+            // A service stops with its replicas at 0, and starts with them back at the count
+            // the deployment's inputs say.
+            if matches!(kind, JobKind::Stop | JobKind::Restart) {
+                for c in chosen.iter().rev() {
+                    ctx.progress(&format!("stopping {}", c.name)).await;
+                    self.still_works_on(ctx).await?;
+                    self.set_tasks(ctx, &s.d, &s.h, s.conn.as_ref(), c, 0).await?;
+                }
+            }
+            if matches!(kind, JobKind::Start | JobKind::Restart) {
+                for c in &chosen {
+                    ctx.progress(&format!("starting {}", c.name)).await;
+                    self.still_works_on(ctx).await?;
+                    self.set_tasks(ctx, &s.d, &s.h, s.conn.as_ref(), c, c.replicas).await?;
+                }
+            }
+            return self.settle(ctx, &s.d).await;
+        }
+        let of = |c: &ResolvedComponent| s.containers.iter().filter(|r| r.component == c.name).collect::<Vec<_>>();
         if matches!(kind, JobKind::Stop | JobKind::Restart) {
             let stop_timeout = i32::try_from(self.inner.settings.stop_timeout_secs).unwrap_or(i32::MAX);
             for c in chosen.iter().rev() {
@@ -174,7 +193,15 @@ impl Engine {
         let network = s.network.clone();
         let has_network = s.spec.iter().any(|c| !c.host_network);
         let bind_ip = s.h.bind_ip().map(|ip| ip.to_string());
-        for c in &s.spec {
+        for c in s.spec.iter().filter(|_| s.h.kind == HostKind::Swarm) {
+            // A stopped service stays stopped: its count is what a start brings back.
+            let rows = self.service_rows(ctx, &s.d.id).await?;
+            let stopped = rows.iter().any(|r| r.component == c.name && r.status == ResourceStatus::Stopped);
+            ctx.progress(&format!("scaling {} to {}", c.name, c.replicas)).await;
+            self.still_works_on(ctx).await?;
+            self.set_tasks(ctx, &s.d, &s.h, s.conn.as_ref(), c, if stopped { 0 } else { c.replicas }).await?;
+        }
+        for c in s.spec.iter().filter(|_| s.h.kind == HostKind::Engine) {
             let want = c.replicas;
             ctx.progress(&format!("scaling {} to {want}", c.name)).await;
             for r in 0..want {
@@ -242,15 +269,16 @@ impl Engine {
         if now.status == DeploymentStatus::Expired {
             return Ok(());
         }
-        let statuses: Vec<ResourceStatus> = resource::Entity::find()
+        let rows = resource::Entity::find()
             .filter(resource::Column::DeploymentId.eq(&d.id))
-            .filter(resource::Column::Kind.eq(ResourceKind::Container))
+            .filter(resource::Column::Kind.is_in([ResourceKind::Container, ResourceKind::Service]))
             .all(ctx.db())
-            .await?
-            .into_iter()
-            .map(|r| r.status)
-            .collect();
-        let (status, reason) = states::observed(&statuses);
+            .await?;
+        let (status, reason) = if rows.iter().any(|r| r.kind == ResourceKind::Service) {
+            states::observed_services(&rows.iter().map(super::swarm::recorded).collect::<Vec<_>>())
+        } else {
+            states::observed(&rows.iter().map(|r| r.status).collect::<Vec<_>>())
+        };
         ctx.advance(DeploymentEvent::Observed(status), reason, None).await?;
         Ok(())
     }

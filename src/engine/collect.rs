@@ -14,12 +14,14 @@ use tokio::time::Instant;
 use super::Engine;
 use super::queue;
 use crate::docker::{ContainerHost, labels};
-use crate::domain::states::{DeploymentStatus, HostStatus};
+use crate::domain::states::{DeploymentStatus, HostKind, HostStatus};
 use crate::store::audit;
 use crate::store::entities::{deployment, host};
 
 #[derive(Debug, Default)]
 struct Found {
+    /// Swarm services (removed first: Swarm would start their tasks again).
+    services: Vec<String>,
     containers: Vec<String>,
     networks: Vec<String>,
     volumes: Vec<String>,
@@ -45,7 +47,7 @@ async fn pass(engine: &Engine, first_seen: &mut HashMap<(i64, String), Instant>)
             continue;
         }
         let Ok(conn) = engine.pool().get(&h).await else { continue };
-        let Ok(found) = managed(conn.as_ref(), &engine.inner.instance).await else { continue };
+        let Ok(found) = managed(conn.as_ref(), &engine.inner.instance, h.kind == HostKind::Swarm).await else { continue };
         for (dep, objects) in found {
             let owned = match deployment::Entity::find_by_id(dep.clone()).one(db).await? {
                 None => false,
@@ -71,7 +73,7 @@ async fn pass(engine: &Engine, first_seen: &mut HashMap<(i64, String), Instant>)
                 audit::SYSTEM,
                 "orphans.collect",
                 &format!("host:{}", h.name),
-                json!({"deployment": dep, "containers": objects.containers, "networks": objects.networks, "volumes": objects.volumes, "complete": removed}),
+                json!({"deployment": dep, "services": objects.services, "containers": objects.containers, "networks": objects.networks, "volumes": objects.volumes, "complete": removed}),
             )
             .await?;
         }
@@ -81,12 +83,19 @@ async fn pass(engine: &Engine, first_seen: &mut HashMap<(i64, String), Instant>)
 }
 
 /// Wharf's objects on a host by deployment, pools left out.
-async fn managed(conn: &dyn ContainerHost, instance: &str) -> Result<BTreeMap<String, Found>, crate::docker::DockerError> {
+async fn managed(conn: &dyn ContainerHost, instance: &str, swarm: bool) -> Result<BTreeMap<String, Found>, crate::docker::DockerError> {
     let selector = vec![format!("{}=true", labels::MANAGED), format!("{}={instance}", labels::INSTANCE)];
     let mut out: BTreeMap<String, Found> = BTreeMap::new();
     let owner = |l: &std::collections::HashMap<String, String>| {
         if l.contains_key(labels::POOL) { None } else { l.get(labels::DEPLOYMENT).cloned() }
     };
+    if swarm {
+        for s in conn.list_services(&selector).await? {
+            if let Some(dep) = owner(&s.labels) {
+                out.entry(dep).or_default().services.push(s.id);
+            }
+        }
+    }
     for c in conn.list_containers(&selector).await? {
         if let Some(dep) = owner(&c.labels) {
             out.entry(dep).or_default().containers.push(c.id);
@@ -108,6 +117,9 @@ async fn managed(conn: &dyn ContainerHost, instance: &str) -> Result<BTreeMap<St
 /// Removes what was found; `true` when all of it went.
 async fn remove(conn: &dyn ContainerHost, found: &Found) -> bool {
     let mut ok = true;
+    for s in &found.services {
+        ok &= conn.remove_service(s).await.is_ok();
+    }
     for c in &found.containers {
         ok &= conn.remove_container(c).await.is_ok();
     }

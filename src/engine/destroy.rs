@@ -8,7 +8,7 @@ use super::Engine;
 use super::job::{Ctx, StepError, fail};
 use crate::docker::labels;
 use crate::domain::states::DeploymentEvent;
-use crate::domain::states::ResourceKind;
+use crate::domain::states::{HostKind, ResourceKind};
 use crate::failpoint;
 use crate::store::entities::{deployment, host, resource};
 
@@ -53,12 +53,18 @@ impl Engine {
             let h = host::Entity::find_by_id(host_id).one(db).await?.ok_or_else(|| fail("the deployment's host was removed"))?;
             let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
             let selector = vec![format!("{}={dep_id}", labels::DEPLOYMENT)];
+            let swarm = h.kind == HostKind::Swarm;
+            if swarm {
+                self.remove_services(ctx, conn.as_ref(), &selector).await?;
+            }
             for c in ctx.docker("list containers", conn.list_containers(&selector)).await? {
                 ctx.docker("remove container", conn.remove_container(&c.id)).await?;
             }
             failpoint!("destroy.containers_removed", StepError::from);
             for n in ctx.docker("list networks", conn.list_networks(&selector)).await? {
-                ctx.docker("remove network", conn.remove_network(&n.id)).await?;
+                // A Swarm network is released by its tasks a moment after they stop.
+                let id = n.id.clone();
+                until_released(ctx, swarm, "remove network", || conn.remove_network(&id)).await?;
             }
             let claimed = resource::Entity::find()
                 .filter(resource::Column::DeploymentId.eq(dep_id))
@@ -70,7 +76,8 @@ impl Engine {
             }
             failpoint!("destroy.networks_removed", StepError::from);
             for v in ctx.docker("list volumes", conn.list_volumes(&selector)).await? {
-                ctx.docker("remove volume", conn.remove_volume(&v.id)).await?;
+                let id = v.id.clone();
+                until_released(ctx, swarm, "remove volume", || conn.remove_volume(&id)).await?;
             }
             failpoint!("destroy.volumes_removed", StepError::from);
         }
@@ -80,4 +87,30 @@ impl Engine {
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// A removal, tried again for a while on a swarm while the engine says the object is still in
+/// use (its tasks' containers let go of it a moment after they are removed).
+async fn until_released<F, Fut>(ctx: &Ctx, swarm: bool, what: &str, call: F) -> Result<(), StepError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::docker::DockerError>>,
+{
+    let mut tries = if swarm { 40 } else { 1 };
+    loop {
+        tries -= 1;
+        match ctx.docker_answer(what, call()).await? {
+            Ok(()) => return Ok(()),
+            Err(e) if tries > 0 && in_use(&e) => {
+                ctx.still_ours()?;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn in_use(e: &crate::docker::DockerError) -> bool {
+    let m = e.to_string().to_ascii_lowercase();
+    m.contains("in use") || m.contains("active endpoints")
 }

@@ -8,7 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use serde_json::json;
 
 use super::Engine;
-use crate::domain::states::{HostStatus, ResourceKind};
+use crate::domain::states::{HostKind, HostStatus, ResourceKind};
 use crate::store::audit;
 use crate::store::entities::{host, resource};
 
@@ -31,7 +31,20 @@ pub async fn check(engine: &Engine, h: host::Model) {
     let db = &engine.inner.db;
     let result = tokio::time::timeout(CHECK_TIMEOUT, async {
         let conn = engine.pool().get(&h).await?;
-        conn.info().await
+        let info = conn.info().await?;
+        // A swarm host must still be a manager: a demoted node or a swarm left cannot take
+        // services.
+        if h.kind == HostKind::Swarm {
+            let swarm = conn.swarm().await?;
+            if !swarm.manager {
+                return Err(crate::docker::DockerError::Engine {
+                    endpoint: h.endpoint.clone(),
+                    operation: "swarm",
+                    message: format!("the engine is no longer a Swarm manager (its swarm state: {})", swarm.local_state),
+                });
+            }
+        }
+        Ok(info)
     })
     .await;
     let containers = resource::Entity::find()

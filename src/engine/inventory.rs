@@ -19,6 +19,9 @@ use crate::store::audit;
 use crate::store::deployments::Moved;
 use crate::store::entities::{deployment, host, resource};
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(30);
+/// On a swarm, tasks on other nodes send the manager no container events: its services are
+/// looked at this often instead.
+const SWARM_SYNC_EVERY: Duration = Duration::from_secs(3);
 
 /// Each host's container events, passed on as the inventory receives them, so that a step
 /// waiting for a container (to run, to be healthy) wakes when the engine says it changed
@@ -103,8 +106,9 @@ async fn follow(engine: Engine, host_id: i64) {
         });
         sync_host(&engine, host_id, conn.as_ref()).await;
         let mut last_sync = tokio::time::Instant::now();
+        let every = if h.kind == crate::domain::states::HostKind::Swarm { SWARM_SYNC_EVERY } else { FULL_SYNC_EVERY };
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            match tokio::time::timeout(every.min(Duration::from_secs(5)), rx.recv()).await {
                 Ok(Some(Ok(ev))) => {
                     if let Some(dep) = ev.deployment {
                         refresh(&engine, &dep, conn.as_ref()).await;
@@ -113,7 +117,7 @@ async fn follow(engine: Engine, host_id: i64) {
                 Ok(Some(Err(_))) | Ok(None) => break,
                 Err(_) => {}
             }
-            if last_sync.elapsed() > FULL_SYNC_EVERY {
+            if last_sync.elapsed() > every {
                 sync_host(&engine, host_id, conn.as_ref()).await;
                 last_sync = tokio::time::Instant::now();
             }
@@ -154,30 +158,21 @@ pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerH
     if !(d.status.is_settled() || expired) || super::queue::has_open_job(db, deployment_id).await.unwrap_or(true) {
         return;
     }
-    let Ok(containers) = resource::Entity::find()
+    let Ok(rows) = resource::Entity::find()
         .filter(resource::Column::DeploymentId.eq(deployment_id))
-        .filter(resource::Column::Kind.eq(ResourceKind::Container))
+        .filter(resource::Column::Kind.is_in([ResourceKind::Container, ResourceKind::Service]))
         .all(db)
         .await
     else {
         return;
     };
-    let mut seen = Vec::with_capacity(containers.len());
-    for r in containers {
-        let state = match conn.inspect_container(r.docker_id.as_deref().unwrap_or(&r.name)).await {
-            Ok(Some(info)) => ResourceStatus::of_engine_state(&info.state, info.running),
-            Ok(None) => ResourceStatus::Missing,
-            Err(_) => return, // the host is unreachable: health checks say so; keep what we know
-        };
-        seen.push(state);
-        if r.status != state {
-            let mut a: resource::ActiveModel = r.into();
-            a.status = Set(state);
-            a.updated_at = Set(Utc::now());
-            let _ = a.update(db).await;
-        }
-    }
-    let (status, reason) = states::observed(&seen);
+    let observed = if rows.iter().any(|r| r.kind == ResourceKind::Service) {
+        services_seen(engine, &d, conn, rows).await
+    } else {
+        containers_seen(engine, conn, rows).await
+    };
+    // The host is unreachable: health checks say so; keep what we know.
+    let Some((status, reason)) = observed else { return };
     if expired || (status == d.status && reason == d.error) {
         return;
     }
@@ -203,4 +198,62 @@ pub async fn refresh(engine: &Engine, deployment_id: &str, conn: &dyn ContainerH
         Ok(_) => {}
         Err(e) => tracing::warn!(deployment = %deployment_id, error = %e, "cannot record the deployment's state"),
     }
+}
+
+/// Each container's state from the engine, recorded; what the deployment is then.
+async fn containers_seen(
+    engine: &Engine,
+    conn: &dyn ContainerHost,
+    containers: Vec<resource::Model>,
+) -> Option<(DeploymentStatus, Option<String>)> {
+    let db = &engine.inner.db;
+    let mut seen = Vec::with_capacity(containers.len());
+    for r in containers {
+        let state = match conn.inspect_container(r.docker_id.as_deref().unwrap_or(&r.name)).await {
+            Ok(Some(info)) => ResourceStatus::of_engine_state(&info.state, info.running),
+            Ok(None) => ResourceStatus::Missing,
+            Err(_) => return None,
+        };
+        seen.push(state);
+        if r.status != state {
+            let mut a: resource::ActiveModel = r.into();
+            a.status = Set(state);
+            a.updated_at = Set(Utc::now());
+            let _ = a.update(db).await;
+        }
+    }
+    Some(states::observed(&seen))
+}
+
+/// Each Swarm service's running and wanted tasks, recorded (with the ports its first task
+/// publishes: a rescheduled task may publish others); what the deployment is then.
+async fn services_seen(
+    engine: &Engine,
+    d: &deployment::Model,
+    conn: &dyn ContainerHost,
+    rows: Vec<resource::Model>,
+) -> Option<(DeploymentStatus, Option<String>)> {
+    let db = &engine.inner.db;
+    let h = host::Entity::find_by_id(d.host_id?).one(db).await.ok()??;
+    let services: Vec<resource::Model> = rows.into_iter().filter(|r| r.kind == ResourceKind::Service).collect();
+    let seen = super::swarm::tally(conn, &services).await?;
+    let mut tallies = Vec::with_capacity(seen.len());
+    for (r, tally, tasks) in seen {
+        let status = tally.status();
+        let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        let (desired, running) = (tally.desired.map(count), Some(count(tally.running)));
+        let ports = super::swarm::shown_ports(&tasks, &h);
+        let ports = if ports.is_empty() && status != ResourceStatus::Running { r.ports.0.clone() } else { ports };
+        if r.status != status || r.desired != desired || r.running != running || r.ports.0 != ports {
+            let mut a: resource::ActiveModel = r.into();
+            a.status = Set(status);
+            a.desired = Set(desired.or(Some(0)));
+            a.running = Set(running);
+            a.ports = Set(store::PublishedPorts(ports));
+            a.updated_at = Set(Utc::now());
+            let _ = a.update(db).await;
+        }
+        tallies.push(tally);
+    }
+    Some(states::observed_services(&tallies))
 }

@@ -14,6 +14,7 @@ mod provision;
 pub mod queue;
 mod reconcile;
 mod spec;
+mod swarm;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

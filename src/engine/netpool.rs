@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use super::Engine;
 use crate::docker::{ContainerHost, labels};
-use crate::domain::states::{DeploymentStatus, HostStatus};
+use crate::domain::states::{DeploymentStatus, HostKind, HostStatus};
 use crate::store::audit;
 use crate::store::entities::{deployment, host, pool_network};
 
@@ -107,7 +107,8 @@ async fn pass(engine: &Engine, first_seen: &mut HashMap<(i64, String), Instant>)
     let hosts_now = sea_orm::sea_query::Query::select().column(host::Column::Id).from(host::Entity).to_owned();
     pool_network::Entity::delete_many().filter(pool_network::Column::HostId.not_in_subquery(hosts_now)).exec(db).await?;
     let mut seen_now = Vec::new();
-    for h in host::Entity::find().all(db).await?.iter().filter(|h| h.status == HostStatus::Up) {
+    // A swarm's networks are overlay networks, made with the deployment: no pool there.
+    for h in host::Entity::find().all(db).await?.iter().filter(|h| h.status == HostStatus::Up && h.kind == HostKind::Engine) {
         let Ok(conn) = engine.pool().get(h).await else { continue };
         if let Err(e) = tend(engine, h, conn.as_ref(), first_seen, &mut seen_now).await {
             tracing::debug!(host = %h.name, error = %e, "network pool not tended");

@@ -17,7 +17,7 @@ use crate::docker::{ContainerHost, ContainerSpec, DockerError, labels};
 use crate::domain::blueprint::resolve::{self, DeploymentRef, OutputContext, ResolvedComponent, ResolvedVolume};
 use crate::domain::deployment::{PublishedPort, names};
 use crate::domain::placement::{self, Candidate};
-use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostStatus, ResourceKind, ResourceStatus};
+use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostKind, HostStatus, ResourceKind, ResourceStatus};
 use crate::failpoint;
 use crate::store::entities::{deployment, host, resource};
 use crate::store::{PublishedPorts, StringMap};
@@ -107,8 +107,12 @@ impl Engine {
         failpoint!("provision.placed", StepError::from);
         ctx.still_ours()?;
         check_host_ports(&spec, &h)?;
-        let bind_ip = h.bind_ip().map(|ip| ip.to_string());
         let conn = self.pool().get(&h).await.map_err(|e| fail(format!("host `{}`: {e}", h.name)))?;
+        if h.kind == HostKind::Swarm {
+            let published = self.provision_services(ctx, &d, &h, conn.as_ref(), &spec).await?;
+            return self.provisioned(ctx, &bp, &values, &dep, &h, &published).await;
+        }
+        let bind_ip = h.bind_ip().map(|ip| ip.to_string());
 
         let base_labels = vec![
             (labels::MANAGED.to_string(), "true".to_string()),
@@ -196,8 +200,21 @@ impl Engine {
             }
         }
 
+        self.provisioned(ctx, &bp, &values, &dep, &h, &published).await
+    }
+
+    /// The outputs rendered, and the deployment running.
+    async fn provisioned(
+        &self,
+        ctx: &Ctx,
+        bp: &crate::domain::blueprint::Blueprint,
+        values: &crate::domain::blueprint::inputs::InputValues,
+        dep: &DeploymentRef,
+        h: &host::Model,
+        published: &BTreeMap<(String, u16), u16>,
+    ) -> Result<(), StepError> {
         let outputs =
-            resolve::render_outputs(&bp, &values, &OutputContext { host_address: &h.publish_address, deployment: &dep, ports: &published });
+            resolve::render_outputs(bp, values, &OutputContext { host_address: &h.publish_address, deployment: dep, ports: published });
         failpoint!("provision.before_running", StepError::from);
         ctx.advance(DeploymentEvent::Provisioned, None, Some(StringMap(outputs))).await?;
         Ok(())
@@ -241,7 +258,7 @@ impl Engine {
                 break;
             };
             let ready = ResourceStatus::Ready;
-            record_in(&txn, &d.id, ResourceKind::Network, "", 0, &n.name, Some(n.docker_id.clone()), h.id, ready, vec![]).await?;
+            record_in(&txn, &d.id, ResourceKind::Network, "", 0, &n.name, Some(n.docker_id.clone()), h.id, ready, vec![], None).await?;
             txn.commit().await?;
             if self.pool_network_there(ctx, conn, &n.name).await? {
                 return Ok(n.name);
@@ -474,7 +491,27 @@ pub(super) async fn record(
     ports: Vec<PublishedPort>,
 ) -> Result<(), StepError> {
     let txn = ctx.fenced().await?;
-    record_in(&txn, &ctx.job.deployment_id, kind, component, replica, name, docker_id, host_id, status, ports).await?;
+    record_in(&txn, &ctx.job.deployment_id, kind, component, replica, name, docker_id, host_id, status, ports, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Remembers a resource of a Swarm deployment (a service, with its wanted and running tasks;
+/// its network and volumes), fenced.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn record_tasks(
+    ctx: &Ctx,
+    kind: ResourceKind,
+    component: &str,
+    name: &str,
+    docker_id: Option<String>,
+    host_id: i64,
+    status: ResourceStatus,
+    ports: Vec<PublishedPort>,
+    tasks: Option<(u32, u32)>,
+) -> Result<(), StepError> {
+    let txn = ctx.fenced().await?;
+    record_in(&txn, &ctx.job.deployment_id, kind, component, 0, name, docker_id, host_id, status, ports, tasks).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -492,8 +529,12 @@ async fn record_in(
     host_id: i64,
     status: ResourceStatus,
     ports: Vec<PublishedPort>,
+    tasks: Option<(u32, u32)>,
 ) -> Result<(), sea_orm::DbErr> {
+    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     let row = resource::ActiveModel {
+        desired: sea_orm::Set(tasks.map(|(d, _)| count(d))),
+        running: sea_orm::Set(tasks.map(|(_, r)| count(r))),
         deployment_id: sea_orm::Set(deployment_id.to_string()),
         kind: sea_orm::Set(kind),
         component: sea_orm::Set(component.into()),
@@ -515,6 +556,8 @@ async fn record_in(
                     resource::Column::Ports,
                     resource::Column::UpdatedAt,
                     resource::Column::HostId,
+                    resource::Column::Desired,
+                    resource::Column::Running,
                 ])
                 .to_owned(),
         )

@@ -1,6 +1,6 @@
 //! One container shape from blueprint to engine: a resolved component's replica becomes the
 //! engine's `ContainerSpec` here, and nowhere else.
-use crate::docker::{ContainerSpec, MountSpec, PortBinding, labels};
+use crate::docker::{ContainerSpec, MountSpec, PortBinding, ServiceSpec, labels};
 use crate::domain::blueprint::resolve::{ResolvedComponent, ResolvedVolume};
 use crate::domain::deployment::names;
 
@@ -104,5 +104,127 @@ impl From<Replica<'_>> for ContainerSpec {
             pids_limit: c.pids,
             devices: c.devices.clone(),
         }
+    }
+}
+
+/// Component `component` of deployment `deployment` as a Swarm service on `network` (an
+/// attachable overlay network), placed by `selector` (the catalog item's host selector, as
+/// node label constraints).
+pub struct Service<'a> {
+    pub instance: &'a str,
+    pub deployment: &'a str,
+    pub component: &'a ResolvedComponent,
+    pub network: &'a str,
+    pub selector: &'a std::collections::BTreeMap<String, String>,
+}
+
+impl Service<'_> {
+    pub fn name(&self) -> String {
+        names::service(self.deployment, &self.component.name)
+    }
+
+    /// The service spec, or why Swarm cannot run the component: privileged containers, host
+    /// devices and the host's network are not offered by Swarm services (a blueprint that
+    /// needs them targets an engine host).
+    pub fn spec(&self) -> Result<ServiceSpec, String> {
+        let c = self.component;
+        let refuse =
+            |what: &str| Err(format!("component `{}` {what}, which Swarm services cannot do: deploy it on an engine host", c.name));
+        if c.privileged {
+            return refuse("is privileged");
+        }
+        if !c.devices.is_empty() {
+            return refuse("uses host devices");
+        }
+        if c.host_network {
+            return refuse("uses the host's network");
+        }
+        let replica = Replica {
+            instance: self.instance,
+            deployment: self.deployment,
+            component: c,
+            replica: 0,
+            network: Some(self.network),
+            bind_ip: None,
+        };
+        let mut container = ContainerSpec::from(replica);
+        // Tasks are Swarm's to number: no replica label, and every task may publish the fixed
+        // host port (on its own node).
+        container.labels.retain(|(k, _)| k != labels::REPLICA);
+        for (p, rp) in container.ports.iter_mut().zip(&c.ports) {
+            p.host_port = rp.host;
+        }
+        Ok(ServiceSpec {
+            name: self.name(),
+            container,
+            replicas: c.replicas,
+            constraints: self.selector.iter().map(|(k, v)| format!("node.labels.{k}=={v}")).collect(),
+            network: Some((self.network.to_string(), vec![c.name.clone()])),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::blueprint::resolve::{DeploymentRef, resolve};
+    use crate::domain::blueprint::{inputs, parse};
+
+    const SHOP: &str = r#"
+id: shop
+name: Shop
+version: 1
+components:
+  db:
+    image: busybox
+    volumes: [ { name: data, target: /data } ]
+    resources: { memory_mb: 64, cpus: 0.5 }
+  web:
+    image: busybox
+    ports: [ { container: 8080 }, { container: 9090, host: 30090 } ]
+    replicas: 2
+    depends_on: [db]
+"#;
+
+    fn components(source: &str) -> Vec<ResolvedComponent> {
+        let bp = parse(source).unwrap();
+        let values = inputs::validate(&bp, &serde_json::Map::new()).unwrap();
+        resolve(&bp, &values, &DeploymentRef { id: "d1".into(), name: "n".into() }).unwrap()
+    }
+
+    #[test]
+    fn a_component_becomes_a_service() {
+        let spec = components(SHOP);
+        let selector = std::collections::BTreeMap::from([("zone".to_string(), "a".to_string())]);
+        let web = spec.iter().find(|c| c.name == "web").unwrap();
+        let s = Service { instance: "i", deployment: "d1", component: web, network: "wharf-d1", selector: &selector }.spec().unwrap();
+        assert_eq!(s.name, "wharf-d1-web");
+        assert_eq!(s.replicas, 2);
+        assert_eq!(s.constraints, ["node.labels.zone==a"]);
+        assert_eq!(s.network, Some(("wharf-d1".to_string(), vec!["web".to_string()])));
+        // Tasks are Swarm's to number; each may publish the fixed port on its node; no bind address.
+        assert!(!s.container.labels.iter().any(|(k, _)| k == labels::REPLICA));
+        assert!(s.container.labels.contains(&(labels::COMPONENT.to_string(), "web".to_string())));
+        let ports: Vec<(u16, Option<u16>, Option<String>)> =
+            s.container.ports.iter().map(|p| (p.container_port, p.host_port, p.host_ip.clone())).collect();
+        assert_eq!(ports, [(8080, None, None), (9090, Some(30090), None)]);
+        let db = spec.iter().find(|c| c.name == "db").unwrap();
+        let s = Service { instance: "i", deployment: "d1", component: db, network: "wharf-d1", selector: &selector }.spec().unwrap();
+        assert_eq!((s.container.memory_mb, s.container.cpus), (Some(64), Some(0.5)));
+        assert!(matches!(&s.container.mounts[..], [MountSpec::Volume { name, .. }] if name == "wharf-d1-data"), "{:?}", s.container.mounts);
+    }
+
+    #[test]
+    fn what_swarm_cannot_run_is_refused_by_name() {
+        let mut spec = components(SHOP);
+        let selector = std::collections::BTreeMap::new();
+        let web = &mut spec[1];
+        web.privileged = true;
+        let why = Service { instance: "i", deployment: "d1", component: web, network: "n", selector: &selector }.spec().unwrap_err();
+        assert!(why.contains("`web` is privileged") && why.contains("engine host"), "{why}");
+        web.privileged = false;
+        web.host_network = true;
+        let why = Service { instance: "i", deployment: "d1", component: web, network: "n", selector: &selector }.spec().unwrap_err();
+        assert!(why.contains("host's network"), "{why}");
     }
 }

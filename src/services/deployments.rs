@@ -33,13 +33,24 @@ pub type PortView = PublishedPort;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResourceView {
+    /// `container`, or `service` on a Docker Swarm host (its tasks are the replicas).
+    pub kind: ResourceKind,
     pub component: String,
     pub replica: i32,
     pub name: String,
+    /// The container's id, or the Swarm service's.
     pub container_id: Option<String>,
     pub host: Option<String>,
     pub status: ResourceStatus,
     pub ports: Vec<PortView>,
+    /// A Swarm service's tasks: running, and the replicas wanted.
+    pub tasks: Option<TasksView>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TasksView {
+    pub running: i32,
+    pub desired: i32,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -254,11 +265,14 @@ pub async fn get(ctx: &Context, id: &str) -> ServiceResult<DeploymentView> {
         .map(|j| j.progress.unwrap_or_else(|| format!("{} queued", j.kind)));
     let mut resources: Vec<ResourceView> = resource::Entity::find()
         .filter(resource::Column::DeploymentId.eq(&d.id))
-        .filter(resource::Column::Kind.eq(ResourceKind::Container))
+        .filter(resource::Column::Kind.is_in([ResourceKind::Container, ResourceKind::Service]))
         .all(db)
         .await?
         .into_iter()
         .map(|r| ResourceView {
+            tasks: (r.kind == ResourceKind::Service)
+                .then(|| TasksView { running: r.running.unwrap_or(0), desired: r.desired.unwrap_or(0) }),
+            kind: r.kind,
             component: r.component,
             replica: r.replica,
             name: r.name,

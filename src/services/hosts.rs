@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{FieldError, ServiceError, ServiceResult, audit};
 use crate::docker::{BollardHost, ContainerHost, HostEndpoint, TlsMaterial};
 use crate::domain::Slug;
-use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostStatus, ResourceKind};
+use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostKind, HostStatus, ResourceKind};
 use crate::engine::pool::HostPool;
 use crate::store::StringMap;
 use crate::store::entities::{deployment, host, resource};
@@ -33,6 +33,8 @@ pub struct HostInput {
     pub bind_address: Option<String>,
     /// `MIN-MAX`: the range host ports taken from inputs must stay within.
     pub host_ports: Option<String>,
+    /// `engine` (the default) or `swarm`: a Swarm manager's endpoint.
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -47,6 +49,8 @@ pub struct HostView {
     pub id: i64,
     pub name: String,
     pub endpoint: String,
+    /// `engine`, or `swarm` (a Swarm manager: deployments become services there).
+    pub kind: HostKind,
     pub tls: bool,
     /// A plain `tcp://` endpoint without TLS: anyone on the network path can drive the engine.
     pub insecure: bool,
@@ -72,6 +76,7 @@ pub fn view(h: host::Model) -> HostView {
     let host_ports = h.host_ports().map(|r| format!("{}-{}", r.start(), r.end()));
     HostView {
         id: h.id,
+        kind: h.kind,
         tls: h.tls_key.is_some(),
         insecure: h.endpoint.starts_with("tcp://") && h.tls_key.is_none(),
         labels: h.labels.0,
@@ -185,6 +190,14 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
         },
         None => None,
     };
+    let kind = match input.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        None => HostKind::Engine,
+        Some(k) => k.parse::<HostKind>().unwrap_or_else(|_| {
+            errors
+                .push(FieldError::new("kind", format!("`{k}` is not a host kind: engine (one Docker Engine) or swarm (a Swarm manager)")));
+            HostKind::Engine
+        }),
+    };
     let Some(endpoint) = endpoint.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -195,11 +208,21 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
     if check_connection {
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
             let conn = BollardHost::connect_with(endpoint.clone(), input.tls.as_ref()).await?;
-            conn.info().await
+            let swarm = if kind == HostKind::Swarm { Some(conn.swarm().await?) } else { None };
+            conn.info().await.map(|i| (i, swarm))
         })
         .await;
         match connected {
-            Ok(Ok(i)) => info = Some(i),
+            Ok(Ok((_, Some(swarm)))) if !swarm.manager => {
+                return Err(ServiceError::invalid(
+                    "kind",
+                    format!(
+                        "the engine at {endpoint} is not a Swarm manager (its swarm state: {}): run `docker swarm init` there, or give a manager's endpoint",
+                        if swarm.local_state.is_empty() { "unknown" } else { &swarm.local_state }
+                    ),
+                ));
+            }
+            Ok(Ok((i, _))) => info = Some(i),
             Ok(Err(e)) => return Err(ServiceError::invalid("endpoint", format!("Wharf could not talk to the engine: {e}"))),
             Err(_) => {
                 return Err(ServiceError::invalid(
@@ -231,6 +254,7 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
         containers: Set(0),
         checked_at: Set(info.as_ref().map(|_| now)),
         created_at: Set(now),
+        kind: Set(kind),
         ..Default::default()
     }
     .insert(&txn)
@@ -240,7 +264,7 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
         actor,
         "host.create",
         &format!("host:{}", row.name),
-        json!({"endpoint": row.endpoint, "tls": row.tls_key.is_some(), "labels": row.labels, "max_containers": row.max_containers}),
+        json!({"endpoint": row.endpoint, "kind": row.kind.as_str(), "tls": row.tls_key.is_some(), "labels": row.labels, "max_containers": row.max_containers}),
     )
     .await?;
     txn.commit().await?;
@@ -288,7 +312,7 @@ pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: 
         let to = d.status.next(DeploymentEvent::HostRemoved).map_err(|e| ServiceError::Conflict(e.to_string()))?;
         let containers: Vec<String> = resource::Entity::find()
             .filter(resource::Column::DeploymentId.eq(&d.id))
-            .filter(resource::Column::Kind.eq(ResourceKind::Container))
+            .filter(resource::Column::Kind.is_in([ResourceKind::Container, ResourceKind::Service]))
             .all(&txn)
             .await?
             .into_iter()

@@ -163,7 +163,7 @@ async fn stop_again(ctx: &Context, d: &deployment::Model, now: DateTime<Utc>, ev
     let db = &ctx.db;
     let running = resource::Entity::find()
         .filter(resource::Column::DeploymentId.eq(&d.id))
-        .filter(resource::Column::Kind.eq(ResourceKind::Container))
+        .filter(resource::Column::Kind.is_in([ResourceKind::Container, ResourceKind::Service]))
         .filter(resource::Column::Status.is_in([ResourceStatus::Running, ResourceStatus::Restarting]))
         .count(db)
         .await?;

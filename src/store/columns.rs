@@ -9,8 +9,8 @@ use crate::domain::blueprint::inputs::StoredInputs;
 use crate::domain::deployment::PublishedPort;
 use crate::domain::policy::{Explain, Level, Scope};
 use crate::domain::states::{
-    Day2Action, Decision, DeploymentEventKind, DeploymentStatus, HostStatus, JobKind, JobStatus, OutboxStatus, RequestKind, RequestStatus,
-    ResourceKind, ResourceStatus, TimelineKind,
+    Day2Action, Decision, DeploymentEventKind, DeploymentStatus, HostKind, HostStatus, JobKind, JobStatus, OutboxStatus, RequestKind,
+    RequestStatus, ResourceKind, ResourceStatus, TimelineKind,
 };
 
 /// A `FromStr` + `as_str` enum stored as text.
@@ -79,6 +79,7 @@ text_column!(
     JobKind,
     JobStatus,
     HostStatus,
+    HostKind,
     OutboxStatus
 );
 

@@ -27,4 +27,5 @@ mod requests;
 mod roles;
 mod security;
 mod selfservice;
+mod swarm;
 mod tokens;

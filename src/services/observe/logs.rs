@@ -155,8 +155,15 @@ pub fn read(targets: Targets, q: &LogQuery, window: Window, admin: bool) -> LogR
     let filename = format!("{}-{}-{}.log", targets.deployment.name, what, Utc::now().format("%Y%m%dT%H%M%SZ"));
     let (tx, rx) = mpsc::channel(QUEUE);
     let options = LogOptions { tail: Some(window.tail), since: window.since, timestamps: true, follow: q.follow };
-    let sources: Vec<Lines> =
-        targets.containers.iter().map(|t| Lines::new(t.label(), targets.conn.logs(&t.docker_id, &options), q.timestamps, admin)).collect();
+    let sources: Vec<Lines> = targets
+        .containers
+        .iter()
+        .map(|t| {
+            let chunks =
+                if t.service { targets.conn.service_logs(&t.docker_id, &options) } else { targets.conn.logs(&t.docker_id, &options) };
+            Lines::new(t.label(), chunks, q.timestamps, admin)
+        })
+        .collect();
     let follow = q.follow;
     tokio::spawn(async move {
         let end = if follow { follow_all(sources, &tx).await } else { merge_all(sources, &tx).await };

@@ -34,12 +34,14 @@ pub struct Target {
     /// The container's name on its host.
     pub name: String,
     pub docker_id: String,
+    /// A Swarm service (its logs are every task's), not a container.
+    pub service: bool,
 }
 
 impl Target {
-    /// `component-N`, as merged logs prefix its lines.
+    /// `component-N`, as merged logs prefix its lines; a Swarm service's component alone.
     pub fn label(&self) -> String {
-        format!("{}-{}", self.component, self.replica)
+        if self.service { self.component.clone() } else { format!("{}-{}", self.component, self.replica) }
     }
 }
 
@@ -83,11 +85,18 @@ pub async fn targets(ctx: &Context, pool: &HostPool, who: &Principal, id: &str, 
     }
     let all: Vec<resource::Model> = resource::Entity::find()
         .filter(resource::Column::DeploymentId.eq(&d.id))
-        .filter(resource::Column::Kind.eq(ResourceKind::Container))
+        .filter(resource::Column::Kind.is_in([ResourceKind::Container, ResourceKind::Service]))
         .order_by_asc(resource::Column::Component)
         .order_by_asc(resource::Column::Replica)
         .all(&ctx.db)
         .await?;
+    if look != Look::Logs && all.iter().any(|r| r.kind == ResourceKind::Service) {
+        return Err(ServiceError::Conflict(format!(
+            "deployment `{}` runs as Docker Swarm services, whose tasks Swarm places on its nodes: {} reach containers of an engine host only; its logs are available",
+            d.name,
+            if look == Look::Console { "the console and stats" } else { "stats and the console" }
+        )));
+    }
     let containers = pick_containers(&all, pick, look)?;
     if containers.is_empty() {
         return Err(ServiceError::Conflict(format!("deployment `{}` has no container yet (it is {})", d.name, d.status)));
@@ -138,7 +147,13 @@ fn pick_containers(all: &[resource::Model], pick: &Pick, look: Look) -> ServiceR
         .iter()
         .filter(|r| component.is_none_or(|c| r.component == c) && replica.is_none_or(|n| r.replica == n))
         .filter_map(|r| {
-            Some(Target { component: r.component.clone(), replica: r.replica, name: r.name.clone(), docker_id: r.docker_id.clone()? })
+            Some(Target {
+                component: r.component.clone(),
+                replica: r.replica,
+                name: r.name.clone(),
+                docker_id: r.docker_id.clone()?,
+                service: r.kind == ResourceKind::Service,
+            })
         })
         .collect();
     if chosen.is_empty()
@@ -175,6 +190,8 @@ mod tests {
             status: ResourceStatus::Running,
             ports: Default::default(),
             updated_at: chrono::Utc::now(),
+            desired: None,
+            running: None,
         }
     }
 

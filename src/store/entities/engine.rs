@@ -3,7 +3,7 @@
 pub mod host {
     use sea_orm::entity::prelude::*;
 
-    use crate::domain::states::HostStatus;
+    use crate::domain::states::{HostKind, HostStatus};
     use crate::store::columns::StringMap;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -34,6 +34,8 @@ pub mod host {
         /// The range host ports from inputs must stay within; none allowed when unset.
         pub host_port_min: Option<i32>,
         pub host_port_max: Option<i32>,
+        /// An engine, or a Swarm manager (deployments become services there).
+        pub kind: HostKind,
     }
 
     impl Model {
@@ -170,6 +172,9 @@ pub mod resource {
         pub status: ResourceStatus,
         pub ports: PublishedPorts,
         pub updated_at: DateTimeUtc,
+        /// A Swarm service's replicas wanted and tasks running, as last seen.
+        pub desired: Option<i32>,
+        pub running: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

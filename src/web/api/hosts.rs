@@ -41,6 +41,9 @@ struct HostBody {
     bind_address: Option<String>,
     /// `MIN-MAX`: the range host ports taken from inputs must stay within (none allowed when unset).
     host_ports: Option<String>,
+    /// `engine` (default) or `swarm`: the endpoint of a Docker Swarm manager, where each
+    /// component becomes a service.
+    kind: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts", description = "Register a Docker engine; Wharf connects to it first (admins).", request_body = HostBody, responses((status = 201, body = crate::services::hosts::HostView), doc::Errors))]
@@ -55,6 +58,7 @@ async fn create_host(admin: Admin, state: web::Data<AppState>, body: web::Json<H
         publish_address: b.publish_address,
         bind_address: b.bind_address,
         host_ports: b.host_ports,
+        kind: b.kind,
     };
     let host = hosts::register(&state.ctx.db, &admin.principal.username, input, state.host_registration()).await?;
     Ok(HttpResponse::Created().json(host))

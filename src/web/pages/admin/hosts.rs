@@ -6,6 +6,8 @@ use serde::Deserialize;
 
 use super::key_values;
 use crate::docker::TlsMaterial;
+#[allow(unused_imports)] // used by the template
+use crate::domain::states::HostKind;
 use crate::services::hosts::{self, HostView};
 use crate::services::{FieldError, ServiceError};
 use crate::web::AppState;
@@ -36,6 +38,8 @@ struct HostForm {
     bind_address: String,
     #[serde(default)]
     host_ports: String,
+    #[serde(default)]
+    kind: String,
     #[serde(default)]
     tls_ca: String,
     #[serde(default)]
@@ -105,6 +109,7 @@ fn parse_host_form(form: &HostForm) -> Result<hosts::HostInput, ServiceError> {
         publish_address: Some(form.publish_address.clone()),
         bind_address: Some(form.bind_address.clone()),
         host_ports: Some(form.host_ports.clone()),
+        kind: Some(form.kind.clone()),
     })
 }
 
