@@ -216,3 +216,102 @@ async fn auth_changes_reach_every_replica_within_a_second() {
     assert!(started.elapsed() < std::time::Duration::from_millis(1600), "{:?}", started.elapsed());
     drop((one, two));
 }
+
+/// Three portal processes on one PostgreSQL, requests spread over them round-robin (as a proxy
+/// would), one of them SIGKILLed in the middle of a burst of 60: every request ends once, in
+/// its final state (each job the killed process held is taken over when its lease runs out),
+/// with one deployment each and one container each on the hosts — nothing run twice, nothing
+/// left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_survive_losing_one_mid_burst() {
+    let url = fresh_database(Db::Postgres).await;
+    let envs = [
+        ("WHARF_DATABASE_URL", url.as_str()),
+        ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+        ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+        ("WHARF_HOSTS__HEALTH_INTERVAL_SECS", "1"),
+        // A killed replica's jobs are taken over once their lease runs out.
+        ("WHARF_ENGINE__LEASE_SECS", "5"),
+    ];
+    let mut replicas: Vec<Option<crate::helpers::Served>> = (0..3).map(|_| Some(serve(&["serve"], &envs))).collect();
+    let apps: Vec<crate::helpers::TestApp> = replicas.iter().map(|r| r.as_ref().unwrap().app()).collect();
+    let admin = apps[0].seed_team().await;
+    let hosts = apps[0].register_test_hosts(&admin).await;
+    let bp = blueprint(fixture!("blueprints/sleep.yaml"), &[("id", "tiny"), ("name", "Tiny")]);
+    assert_eq!(admin.publish_blueprint(&bp).await.status(), StatusCode::CREATED);
+    let item = json!({"id": "tiny", "name": "Tiny", "category": "Tools", "blueprint": "tiny", "lease": {"default_days": 1, "max_days": 2, "grace_days": 1}});
+    assert_eq!(admin.create_catalog_item(&item).await.status(), StatusCode::CREATED);
+    let res = admin.create_entitlement(&json!({"group": "team-a", "catalog_items": ["tiny"], "actions": ["destroy"]})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut devs = Vec::new();
+    for app in &apps {
+        devs.push(app.api_as("dev", &crate::helpers::password_of("dev")).await);
+    }
+
+    let body = json!({"catalog_item": "tiny", "group": "team-a"});
+    let mut ids = Vec::new();
+    let mut killed = false;
+    for i in 0..60 {
+        if i == 30 {
+            // SIGKILL (`Child::kill`): no draining, its claimed jobs stay claimed until their
+            // leases run out.
+            drop(replicas[2].take());
+            killed = true;
+        }
+        // Round-robin; a proxy skips the dead replica.
+        let mut target = i % 3;
+        if killed && target == 2 {
+            target = i % 2;
+        }
+        let res = devs[target].post("/api/v1/requests", &body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "request {i} on replica {target}");
+        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+
+    // Every request ends, succeeded, with exactly one final entry on its timeline.
+    let api = &devs[0];
+    let mut deployments = std::collections::BTreeSet::new();
+    for id in &ids {
+        let r = crate::helpers::eventually(240, &format!("request {id} to end"), || async {
+            let r = api.get_request_ok(id).await;
+            ["succeeded", "failed", "rejected", "cancelled"].contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
+        })
+        .await;
+        assert_eq!(r["status"], "succeeded", "{r}");
+        let finals = r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| ["succeeded", "failed"].contains(&e["kind"].as_str().unwrap_or_default()))
+            .count();
+        assert_eq!(finals, 1, "one final entry: {r}");
+        assert!(deployments.insert(r["deployment_id"].as_str().unwrap().to_string()), "a deployment shared by two requests: {r}");
+    }
+    // One deployment per request in the database, each with its one container on the hosts.
+    let conn = Database::connect(url.as_str()).await.unwrap();
+    let count = |sql: &'static str| {
+        let conn = &conn;
+        async move {
+            let row = conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM deployments").await, 60);
+    assert_eq!(count("SELECT COUNT(*) FROM deployments WHERE status = 'running'").await, 60);
+    assert_eq!(count("SELECT COUNT(*) FROM jobs WHERE status <> 'done'").await, 0, "every job done, none failed");
+    let taken_over = count("SELECT COUNT(*) FROM jobs WHERE attempts > 1").await;
+    println!("three replicas, one killed at request 30 of 60: {taken_over} job(s) taken over from the killed replica");
+    for dep in &deployments {
+        let filter = format!("label=io.wharf.deployment={dep}");
+        let made: usize = hosts
+            .iter()
+            .map(|(_, endpoint)| {
+                crate::helpers::docker(endpoint, &["ps", "-a", "-q", "--filter", &filter]).lines().filter(|l| !l.is_empty()).count()
+            })
+            .sum();
+        assert_eq!(made, 1, "deployment {dep} has {made} containers on the hosts");
+    }
+    let ids: Vec<String> = deployments.into_iter().collect();
+    apps[1].destroy_all(&admin, &ids, &hosts).await;
+}
