@@ -7,7 +7,8 @@ use bollard::models::{
     EndpointSettings, EndpointSpec, EndpointSpecModeEnum, HealthConfig, HostConfig, Limit, Mount, MountType, MountVolumeOptions,
     NetworkAttachmentConfig, NetworkCreateRequest, NetworkingConfig, PortBinding as DockerPortBinding, ResourceObject, RestartPolicy,
     RestartPolicyNameEnum, ServiceSpec as BollardServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, VolumeCreateRequest,
+    TaskSpecContainerSpecPrivileges, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
@@ -162,8 +163,12 @@ fn service_spec(spec: &ServiceSpec) -> BollardServiceSpec {
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(c.image.clone()),
                 labels: Some(labels),
-                command: c.entrypoint.clone().or_else(|| c.cmd.clone()),
-                args: c.entrypoint.as_ref().and(c.cmd.clone()),
+                // Swarm's Command replaces the image's ENTRYPOINT, and Args its CMD.
+                command: c.entrypoint.clone(),
+                args: c.cmd.clone(),
+                // As on an engine: no gaining privileges through setuid binaries.
+                privileges: (!c.privileged)
+                    .then(|| TaskSpecContainerSpecPrivileges { no_new_privileges: Some(true), ..Default::default() }),
                 env: Some(c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                 dir: c.working_dir.clone(),
                 user: c.user.clone(),
@@ -219,8 +224,8 @@ fn task_info(t: bollard::models::Task) -> TaskInfo {
         })
         .collect();
     // An engine listening on IPv4 and IPv6 reports a port twice.
-    ports.sort_by_key(|p| (p.container_port, p.host_port));
-    ports.dedup_by_key(|p| (p.container_port, p.host_port, p.protocol.clone()));
+    ports.sort_by(|a, b| (a.container_port, a.host_port, &a.protocol).cmp(&(b.container_port, b.host_port, &b.protocol)));
+    ports.dedup_by(|a, b| (a.container_port, a.host_port, &a.protocol) == (b.container_port, b.host_port, &b.protocol));
     let word = |s: Option<bollard::models::TaskState>| s.map(|s| s.to_string()).unwrap_or_default();
     TaskInfo {
         id: t.id.unwrap_or_default(),

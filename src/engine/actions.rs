@@ -196,10 +196,20 @@ impl Engine {
         for c in s.spec.iter().filter(|_| s.h.kind == HostKind::Swarm) {
             // A stopped service stays stopped: its count is what a start brings back.
             let rows = self.service_rows(ctx, &s.d.id).await?;
-            let stopped = rows.iter().any(|r| r.component == c.name && r.status == ResourceStatus::Stopped);
-            ctx.progress(&format!("scaling {} to {}", c.name, c.replicas)).await;
+            let row = rows.iter().find(|r| r.component == c.name);
+            let stopped = row.is_some_and(|r| r.status == ResourceStatus::Stopped);
+            let want = if stopped { 0 } else { c.replicas };
+            // A component the scale does not change is left as it is (one Swarm is replacing a
+            // task of does not fail another's scale).
+            if row.is_some_and(|r| {
+                r.desired == i32::try_from(want).ok()
+                    && matches!(r.status, ResourceStatus::Running | ResourceStatus::Stopped | ResourceStatus::Restarting)
+            }) {
+                continue;
+            }
+            ctx.progress(&format!("scaling {} to {want}", c.name)).await;
             self.still_works_on(ctx).await?;
-            self.set_tasks(ctx, &s.d, &s.h, s.conn.as_ref(), c, if stopped { 0 } else { c.replicas }).await?;
+            self.set_tasks(ctx, &s.d, &s.h, s.conn.as_ref(), c, want).await?;
         }
         for c in s.spec.iter().filter(|_| s.h.kind == HostKind::Engine) {
             let want = c.replicas;

@@ -53,6 +53,17 @@ pub async fn check(engine: &Engine, h: host::Model) {
         .count(db)
         .await
         .unwrap_or(0);
+    // On a swarm, the tasks its services run.
+    let tasks: u64 = resource::Entity::find()
+        .filter(resource::Column::HostId.eq(h.id))
+        .filter(resource::Column::Kind.eq(ResourceKind::Service))
+        .all(db)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| u64::try_from(r.running.unwrap_or(0)).unwrap_or(0))
+        .sum();
+    let containers = containers + tasks;
     let previous = h.status;
     let name = h.name.clone();
     let id = h.id;

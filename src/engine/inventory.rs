@@ -104,7 +104,7 @@ async fn follow(engine: Engine, host_id: i64) {
                 }
             }
         });
-        sync_host(&engine, host_id, conn.as_ref()).await;
+        sync_host(&engine, host_id, conn.as_ref(), false).await;
         let mut last_sync = tokio::time::Instant::now();
         let every = if h.kind == crate::domain::states::HostKind::Swarm { SWARM_SYNC_EVERY } else { FULL_SYNC_EVERY };
         loop {
@@ -118,7 +118,7 @@ async fn follow(engine: Engine, host_id: i64) {
                 Err(_) => {}
             }
             if last_sync.elapsed() > every {
-                sync_host(&engine, host_id, conn.as_ref()).await;
+                sync_host(&engine, host_id, conn.as_ref(), every == SWARM_SYNC_EVERY).await;
                 last_sync = tokio::time::Instant::now();
             }
         }
@@ -128,7 +128,8 @@ async fn follow(engine: Engine, host_id: i64) {
 }
 
 /// Brings every settled deployment of the host up to date (logged at info with its duration).
-async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
+/// `quiet`: logged at debug (a swarm's frequent looks).
+async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost, quiet: bool) {
     let started = std::time::Instant::now();
     let deps = deployment::Entity::find()
         .filter(deployment::Column::HostId.eq(host_id))
@@ -142,7 +143,12 @@ async fn sync_host(engine: &Engine, host_id: i64, conn: &dyn ContainerHost) {
     for d in deps {
         refresh(engine, &d.id, conn).await;
     }
-    tracing::info!(host = host_id, deployments, millis = started.elapsed().as_millis(), "inventory: full sync");
+    let millis = started.elapsed().as_millis();
+    if quiet {
+        tracing::debug!(host = host_id, deployments, millis, "inventory: full sync");
+    } else {
+        tracing::info!(host = host_id, deployments, millis, "inventory: full sync");
+    }
 }
 
 /// Looks at each container of a deployment and sets its status: running when all run,
@@ -247,7 +253,7 @@ async fn services_seen(
         if r.status != status || r.desired != desired || r.running != running || r.ports.0 != ports {
             let mut a: resource::ActiveModel = r.into();
             a.status = Set(status);
-            a.desired = Set(desired.or(Some(0)));
+            a.desired = Set(desired);
             a.running = Set(running);
             a.ports = Set(store::PublishedPorts(ports));
             a.updated_at = Set(Utc::now());

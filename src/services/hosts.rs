@@ -72,7 +72,10 @@ pub struct HostView {
 }
 
 pub fn view(h: host::Model) -> HostView {
-    let binds = h.bind_ip().map_or_else(|| "all interfaces".to_string(), |ip| ip.to_string());
+    let binds = match h.kind {
+        HostKind::Swarm => "all interfaces".to_string(),
+        HostKind::Engine => h.bind_ip().map_or_else(|| "all interfaces".to_string(), |ip| ip.to_string()),
+    };
     let host_ports = h.host_ports().map(|r| format!("{}-{}", r.start(), r.end()));
     HostView {
         id: h.id,
@@ -198,6 +201,12 @@ pub async fn register(db: &DatabaseConnection, actor: &str, input: HostInput, ho
             HostKind::Engine
         }),
     };
+    if kind == HostKind::Swarm && bind_address.is_some() {
+        errors.push(FieldError::new(
+            "bind_address",
+            "a Swarm publishes host-mode ports on every interface of the node a task runs on: leave the bind address empty for a swarm host",
+        ));
+    }
     let Some(endpoint) = endpoint.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };

@@ -81,6 +81,10 @@ async fn a_swarm_runs_the_catalog_as_services() {
     assert!(body.to_string().contains("not a Swarm manager"), "{body}");
     let res = admin.register_host(&json!({"name": "bad-kind", "endpoint": swarm(), "kind": "kubernetes"})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Swarm publishes host-mode ports on every interface of a node: no bind address to promise.
+    let res = admin.register_host(&json!({"name": "bound", "endpoint": swarm(), "kind": "swarm", "bind_address": "127.0.0.1"})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("bind_address"));
     let res = admin
         .register_host(
             &json!({"name": "swarm", "endpoint": swarm(), "kind": "swarm", "labels": {"tier": "swarm"}, "publish_address": "127.0.0.1"}),
@@ -131,6 +135,11 @@ async fn a_swarm_runs_the_catalog_as_services() {
     assert_eq!(inspect(&db_name, "{{.Spec.TaskTemplate.Resources.Reservations.NanoCPUs}}"), "250000000");
     assert!(inspect(&db_name, "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck.Test}}").contains("/tmp/ready"));
     assert_eq!(inspect(&db_name, "{{index .Spec.Labels \"io.wharf.component\"}}"), "db");
+    assert_eq!(
+        inspect(&web_name, "{{json .Spec.TaskTemplate.ContainerSpec.Args}}"),
+        r#"["/bin/sh","-c","echo web up; until wget -qO /www/db.html http://db:5432/; do sleep 1; done & exec httpd -f -p 8080 -h /www"]"#,
+        "the blueprint's command is the CMD, the image's entrypoint stays"
+    );
     assert_eq!(inspect(&db_name, "{{json .Spec.TaskTemplate.Placement.Constraints}}"), r#"["node.labels.tier==swarm"]"#);
     let network = format!("wharf-{dep}");
     assert_eq!(docker(&swarm(), &["network", "inspect", "-f", "{{.Driver}} {{.Attachable}}", &network]).trim(), "overlay true");
