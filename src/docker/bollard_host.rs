@@ -614,6 +614,7 @@ impl ContainerHost for BollardHost {
         Ok(SwarmState {
             manager: swarm.control_available.unwrap_or(false) && local_state == "active",
             nodes: swarm.nodes.unwrap_or(0),
+            node_id: swarm.node_id.unwrap_or_default(),
             local_state,
         })
     }
@@ -685,6 +686,11 @@ impl ContainerHost for BollardHost {
             Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(e) => Err(self.map_err("remove service", e)),
         }
+    }
+
+    async fn node_address(&self, node_id: &str) -> Result<Option<String>, DockerError> {
+        let node = self.docker.inspect_node(node_id).await.map_err(|e| self.map_err("inspect node", e))?;
+        Ok(node.status.and_then(|s| s.addr).filter(|a| !a.is_empty() && a != "0.0.0.0"))
     }
 
     async fn service_tasks(&self, service_id: &str) -> Result<Vec<TaskInfo>, DockerError> {

@@ -216,6 +216,8 @@ pub struct SwarmState {
     pub nodes: i64,
     /// The engine's own word for its state (`inactive`, `active`, `pending`, `error`, `locked`).
     pub local_state: String,
+    /// This engine's node in the swarm.
+    pub node_id: String,
 }
 
 /// What Wharf reads back of a Swarm service.
@@ -375,6 +377,8 @@ pub trait ContainerHost: Send + Sync {
     async fn set_service_replicas(&self, id: &str, replicas: u32) -> Result<(), DockerError>;
     /// A missing one is not an error.
     async fn remove_service(&self, id: &str) -> Result<(), DockerError>;
+    /// The address a swarm node is reached at (`Status.Addr`); `None` when it has none.
+    async fn node_address(&self, node_id: &str) -> Result<Option<String>, DockerError>;
     /// The tasks of a service, Swarm's history of them included (newest first per slot).
     async fn service_tasks(&self, service_id: &str) -> Result<Vec<TaskInfo>, DockerError>;
     /// A service's logs, every task's, as the engine frames them.

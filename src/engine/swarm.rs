@@ -30,23 +30,43 @@ fn running(tasks: &[TaskInfo]) -> Vec<&TaskInfo> {
     tasks.iter().filter(|t| t.desired == "running" && t.state == "running").collect()
 }
 
-/// The published ports of the lowest slot's running task, at the host's publish address.
-fn ports_of(tasks: &[TaskInfo], h: &host::Model) -> Vec<PublishedPort> {
+/// The published ports of the lowest slot's running task: at the host's publish address when
+/// the task runs on the manager Wharf talks to, else at its node's address (host-mode ports
+/// are the node's).
+async fn ports_of(conn: &dyn ContainerHost, tasks: &[TaskInfo], h: &host::Model) -> Vec<PublishedPort> {
     let mut live = running(tasks);
     live.sort_by_key(|t| t.slot);
-    live.first()
-        .map(|t| {
-            t.ports
-                .iter()
-                .map(|p| PublishedPort {
-                    container_port: p.container_port,
-                    protocol: p.protocol.clone(),
-                    host_port: p.host_port,
-                    address: h.publish_address.clone(),
-                })
-                .collect()
+    let Some(t) = live.first().filter(|t| !t.ports.is_empty()) else { return Vec::new() };
+    let address = match (&t.node_id, conn.swarm().await) {
+        (Some(node), Ok(me)) if !me.node_id.is_empty() && *node != me.node_id => {
+            conn.node_address(node).await.ok().flatten().unwrap_or_else(|| h.publish_address.clone())
+        }
+        _ => h.publish_address.clone(),
+    };
+    t.ports
+        .iter()
+        .map(|p| PublishedPort {
+            container_port: p.container_port,
+            protocol: p.protocol.clone(),
+            host_port: p.host_port,
+            address: address.clone(),
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// A fixed host port is taken once per node: a component that publishes one cannot have more
+/// tasks than the swarm has nodes (the extra tasks would wait for a node for ever).
+fn fits_nodes(c: &ResolvedComponent, want: u32, nodes: i64) -> Result<(), StepError> {
+    if let Some(port) = c.ports.iter().find_map(|p| p.host)
+        && i64::from(want) > nodes
+    {
+        return Err(fail(format!(
+            "`{}` publishes host port {port} from each of its {want} tasks, and the swarm has {nodes} node{}: a host port is taken once per node",
+            c.name,
+            if nodes == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -66,6 +86,10 @@ impl Engine {
         // with nothing to clean.
         let services: Vec<ServiceSpec> =
             spec.iter().map(|c| self.service_of(d, c, &network).spec()).collect::<Result<_, _>>().map_err(fail)?;
+        let nodes = ctx.docker_read("swarm", || conn.swarm()).await??.nodes.max(1);
+        for c in spec {
+            fits_nodes(c, c.replicas, nodes)?;
+        }
         let base_labels = vec![
             (labels::MANAGED.to_string(), "true".to_string()),
             (labels::INSTANCE.to_string(), self.inner.instance.clone()),
@@ -93,7 +117,7 @@ impl Engine {
             record_tasks(ctx, ResourceKind::Service, &c.name, &s.name, Some(id.clone()), h.id, created, vec![], Some((c.replicas, 0)))
                 .await?;
             let tasks = self.wait_tasks(ctx, conn, &id, c, c.replicas, &known).await?;
-            let ports = ports_of(&tasks, h);
+            let ports = ports_of(conn, &tasks, h).await;
             for p in &ports {
                 published.entry((c.name.clone(), p.container_port)).or_insert(p.host_port);
             }
@@ -144,7 +168,11 @@ impl Engine {
         known: &HashSet<String>,
     ) -> Result<Vec<TaskInfo>, StepError> {
         let limit = self.inner.settings.health_timeout_secs;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(limit));
+        let started = tokio::time::Instant::now();
+        let mut deadline = started + Duration::from_secs(u64::from(limit));
+        // A node pulls the image it lacks first: the health timeout counts from the end of the
+        // pull (within the pull timeout).
+        let pull_deadline = started + Duration::from_secs(u64::from(self.inner.settings.pull_timeout_secs));
         let mut last_error: Option<String> = None;
         loop {
             ctx.still_ours()?;
@@ -156,6 +184,10 @@ impl Engine {
             }
             if let Some(e) = new().filter(|t| t.state == "failed").find_map(|t| t.error.clone()) {
                 last_error = Some(e);
+            }
+            let now = tokio::time::Instant::now();
+            if now < pull_deadline && new().any(|t| t.desired == "running" && t.state == "preparing") {
+                deadline = deadline.max(now + Duration::from_secs(u64::from(limit)));
             }
             let wanted = tasks.iter().filter(|t| t.desired == "running").count();
             let up = running(&tasks).len();
@@ -204,6 +236,7 @@ impl Engine {
         let network = names::network(&d.id);
         let mut spec = self.service_of(d, c, &network).spec().map_err(fail)?;
         spec.replicas = want;
+        fits_nodes(c, want, ctx.docker_read("swarm", || conn.swarm()).await??.nodes.max(1))?;
         let known = self.task_ids(ctx, conn, &spec.name).await?;
         let id = match ctx.docker_read("inspect service", || conn.inspect_service(&spec.name)).await?? {
             Some(s) if s.labels.get(labels::DEPLOYMENT) != Some(&d.id) => {
@@ -222,7 +255,7 @@ impl Engine {
         };
         let tasks = self.wait_tasks(ctx, conn, &id, c, want, &known).await?;
         let status = if want == 0 { ResourceStatus::Stopped } else { ResourceStatus::Running };
-        let ports = ports_of(&tasks, h);
+        let ports = ports_of(conn, &tasks, h).await;
         let tally = Some((want, running(&tasks).len() as u32));
         record_tasks(ctx, ResourceKind::Service, &c.name, &spec.name, Some(id), h.id, status, ports, tally).await
     }
@@ -275,8 +308,8 @@ pub async fn tally(conn: &dyn ContainerHost, rows: &[resource::Model]) -> Option
 }
 
 /// The published ports a service row should show, from its tasks now.
-pub fn shown_ports(tasks: &[TaskInfo], h: &host::Model) -> Vec<PublishedPort> {
-    ports_of(tasks, h)
+pub async fn shown_ports(conn: &dyn ContainerHost, tasks: &[TaskInfo], h: &host::Model) -> Vec<PublishedPort> {
+    ports_of(conn, tasks, h).await
 }
 
 /// A service row as last recorded: gone when recorded missing.
@@ -286,5 +319,50 @@ pub fn recorded(r: &resource::Model) -> ServiceTally {
         component: r.component.clone(),
         running: count(r.running),
         desired: (r.status != ResourceStatus::Missing).then(|| count(r.desired)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::blueprint::resolve::{DeploymentRef, resolve};
+    use crate::domain::blueprint::{inputs, parse};
+
+    fn web(ports: &str) -> ResolvedComponent {
+        let source = format!("id: www\nname: W\nversion: 1\ncomponents:\n  web:\n    image: busybox\n    ports: {ports}\n");
+        let bp = parse(&source).unwrap();
+        let values = inputs::validate(&bp, &serde_json::Map::new()).unwrap();
+        resolve(&bp, &values, &DeploymentRef { id: "d".into(), name: "n".into() }).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_fixed_host_port_takes_one_task_per_node() {
+        assert!(fits_nodes(&web("[8080]"), 5, 1).is_ok(), "Swarm chooses the ports");
+        let fixed = web("[ { container: 80, host: 30080 } ]");
+        assert!(fits_nodes(&fixed, 2, 2).is_ok());
+        let StepError::Failed(why) = fits_nodes(&fixed, 3, 2).unwrap_err() else { panic!("a failure") };
+        assert!(why.contains("host port 30080 from each of its 3 tasks, and the swarm has 2 nodes"), "{why}");
+    }
+
+    #[test]
+    fn running_tasks_are_those_wanted_and_running() {
+        let task = |id: &str, desired: &str, state: &str| TaskInfo {
+            id: id.into(),
+            slot: 1,
+            state: state.into(),
+            desired: desired.into(),
+            error: None,
+            container_id: None,
+            node_id: None,
+            ports: vec![],
+        };
+        let tasks = [
+            task("a", "running", "running"),
+            task("b", "shutdown", "running"),
+            task("c", "running", "starting"),
+            task("d", "shutdown", "failed"),
+        ];
+        let ids: Vec<&str> = running(&tasks).iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
     }
 }
