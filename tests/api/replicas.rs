@@ -217,11 +217,60 @@ async fn auth_changes_reach_every_replica_within_a_second() {
     drop((one, two));
 }
 
-/// Three portal processes on one PostgreSQL, requests spread over them round-robin (as a proxy
-/// would), one of them SIGKILLed in the middle of a burst of 60: every request ends once, in
-/// its final state (each job the killed process held is taken over when its lease runs out),
-/// with one deployment each and one container each on the hosts — nothing run twice, nothing
-/// left behind.
+/// nginx in front of the replicas, with the example's own configuration (`deploy/nginx.conf`):
+/// its upstream names the replicas' addresses, and it listens on a free loopback port.
+struct Proxy {
+    child: std::process::Child,
+    base: String,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn proxy(replicas: &[String]) -> Proxy {
+    let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut conf = example.replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+    for (i, base) in replicas.iter().enumerate() {
+        let from = format!("server wharf-{}:8080", i + 1);
+        assert!(conf.contains(&from), "deploy/nginx.conf names {from}");
+        conf = conf.replace(&from, &format!("server {}", base.trim_start_matches("http://")));
+    }
+    let tmp = std::env::var_os("WHARF_TEST_TMP").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let dir = tmp.join(format!("nginx-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "daemon off;\n# One process, which the test stops: a killed master would leave its workers behind.\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\naccess_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\nfastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n{conf}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let child = std::process::Command::new("nginx")
+        .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nginx (scripts/test installs nginx-light)");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Proxy { child, base, dir };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nginx did not listen on {port}: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+}
+
+/// Three portal processes on one PostgreSQL behind nginx (the example's configuration), one of
+/// them SIGKILLed in the middle of a burst of 60 requests sent through the proxy: every request
+/// ends once, in its final state (each job the killed process held is taken over when its lease
+/// runs out), with one deployment each and one container each on the hosts — nothing run
+/// twice, nothing left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_survive_losing_one_mid_burst() {
     let url = fresh_database(Db::Postgres).await;
@@ -244,33 +293,25 @@ async fn three_replicas_survive_losing_one_mid_burst() {
     assert_eq!(admin.create_catalog_item(&item).await.status(), StatusCode::CREATED);
     let res = admin.create_entitlement(&json!({"group": "team-a", "catalog_items": ["tiny"], "actions": ["destroy"]})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let mut devs = Vec::new();
-    for app in &apps {
-        devs.push(app.api_as("dev", &crate::helpers::password_of("dev")).await);
-    }
+    let front = proxy(&apps.iter().map(|a| a.address.clone()).collect::<Vec<_>>());
+    let through = crate::helpers::TestApp { address: front.base.clone() };
+    let dev = through.api_as("dev", &crate::helpers::password_of("dev")).await;
 
     let body = json!({"catalog_item": "tiny", "group": "team-a"});
     let mut ids = Vec::new();
-    let mut killed = false;
     for i in 0..60 {
         if i == 30 {
             // SIGKILL (`Child::kill`): no draining, its claimed jobs stay claimed until their
-            // leases run out.
+            // leases run out; nginx finds it refuses connections and passes requests on.
             drop(replicas[2].take());
-            killed = true;
         }
-        // Round-robin; a proxy skips the dead replica.
-        let mut target = i % 3;
-        if killed && target == 2 {
-            target = i % 2;
-        }
-        let res = devs[target].post("/api/v1/requests", &body).await;
-        assert_eq!(res.status(), StatusCode::CREATED, "request {i} on replica {target}");
+        let res = dev.post("/api/v1/requests", &body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "request {i} through the proxy");
         ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
 
     // Every request ends, succeeded, with exactly one final entry on its timeline.
-    let api = &devs[0];
+    let api = &dev;
     let mut deployments = std::collections::BTreeSet::new();
     for id in &ids {
         let r = crate::helpers::eventually(240, &format!("request {id} to end"), || async {
