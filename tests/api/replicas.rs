@@ -250,7 +250,7 @@ fn proxy(replicas: &[String]) -> Proxy {
         "daemon off;\n# One process, which the test stops: a killed master would leave its workers behind.\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\naccess_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\nfastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n{conf}\n}}\n"
     );
     std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    let child = std::process::Command::new("nginx")
+    let mut child = std::process::Command::new("nginx")
         .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -263,6 +263,8 @@ fn proxy(replicas: &[String]) -> Proxy {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("nginx did not listen on {port}: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
 }
 
