@@ -2,9 +2,15 @@
 //! (`docker swarm init`, in a network namespace of its own, so that host-mode ports published
 //! on every interface stay there). The two-tier blueprint becomes two services on an overlay
 //! network of the deployment's own; a task killed behind Wharf's back is rescheduled by Swarm
-//! and Wharf shows it; scale 1 → 3 → 1, stop and start, logs; destroy leaves nothing.
+//! and Wharf shows it; scale 1 → 3 → 1 (stats and a console in a task on the way), stop and
+//! start, logs; destroy leaves nothing.
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::fixtures::blueprint;
 use crate::helpers::{Api, Db, TestApp, docker, env, eventually, password_of, spawn_app};
@@ -102,7 +108,7 @@ async fn a_swarm_runs_the_catalog_as_services() {
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
     let res = admin
         .create_entitlement(
-            &json!({"group": "team-a", "catalog_items": ["shop"], "actions": ["destroy", "scale", "stop", "start", "logs"]}),
+            &json!({"group": "team-a", "catalog_items": ["shop"], "actions": ["destroy", "scale", "stop", "start", "logs", "console"]}),
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -191,6 +197,32 @@ async fn a_swarm_runs_the_catalog_as_services() {
     assert_eq!(service(&d, "web")["tasks"], json!({"running": 3, "desired": 3}), "{d}");
     assert_eq!(inspect(&web_name, "{{.Spec.Mode.Replicated.Replicas}}"), "3");
     assert_eq!(docker(&swarm(), &["ps", "-q", "--filter", &filter]).lines().count(), 3);
+
+    // Stats and the console reach the tasks on the manager's node (all of them, on one node).
+    let res = dev.get(&format!("/api/v1/deployments/{dep}/stats")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let samples: Vec<Value> = res.json().await.unwrap();
+    let web: Vec<&Value> = samples.iter().filter(|x| x["component"] == "web").collect();
+    assert_eq!((samples.len(), web.len()), (4, 3), "one sample per task: {samples:?}");
+    assert!(web.iter().all(|x| x["memory_limit_bytes"] == 32 * 1024 * 1024), "{samples:?}");
+    let token = app.token("dev", &password_of("dev")).await;
+    let url = format!("{}/api/v1/deployments/{dep}/console?component=web&replica=2", app.address.replacen("http://", "ws://", 1));
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("a console on a task");
+    let hello = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+    assert!(hello.to_text().unwrap().contains("\"open\""), "{hello}");
+    ws.send(Message::Binary(b"echo task-$((6*7)) $(cat /www/db.html)\n".to_vec().into())).await.unwrap();
+    let mut output = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !output.contains("task-42 db-") && std::time::Instant::now() < deadline {
+        if let Ok(Some(Ok(Message::Binary(b)))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            output.push_str(&String::from_utf8_lossy(&b));
+        }
+    }
+    assert!(output.contains("task-42 db-"), "a shell in the third task, which reached db: {output}");
+    ws.send(Message::Binary(b"exit\n".to_vec().into())).await.unwrap();
+    drop(ws);
     act(&dev, &dep, json!({"action": "scale", "component": "web", "replicas": 1})).await;
     let d = admin.get_deployment_ok(&dep).await;
     assert_eq!(service(&d, "web")["tasks"], json!({"running": 1, "desired": 1}), "{d}");
@@ -208,7 +240,7 @@ async fn a_swarm_runs_the_catalog_as_services() {
     let d = app.wait_deployment(&admin, &dep, &["running"], 30).await;
     assert_eq!(service(&d, "web")["tasks"], json!({"running": 1, "desired": 1}), "{d}");
 
-    // Logs come from the service's logs; stats and the console say why they are not offered.
+    // Logs come from the service's logs.
     let logs = eventually(30, "the web service's logs", || async {
         let res = dev.get(&format!("/api/v1/deployments/{dep}/logs?component=web&tail=50")).await;
         let status = res.status();
@@ -218,9 +250,6 @@ async fn a_swarm_runs_the_catalog_as_services() {
     })
     .await;
     assert!(logs.lines().filter(|l| l.contains("web up")).count() >= 2, "every task's lines (the first and the one started again): {logs}");
-    let res = dev.get(&format!("/api/v1/deployments/{dep}/stats")).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    assert!(res.text().await.unwrap().contains("Swarm"));
 
     // Destroy leaves no service, container, network or volume.
     let res = dev.deployment_action(&dep, "destroy").await;

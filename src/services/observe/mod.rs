@@ -90,27 +90,79 @@ pub async fn targets(ctx: &Context, pool: &HostPool, who: &Principal, id: &str, 
         .order_by_asc(resource::Column::Replica)
         .all(&ctx.db)
         .await?;
-    if look != Look::Logs && all.iter().any(|r| r.kind == ResourceKind::Service) {
-        return Err(ServiceError::Conflict(format!(
-            "deployment `{}` runs as Docker Swarm services, whose tasks Swarm places on its nodes: {} reach containers of an engine host only; its logs are available",
-            d.name,
-            if look == Look::Console { "the console and stats" } else { "stats and the console" }
-        )));
+    let swarm = all.iter().any(|r| r.kind == ResourceKind::Service);
+    if !swarm {
+        let containers = pick_containers(&all, pick, look)?;
+        if containers.is_empty() {
+            return Err(ServiceError::Conflict(format!("deployment `{}` has no container yet (it is {})", d.name, d.status)));
+        }
+        let (h, conn) = host_of(ctx, pool, who, &d).await?;
+        return Ok(Targets { deployment: d, host: h, conn, containers });
     }
-    let containers = pick_containers(&all, pick, look)?;
-    if containers.is_empty() {
-        return Err(ServiceError::Conflict(format!("deployment `{}` has no container yet (it is {})", d.name, d.status)));
-    }
+    let (h, conn) = host_of(ctx, pool, who, &d).await?;
+    let containers = if look == Look::Logs {
+        // A service's logs are every task's: a replica is not chosen.
+        pick_containers(&all, &Pick { component: pick.component.clone(), replica: None }, look)?
+    } else {
+        // Stats and the console reach a task's container through the engine Wharf talks to:
+        // the tasks running on the manager's node, numbered by their slot from 0.
+        let tasks = manager_tasks(conn.as_ref(), &all).await.map_err(|e| unavailable(who, &h, &e))?;
+        if tasks.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "no task of deployment `{}` runs on the swarm's manager node (it is {}): stats and the console reach tasks there only",
+                d.name, d.status
+            )));
+        }
+        pick_containers(&tasks, pick, look)?
+    };
+    Ok(Targets { deployment: d, host: h, conn, containers })
+}
+
+fn unavailable(who: &Principal, h: &host::Model, e: &crate::docker::DockerError) -> ServiceError {
+    let shown = if who.is_admin { e.to_string() } else { crate::domain::redact_addresses(&e.to_string()) };
+    ServiceError::Unavailable(format!("host `{}` does not answer: {shown}", h.name))
+}
+
+/// The deployment's host and a connection to it.
+async fn host_of(
+    ctx: &Context,
+    pool: &HostPool,
+    who: &Principal,
+    d: &deployment::Model,
+) -> ServiceResult<(host::Model, Arc<dyn ContainerHost>)> {
     let host_id = d.host_id.ok_or_else(|| ServiceError::Conflict(format!("deployment `{}` was not placed on a host", d.name)))?;
     let h = host::Entity::find_by_id(host_id)
         .one(&ctx.db)
         .await?
         .ok_or_else(|| ServiceError::Conflict(format!("the host of deployment `{}` was removed", d.name)))?;
-    let conn = pool.get(&h).await.map_err(|e| {
-        let shown = if who.is_admin { e.to_string() } else { crate::domain::redact_addresses(&e.to_string()) };
-        ServiceError::Unavailable(format!("host `{}` does not answer: {shown}", h.name))
-    })?;
-    Ok(Targets { deployment: d, host: h, conn, containers })
+    let conn = pool.get(&h).await.map_err(|e| unavailable(who, &h, &e))?;
+    Ok((h, conn))
+}
+
+/// The running tasks of a deployment's services that run on the manager's own node, as
+/// container rows (replica = slot - 1), by component and slot.
+async fn manager_tasks(conn: &dyn ContainerHost, services: &[resource::Model]) -> Result<Vec<resource::Model>, crate::docker::DockerError> {
+    let me = conn.swarm().await?.node_id;
+    let mut out = Vec::new();
+    for s in services.iter().filter(|r| r.kind == ResourceKind::Service) {
+        let Some(info) = conn.inspect_service(s.docker_id.as_deref().unwrap_or(&s.name)).await? else { continue };
+        for t in conn.service_tasks(&info.id).await? {
+            if t.desired != "running" || t.state != "running" || t.node_id.as_deref() != Some(me.as_str()) {
+                continue;
+            }
+            let Some(container) = t.container_id else { continue };
+            let replica = i32::try_from(t.slot.max(1) - 1).unwrap_or(0);
+            out.push(resource::Model {
+                kind: ResourceKind::Container,
+                replica,
+                name: format!("{}.{}", s.name, t.slot),
+                docker_id: Some(container),
+                ..s.clone()
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.component, a.replica).cmp(&(&b.component, b.replica)));
+    Ok(out)
 }
 
 /// The containers `pick` names among `all`; a console takes exactly one (the only component's,
