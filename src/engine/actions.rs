@@ -199,13 +199,18 @@ impl Engine {
             let row = rows.iter().find(|r| r.component == c.name);
             let stopped = row.is_some_and(|r| r.status == ResourceStatus::Stopped);
             let want = if stopped { 0 } else { c.replicas };
-            // A component the scale does not change is left as it is (one Swarm is replacing a
-            // task of does not fail another's scale).
-            if row.is_some_and(|r| {
-                r.desired == i32::try_from(want).ok()
-                    && matches!(r.status, ResourceStatus::Running | ResourceStatus::Stopped | ResourceStatus::Restarting)
-            }) {
-                continue;
+            // A component a scale does not change is left as it is (one Swarm is replacing a
+            // task of does not fail another's scale): its service, asked now, already wants
+            // that count. Going back after a failed scale leaves nothing out.
+            if set.is_some()
+                && let Some(r) = row
+                && matches!(r.status, ResourceStatus::Running | ResourceStatus::Stopped | ResourceStatus::Restarting)
+            {
+                let name = r.docker_id.clone().unwrap_or_else(|| r.name.clone());
+                let live = ctx.docker_read("inspect service", || s.conn.inspect_service(&name)).await??;
+                if live.is_some_and(|x| x.replicas == want) {
+                    continue;
+                }
             }
             ctx.progress(&format!("scaling {} to {want}", c.name)).await;
             self.still_works_on(ctx).await?;

@@ -243,16 +243,21 @@ async fn services_seen(
     let h = host::Entity::find_by_id(d.host_id?).one(db).await.ok()??;
     let services: Vec<resource::Model> = rows.into_iter().filter(|r| r.kind == ResourceKind::Service).collect();
     let seen = super::swarm::tally(conn, &services).await?;
-    // Asked again after the swarm answered: a job that started meanwhile owns the rows.
+    // Everything asked of the swarm first (a port's node address too), then, once no job owns
+    // the deployment, written.
+    let mut rows = Vec::with_capacity(seen.len());
+    for (r, tally, tasks) in seen {
+        let ports = super::swarm::shown_ports(conn, &tasks, &h).await.ok()?;
+        rows.push((r, tally, ports));
+    }
     if super::queue::has_open_job(db, &d.id).await.unwrap_or(true) {
         return None;
     }
-    let mut tallies = Vec::with_capacity(seen.len());
-    for (r, tally, tasks) in seen {
+    let mut tallies = Vec::with_capacity(rows.len());
+    for (r, tally, ports) in rows {
         let status = tally.status();
         let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         let (desired, running) = (tally.desired.map(count), Some(count(tally.running)));
-        let ports = super::swarm::shown_ports(conn, &tasks, &h).await;
         let ports = if ports.is_empty() && status != ResourceStatus::Running { r.ports.0.clone() } else { ports };
         if r.status != status || r.desired != desired || r.running != running || r.ports.0 != ports {
             let mut a: resource::ActiveModel = r.into();

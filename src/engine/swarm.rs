@@ -33,17 +33,16 @@ fn running(tasks: &[TaskInfo]) -> Vec<&TaskInfo> {
 /// The published ports of the lowest slot's running task: at the host's publish address when
 /// the task runs on the manager Wharf talks to, else at its node's address (host-mode ports
 /// are the node's).
-async fn ports_of(conn: &dyn ContainerHost, tasks: &[TaskInfo], h: &host::Model) -> Vec<PublishedPort> {
+async fn ports_of(conn: &dyn ContainerHost, tasks: &[TaskInfo], h: &host::Model) -> Result<Vec<PublishedPort>, DockerError> {
     let mut live = running(tasks);
     live.sort_by_key(|t| t.slot);
-    let Some(t) = live.first().filter(|t| !t.ports.is_empty()) else { return Vec::new() };
-    let address = match (&t.node_id, conn.swarm().await) {
-        (Some(node), Ok(me)) if !me.node_id.is_empty() && *node != me.node_id => {
-            conn.node_address(node).await.ok().flatten().unwrap_or_else(|| h.publish_address.clone())
-        }
+    let Some(t) = live.first().filter(|t| !t.ports.is_empty()) else { return Ok(Vec::new()) };
+    let me = conn.swarm().await?.node_id;
+    let address = match &t.node_id {
+        Some(node) if !me.is_empty() && *node != me => conn.node_address(node).await?.unwrap_or_else(|| h.publish_address.clone()),
         _ => h.publish_address.clone(),
     };
-    t.ports
+    Ok(t.ports
         .iter()
         .map(|p| PublishedPort {
             container_port: p.container_port,
@@ -51,7 +50,7 @@ async fn ports_of(conn: &dyn ContainerHost, tasks: &[TaskInfo], h: &host::Model)
             host_port: p.host_port,
             address: address.clone(),
         })
-        .collect()
+        .collect())
 }
 
 /// A fixed host port is taken once per node: a component that publishes one cannot have more
@@ -117,7 +116,7 @@ impl Engine {
             record_tasks(ctx, ResourceKind::Service, &c.name, &s.name, Some(id.clone()), h.id, created, vec![], Some((c.replicas, 0)))
                 .await?;
             let tasks = self.wait_tasks(ctx, conn, &id, c, c.replicas, &known).await?;
-            let ports = ports_of(conn, &tasks, h).await;
+            let ports = ports_of(conn, &tasks, h).await.unwrap_or_default();
             for p in &ports {
                 published.entry((c.name.clone(), p.container_port)).or_insert(p.host_port);
             }
@@ -204,9 +203,10 @@ impl Engine {
                     ""
                 };
                 return Err(fail(format!(
-                    "`{}` did not have {want} running task{} within {limit} s: {up} running{pending}{last}",
+                    "`{}` did not have {want} running task{} within {} s: {up} running{pending}{last}",
                     c.name,
-                    if want == 1 { "" } else { "s" }
+                    if want == 1 { "" } else { "s" },
+                    started.elapsed().as_secs()
                 )));
             }
             tokio::time::sleep(TASK_POLL).await;
@@ -244,6 +244,21 @@ impl Engine {
             }
             Some(s) => {
                 if s.replicas != want {
+                    // Recorded as wanted before Swarm is asked: a scale that then fails is seen
+                    // as not done (and undone), never as the old count.
+                    let tally = Some((want, 0));
+                    record_tasks(
+                        ctx,
+                        ResourceKind::Service,
+                        &c.name,
+                        &spec.name,
+                        Some(s.id.clone()),
+                        h.id,
+                        ResourceStatus::Restarting,
+                        vec![],
+                        tally,
+                    )
+                    .await?;
                     ctx.docker("scale service", conn.set_service_replicas(&s.id, want)).await?;
                 }
                 s.id
@@ -255,7 +270,7 @@ impl Engine {
         };
         let tasks = self.wait_tasks(ctx, conn, &id, c, want, &known).await?;
         let status = if want == 0 { ResourceStatus::Stopped } else { ResourceStatus::Running };
-        let ports = ports_of(conn, &tasks, h).await;
+        let ports = ports_of(conn, &tasks, h).await.unwrap_or_default();
         let tally = Some((want, running(&tasks).len() as u32));
         record_tasks(ctx, ResourceKind::Service, &c.name, &spec.name, Some(id), h.id, status, ports, tally).await
     }
@@ -308,7 +323,7 @@ pub async fn tally(conn: &dyn ContainerHost, rows: &[resource::Model]) -> Option
 }
 
 /// The published ports a service row should show, from its tasks now.
-pub async fn shown_ports(conn: &dyn ContainerHost, tasks: &[TaskInfo], h: &host::Model) -> Vec<PublishedPort> {
+pub async fn shown_ports(conn: &dyn ContainerHost, tasks: &[TaskInfo], h: &host::Model) -> Result<Vec<PublishedPort>, DockerError> {
     ports_of(conn, tasks, h).await
 }
 

@@ -257,8 +257,13 @@ fn proxy(replicas: &[String]) -> Proxy {
         .spawn()
         .expect("start nginx (scripts/test installs nginx-light)");
     let base = format!("http://127.0.0.1:{port}");
+    // Ready when a replica's /readyz answers through it (not merely something on the port).
     for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("nginx exited with {status}: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+        }
+        let out = std::process::Command::new("curl").args(["-fsS", "-m", "2", &format!("{base}/readyz")]).output();
+        if out.is_ok_and(|o| o.status.success()) {
             return Proxy { child, base, dir };
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -269,7 +274,9 @@ fn proxy(replicas: &[String]) -> Proxy {
 }
 
 /// Three portal processes on one PostgreSQL behind nginx (the example's configuration), one of
-/// them SIGKILLed in the middle of a burst of 60 requests sent through the proxy: every request
+/// them SIGKILLed in the middle of a burst of 60 requests sent through the proxy one after the
+/// other (between two of them: a POST cut off in flight would be the client's to retry, and
+/// the API has no idempotency key to make that safe), while jobs are at work: every request
 /// ends once, in its final state (each job the killed process held is taken over when its lease
 /// runs out), with one deployment each and one container each on the hosts — nothing run
 /// twice, nothing left behind.

@@ -212,7 +212,9 @@ async fn a_swarm_runs_the_catalog_as_services() {
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("a console on a task");
     let hello = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
     assert!(hello.to_text().unwrap().contains("\"open\""), "{hello}");
-    ws.send(Message::Binary(b"echo task-$((6*7)) $(cat /www/db.html)\n".to_vec().into())).await.unwrap();
+    ws.send(Message::Binary(b"until [ -s /www/db.html ]; do sleep 0.2; done; echo task-$((6*7)) $(cat /www/db.html)\n".to_vec().into()))
+        .await
+        .unwrap();
     let mut output = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !output.contains("task-42 db-") && std::time::Instant::now() < deadline {

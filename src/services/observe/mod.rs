@@ -146,6 +146,10 @@ async fn manager_tasks(conn: &dyn ContainerHost, services: &[resource::Model]) -
     let mut out = Vec::new();
     for s in services.iter().filter(|r| r.kind == ResourceKind::Service) {
         let Some(info) = conn.inspect_service(s.docker_id.as_deref().unwrap_or(&s.name)).await? else { continue };
+        // Only the deployment's own service: never one that took its name outside Wharf.
+        if info.labels.get(crate::docker::labels::DEPLOYMENT) != Some(&s.deployment_id) {
+            continue;
+        }
         for t in conn.service_tasks(&info.id).await? {
             if t.desired != "running" || t.state != "running" || t.node_id.as_deref() != Some(me.as_str()) {
                 continue;
