@@ -66,3 +66,39 @@ async fn the_catalog_folder_is_imported_at_start_up(db: Db) {
     let audit: Value = admin.get_audit_ok("actor=catalog").await;
     assert_eq!(audit.as_array().unwrap().len(), ids.len());
 }
+
+/// A blueprint version as a Compose file: each component a service, each input a variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blueprint_version_exports_as_compose() {
+    let app = spawn_app(Db::Sqlite).await;
+    let admin = app.admin().await;
+    let source = crate::fixtures::blueprint(fixture!("blueprints/two-tier.yaml"), &[]);
+    assert_eq!(admin.publish_blueprint(&source).await.status(), StatusCode::CREATED);
+    let res = admin.get("/api/v1/blueprints/two-tier/versions/1/compose").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/yaml"));
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("two-tier-v1.compose.yaml"));
+    let text = res.text().await.unwrap();
+    for needle in [
+        "\"services\":\n  \"db\":",
+        "\"DB_PASSWORD\": \"${PASSWORD:?set PASSWORD}\"",
+        "\"GREETING\": \"${GREETING:-hello}\"",
+        "\"db\":\n        \"condition\": \"service_healthy\"",
+        "\"volumes\":\n  \"data\": {}",
+        "- \"8080/tcp\"",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("db-$DB_PASSWORD") && text.contains("db-$$DB_PASSWORD"), "a literal $ is escaped for Compose:\n{text}");
+    for (path, status) in [
+        ("/api/v1/blueprints/two-tier/versions/9/compose", StatusCode::NOT_FOUND),
+        ("/api/v1/blueprints/two-tier/versions/x/compose", StatusCode::NOT_FOUND),
+        ("/api/v1/blueprints/two-tier/versions/0/compose", StatusCode::NOT_FOUND),
+        ("/api/v1/blueprints/nope/versions/1/compose", StatusCode::NOT_FOUND),
+    ] {
+        let res = admin.get(path).await;
+        assert_eq!(res.status(), status, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
+}

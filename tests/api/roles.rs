@@ -136,6 +136,7 @@ fn api() -> Vec<Route> {
         r(M::POST, "/api/v1/blueprints", Some(json!({"source": "id: ["})), [401, 403, 403, 422]),
         r(M::GET, "/api/v1/blueprints/no-such", None, [401, 403, 403, 404]),
         r(M::POST, "/api/v1/blueprints/no-such/deploy", Some(json!({})), [401, 403, 403, 404]),
+        r(M::GET, "/api/v1/blueprints/no-such/versions/1/compose", None, [401, 403, 403, 404]),
         r(M::GET, "/api/v1/deployments", None, [401, 200, 200, 200]),
         r(M::GET, "/api/v1/deployments/no-such", None, [401, 404, 404, 404]),
         r(M::POST, "/api/v1/deployments/no-such/actions", Some(json!({"action": "destroy"})), [401, 404, 404, 404]),

@@ -1,5 +1,6 @@
 //! Blueprints: the v1 YAML format (BLUEPRINTS.md), parsed into types with every rule checked,
 //! inputs validated, and specs resolved for a deployment.
+pub mod compose;
 pub mod guardrails;
 mod image;
 pub mod inputs;

@@ -17,7 +17,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/blueprints", web::get().to(list_blueprints))
         .route("/blueprints", web::post().to(create_blueprint))
         .route("/blueprints/{id}", web::get().to(get_blueprint))
-        .route("/blueprints/{id}/deploy", web::post().to(deploy));
+        .route("/blueprints/{id}/deploy", web::post().to(deploy))
+        .route("/blueprints/{id}/versions/{version}/compose", web::get().to(compose));
 }
 
 /// The body is the YAML itself (`application/yaml`, `text/yaml`, `text/plain`), or JSON
@@ -52,6 +53,21 @@ async fn list_blueprints(_: Admin, state: web::Data<AppState>) -> Result<HttpRes
 #[utoipa::path(get, path = "/api/v1/blueprints/{id}", tag = "blueprints", description = "A blueprint with its versions (admins).", params(("id" = String, Path)), responses((status = 200, body = crate::services::blueprints::BlueprintDetail), doc::Errors))]
 async fn get_blueprint(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(blueprints::detail(&state.ctx.db, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/blueprints/{id}/versions/{version}/compose", tag = "blueprints", description = "A blueprint version as a Compose file to run locally with `docker compose up`: a service per component, each input a `${VARIABLE}` (admins).", params(("id" = String, Path), ("version" = i32, Path)), responses((status = 200, body = String, content_type = "application/yaml"), doc::Errors))]
+async fn compose(_: Admin, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
+    let (id, version) = path.into_inner();
+    let number = version
+        .parse::<i32>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| AppError::NotFound(format!("blueprint `{id}` has no version `{version}`: versions are numbers from 1")))?;
+    let (bp, number) = blueprints::load(&state.ctx, &id, Some(number)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/yaml; charset=utf-8")
+        .insert_header(("content-disposition", format!("attachment; filename=\"{}-v{number}.compose.yaml\"", bp.id)))
+        .body(crate::domain::blueprint::compose::export(&bp)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
