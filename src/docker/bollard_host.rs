@@ -63,6 +63,17 @@ impl BollardHost {
     fn map_err(&self, operation: &'static str, e: BollardError) -> DockerError {
         map_error(&self.endpoint.to_string(), operation, e)
     }
+
+    /// The network of that name carrying every one of `labels` (the oldest, if the engine let
+    /// two be made).
+    async fn find_network(&self, name: &str, labels: &[(String, String)]) -> Result<Option<String>, DockerError> {
+        let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let options = ListNetworksOptionsBuilder::default().filters(&label_filters(&selector)).build();
+        let mut found = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
+        found.retain(|n| n.name.as_deref() == Some(name));
+        found.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        Ok(found.into_iter().find_map(|n| n.id))
+    }
 }
 
 fn map_error(endpoint: &str, operation: &'static str, e: BollardError) -> DockerError {
@@ -335,12 +346,7 @@ impl ContainerHost for BollardHost {
     async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError> {
         // Looked up by its labels, not its name: engines below API 1.44 allow two networks of
         // one name, and a name lookup could then pick either.
-        let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let options = ListNetworksOptionsBuilder::default().filters(&label_filters(&selector)).build();
-        let mut found = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
-        found.retain(|n| n.name.as_deref() == Some(name));
-        found.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
-        if let Some(id) = found.into_iter().find_map(|n| n.id) {
+        if let Some(id) = self.find_network(name, labels).await? {
             return Ok(id);
         }
         self.create_network(name, labels).await
@@ -620,12 +626,7 @@ impl ContainerHost for BollardHost {
     }
 
     async fn ensure_overlay_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError> {
-        let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let options = ListNetworksOptionsBuilder::default().filters(&label_filters(&selector)).build();
-        let mut found = self.docker.list_networks(Some(options)).await.map_err(|e| self.map_err("list networks", e))?;
-        found.retain(|n| n.name.as_deref() == Some(name));
-        found.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
-        if let Some(id) = found.into_iter().find_map(|n| n.id) {
+        if let Some(id) = self.find_network(name, labels).await? {
             return Ok(id);
         }
         let request = NetworkCreateRequest {

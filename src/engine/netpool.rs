@@ -280,19 +280,28 @@ pub async fn forget_gone(txn: &impl ConnectionTrait, name: &str) -> Result<(), D
     Ok(())
 }
 
-/// Before a host is removed from Wharf: its unclaimed pool networks go (best effort; the host
-/// may not answer), and their rows with them.
-pub async fn drain(db: &impl ConnectionTrait, conn: Option<&dyn ContainerHost>, host_id: i64) -> Result<(), DbErr> {
-    let rows = pool_network::Entity::find()
+/// A host's unclaimed pool networks (their engine ids), read in the transaction that removes
+/// the host: once it is gone, the pool's own pass forgets their rows, and nothing would say
+/// which networks on the host were the pool's.
+pub async fn unclaimed(db: &impl ConnectionTrait, host_id: i64) -> Result<Vec<String>, DbErr> {
+    Ok(pool_network::Entity::find()
         .filter(pool_network::Column::HostId.eq(host_id))
         .filter(pool_network::Column::DeploymentId.is_null())
         .select_only()
         .column(pool_network::Column::DockerId)
         .into_tuple::<String>()
         .all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|id| !id.is_empty())
+        .collect())
+}
+
+/// After a host was removed from Wharf: the pool networks it had go from it (best effort; the
+/// host may not answer), and their rows with them.
+pub async fn drain(db: &impl ConnectionTrait, conn: Option<&dyn ContainerHost>, host_id: i64, networks: &[String]) -> Result<(), DbErr> {
     if let Some(conn) = conn {
-        for id in rows.iter().filter(|id| !id.is_empty()) {
+        for id in networks {
             let _ = conn.remove_network(id).await;
         }
     }

@@ -343,19 +343,23 @@ pub async fn remove(db: &DatabaseConnection, pool: &HostPool, actor: &str, key: 
             .await?;
         orphaned.push(json!({"deployment": d.id, "containers": containers}));
     }
+    let pool_networks = crate::engine::netpool::unclaimed(&txn, h.id).await?;
     host::Entity::delete_by_id(h.id).exec(&txn).await?;
     audit::record(&txn, actor, "host.remove", &format!("host:{}", h.name), json!({"force": force, "orphaned": orphaned})).await?;
     txn.commit().await?;
-    // The networks its pool kept ready are litter on a host Wharf no longer manages: removed
-    // if the host answers soon (their rows go either way, here or by the pool's next pass).
-    let drained = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        let conn = pool.get(&h).await.ok();
-        crate::engine::netpool::drain(db, conn.as_deref(), h.id).await
-    })
-    .await;
-    if !matches!(drained, Ok(Ok(()))) {
-        tracing::warn!(host = %h.name, "the removed host's pool networks were not all removed");
-    }
-    pool.forget(h.id).await;
+    // The networks its pool kept ready are litter on a host Wharf no longer manages: removed in
+    // the background while the host answers within 30 s (their rows go either way).
+    let (db, pool) = (db.clone(), pool.clone());
+    tokio::spawn(async move {
+        let drained = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            let conn = pool.get(&h).await.ok();
+            crate::engine::netpool::drain(&db, conn.as_deref(), h.id, &pool_networks).await
+        })
+        .await;
+        if !matches!(drained, Ok(Ok(()))) {
+            tracing::warn!(host = %h.name, "the removed host's pool networks were not all removed");
+        }
+        pool.forget(h.id).await;
+    });
     Ok(())
 }
