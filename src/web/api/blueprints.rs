@@ -55,7 +55,7 @@ async fn get_blueprint(_: Admin, state: web::Data<AppState>, id: web::Path<Strin
     Ok(HttpResponse::Ok().json(blueprints::detail(&state.ctx.db, &id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/blueprints/{id}/versions/{version}/compose", tag = "blueprints", description = "A blueprint version as a Compose file to run locally with `docker compose up`: a service per component, each input a `${VARIABLE}` (admins).", params(("id" = String, Path), ("version" = i32, Path)), responses((status = 200, body = String, content_type = "application/yaml"), doc::Errors))]
+#[utoipa::path(get, path = "/api/v1/blueprints/{id}/versions/{version}/compose", tag = "blueprints", description = "A blueprint version as a Compose file to run locally with `docker compose up`: a service per component, each input a `${VARIABLE}` (admins).", params(("id" = String, Path), ("version" = i32, Path)), responses((status = 200, description = "A Compose file (YAML: a map with name, services and volumes)", body = Object, content_type = "application/yaml"), doc::Errors))]
 async fn compose(_: Admin, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
     let (id, version) = path.into_inner();
     let number = version
