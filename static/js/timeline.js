@@ -68,4 +68,41 @@
       if (done) done.textContent = "The request is " + s.label + ".";
     }
   });
+  // A stream the server refused or ended for good (a cap on live views, a restart): the page
+  // looks at itself every 5 s instead, taking its status and timeline from a fresh copy, until
+  // the request is no longer live.
+  var polling = null;
+  function look() {
+    fetch(window.location.href, { credentials: "same-origin", headers: { accept: "text/html" } })
+      .then(function (res) {
+        if (res.redirected || !res.ok) return null;
+        return res.text();
+      })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        ["request-status", "timeline"].forEach(function (id) {
+          var now = document.getElementById(id);
+          var then = fresh.getElementById(id);
+          if (now && then && now.innerHTML !== then.innerHTML) now.innerHTML = then.innerHTML;
+        });
+        var link = fresh.getElementById("deployment-link");
+        if (link && !document.getElementById("deployment-link")) {
+          var p = document.createElement("p");
+          p.appendChild(document.importNode(link, true));
+          list.parentNode.insertBefore(p, list.nextSibling);
+        }
+        var stillLive = fresh.getElementById("timeline");
+        if (stillLive && !stillLive.dataset.live && polling) {
+          clearInterval(polling);
+          polling = null;
+        }
+      })
+      .catch(function () {});
+  }
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED && !polling) {
+      polling = setInterval(look, 5000);
+    }
+  });
 })();
