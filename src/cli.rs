@@ -8,7 +8,7 @@ use crate::auth::password;
 use crate::config::{ConfigError, Overrides, Settings};
 use crate::domain::Secret;
 use crate::services::accounts::{self, NewUserInput};
-use crate::services::{ServiceError, audit, blueprints, bootstrap, hosts};
+use crate::services::{ServiceError, audit, blueprints, bootstrap, hosts, registries};
 use crate::startup::{Application, StartError};
 use crate::{store, telemetry};
 
@@ -53,6 +53,9 @@ pub enum Command {
     /// Manage Docker hosts.
     #[command(subcommand)]
     Host(HostCommand),
+    /// Manage the private registries hosts pull images from.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Work with blueprint folders.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -115,6 +118,31 @@ pub enum HostCommand {
         /// Remove even with live deployments (their containers stay on the host, unmanaged).
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Register a registry: pulls of images named `<address>/...` use its credentials.
+    Add {
+        /// `host[:port]`, as image names write it (registry.local:5000).
+        address: String,
+        /// The username; its password or token is read from standard input (never an argument).
+        #[arg(long, requires = "password_stdin")]
+        username: Option<String>,
+        /// Read the password or token from standard input.
+        #[arg(long, requires = "username")]
+        password_stdin: bool,
+        /// The CA certificate (PEM file) that signs the registry's certificate.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
+    /// List registries (never their passwords).
+    List,
+    /// Forget a registry and its credentials.
+    Remove {
+        /// Its address.
+        address: String,
     },
 }
 
@@ -215,6 +243,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Host(cmd) => host_command(&settings, cmd).await,
+        Command::Registry(cmd) => registry_command(&settings, cmd).await,
         Command::Secrets(SecretsCommand::Rotate) => rotate_secrets(&settings).await,
         Command::Catalog(CatalogCommand::Validate { dir }) => {
             let dir = dir.unwrap_or_else(|| settings.catalog_dir.clone());
@@ -321,12 +350,12 @@ async fn rotate_secrets(settings: &Settings) -> Result<(), CliError> {
         audit::CLI,
         "secrets.rotate",
         "secrets",
-        serde_json::json!({"hosts": n.hosts, "requests": n.requests, "deployments": n.deployments, "transcripts": n.transcripts, "webhooks": n.webhooks}),
+        serde_json::json!({"hosts": n.hosts, "requests": n.requests, "deployments": n.deployments, "transcripts": n.transcripts, "webhooks": n.webhooks, "registries": n.registries}),
     )
     .await
     .map_err(|e| input(&e))?;
     println!(
-        "sealed again with a new key in {}: {} setting(s), {} host key(s), {} request(s), {} deployment(s), {} console transcript(s), {} webhook secret(s); the old key is in {}",
+        "sealed again with a new key in {}: {} setting(s), {} host key(s), {} request(s), {} deployment(s), {} console transcript(s), {} webhook secret(s), {} registry password(s); the old key is in {}",
         path.display(),
         n.settings,
         n.hosts,
@@ -334,6 +363,7 @@ async fn rotate_secrets(settings: &Settings) -> Result<(), CliError> {
         n.deployments,
         n.transcripts,
         n.webhooks,
+        n.registries,
         backup.display()
     );
     println!("give every replica the new key file before it starts again, then delete the old one");
@@ -379,6 +409,59 @@ async fn serve(settings: Settings, args: ServeArgs) -> Result<(), CliError> {
     tracing::info!(port = app.port(), "Wharf is listening");
     println!("Wharf is ready at {base}");
     app.run_until_stopped().await.map_err(CliError::Serve)
+}
+
+async fn registry_command(settings: &Settings, cmd: RegistryCommand) -> Result<(), CliError> {
+    let db = store::connect(&settings.database_url).await?;
+    store::migrate(&db).await?;
+    let sealer = open_sealer(settings, &db).await?;
+    let ctx = crate::services::Context::new(db, crate::signals::Signals::default(), sealer);
+    match cmd {
+        RegistryCommand::Add { address, username, password_stdin, ca } => {
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let ca_pem = match ca {
+                Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| CliError::Input(format!("cannot read {}: {e}", p.display())))?),
+                None => None,
+            };
+            let r = registries::create(&ctx, audit::CLI, registries::RegistryInput { address, username, password, ca_pem }).await?;
+            println!(
+                "registered registry {} ({}){}",
+                r.address,
+                r.username.as_deref().map_or("anonymous".to_string(), |u| format!("as {u}")),
+                if r.ca_pem.is_some() { " with its CA certificate" } else { "" }
+            );
+        }
+        RegistryCommand::List => {
+            let list = registries::list(&ctx).await?;
+            if list.is_empty() {
+                println!("no registry is registered");
+                return Ok(());
+            }
+            println!("{:<6} {:<40} {:<24} {:<9} CA", "ID", "ADDRESS", "USERNAME", "PASSWORD");
+            for r in list {
+                println!(
+                    "{:<6} {:<40} {:<24} {:<9} {}",
+                    r.id,
+                    r.address,
+                    r.username.as_deref().unwrap_or("-"),
+                    if r.has_password { "held" } else { "-" },
+                    if r.ca_pem.is_some() { "own" } else { "-" }
+                );
+            }
+        }
+        RegistryCommand::Remove { address } => {
+            let wanted =
+                crate::domain::registry::RegistryAddress::parse(&address).map_err(|e| CliError::Input(format!("`{address}`: {e}")))?;
+            let r = registries::list(&ctx)
+                .await?
+                .into_iter()
+                .find(|r| r.address == wanted.as_str())
+                .ok_or_else(|| ServiceError::NotFound(format!("no registry {wanted} is registered")))?;
+            registries::remove(&ctx, audit::CLI, r.id).await?;
+            println!("removed registry {}", r.address);
+        }
+    }
+    Ok(())
 }
 
 async fn host_command(settings: &Settings, cmd: HostCommand) -> Result<(), CliError> {

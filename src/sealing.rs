@@ -52,6 +52,8 @@ pub enum Kind<'a> {
     WebhookSecret,
     /// An approve or reject link of an approval mail.
     ApproveLink,
+    /// A registry's password or token.
+    RegistryPassword,
 }
 
 impl Kind<'_> {
@@ -64,6 +66,7 @@ impl Kind<'_> {
             Kind::Transcript => b"wharf console transcript".to_vec(),
             Kind::WebhookSecret => b"wharf webhook secret".to_vec(),
             Kind::ApproveLink => b"wharf approve link".to_vec(),
+            Kind::RegistryPassword => b"wharf registry password".to_vec(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod m20261201_000009_network_pool;
 mod m20261201_000010_audit_lookup;
 mod m20261202_000001_dashboards;
 mod m20261202_000002_swarm;
+mod m20261202_000003_registries;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_audit_lookup::Migration),
             Box::new(m20261202_000001_dashboards::Migration),
             Box::new(m20261202_000002_swarm::Migration),
+            Box::new(m20261202_000003_registries::Migration),
         ]
     }
 }

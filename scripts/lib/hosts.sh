@@ -55,6 +55,8 @@ cleanup() {
     # subnets for ever, and later daemons find no free address pool.
     [ -f "$d/pool" ] && remove_bridges_in "$(cat "$d/pool")"
   done
+  for f in "$work"/registry/pid-*; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  [ -n "$registry_certs" ] && rm -rf "$registry_certs"
   [ -f "$work/oidc.pid" ] && kill "$(cat "$work/oidc.pid")" 2>/dev/null
   [ -f "$work/smtp.pid" ] && kill "$(cat "$work/smtp.pid")" 2>/dev/null
   [ -f "$work/chromedriver.pid" ] && kill -- -"$(cat "$work/chromedriver.pid")" 2>/dev/null
@@ -283,3 +285,84 @@ start_oidc() {
   log "OpenID provider on $WHARF_TEST_OIDC_ISSUER"
 }
 
+
+# ---------------------------------------------------------------- a private registry
+# start_registry: Debian's docker-registry (the distribution registry) with htpasswd
+# authentication and TLS from a CA of its own, in a network namespace of its own reached over a
+# veth pair (10.249.0.1 here, 10.249.0.2 there). Not on 127.0.0.1: Docker treats every
+# loopback registry as insecure and would never check its certificate. It serves on two ports
+# with one certificate: :5000, whose CA the test daemons trust (/etc/docker/certs.d, which
+# every daemon of this machine reads, removed at the end), and :5001, whose they do not. The test
+# image is pushed to it as team-a/hello:1 and team-b/other:1, then removed from the pushing
+# daemon. Needs make_test_image and a started daemon 1.
+registry_certs=""
+start_registry() {
+  local r="$work/registry" ns="wharf-reg-$$" veth="wharfrv$$"
+  veth=${veth:0:15}
+  local address=10.249.0.2
+  mkdir -p "$r/data" "$r/client"
+  (
+    cd "$r"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wharf-test-registry-ca" -keyout ca-key.pem -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$address" -keyout server-key.pem -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$address" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile server.ext -out server.pem 2>/dev/null
+  ) || die "openssl could not make the registry's certificates"
+  local user=wharf-puller password
+  password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+  htpasswd -Bbn "$user" "$password" >"$r/htpasswd" 2>/dev/null || die "htpasswd failed"
+  ip netns add "$ns"
+  namespaces+=("$ns")
+  ip link add "$veth" type veth peer name eth0 netns "$ns"
+  bridges+=("$veth")
+  ip addr add 10.249.0.1/30 dev "$veth"
+  ip link set "$veth" up
+  ip netns exec "$ns" ip addr add "$address/30" dev eth0
+  ip netns exec "$ns" ip link set eth0 up
+  ip netns exec "$ns" ip link set lo up
+  local port
+  for port in 5000 5001; do
+    cat >"$r/config-$port.yml" <<CONFIG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $r/data
+  delete:
+    enabled: true
+http:
+  addr: $address:$port
+  secret: wharf-test-registry
+  tls:
+    certificate: $r/server.pem
+    key: $r/server-key.pem
+auth:
+  htpasswd:
+    realm: wharf-test-registry
+    path: $r/htpasswd
+CONFIG
+    ip netns exec "$ns" docker-registry serve "$r/config-$port.yml" >>"$r/log-$port" 2>&1 </dev/null &
+    echo $! >"$r/pid-$port"
+  done
+  registry_certs="/etc/docker/certs.d/$address:5000"
+  mkdir -p "$registry_certs"
+  cp "$r/ca.pem" "$registry_certs/ca.crt"
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null --cacert "$r/ca.pem" "https://$address:5000/v2/" && curl -sk -o /dev/null "https://$address:5001/v2/" && break
+    sleep 0.1
+  done
+  curl -s -o /dev/null --cacert "$r/ca.pem" "https://$address:5000/v2/" || { cat "$r/log-5000" >&2; die "the test registry did not answer"; }
+  local dock=(docker --config "$r/client" -H "unix://$work/docker1/docker.sock")
+  printf '%s' "$password" | "${dock[@]}" login -u "$user" --password-stdin "$address:5000" >/dev/null 2>&1 \
+    || die "docker login to the test registry failed"
+  local image
+  for image in team-a/hello:1 team-b/other:1; do
+    "${dock[@]}" tag wharf-test/busybox:latest "$address:5000/$image"
+    "${dock[@]}" push "$address:5000/$image" >/dev/null || die "docker push $image to the test registry failed"
+    "${dock[@]}" rmi "$address:5000/$image" >/dev/null
+  done
+  export WHARF_TEST_REGISTRY="$address:5000" WHARF_TEST_REGISTRY_UNTRUSTED="$address:5001"
+  export WHARF_TEST_REGISTRY_USER="$user" WHARF_TEST_REGISTRY_PASSWORD="$password" WHARF_TEST_REGISTRY_CA="$r/ca.pem"
+  log "registry on $address:5000 (TLS, htpasswd; :5001 untrusted) in network namespace $ns"
+}

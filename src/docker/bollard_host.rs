@@ -21,8 +21,8 @@ use futures_util::StreamExt;
 
 use super::{
     ContainerEvent, ContainerHost, ContainerInfo, ContainerSpec, DockerError, EngineInfo, EventStream, Exec, HostEndpoint, ImageInfo,
-    Labelled, LogOptions, MountSpec, OutputChunk, OutputChunks, OutputStream, PublishedPort, ServiceInfo, ServiceSpec, StatsSample,
-    SwarmState, TaskInfo, TlsMaterial, labels,
+    Labelled, LogOptions, MountSpec, OutputChunk, OutputChunks, OutputStream, PublishedPort, RegistryAuth, ServiceInfo, ServiceSpec,
+    StatsSample, SwarmState, TaskInfo, TlsMaterial, labels,
 };
 use crate::domain::describe_error as describe;
 
@@ -284,6 +284,16 @@ fn container_info(c: bollard::models::ContainerInspectResponse) -> ContainerInfo
     }
 }
 
+/// A registry's credentials as the engine takes them (the `X-Registry-Auth` header).
+fn credentials(auth: &RegistryAuth) -> bollard::auth::DockerCredentials {
+    bollard::auth::DockerCredentials {
+        username: Some(auth.username.clone()),
+        password: Some(auth.password.expose().to_string()),
+        serveraddress: Some(auth.server.clone()),
+        ..Default::default()
+    }
+}
+
 #[async_trait]
 impl ContainerHost for BollardHost {
     fn endpoint(&self) -> &HostEndpoint {
@@ -323,9 +333,14 @@ impl ContainerHost for BollardHost {
         })
     }
 
-    async fn pull_image(&self, reference: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<(), DockerError> {
+    async fn pull_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), DockerError> {
         let options = CreateImageOptionsBuilder::default().from_image(reference).build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut stream = self.docker.create_image(Some(options), None, auth.map(credentials));
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| self.map_err("pull image", e))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
@@ -640,8 +655,9 @@ impl ContainerHost for BollardHost {
         Ok(created.id)
     }
 
-    async fn create_service(&self, spec: &ServiceSpec) -> Result<String, DockerError> {
-        let created = self.docker.create_service(service_spec(spec), None).await.map_err(|e| self.map_err("create service", e))?;
+    async fn create_service(&self, spec: &ServiceSpec, auth: Option<&RegistryAuth>) -> Result<String, DockerError> {
+        let created =
+            self.docker.create_service(service_spec(spec), auth.map(credentials)).await.map_err(|e| self.map_err("create service", e))?;
         Ok(created.id.unwrap_or_default())
     }
 

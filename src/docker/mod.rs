@@ -61,6 +61,15 @@ pub enum DockerError {
     Engine { endpoint: String, operation: &'static str, message: String },
 }
 
+/// Credentials for a registry, sent to the engine with a pull (never logged: `Secret`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// `host[:port]`, as image names write it.
+    pub server: String,
+    pub username: String,
+    pub password: crate::domain::Secret,
+}
+
 /// What `info` tells of an engine.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EngineInfo {
@@ -320,8 +329,14 @@ pub trait ContainerHost: Send + Sync {
     async fn list_images(&self) -> Result<Vec<ImageInfo>, DockerError>;
     /// One image by reference; `DockerError::NotFound` when the engine does not have it.
     async fn inspect_image(&self, reference: &str) -> Result<ImageInfo, DockerError>;
-    /// Pulls an image, telling `progress` what the engine reports as it goes.
-    async fn pull_image(&self, reference: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<(), DockerError>;
+    /// Pulls an image with the registry's credentials when there are any, telling `progress`
+    /// what the engine reports as it goes.
+    async fn pull_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<(), DockerError>;
     /// Creates a bridge network unless one of that name carrying every one of `labels`
     /// exists (the oldest, if the engine let two be made); returns its id.
     async fn ensure_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
@@ -367,8 +382,9 @@ pub trait ContainerHost: Send + Sync {
     /// Creates an attachable overlay network unless one of that name carrying every one of
     /// `labels` exists; returns its id.
     async fn ensure_overlay_network(&self, name: &str, labels: &[(String, String)]) -> Result<String, DockerError>;
-    /// Creates a service; `DockerError::Conflict` when one of that name exists.
-    async fn create_service(&self, spec: &ServiceSpec) -> Result<String, DockerError>;
+    /// Creates a service; `DockerError::Conflict` when one of that name exists. With `auth`,
+    /// the manager hands the registry's credentials to the nodes that pull its image.
+    async fn create_service(&self, spec: &ServiceSpec, auth: Option<&RegistryAuth>) -> Result<String, DockerError>;
     /// `None` when there is no such service.
     async fn inspect_service(&self, name_or_id: &str) -> Result<Option<ServiceInfo>, DockerError>;
     /// Services carrying every one of `labels` (`key=value`).

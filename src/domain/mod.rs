@@ -10,6 +10,7 @@ pub mod policy;
 #[cfg(test)]
 mod properties;
 pub mod quota;
+pub mod registry;
 pub mod secret;
 pub mod states;
 

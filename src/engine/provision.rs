@@ -13,13 +13,16 @@ use super::Engine;
 use super::job::{Ctx, StepError, fail, load_spec};
 use super::netpool;
 use super::spec::Replica;
-use crate::docker::{ContainerHost, ContainerSpec, DockerError, labels};
+use crate::docker::{ContainerHost, ContainerSpec, DockerError, RegistryAuth, labels};
+use crate::domain::Secret;
 use crate::domain::blueprint::resolve::{self, DeploymentRef, OutputContext, ResolvedComponent, ResolvedVolume};
 use crate::domain::deployment::{PublishedPort, names};
 use crate::domain::placement::{self, Candidate};
+use crate::domain::registry::{AllowedImages, PullProblem, split_image};
 use crate::domain::states::{DeploymentEvent, DeploymentStatus, HostKind, HostStatus, ResourceKind, ResourceStatus};
 use crate::failpoint;
-use crate::store::entities::{deployment, host, resource};
+use crate::sealing::Kind;
+use crate::store::entities::{catalog_item, deployment, host, registry, resource};
 use crate::store::{PublishedPorts, StringMap};
 
 /// A pull that fails this many times in a row, transiently, fails the deployment.
@@ -99,6 +102,7 @@ impl Engine {
         let dep = DeploymentRef { id: d.id.clone(), name: d.name.clone() };
         let mut spec = resolve::resolve(&bp, &values, &dep).map_err(|e| fail(format!("the blueprint does not resolve: {}", e[0])))?;
         resolve::apply_defaults(&mut spec, &self.inner.defaults);
+        self.images_allowed(ctx, &d, &bp, &spec).await?;
         let needed: i64 = spec.iter().map(|c| i64::from(c.replicas)).sum();
         failpoint!("provision.start", StepError::from);
 
@@ -290,10 +294,60 @@ impl Engine {
         Ok(false)
     }
 
+    /// The images the blueprint and the catalog item allow, checked again before anything is
+    /// pulled (the request was checked when it was submitted; an admin may have narrowed the
+    /// item's list since).
+    async fn images_allowed(
+        &self,
+        ctx: &Ctx,
+        d: &deployment::Model,
+        bp: &crate::domain::blueprint::Blueprint,
+        spec: &[ResolvedComponent],
+    ) -> Result<(), StepError> {
+        for c in spec {
+            if !bp.allowed_images.allows(c.image.as_ref()) {
+                let refusal = bp.allowed_images.refusal(c.image.as_ref(), "this blueprint");
+                return Err(fail(format!("component `{}`: {refusal} (nothing was pulled)", c.name)));
+            }
+        }
+        let Some(item_id) = &d.catalog_item_id else { return Ok(()) };
+        let Some(item) = catalog_item::Entity::find_by_id(item_id.clone()).one(ctx.db()).await? else { return Ok(()) };
+        let allowed = AllowedImages::parse(&item.allowed_images.0).map_err(|e| {
+            fail(format!("the catalog item's allowed images: {}", e.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ")))
+        })?;
+        for c in spec {
+            if !allowed.allows(c.image.as_ref()) {
+                return Err(fail(format!(
+                    "component `{}`: {} (nothing was pulled)",
+                    c.name,
+                    allowed.refusal(c.image.as_ref(), "this catalog item")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The credentials Wharf holds for the registry an image comes from, if any.
+    pub(super) async fn registry_auth(&self, ctx: &Ctx, image: &str) -> Result<Option<RegistryAuth>, StepError> {
+        let (address, _) = split_image(image);
+        let Some(r) = registry::Entity::find().filter(registry::Column::Address.eq(address.as_str())).one(ctx.db()).await? else {
+            return Ok(None);
+        };
+        let (Some(username), Some(sealed)) = (r.username, r.password) else { return Ok(None) };
+        let password = self
+            .inner
+            .sealer
+            .open(Kind::RegistryPassword, &sealed)
+            .map_err(|e| fail(format!("the password Wharf holds for the registry {address}: {e}")))?;
+        Ok(Some(RegistryAuth { server: address.to_string(), username, password: Secret::new(password) }))
+    }
+
     /// Pulls an image, retrying (with a growing pause) what may pass: an engine that does not
-    /// answer, a registry error. What the registry refuses (no such image, no access) fails at once.
+    /// answer, a registry that does not. What the registry refuses (no such image, no access,
+    /// a certificate the host does not trust) fails at once, saying which registry and why.
     async fn pull(&self, ctx: &Ctx, conn: &dyn ContainerHost, image: &str, host: &str) -> Result<(), StepError> {
         ctx.progress(&format!("pulling {image}")).await;
+        let auth = self.registry_auth(ctx, image).await?;
         let limit = Duration::from_secs(u64::from(self.inner.settings.pull_timeout_secs));
         let mut last = String::new();
         for attempt in 1..=PULL_TRIES {
@@ -316,7 +370,7 @@ impl Engine {
             };
             let pulled = tokio::time::timeout(
                 limit,
-                conn.pull_image(image, &move |line| {
+                conn.pull_image(image, auth.as_ref(), &move |line| {
                     let _ = tx.send(line);
                 }),
             )
@@ -324,6 +378,15 @@ impl Engine {
             let _ = writer.await;
             match pulled {
                 Ok(Ok(())) => return Ok(()),
+                // What the registry said, through the engine (a 404 for a missing image).
+                Ok(Err(DockerError::Engine { message, .. } | DockerError::NotFound { message, .. })) => {
+                    let problem = PullProblem::of(&message);
+                    let told = problem.explain(image, host, auth.is_some(), &message);
+                    if !problem.transient() || !transient_message(&message) {
+                        return Err(fail(format!("image `{image}` could not be pulled: {told}")));
+                    }
+                    last = told;
+                }
                 Ok(Err(e)) if !transient(&e) => {
                     return Err(fail(format!("image `{image}` is not on host `{host}` and could not be pulled: {e}")));
                 }
@@ -432,11 +495,13 @@ fn transient(e: &DockerError) -> bool {
     match e {
         DockerError::Unreachable { .. } => true,
         DockerError::NotFound { .. } | DockerError::BadEndpoint { .. } | DockerError::Conflict { .. } => false,
-        DockerError::Engine { message, .. } => {
-            let m = message.to_ascii_lowercase();
-            !["not found", "manifest unknown", "unauthorized", "denied", "invalid reference", "no such"].iter().any(|w| m.contains(w))
-        }
+        DockerError::Engine { message, .. } => transient_message(message),
     }
+}
+
+fn transient_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    !["not found", "manifest unknown", "unauthorized", "denied", "invalid reference", "no such"].iter().any(|w| m.contains(w))
 }
 
 /// Creates the container, or finds it by its name when one exists (an attempt before this one

@@ -133,7 +133,8 @@ impl Engine {
     /// Creates the service, or finds it by name when one exists (an attempt before this one
     /// made it); a service of that name that is not this deployment's is an error, never adopted.
     async fn ensure_service(&self, ctx: &Ctx, conn: &dyn ContainerHost, spec: &ServiceSpec, deployment: &str) -> Result<String, StepError> {
-        match ctx.docker_answer("create service", conn.create_service(spec)).await? {
+        let auth = self.registry_auth(ctx, &spec.container.image).await?;
+        match ctx.docker_answer("create service", conn.create_service(spec, auth.as_ref())).await? {
             Ok(id) => Ok(id),
             Err(DockerError::Conflict { .. }) => match ctx.docker_read("inspect service", || conn.inspect_service(&spec.name)).await?? {
                 Some(s) if s.labels.get(labels::DEPLOYMENT).map(String::as_str) == Some(deployment) => Ok(s.id),

@@ -126,6 +126,7 @@ async fn seed_demo_catalog(ctx: &super::Context) -> ServiceResult<()> {
             max_days: 30,
             grace_days: 3,
             console_record: false,
+            allowed_images: Vec::new(),
         };
         catalog::create_item(ctx, audit::SYSTEM, item).await?;
         if !categories.contains(&b.category) {

@@ -124,6 +124,9 @@ pub struct Prepared {
     pub name: String,
     /// What it will run: containers, memory and CPUs, replicas counted.
     pub need: Amount,
+    /// Each component's image as the inputs make it, with the field a refusal of it names
+    /// (`inputs.NAME` when an input gives the image, else `components.NAME.image`).
+    pub images: Vec<(String, String)>,
 }
 
 /// Checks everything that can be checked before anything is stored: the blueprint version,
@@ -149,13 +152,29 @@ pub async fn prepare(
     // What runs is what is counted: the limits of components that set none are the defaults.
     resolve::apply_defaults(&mut spec, &ctx.defaults);
     let mut need = Amount::default();
+    let mut images = Vec::new();
+    let mut refused = Vec::new();
     for c in &spec {
+        let from_input = bp.component(&c.name).and_then(|b| {
+            b.image.refs().find_map(|r| match r {
+                crate::domain::blueprint::template::Ref::Input(name) => Some(format!("inputs.{name}")),
+                _ => None,
+            })
+        });
+        let field = from_input.unwrap_or_else(|| format!("components.{}.image", c.name));
+        if !bp.allowed_images.allows(c.image.as_ref()) {
+            refused.push(FieldError::new(field.clone(), bp.allowed_images.refusal(c.image.as_ref(), "this blueprint")));
+        }
+        images.push((field, c.image.to_string()));
         let n = i64::from(c.replicas);
         need.containers += n;
         need.memory_mb += n * c.memory_mb.unwrap_or(0);
         need.cpus += n as f64 * c.cpus.unwrap_or(0.0);
     }
-    Ok(Prepared { bp, version, values, id, name, need })
+    if !refused.is_empty() {
+        return Err(ServiceError::Invalid(refused));
+    }
+    Ok(Prepared { bp, version, values, id, name, need, images })
 }
 
 /// Where a deployment comes from, besides its blueprint.

@@ -11,6 +11,7 @@ pub mod leases;
 pub mod notify;
 pub mod observe;
 pub mod readings;
+pub mod registries;
 pub mod requests;
 pub mod seats;
 pub mod tokens;

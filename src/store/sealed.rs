@@ -1,7 +1,7 @@
 //! The key check and the sealing of secrets kept in clear by an older Wharf, at start-up.
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
-use super::entities::{blueprint_version, console_session, deployment, host, request, setting, webhook};
+use super::entities::{blueprint_version, console_session, deployment, host, registry, request, setting, webhook};
 use crate::domain::blueprint::inputs::StoredInputs;
 use crate::domain::blueprint::{Blueprint, InputValue};
 use crate::sealing::{Kind, Sealer};
@@ -112,6 +112,7 @@ pub struct Rotated {
     pub deployments: usize,
     pub transcripts: usize,
     pub webhooks: usize,
+    pub registries: usize,
 }
 
 /// Seals every sealed value again with `new`, in one transaction (the caller commits).
@@ -170,6 +171,15 @@ pub async fn rotate(db: &impl ConnectionTrait, old: &Sealer, new: &Sealer) -> Re
         a.secret = Set(new.seal(Kind::WebhookSecret, &plain));
         a.update(db).await?;
         n.webhooks += 1;
+    }
+    for r in registry::Entity::find().filter(registry::Column::Password.is_not_null()).all(db).await? {
+        if let Some(password) = r.password.clone() {
+            let plain = old.open(Kind::RegistryPassword, &password)?;
+            let mut a: registry::ActiveModel = r.into();
+            a.password = Set(Some(new.seal(Kind::RegistryPassword, &plain)));
+            a.update(db).await?;
+            n.registries += 1;
+        }
     }
     for d in deployment::Entity::find().all(db).await? {
         let sealed = again(&d.inputs)?;

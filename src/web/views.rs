@@ -48,7 +48,8 @@ pub struct Layout {
 }
 
 /// The navigation sections of the admin pages (one group in the top bar).
-const ADMIN_SECTIONS: &[&str] = &["all-deployments", "governance", "blueprints", "hosts", "users", "groups", "webhooks", "mail", "audit"];
+const ADMIN_SECTIONS: &[&str] =
+    &["all-deployments", "governance", "blueprints", "hosts", "users", "groups", "registries", "webhooks", "mail", "audit"];
 
 impl Layout {
     /// Whether the page is one of the admin pages (its group shows as current).

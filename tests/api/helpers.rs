@@ -477,9 +477,18 @@ impl Drop for Served {
 
 /// Starts `wharf serve` with `args` and `envs`, and waits for "Wharf is ready at".
 pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
+    serve_to(args, envs, std::process::Stdio::null())
+}
+
+/// `serve`, with what the process logs (standard error) written to `log`.
+pub fn serve_logged(args: &[&str], envs: &[(&str, &str)], log: &std::path::Path) -> Served {
+    serve_to(args, envs, std::fs::File::create(log).expect("create the log file").into())
+}
+
+fn serve_to(args: &[&str], envs: &[(&str, &str)], stderr: std::process::Stdio) -> Served {
     use std::io::BufRead;
     let mut cmd = wharf_command();
-    cmd.args(["--bind", "127.0.0.1:0"]).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    cmd.args(["--bind", "127.0.0.1:0"]).args(args).stdout(std::process::Stdio::piped()).stderr(stderr);
     for (k, v) in envs {
         cmd.env(k, v);
     }

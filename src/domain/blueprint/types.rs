@@ -12,6 +12,9 @@ pub struct Blueprint {
     pub category: String,
     pub version: u32,
     pub trusted: bool,
+    /// The repositories its images must come from (`registry.local:5000/team-a/*`); empty:
+    /// any. With a list, an image may come from a free string input: the list bounds it.
+    pub allowed_images: crate::domain::registry::AllowedImages,
     pub inputs: Vec<InputSpec>,
     pub components: Vec<Component>,
     pub outputs: Vec<(String, Tmpl)>,

@@ -6,9 +6,10 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set
 use serde::Serialize;
 use serde_json::json;
 
+use crate::domain::registry::AllowedImages;
 use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit, blueprints};
-use crate::store::StringMap;
 use crate::store::entities::catalog_item;
+use crate::store::{StringList, StringMap};
 
 #[derive(Debug, Clone, Default)]
 pub struct ItemInput {
@@ -25,6 +26,8 @@ pub struct ItemInput {
     pub grace_days: i32,
     /// Console sessions on its deployments keep a transcript (admins read it).
     pub console_record: bool,
+    /// Repository patterns its images must match (`registry.local:5000/team-a/*`); empty: any.
+    pub allowed_images: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -46,6 +49,8 @@ pub struct ItemView {
     pub host_selector: BTreeMap<String, String>,
     pub lease: Lease,
     pub console_record: bool,
+    /// Repository patterns its images must match; empty: any image.
+    pub allowed_images: Vec<String>,
 }
 
 pub fn item_view(i: catalog_item::Model) -> ItemView {
@@ -60,7 +65,14 @@ pub fn item_view(i: catalog_item::Model) -> ItemView {
         blueprint: i.blueprint_id,
         blueprint_version: i.blueprint_version,
         console_record: i.console_record,
+        allowed_images: i.allowed_images.0,
     }
+}
+
+/// The item's allow-list. Its patterns were checked when it was saved.
+pub fn allowed_images(item: &catalog_item::Model) -> ServiceResult<AllowedImages> {
+    AllowedImages::parse(&item.allowed_images.0)
+        .map_err(|e| ServiceError::Invalid(e.into_iter().map(|(f, m)| FieldError::new(format!("catalog_item.{f}"), m)).collect()))
 }
 
 pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
@@ -84,11 +96,36 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
     if !(0..=365).contains(&input.grace_days) {
         errors.push(FieldError::new("lease.grace_days", "must be 0 to 365"));
     }
-    if let Err(e) = blueprints::load(ctx, &input.blueprint, input.blueprint_version).await {
-        match e {
-            ServiceError::NotFound(m) => errors.push(FieldError::new("blueprint", m)),
-            other => return Err(other),
+    let allowed = match AllowedImages::parse(&input.allowed_images) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            errors.extend(e.into_iter().map(|(f, m)| FieldError::new(f, m)));
+            None
         }
+    };
+    match blueprints::load(ctx, &input.blueprint, input.blueprint_version).await {
+        Ok((bp, version)) => {
+            // The images the blueprint names itself must be allowed; those its inputs give are
+            // checked at each request.
+            for c in bp.components.iter() {
+                let Some(image) = c.image.as_literal() else { continue };
+                if let Some(allowed) = &allowed
+                    && !allowed.allows(&image)
+                {
+                    errors.push(FieldError::new(
+                        "allowed_images",
+                        format!(
+                            "blueprint `{}` version {version}, component `{}`: {}",
+                            input.blueprint,
+                            c.name,
+                            allowed.refusal(&image, "this catalog item")
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(ServiceError::NotFound(m)) => errors.push(FieldError::new("blueprint", m)),
+        Err(other) => return Err(other),
     }
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
@@ -111,6 +148,7 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         lease_max_days: Set(input.max_days),
         lease_grace_days: Set(input.grace_days),
         console_record: Set(input.console_record),
+        allowed_images: Set(StringList(allowed.map(|a| a.patterns()).unwrap_or_default())),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -121,7 +159,7 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         actor,
         "catalog_item.create",
         &format!("catalog_item:{}", row.id),
-        json!({"blueprint": row.blueprint_id, "version": row.blueprint_version, "console_record": row.console_record}),
+        json!({"blueprint": row.blueprint_id, "version": row.blueprint_version, "console_record": row.console_record, "allowed_images": row.allowed_images.0}),
     )
     .await?;
     crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;

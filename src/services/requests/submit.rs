@@ -54,6 +54,16 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
         }
         Err(e) => return Err(e),
     };
+    // Images the catalog item does not allow are refused here, before anything is stored or pulled.
+    let allowed = catalog::allowed_images(&item)?;
+    for (field, image) in &prepared.images {
+        if !allowed.allows(image) {
+            errors.push(FieldError::new(field.clone(), allowed.refusal(image, "this catalog item")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
 
     // The policy: the first one whose scope and condition match.
     let masked = inputs::masked(&prepared.bp, &prepared.values);

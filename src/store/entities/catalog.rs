@@ -3,7 +3,7 @@
 pub mod catalog_item {
     use sea_orm::entity::prelude::*;
 
-    use crate::store::columns::StringMap;
+    use crate::store::columns::{StringList, StringMap};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "catalog_items")]
@@ -25,6 +25,9 @@ pub mod catalog_item {
         pub updated_at: DateTimeUtc,
         /// Console sessions on its deployments keep a transcript.
         pub console_record: bool,
+        /// Repository patterns its deployments' images must match (`domain::registry::
+        /// AllowedImages`); empty: any image.
+        pub allowed_images: StringList,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

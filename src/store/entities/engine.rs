@@ -318,3 +318,30 @@ pub mod console_session {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod registry {
+    use sea_orm::entity::prelude::*;
+
+    /// A private registry hosts pull from with its credentials: the password (or token) sealed
+    /// (`sealing::Kind::RegistryPassword`), never shown again; the CA certificate is public.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registries")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// `host[:port]`, as image names write it (`domain::registry::RegistryAddress`).
+        #[sea_orm(unique)]
+        pub address: String,
+        pub username: Option<String>,
+        pub password: Option<String>,
+        pub ca_pem: Option<String>,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

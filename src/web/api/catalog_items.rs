@@ -41,6 +41,10 @@ struct ItemBody {
     /// Keep a transcript of every console session on its deployments (admins read them).
     #[serde(default)]
     console_record: bool,
+    /// Repository patterns its images must match (`registry.local:5000/team-a/*`: `*` within a
+    /// part of the path, `**` across parts); empty or absent: any image.
+    #[serde(default)]
+    allowed_images: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/catalog-items", tag = "catalog", description = "Publish a catalog item (admins).", request_body = ItemBody, responses((status = 201, body = crate::services::catalog::ItemView), doc::Errors))]
@@ -59,6 +63,7 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, body: web::Json<I
         max_days: b.lease.max_days,
         grace_days: b.lease.grace_days,
         console_record: b.console_record,
+        allowed_images: b.allowed_images,
     };
     Ok(HttpResponse::Created().json(catalog::create_item(&state.ctx, &admin.principal.username, input).await?))
 }

@@ -134,6 +134,8 @@ impl Modify for Security {
         super::notifications::list_webhooks, super::notifications::delete_webhook, super::notifications::deliveries, super::notifications::retry_delivery,
         super::notifications::get_preferences, super::notifications::put_preferences, super::notifications::mail_deliveries,
         super::notifications::retry_mail,
+        super::registries::create_registry, super::registries::list_registries, super::registries::get_registry,
+        super::registries::update_registry, super::registries::delete_registry, super::registries::check_registry,
         super::catalog_items::create_item, super::catalog_items::list_items,
         super::entitlements::create_entitlement, super::entitlements::list_entitlements,
         super::approval_policies::create_policy, super::approval_policies::list_policies,

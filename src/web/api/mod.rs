@@ -22,6 +22,7 @@ mod hosts;
 pub mod metrics;
 mod notifications;
 mod observe;
+mod registries;
 mod requests;
 mod settings;
 mod tokens;
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(observe::routes)
         .configure(console::routes)
         .configure(notifications::routes)
+        .configure(registries::routes)
         .configure(catalog_items::routes)
         .configure(entitlements::routes)
         .configure(approval_policies::routes)

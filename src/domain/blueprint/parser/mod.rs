@@ -14,6 +14,7 @@ use super::template::{self, Ref, Tmpl};
 use super::types::*;
 use super::yaml::{Key, Node, Pos};
 use super::{BlueprintError, ImageRef};
+use crate::domain::registry::{AllowedImages, ImagePattern};
 use crate::domain::{ComponentName, InputKey, Slug};
 
 /// Where a reference may be used.
@@ -175,7 +176,7 @@ fn get<'a>(entries: &'a [(Key, Node)], name: &str) -> Option<&'a Node> {
     entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| v)
 }
 
-const TOP: &[&str] = &["id", "name", "description", "category", "version", "trusted", "inputs", "components", "outputs"];
+const TOP: &[&str] = &["id", "name", "description", "category", "version", "trusted", "allowed_images", "inputs", "components", "outputs"];
 const INPUT: &[&str] =
     &["type", "title", "description", "default", "min", "max", "min_length", "max_length", "pattern", "enum", "secret", "generate"];
 const COMPONENT: &[&str] = &[
@@ -234,6 +235,7 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
     let category = get(top, "category").and_then(|n| p.text(n, "category", 60)).unwrap_or_else(|| "General".into());
     let version = required(&mut p, "version").and_then(|n| p.uint(n, "version", 1, 1_000_000));
     let trusted = get(top, "trusted").and_then(|n| p.boolean(n, "trusted")).unwrap_or(false);
+    let allowed_images = get(top, "allowed_images").map(|n| parse_allowed_images(&mut p, n)).unwrap_or_default();
 
     let inputs = get(top, "inputs").map(|n| parse_inputs(&mut p, n)).unwrap_or_default();
     let components = match required(&mut p, "components") {
@@ -268,13 +270,21 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
     for (pos, msg) in unknown {
         p.err(pos, msg);
     }
-    for (pos, msg) in injection_risks(&inputs, &components) {
+    for (pos, msg) in injection_risks(&inputs, &components, !allowed_images.is_empty()) {
         p.err(pos, msg);
+    }
+    // The images the blueprint names itself must be on its own list.
+    for c in &components {
+        if let Some(image) = c.image.as_literal()
+            && !allowed_images.allows(&image)
+        {
+            p.err(c.image.pos, allowed_images.refusal(&image, "this blueprint"));
+        }
     }
 
     match (id, name, version) {
         (Some(id), Some(name), Some(version)) if p.errs.is_empty() => {
-            Ok(Blueprint { id, name, description, category, version, trusted, inputs, components, outputs })
+            Ok(Blueprint { id, name, description, category, version, trusted, allowed_images, inputs, components, outputs })
         }
         _ => {
             p.errs.sort_by_key(|e| (e.line, e.column));
@@ -283,12 +293,39 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
     }
 }
 
+/// `allowed_images`: a list of repository patterns (`domain::registry::ImagePattern`), each
+/// error at its own entry.
+fn parse_allowed_images(p: &mut P, node: &Node) -> AllowedImages {
+    let Some(items) = p.seq(node, "allowed_images") else { return AllowedImages::default() };
+    let mut patterns = Vec::new();
+    for item in items {
+        if let Some(text) = p.scalar(item, "an allowed image pattern") {
+            match ImagePattern::parse(&text) {
+                Ok(_) => patterns.push(text),
+                Err(e) => p.err(item.pos(), e),
+            }
+        }
+    }
+    if patterns.is_empty() && !items.is_empty() {
+        return AllowedImages::default();
+    }
+    match AllowedImages::parse(&patterns) {
+        Ok(a) => a,
+        Err(errors) => {
+            for (_, e) in errors {
+                p.err(node.pos(), e);
+            }
+            AllowedImages::default()
+        }
+    }
+}
+
 /// Where a requester's free text could reach past their own container: an image (any
-/// registry, pulled by the host), a user, a network mode or a host path take a string input
-/// only when it is an enum; a shell script (`sh -c …`) takes one only when it is an enum or has
-/// a `pattern` (matched against the whole value). Integer and boolean inputs render as numbers
-/// and words, and may go anywhere.
-fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component]) -> Vec<(Pos, String)> {
+/// registry, pulled by the host) unless the blueprint lists the images it allows, a user, a
+/// network mode or a host path take a string input only when it is an enum; a shell script
+/// (`sh -c …`) takes one only when it is an enum or has a `pattern` (matched against the whole
+/// value). Integer and boolean inputs render as numbers and words, and may go anywhere.
+fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component], images_listed: bool) -> Vec<(Pos, String)> {
     let free = |n: &str, pattern_ok: bool| {
         inputs.iter().find(|i| i.name == n).is_some_and(|i| {
             let safe_pattern = i.pattern.as_ref().is_some_and(|p| !lets_shell_through(p));
@@ -309,7 +346,9 @@ fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component])
         }
     };
     for c in components {
-        only_enums(&c.image, "image");
+        if !images_listed {
+            only_enums(&c.image, "image");
+        }
         c.user.iter().for_each(|t| only_enums(t, "user"));
         c.network_mode.iter().for_each(|t| only_enums(t, "network mode"));
         for v in &c.volumes {

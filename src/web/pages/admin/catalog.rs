@@ -176,12 +176,27 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> 
         max_days: number(&v, "lease.max_days", &mut errors).unwrap_or(30),
         grace_days: number(&v, "lease.grace_days", &mut errors).unwrap_or(3),
         console_record: v.get("console_record").is_some_and(|s| s == "true"),
+        allowed_images: list(&v.get("allowed_images").cloned().unwrap_or_default()),
     };
     let result = if errors.is_empty() {
         catalog::create_item(&state.ctx, &admin.principal.username, input).await.map(|_| ())
     } else {
         Err(ServiceError::Invalid(errors))
     };
+    // One field on the form for the whole list: `allowed_images[2]`'s error shows under it.
+    let result = result.map_err(|e| match e {
+        ServiceError::Invalid(list) => ServiceError::Invalid(
+            list.into_iter()
+                .map(|mut f| {
+                    if f.field.starts_with("allowed_images[") {
+                        f.field = "allowed_images".into();
+                    }
+                    f
+                })
+                .collect(),
+        ),
+        other => other,
+    });
     answer(&state, &admin, Form::Item, v, result).await
 }
 

@@ -7,6 +7,7 @@ mod deployments;
 mod groups;
 mod hosts;
 mod mail;
+mod registries;
 mod users;
 mod webhooks;
 
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(groups::routes)
         .configure(audit::routes)
         .configure(mail::routes)
+        .configure(registries::routes)
         .configure(webhooks::routes);
 }
 
