@@ -222,3 +222,42 @@ async fn hosts_are_managed_from_the_command_line() {
     assert_eq!(code, 2);
     assert!(stderr.contains("no host `edge`"), "{stderr}");
 }
+
+/// `wharf registry add|list|remove`: the password comes on standard input, and is never printed.
+#[tokio::test]
+async fn registries_are_managed_from_the_command_line() {
+    let url = fresh_database(Db::Sqlite).await;
+    let secret = "cli-registry-password-77";
+    let mut child = wharf()
+        .args(["--database-url", &url, "registry", "add", "https://registry.example:5000/", "--username", "puller", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{secret}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("registered registry registry.example:5000 (as puller)"), "{stdout}");
+    let (code, stdout, stderr) = output(wharf().args(["--database-url", &url, "registry", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("registry.example:5000") && stdout.contains("puller") && stdout.contains("held"), "{stdout}");
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    // Bad input says what, and exits 2; the same address twice is refused.
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "registry", "add", "http://plain.example"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("address") && stderr.contains("HTTPS"), "{stderr}");
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "registry", "add", "registry.example:5000"]));
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "registry", "add", "r.example", "--ca", "/nonexistent/ca.pem"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/nonexistent/ca.pem"), "{stderr}");
+    let (code, stdout, stderr) = output(wharf().args(["--database-url", &url, "registry", "remove", "registry.example:5000"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("removed registry registry.example:5000"), "{stdout}");
+    let (code, stdout, _) = output(wharf().args(["--database-url", &url, "registry", "list"]));
+    assert_eq!((code, stdout.trim()), (0, "no registry is registered"));
+    let (code, _, stderr) = output(wharf().args(["--database-url", &url, "registry", "remove", "registry.example:5000"]));
+    assert_eq!(code, 2, "{stderr}");
+}

@@ -236,3 +236,87 @@ async fn private_images_deploy_with_credentials_nobody_sees() {
     let _ = std::fs::remove_file(&log);
     forget_image(&host, &hello);
 }
+
+/// The admin page: registering through the form (CSRF-protected; the password never sent back,
+/// even when the form is refused), changing the credentials, removing; and the catalog form's
+/// allowed images, whose bad entry shows under the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registries_are_managed_in_the_admin_pages() {
+    let app = crate::helpers::spawn_app(Db::Sqlite).await;
+    let browser = app.browser();
+    browser.login_ok("admin", ADMIN_PASSWORD).await;
+    let secret = "page-registry-password-31";
+    let (status, html) = browser.page("/admin/registries").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No registry yet"), "{html}");
+    let res = browser.post_form("/admin/registries", &[("address", "registry.example")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no CSRF token, no change");
+    let res = browser
+        .submit(
+            "/admin/registries",
+            "/admin/registries",
+            &[("address", "registry.example:5000"), ("username", "puller"), ("password", secret), ("ca_pem", "junk")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("not a PEM certificate") && html.contains("registry.example:5000"), "the error, and the address kept");
+    assert!(!html.contains(secret), "the password is never sent back");
+    let res = browser
+        .submit(
+            "/admin/registries",
+            "/admin/registries",
+            &[("address", "registry.example:5000"), ("username", "puller"), ("password", secret), ("ca_pem", "")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, html) = browser.page("/admin/registries").await;
+    assert!(html.contains("registry.example:5000") && html.contains("password held") && !html.contains(secret), "{html}");
+    let admin = app.admin().await;
+    let list: Value = admin.json("/api/v1/registries").await;
+    let id = list[0]["id"].as_i64().unwrap();
+    // A new username without its password is refused; with it, taken.
+    let res = browser
+        .submit("/admin/registries", &format!("/admin/registries/{id}/credentials"), &[("username", "other"), ("password", "")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("a username needs its password"));
+    let res = browser
+        .submit("/admin/registries", &format!("/admin/registries/{id}/credentials"), &[("username", "other"), ("password", "new-one-55")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let r: Value = admin.json(&format!("/api/v1/registries/{id}")).await;
+    assert_eq!((r["username"].as_str(), r["has_password"].as_bool()), (Some("other"), Some(true)), "{r}");
+    // An empty username takes the credentials away.
+    let res = admin.put(&format!("/api/v1/registries/{id}"), &json!({"username": ""})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let r: Value = res.json().await.unwrap();
+    assert_eq!((r["username"].clone(), r["has_password"].as_bool()), (Value::Null, Some(false)), "{r}");
+    let res = browser.submit("/admin/registries", &format!("/admin/registries/{id}/remove"), &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(admin.json("/api/v1/registries").await, json!([]));
+
+    // The catalog form: a bad pattern shows under the allowed images field.
+    let res = admin.publish_blueprint(crate::fixture!("blueprints/hello.yaml")).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let fields = [
+        ("id", "hello"),
+        ("name", "Hello"),
+        ("category", "Demo"),
+        ("blueprint", "hello"),
+        ("lease.default_days", "7"),
+        ("lease.max_days", "30"),
+        ("lease.grace_days", "3"),
+        ("allowed_images", "busybox, Bad Pattern"),
+    ];
+    let res = browser.submit("/admin/catalog", "/admin/catalog/items", &fields).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("each part of a repository is lower-case"), "{html}");
+    let mut fields = fields.to_vec();
+    fields[7] = ("allowed_images", "busybox, registry.example:5000/team-a/**");
+    let res = browser.submit("/admin/catalog", "/admin/catalog/items", &fields).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let items: Value = admin.json("/api/v1/catalog-items").await;
+    assert_eq!(items[0]["allowed_images"], json!(["busybox", "registry.example:5000/team-a/**"]));
+}

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::domain::Secret;
+use crate::services::ServiceError;
 use crate::services::registries::{self, CheckView, RegistryInput, RegistryUpdate, RegistryView};
 use crate::web::AppState;
 use crate::web::error::AppError;
@@ -105,6 +106,7 @@ async fn registry_credentials(
     };
     match registries::update(&state.ctx, &admin.principal.username, id, input).await {
         Ok(_) => Ok(see_other("/admin/registries")),
+        Err(e @ ServiceError::NotFound(_)) => Err(e.into()),
         Err(e) => {
             let errors = form_errors(e)?;
             render(
