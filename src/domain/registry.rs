@@ -119,7 +119,7 @@ impl ImagePattern {
             }
             _ => (DOCKER_HUB.to_string(), s.to_string()),
         };
-        let path = if registry == DOCKER_HUB && !path.contains('/') && !path.contains("**") { format!("library/{path}") } else { path };
+        let path = if registry == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path };
         for part in path.split('/') {
             let ok = !part.is_empty()
                 && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '*'));
@@ -141,25 +141,32 @@ impl ImagePattern {
     }
 }
 
-/// `*` matches within a path part, `**` across parts.
+/// `*` matches within a path part, `**` across parts. Linear in the product of the lengths
+/// (both at most 255): a table of which suffixes match, never backtracking.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern {
-        [] => text.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        [b'*', rest @ ..] => {
-            let mut i = 0;
-            loop {
-                if glob(rest, &text[i..]) {
-                    return true;
+    // `matches[i][j]`: pattern[i..] matches text[j..].
+    let (n, m) = (pattern.len(), text.len());
+    let mut matches = vec![vec![false; m + 1]; n + 1];
+    matches[n][m] = true;
+    for i in (0..n).rev() {
+        let double = pattern[i] == b'*' && pattern.get(i + 1) == Some(&b'*');
+        for j in (0..=m).rev() {
+            matches[i][j] = if double {
+                // Empty, or one more character of any kind.
+                matches[i + 2][j] || (j < m && matches[i][j + 1])
+            } else if pattern[i] == b'*' {
+                if i > 0 && pattern[i - 1] == b'*' {
+                    // The second star of a `**`, read with the first.
+                    matches[i + 1][j]
+                } else {
+                    matches[i + 1][j] || (j < m && text[j] != b'/' && matches[i][j + 1])
                 }
-                if i == text.len() || text[i] == b'/' {
-                    return false;
-                }
-                i += 1;
-            }
+            } else {
+                j < m && text[j] == pattern[i] && matches[i + 1][j + 1]
+            };
         }
-        [p, rest @ ..] => text.first() == Some(p) && glob(rest, &text[1..]),
     }
+    matches[0][0]
 }
 
 /// An allow-list: empty allows every image.
@@ -283,6 +290,9 @@ impl PullProblem {
                     "the registry {registry} has no image `{image}` (the repository or tag was not found): check the image name and tag"
                 )
             }
+            Self::Untrusted if engine.contains("is valid for") || engine.contains("doesn't contain any IP SANs") => format!(
+                "host `{host}` does not trust the certificate of the registry {registry} (certificate not trusted): the certificate does not name {registry}; it must list that name or address"
+            ),
             Self::Untrusted => format!(
                 "host `{host}` does not trust the certificate of the registry {registry} (certificate not trusted): the host needs the registry's CA certificate in /etc/docker/certs.d/{registry}/ca.crt"
             ),
@@ -347,9 +357,24 @@ mod tests {
         assert!(hub.allows("nginx:1.27"));
         assert!(hub.allows("docker.io/library/nginx"));
         assert!(!hub.allows("nginx-evil"));
+        let hub_deep = ImagePattern::parse("nginx**").unwrap();
+        assert!(hub_deep.allows("nginx") && hub_deep.allows("nginx-extra:1"));
+        assert!(!hub_deep.allows("nginx-evil/x"), "a Hub pattern of one part stays among the official images");
         let prefix = ImagePattern::parse("registry.local:5000/team-a/web-*").unwrap();
         assert!(prefix.allows("registry.local:5000/team-a/web-front:3"));
         assert!(!prefix.allows("registry.local:5000/team-a/api:3"));
+    }
+
+    #[test]
+    fn many_stars_match_in_linear_time() {
+        let p = ImagePattern::parse("registry.local:5000/team-a/*a*a*a*a*a*a*a*a*a*a*b").unwrap();
+        let image = format!("registry.local:5000/team-a/{}", "a".repeat(200));
+        let started = std::time::Instant::now();
+        assert!(!p.allows(&image));
+        assert!(p.allows(&format!("{image}b")));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "took {:?}", started.elapsed());
+        let deep = ImagePattern::parse("registry.local:5000/**a**a**a**a**a**b").unwrap();
+        assert!(!deep.allows(&format!("registry.local:5000/{}", "a/".repeat(100) + "a")));
     }
 
     #[test]

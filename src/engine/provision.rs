@@ -295,8 +295,8 @@ impl Engine {
     }
 
     /// The images the blueprint and the catalog item allow, checked again before anything is
-    /// pulled (the request was checked when it was submitted; an admin may have narrowed the
-    /// item's list since).
+    /// pulled, wherever provisioning starts (a request checked at submission, a retry, a
+    /// recovery): the rule holds at the pull, not only at the form.
     async fn images_allowed(
         &self,
         ctx: &Ctx,
@@ -311,7 +311,9 @@ impl Engine {
             }
         }
         let Some(item_id) = &d.catalog_item_id else { return Ok(()) };
-        let Some(item) = catalog_item::Entity::find_by_id(item_id.clone()).one(ctx.db()).await? else { return Ok(()) };
+        let Some(item) = catalog_item::Entity::find_by_id(item_id.clone()).one(ctx.db()).await? else {
+            return Err(fail(format!("the catalog item `{item_id}` is gone: its allowed images cannot be checked (nothing was pulled)")));
+        };
         let allowed = AllowedImages::parse(&item.allowed_images.0).map_err(|e| {
             fail(format!("the catalog item's allowed images: {}", e.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ")))
         })?;
@@ -382,7 +384,9 @@ impl Engine {
                 Ok(Err(DockerError::Engine { message, .. } | DockerError::NotFound { message, .. })) => {
                     let problem = PullProblem::of(&message);
                     let told = problem.explain(image, host, auth.is_some(), &message);
-                    if !problem.transient() || !transient_message(&message) {
+                    // A registry that could not be reached may be reached later ("no such
+                    // host" included); what it refused, it will refuse again.
+                    if !problem.transient() || (problem != PullProblem::Unreachable && !transient_message(&message)) {
                         return Err(fail(format!("image `{image}` could not be pulled: {told}")));
                     }
                     last = told;

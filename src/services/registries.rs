@@ -130,7 +130,15 @@ pub async fn create(ctx: &Context, actor: &str, input: RegistryInput) -> Service
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await;
+    let row = match row {
+        Ok(row) => row,
+        // Registered at the same moment by someone else.
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(ServiceError::Conflict(format!("the registry {} is registered", c.address)));
+        }
+        Err(e) => return Err(e.into()),
+    };
     // What was registered, never the password.
     audit::record(
         &txn,
@@ -155,14 +163,17 @@ pub struct RegistryUpdate {
 
 pub async fn update(ctx: &Context, actor: &str, id: i64, input: RegistryUpdate) -> ServiceResult<RegistryView> {
     let current = find(ctx, id).await?;
-    let clearing = input.username.as_deref().is_some_and(|u| u.trim().is_empty());
-    let username = if clearing { None } else { input.username.or_else(|| current.username.clone()) };
+    let given = input.username.map(|u| u.trim().to_string());
+    let clearing = given.as_deref().is_some_and(str::is_empty);
+    let username = if clearing { None } else { given.or_else(|| current.username.clone()) };
+    // An empty password is no password given (a form's empty field).
+    let new_password = input.password.filter(|p| !p.expose().is_empty());
     // A new username without a new password: the password held is kept only for the same user.
-    let keeps_password = !clearing && input.password.is_none() && username == current.username && current.password.is_some();
+    let keeps_password = !clearing && new_password.is_none() && username == current.username && current.password.is_some();
     let c = check_input(RegistryInput {
         address: current.address.clone(),
         username: username.clone(),
-        password: if keeps_password { Some(Secret::new("(held)")) } else { input.password.clone() },
+        password: if keeps_password { Some(Secret::new("(held)")) } else { new_password },
         ca_pem: input.ca_pem.clone().or_else(|| current.ca_pem.clone()),
     })?;
     let txn = crate::store::begin(&ctx.db).await?;
@@ -179,7 +190,7 @@ pub async fn update(ctx: &Context, actor: &str, id: i64, input: RegistryUpdate) 
         actor,
         "registry.update",
         &format!("registry:{}", row.id),
-        json!({"address": row.address, "username": row.username, "password_changed": !keeps_password, "ca": row.ca_pem.is_some()}),
+        json!({"address": row.address, "username": row.username, "password_changed": row.password != current.password, "ca": row.ca_pem.is_some()}),
     )
     .await?;
     txn.commit().await?;
@@ -253,7 +264,8 @@ pub async fn check(ctx: &Context, actor: &str, id: i64) -> ServiceResult<CheckVi
 }
 
 async fn probe(r: &registry::Model, password: Option<&Secret>) -> CheckView {
-    let mut builder = reqwest::Client::builder().timeout(CHECK_TIMEOUT).no_proxy().redirect(reqwest::redirect::Policy::limited(3));
+    // No redirects: the check asks the registry it names, nothing it points elsewhere.
+    let mut builder = reqwest::Client::builder().timeout(CHECK_TIMEOUT).no_proxy().redirect(reqwest::redirect::Policy::none());
     if let Some(pem) = &r.ca_pem {
         match certificates(pem) {
             Ok(certs) => {

@@ -157,15 +157,13 @@ async fn private_images_deploy_with_credentials_nobody_sees() {
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["details"][0]["field"], "inputs.image", "{err}");
     assert!(err["error"]["details"][0]["message"].as_str().unwrap().contains("is not allowed here"), "{err}");
-    assert_eq!(dev.list_requests_ok("").await.as_array().map(Vec::len), Some(0), "nothing was stored");
-    assert!(!image_on(&host, &other), "a refused image is never pulled");
+    assert_eq!(dev.list_requests_ok("").await.as_array().map(Vec::len), Some(0), "nothing was stored, so nothing will pull");
     // The blueprint's own list holds for admins deploying it directly.
     let res = admin.deploy_blueprint("private-hello", &json!({"inputs": {"image": other}})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["details"][0]["field"], "inputs.image", "{err}");
     assert!(err.to_string().contains("this blueprint allows only images from"), "{err}");
-    assert!(!image_on(&host, &other), "a refused image is never pulled");
 
     // The wrong password: the request fails saying which registry refused what.
     let res = dev.submit_request(&json!({"catalog_item": "private", "group": "team-a"})).await;
@@ -230,8 +228,14 @@ async fn private_images_deploy_with_credentials_nobody_sees() {
     drop(served);
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("registry checked"), "the log holds the process's lines");
+    // Nor in the forms an HTTP header would carry it (Basic, or Docker's auth JSON).
+    use base64::Engine as _;
     for secret in [password.as_str(), wrong] {
-        assert!(!logged.contains(secret), "a registry password was logged");
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+        let bare = base64::engine::general_purpose::STANDARD.encode(secret);
+        for form in [secret, basic.as_str(), bare.trim_end_matches('=')] {
+            assert!(!logged.contains(form), "a registry password was logged");
+        }
     }
     let _ = std::fs::remove_file(&log);
     forget_image(&host, &hello);
