@@ -59,6 +59,9 @@ pub enum Command {
     /// Work with blueprint folders.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Work with single blueprints.
+    #[command(subcommand)]
+    Blueprint(BlueprintCommand),
     /// The key that seals secrets at rest (`secret_key_file`).
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -143,6 +146,23 @@ pub enum RegistryCommand {
     Remove {
         /// Its address.
         address: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlueprintCommand {
+    /// Convert a Compose file into a blueprint v1 draft: printed (or written to --output), with
+    /// what was left out on standard error (file:line:column: note: …); what cannot be mapped
+    /// is an error at its line and column (exit 1). Publish the draft after reviewing it.
+    ImportCompose {
+        /// The Compose file.
+        file: PathBuf,
+        /// The blueprint's id (default: the file's `name:`, else the file's name).
+        #[arg(long)]
+        id: Option<String>,
+        /// Write the draft to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -244,6 +264,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Host(cmd) => host_command(&settings, cmd).await,
         Command::Registry(cmd) => registry_command(&settings, cmd).await,
+        Command::Blueprint(BlueprintCommand::ImportCompose { file, id, output }) => import_compose(&file, id.as_deref(), output.as_deref()),
         Command::Secrets(SecretsCommand::Rotate) => rotate_secrets(&settings).await,
         Command::Catalog(CatalogCommand::Validate { dir }) => {
             let dir = dir.unwrap_or_else(|| settings.catalog_dir.clone());
@@ -409,6 +430,34 @@ async fn serve(settings: Settings, args: ServeArgs) -> Result<(), CliError> {
     tracing::info!(port = app.port(), "Wharf is listening");
     println!("Wharf is ready at {base}");
     app.run_until_stopped().await.map_err(CliError::Serve)
+}
+
+/// `wharf blueprint import-compose`: needs no database.
+fn import_compose(file: &std::path::Path, id: Option<&str>, output: Option<&std::path::Path>) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(file).map_err(|e| CliError::Input(format!("cannot read {}: {e}", file.display())))?;
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("compose.yaml");
+    match blueprints::import_compose(&text, id, name) {
+        Ok(draft) => {
+            for n in &draft.notes {
+                eprintln!("{}:{}:{}: note: {}", file.display(), n.line, n.column, n.message);
+            }
+            match output {
+                Some(out) => {
+                    std::fs::write(out, &draft.source).map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
+                    eprintln!("wrote the blueprint draft to {}", out.display());
+                }
+                None => print!("{}", draft.source),
+            }
+            Ok(())
+        }
+        Err(ServiceError::Blueprint(errors)) => {
+            for e in &errors {
+                eprintln!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message);
+            }
+            Err(CliError::Reported(format!("{} construct(s) of {} cannot become a blueprint", errors.len(), file.display())))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn registry_command(settings: &Settings, cmd: RegistryCommand) -> Result<(), CliError> {

@@ -274,3 +274,34 @@ pub async fn import_dir(db: &DatabaseConnection, dir: &Path) -> std::io::Result<
     }
     Ok(out)
 }
+
+/// Something the Compose import left out or changed, at its line and column of the Compose file.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImportNote {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// A blueprint draft converted from a Compose file, and what was left out of it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ComposeDraft {
+    /// The draft (blueprint format v1), checked as any blueprint: publish it as it is, or edit it first.
+    pub source: String,
+    pub notes: Vec<ImportNote>,
+}
+
+/// Converts a Compose file into a blueprint draft (nothing is stored): what cannot be mapped is
+/// an error at its line and column. `id` names the blueprint (else the file's `name:`, else
+/// `file`'s stem).
+pub fn import_compose(text: &str, id: Option<&str>, file: &str) -> ServiceResult<ComposeDraft> {
+    let stem = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("compose");
+    let stem = stem.strip_suffix(".compose").unwrap_or(stem);
+    let id = id.map(str::trim).filter(|s| !s.is_empty());
+    let fallback = if stem == "compose" || stem == "docker-compose" { "imported-compose" } else { stem };
+    let imported = blueprint::compose_import::import(text, id, fallback).map_err(ServiceError::Blueprint)?;
+    Ok(ComposeDraft {
+        source: imported.source,
+        notes: imported.notes.into_iter().map(|n| ImportNote { line: n.line, column: n.column, message: n.message }).collect(),
+    })
+}

@@ -101,6 +101,7 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
     ("js/logs.js", "text/javascript; charset=utf-8", include_str!("../../static/js/logs.js")),
     ("js/stats.js", "text/javascript; charset=utf-8", include_str!("../../static/js/stats.js")),
     ("js/console.js", "text/javascript; charset=utf-8", include_str!("../../static/js/console.js")),
+    ("js/compose-import.js", "text/javascript; charset=utf-8", include_str!("../../static/js/compose-import.js")),
     // xterm.js and its fit addon, from npm (static/vendor/README.md), with their licences.
     ("vendor/xterm/xterm.js", "text/javascript; charset=utf-8", include_str!("../../static/vendor/xterm/xterm.js")),
     ("vendor/xterm/xterm.css", "text/css; charset=utf-8", include_str!("../../static/vendor/xterm/xterm.css")),

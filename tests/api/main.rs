@@ -8,6 +8,7 @@ mod auth;
 mod blueprints;
 mod browser;
 mod cli;
+mod compose;
 mod crash;
 mod dashboards;
 mod docker;

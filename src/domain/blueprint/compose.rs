@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use super::template::{Ref, Seg, Tmpl};
 use super::types::{Blueprint, FloatField, InputSpec, IntField, VolumeSpec};
 
-/// A node of the YAML written out: maps keep their order.
-enum Node {
+/// A node of the YAML written out: maps keep their order. (The Compose import writes its
+/// blueprint draft with it too.)
+pub(super) enum Node {
     Str(String),
     Int(i64),
     Bool(bool),
@@ -197,8 +198,15 @@ pub fn export(bp: &Blueprint) -> String {
 }
 
 /// Double-quoted (JSON string syntax is YAML's too): no value is read as another type.
-fn quoted(s: &str) -> String {
+pub(super) fn quoted(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// `node` as YAML, every scalar double-quoted.
+pub(super) fn yaml(node: &Node) -> String {
+    let mut out = String::new();
+    write(&mut out, node, 0);
+    out
 }
 
 fn write(out: &mut String, node: &Node, indent: usize) {

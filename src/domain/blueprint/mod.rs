@@ -1,6 +1,7 @@
 //! Blueprints: the v1 YAML format (BLUEPRINTS.md), parsed into types with every rule checked,
 //! inputs validated, and specs resolved for a deployment.
 pub mod compose;
+pub mod compose_import;
 pub mod guardrails;
 mod image;
 pub mod inputs;

@@ -16,6 +16,7 @@ use crate::web::extract::Admin;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/blueprints", web::get().to(list_blueprints))
         .route("/blueprints", web::post().to(create_blueprint))
+        .route("/blueprints/import-compose", web::post().to(import_compose))
         .route("/blueprints/{id}", web::get().to(get_blueprint))
         .route("/blueprints/{id}/deploy", web::post().to(deploy))
         .route("/blueprints/{id}/versions/{version}/compose", web::get().to(compose));
@@ -43,6 +44,24 @@ async fn create_blueprint(req: HttpRequest, admin: Admin, state: web::Data<AppSt
     let published = blueprints::publish(&state.ctx.db, &admin.principal.username, &source).await?;
     let status = if published.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(HttpResponse::build(status).json(json!({"id": published.id, "version": published.version, "created": published.created})))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    /// The blueprint's id (else the Compose file's `name:`, else `file`'s name).
+    id: Option<String>,
+    /// The Compose file's name, for the draft's description and a default id.
+    file: Option<String>,
+}
+
+/// The body is the Compose file itself (YAML).
+#[utoipa::path(post, path = "/api/v1/blueprints/import-compose", tag = "blueprints", description = "Convert a Compose file into a blueprint draft (admins); nothing is stored. 200 with the draft and what was left out (each at its line and column); 422 with every construct that cannot be mapped (`build:`, host networking, `privileged`, host bind mounts, `extends`, …) at its line and column.", params(ImportQuery), request_body(content((String = "application/yaml"))), responses((status = 200, body = crate::services::blueprints::ComposeDraft), doc::Errors))]
+async fn import_compose(_: Admin, query: web::Query<ImportQuery>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let text = std::str::from_utf8(&body).map_err(|_| AppError::BadRequest("the body is not UTF-8 text".into()))?;
+    let q = query.into_inner();
+    let draft = blueprints::import_compose(text, q.id.as_deref(), q.file.as_deref().unwrap_or("compose.yaml"))?;
+    Ok(HttpResponse::Ok().json(draft))
 }
 
 #[utoipa::path(get, path = "/api/v1/blueprints", tag = "blueprints", description = "Blueprints (admins).", responses((status = 200, body = Vec<crate::services::blueprints::BlueprintSummary>), doc::Errors))]

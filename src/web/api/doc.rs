@@ -127,7 +127,7 @@ impl Modify for Security {
         super::groups::create_group, super::groups::list_groups, super::groups::get_group, super::groups::set_member,
         super::groups::remove_member, super::audit::list_audit, super::settings::get_local_login, super::settings::set_local_login,
         super::hosts::create_host, super::hosts::list_hosts, super::hosts::get_host, super::hosts::delete_host,
-        super::blueprints::create_blueprint, super::blueprints::list_blueprints, super::blueprints::get_blueprint, super::blueprints::deploy, super::blueprints::compose,
+        super::blueprints::create_blueprint, super::blueprints::list_blueprints, super::blueprints::get_blueprint, super::blueprints::deploy, super::blueprints::compose, super::blueprints::import_compose,
         super::deployments::list_deployments, super::deployments::get_deployment, super::deployments::act, super::deployments::act_on_many, super::deployments::set_lease, super::deployments::history,
         super::observe::get_logs, super::observe::get_stats, super::console::open_console, super::console::get_session, super::console::list_sessions,
         super::notifications::list_notifications, super::notifications::read_notifications, super::notifications::create_webhook,

@@ -12,7 +12,7 @@ use super::key_values;
 use crate::domain::blueprint::Blueprint;
 use crate::domain::blueprint::types::IntField;
 use crate::services::ServiceError;
-use crate::services::blueprints::{self, BlueprintDetail, BlueprintSummary};
+use crate::services::blueprints::{self, BlueprintDetail, BlueprintSummary, ImportNote};
 use crate::services::deployments::{self, DeployInput};
 use crate::web::AppState;
 use crate::web::error::AppError;
@@ -23,6 +23,7 @@ use crate::web::views::{FormErrors, InputField, Layout};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/blueprints", web::get().to(blueprint_list))
         .route("/admin/blueprints", web::post().to(blueprint_publish))
+        .route("/admin/blueprints/import-compose", web::post().to(compose_import))
         .route("/admin/blueprints/{id}", web::get().to(blueprint_page))
         .route("/admin/blueprints/{id}/deploy", web::post().to(blueprint_deploy));
 }
@@ -36,6 +37,12 @@ struct BlueprintsPage {
     blueprints: Vec<BlueprintSummary>,
     source: String,
     errors: FormErrors,
+    /// The Compose import form: the text given, the id, what was left out (a draft was made:
+    /// it is in `source`) or what could not be mapped.
+    compose: String,
+    compose_id: String,
+    imported: Option<Vec<ImportNote>>,
+    import_errors: Vec<String>,
 }
 
 impl BlueprintsPage {
@@ -45,8 +52,46 @@ impl BlueprintsPage {
             blueprints: blueprints::list(&state.ctx.db).await?,
             source,
             errors,
+            compose: String::new(),
+            compose_id: String::new(),
+            imported: None,
+            import_errors: Vec::new(),
         })
     }
+}
+
+#[derive(Deserialize)]
+struct ComposeForm {
+    #[serde(default)]
+    compose: String,
+    #[serde(default)]
+    id: String,
+    /// The chosen file's name (set by the page's script), for the draft's description.
+    #[serde(default)]
+    file: String,
+}
+
+/// Converts a Compose file (pasted, or read from a chosen file by the page's script) into a
+/// draft shown in the publish form, with what was left out; nothing is stored until the admin
+/// publishes the draft.
+async fn compose_import(admin: Admin, state: web::Data<AppState>, form: web::Form<ComposeForm>) -> Result<HttpResponse, AppError> {
+    let f = form.into_inner();
+    let compose = f.compose.replace("\r\n", "\n");
+    let file = if f.file.trim().is_empty() { "compose.yaml".to_string() } else { f.file.trim().to_string() };
+    let base = BlueprintsPage::build(&admin, &state, String::new(), FormErrors::default()).await?;
+    let page = match blueprints::import_compose(&compose, Some(f.id.as_str()), &file) {
+        Ok(draft) => BlueprintsPage { source: draft.source, imported: Some(draft.notes), compose, compose_id: f.id, ..base },
+        Err(ServiceError::Blueprint(errors)) => {
+            let import_errors = errors
+                .iter()
+                .map(|e| if e.line > 0 { format!("line {}, column {}: {}", e.line, e.column, e.message) } else { e.message.clone() })
+                .collect();
+            let page = BlueprintsPage { compose, compose_id: f.id, import_errors, ..base };
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    render(StatusCode::OK, &page)
 }
 
 async fn blueprint_list(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
