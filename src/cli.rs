@@ -452,7 +452,11 @@ fn import_compose(file: &std::path::Path, id: Option<&str>, output: Option<&std:
         }
         Err(ServiceError::Blueprint(errors)) => {
             for e in &errors {
-                eprintln!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message);
+                if e.line > 0 {
+                    eprintln!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message);
+                } else {
+                    eprintln!("{}: {}", file.display(), e.message);
+                }
             }
             Err(CliError::Reported(format!("{} construct(s) of {} cannot become a blueprint", errors.len(), file.display())))
         }

@@ -30,6 +30,8 @@ enum Use {
     Guarded,
     /// In an image's tag: bounded by the draft's `allowed_images`.
     Image,
+    /// A number of CPUs (a decimal).
+    Decimal,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,20 @@ struct Importer {
     vars: BTreeMap<String, Variable>,
     /// Repositories whose tag comes from a variable: the draft allows them (`allowed_images`).
     allowed: Vec<String>,
+    /// Every literal image's repository (allowed too when the draft has a list).
+    literal_images: Vec<String>,
+    /// Variables that hold secrets (by their names, or the environment keys they fill).
+    secrets: std::collections::BTreeSet<String>,
+    /// Variables that give only an image's tag.
+    tags: std::collections::BTreeSet<String>,
+}
+
+/// A name that says it holds a secret.
+fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL"]
+        .iter()
+        .any(|w| upper.contains(w))
 }
 
 /// Keys of a service left out with a note: what they do is Wharf's to decide, or not needed.
@@ -110,11 +126,11 @@ fn scalar(n: &Node) -> Option<&str> {
 
 impl Importer {
     fn err(&mut self, pos: Pos, message: impl Into<String>) {
-        self.errors.push(BlueprintError::at(pos, message));
+        self.errors.push(BlueprintError::at(pos, printable(&message.into())));
     }
 
     fn note(&mut self, pos: Pos, message: impl Into<String>) {
-        self.notes.push(BlueprintError::at(pos, message));
+        self.notes.push(BlueprintError::at(pos, printable(&message.into())));
     }
 
     fn text<'a>(&mut self, n: &'a Node, what: &str) -> Option<&'a str> {
@@ -136,7 +152,12 @@ impl Importer {
             out.push_str(&rest[..i]);
             let after = &rest[i + 1..];
             if let Some(tail) = after.strip_prefix('$') {
-                // `$$`: a literal `$` (written `$${` in a blueprint when a `{` follows).
+                // `$$`: a literal `$` (written `$${` in a blueprint when a `{` follows). A
+                // literal `$` right before a variable has no blueprint spelling.
+                if tail.starts_with('$') && !tail.starts_with("$$") {
+                    self.err(pos, format!("`{text}`: a literal `$` right before a variable cannot be written in a blueprint"));
+                    return None;
+                }
                 out.push_str(if tail.starts_with('{') { "$$" } else { "$" });
                 rest = tail;
             } else if let Some(body) = after.strip_prefix('{') {
@@ -199,8 +220,9 @@ impl Importer {
         Some(format!("${{inputs.{key}}}"))
     }
 
-    /// A command or entrypoint: a list, or a string split as a shell would (no shell runs it).
-    fn words(&mut self, n: &Node, what: &str, using: Use) -> Option<Out> {
+    /// A command or entrypoint's words: a list, or a string split as a shell would (no shell
+    /// runs it).
+    fn raw_words(&mut self, n: &Node, what: &str) -> Option<Vec<(String, Pos)>> {
         let items: Vec<(String, Pos)> = match n {
             Node::Seq { items, .. } => {
                 let mut v = Vec::new();
@@ -221,15 +243,44 @@ impl Importer {
                 return None;
             }
         };
-        // The script of a shell (`sh -c SCRIPT`) takes a variable only as a bounded input.
-        let shell = items.len() >= 3 && items[0].0.ends_with("sh") && items[1].0 == "-c";
-        let mut out = Vec::new();
-        for (i, (s, pos)) in items.iter().enumerate() {
-            let using = if shell && i == 2 { Use::Guarded } else { using };
-            out.push(Out::Str(self.interpolate(s, *pos, using)?));
-        }
-        Some(Out::List(out))
+        Some(items)
     }
+
+    /// The entrypoint and the command, read as the one line they run as: a variable in the
+    /// program's name, in a shell's flags, or in the script of a shell (`sh -c SCRIPT`, also
+    /// when the entrypoint is `sh -c` and the command the script) takes only a bounded input.
+    fn command_line(&mut self, entrypoint: Option<&Node>, command: Option<&Node>) -> (Option<Out>, Option<Out>) {
+        let entry = entrypoint.filter(|n| !n.is_null()).and_then(|n| self.raw_words(n, "entrypoint"));
+        let cmd = command.filter(|n| !n.is_null()).and_then(|n| self.raw_words(n, "command"));
+        let line: Vec<&(String, Pos)> = entry.iter().flatten().chain(cmd.iter().flatten()).collect();
+        let is_shell = line.first().is_some_and(|(w, _)| {
+            let program = w.rsplit('/').next().unwrap_or(w);
+            ["sh", "bash", "ash", "dash", "zsh", "ksh"].contains(&program)
+        });
+        let script_at = if is_shell { line.iter().position(|(w, _)| w.starts_with('-') && w.contains('c')).map(|i| i + 1) } else { None };
+        let guarded: Vec<bool> =
+            (0..line.len()).map(|i| i == 0 || (is_shell && (script_at == Some(i) || line[i].0.starts_with('-')))).collect();
+        let mut index = 0;
+        let mut convert = |words: Option<Vec<(String, Pos)>>, im: &mut Self| -> Option<Out> {
+            let words = words?;
+            let mut out = Vec::new();
+            for (s, pos) in &words {
+                let using = if guarded.get(index).copied().unwrap_or(false) { Use::Guarded } else { Use::Text };
+                index += 1;
+                out.push(Out::Str(im.interpolate(s, *pos, using)?));
+            }
+            Some(Out::List(out))
+        };
+        let entry = convert(entry, self);
+        let cmd = convert(cmd, self);
+        (entry, cmd)
+    }
+}
+
+/// `text` without control characters (a name from the file could hold a carriage return,
+/// which ends a YAML comment line in the draft, or moves a terminal's cursor).
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// Splits a command string into words as a POSIX shell would (quotes and backslashes), without
@@ -273,6 +324,17 @@ pub fn split_words(s: &str) -> Result<Vec<String>, String> {
                 in_word = true;
                 if let Some(c) = chars.next() {
                     word.push(c);
+                }
+            }
+            '$' if chars.clone().next() == Some('{') => {
+                // A Compose variable stays whole (its default may hold spaces).
+                in_word = true;
+                word.push('$');
+                for c in chars.by_ref() {
+                    word.push(c);
+                    if c == '}' {
+                        break;
+                    }
                 }
             }
             c if c.is_whitespace() => {
@@ -372,11 +434,19 @@ fn port_range(s: &str) -> Option<(u16, u16)> {
 /// Converts a Compose file. `id` names the blueprint (else Compose's `name:`, else `fallback`).
 pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, Vec<BlueprintError>> {
     let root = super::yaml::parse(text).map_err(|e| vec![e])?;
-    let mut im = Importer { errors: Vec::new(), notes: Vec::new(), vars: BTreeMap::new(), allowed: Vec::new() };
+    let mut im = Importer {
+        errors: Vec::new(),
+        notes: Vec::new(),
+        vars: BTreeMap::new(),
+        allowed: Vec::new(),
+        literal_images: Vec::new(),
+        secrets: Default::default(),
+        tags: Default::default(),
+    };
     let Node::Map { entries: top, pos: top_pos } = &root else {
         return Err(vec![BlueprintError::at(root.pos(), "a Compose file is a mapping with `services:`")]);
     };
-    let mut declared_volumes: Vec<String> = Vec::new();
+    let mut declared_volumes: Vec<(String, Pos)> = Vec::new();
     for (k, v) in top {
         match k.name.as_str() {
             "services" | "name" => {}
@@ -384,7 +454,7 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
             "volumes" => {
                 if let Node::Map { entries, .. } = v {
                     for (name, spec) in entries {
-                        declared_volumes.push(name.name.clone());
+                        declared_volumes.push((name.name.clone(), name.pos));
                         if let Node::Map { entries: opts, .. } = spec {
                             for (o, ov) in opts {
                                 match o.name.as_str() {
@@ -420,6 +490,10 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for (k, _) in services {
         let name = k.name.to_ascii_lowercase().replace(['_', '.'], "-");
+        if let Some((other, _)) = names.iter().find(|(_, n)| **n == name) {
+            im.err(k.pos, format!("services `{other}` and `{}` would both become component `{name}`: rename one", k.name));
+            continue;
+        }
         match ComponentName::parse(&name) {
             Ok(_) => {
                 if name != k.name {
@@ -463,13 +537,14 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
                             match repo.filter(|r| ImageRef::parse(r).is_ok()) {
                                 Some(r) => {
                                     let (registry, path) = split_image(&r);
-                                    let pattern = if registry.as_str() == crate::domain::registry::DOCKER_HUB {
-                                        path.strip_prefix("library/").unwrap_or(&path).to_string()
-                                    } else {
-                                        format!("{registry}/{path}")
-                                    };
+                                    let pattern = format!("{registry}/{path}");
                                     if !im.allowed.contains(&pattern) {
                                         im.allowed.push(pattern);
+                                    }
+                                    for name in im.vars.keys().cloned().collect::<Vec<_>>() {
+                                        if image.contains(&format!("${{inputs.{name}}}")) {
+                                            im.tags.insert(name);
+                                        }
                                     }
                                 }
                                 None => im.err(
@@ -477,8 +552,14 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
                                     format!("image `{raw}`: a variable may give the tag, not the repository (name the repository, or list the images it may be)"),
                                 ),
                             }
-                        } else if let Err(e) = ImageRef::parse(&image) {
-                            im.err(n.text_pos(), e);
+                        } else {
+                            match ImageRef::parse(&image) {
+                                Ok(_) => {
+                                    let (registry, path) = split_image(&image);
+                                    im.literal_images.push(format!("{registry}/{path}"));
+                                }
+                                Err(e) => im.err(n.text_pos(), e),
+                            }
                         }
                         c.push(("image".into(), Out::Str(image)));
                     }
@@ -490,22 +571,28 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
                 }
             }
         }
-        for (field, what) in [("entrypoint", "entrypoint"), ("command", "command")] {
-            if let Some(n) = get(entries, field)
-                && !n.is_null()
-                && let Some(list) = im.words(n, what, Use::Text)
-            {
-                c.push((field.into(), list));
-            }
+        let (entrypoint, command) = im.command_line(get(entries, "entrypoint"), get(entries, "command"));
+        if let Some(list) = entrypoint {
+            c.push(("entrypoint".into(), list));
+        }
+        if let Some(list) = command {
+            c.push(("command".into(), list));
         }
         // environment: a mapping, or a list of KEY=VALUE.
         if let Some(n) = get(entries, "environment") {
             let mut env = Vec::new();
             let pairs: Vec<(String, Option<String>, Pos)> = match n {
-                Node::Map { entries, .. } => entries
-                    .iter()
-                    .map(|(k, v)| (k.name.clone(), if v.is_null() { None } else { scalar(v).map(str::to_string) }, v.text_pos()))
-                    .collect(),
+                Node::Map { entries, .. } => {
+                    let mut pairs = Vec::new();
+                    for (k, v) in entries {
+                        match v {
+                            _ if v.is_null() => pairs.push((k.name.clone(), None, v.text_pos())),
+                            Node::Scalar { value, .. } => pairs.push((k.name.clone(), Some(value.clone()), v.text_pos())),
+                            other => im.err(other.pos(), format!("environment `{}` must be a value, not {}", k.name, other.kind())),
+                        }
+                    }
+                    pairs
+                }
                 Node::Seq { items, .. } => items
                     .iter()
                     .filter_map(|i| scalar(i).map(|s| (s, i.text_pos())))
@@ -520,14 +607,32 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
                 }
             };
             for (key, value, p) in pairs {
+                let secret_key = looks_secret(&key);
                 match value {
                     Some(v) => {
+                        let before: Vec<String> = im.vars.keys().cloned().collect();
                         if let Some(v) = im.interpolate(&v, p, Use::Text) {
+                            if secret_key {
+                                if v.contains("${inputs.") {
+                                    // The variables it holds are secrets too.
+                                    for name in im.vars.keys().cloned().collect::<Vec<_>>() {
+                                        if v.contains(&format!("${{inputs.{name}}}")) {
+                                            im.secrets.insert(name);
+                                        }
+                                    }
+                                } else {
+                                    im.note(p, format!("`{key}` holds a literal value in the draft, in clear: make it a variable (`${{{key}}}`) so that it becomes a secret input"));
+                                }
+                            }
+                            let _ = before;
                             env.push((key, Out::Str(v)));
                         }
                     }
                     // `KEY` alone takes the value from the shell Compose runs in: an input here.
                     None => {
+                        if secret_key {
+                            im.secrets.insert(key.to_ascii_lowercase());
+                        }
                         let r = im.reference(&key, None, true, p, Use::Text);
                         if let Some(r) = r {
                             env.push((key, Out::Str(r)));
@@ -544,6 +649,10 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
             let mut ports = Vec::new();
             for item in items {
                 ports.extend(im.port(item, &k.name));
+                if ports.len() > MAX_PORTS {
+                    im.err(item.pos(), format!("service `{}` publishes more than {MAX_PORTS} ports", k.name));
+                    break;
+                }
             }
             if !ports.is_empty() {
                 c.push(("ports".into(), Out::List(ports)));
@@ -589,8 +698,13 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
             let s = s.to_string();
             if s.contains('$') {
                 if let Some(t) = im.interpolate(&s, n.text_pos(), Use::Number) {
-                    resources.push(("memory_mb".to_string(), Out::Str(t)));
-                    im.note(n.text_pos(), "a memory limit from a variable is read in MB");
+                    // `${MEM:-512}m` has no blueprint spelling: the variable must be the value.
+                    if t.starts_with("${inputs.") && t.ends_with('}') && t.matches("${").count() == 1 {
+                        resources.push(("memory_mb".to_string(), Out::Str(t)));
+                        im.note(n.text_pos(), "a memory limit from a variable is read in MB");
+                    } else {
+                        im.err(n.text_pos(), format!("memory `{s}`: a variable must be the whole value (a number of MB)"));
+                    }
                 }
             } else {
                 match size_mb(&s) {
@@ -604,7 +718,7 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
         {
             let s = s.to_string();
             if s.contains('$') {
-                if let Some(t) = im.interpolate(&s, n.text_pos(), Use::Number) {
+                if let Some(t) = im.interpolate(&s, n.text_pos(), Use::Decimal) {
                     resources.push(("cpus".to_string(), Out::Str(t)));
                 }
             } else {
@@ -635,9 +749,13 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
                             im.note(rk.pos, "reservations are left out: Wharf places and counts by limits");
                         }
                     }
-                    "mode" if scalar(dv) == Some("global") => {
-                        im.err(dv.pos(), "`mode: global` cannot be imported: a component runs a number of replicas")
-                    }
+                    "mode" if scalar(dv) != Some("replicated") => im.err(
+                        dv.pos(),
+                        format!(
+                            "`mode: {}` cannot be imported: a component runs a number of replicas, for as long as it lives",
+                            scalar(dv).unwrap_or("?")
+                        ),
+                    ),
                     "mode" => {}
                     "restart_policy" => im.note(dk.pos, "deploy.restart_policy is left out: `restart:` is imported"),
                     other => im.note(dk.pos, format!("deploy.{other} is left out")),
@@ -754,9 +872,17 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
         }
         components.push((component, Out::Map(c)));
     }
-    for v in &declared_volumes {
+    for (v, at) in &declared_volumes {
         if !volumes_used.contains_key(&v.to_ascii_lowercase().replace(['_', '.'], "-")) {
-            im.note(*top_pos, format!("volume `{v}` is declared but no service uses it; left out"));
+            im.note(*at, format!("volume `{v}` is declared but no service uses it; left out"));
+        }
+    }
+    // Two Compose volumes that become one name would be shared without anyone asking.
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (v, at) in &declared_volumes {
+        let name = v.to_ascii_lowercase().replace(['_', '.'], "-");
+        if let Some(first) = seen.insert(name.clone(), v) {
+            im.err(*at, format!("volumes `{first}` and `{v}` would both become `{name}`: rename one"));
         }
     }
 
@@ -765,8 +891,20 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
     let vars = std::mem::take(&mut im.vars);
     for (key, v) in &vars {
         let number = v.uses.contains(&Use::Number);
+        let decimal = v.uses.contains(&Use::Decimal);
         let guarded = v.uses.contains(&Use::Guarded);
+        let secret = looks_secret(key) || im.secrets.contains(key);
         let (kind, default): (&str, Option<Out>) = match v.default.as_deref() {
+            // A secret's default would sit in the draft in clear: requesters give it.
+            _ if secret && !number && !decimal => ("string", None),
+            Some(d) if decimal => match d.parse::<f64>() {
+                Ok(f) if f > 0.0 && f.is_finite() => ("string", Some(Out::Str(d.to_string()))),
+                _ => {
+                    im.err(v.pos, format!("`{key}` gives a number of CPUs here, but its default `{d}` is not one"));
+                    continue;
+                }
+            },
+            None if decimal => ("string", None),
             Some(d) if d.parse::<i64>().is_ok() => ("integer", d.parse::<i64>().ok().map(Out::Int)),
             Some(d @ ("true" | "false")) if !number => ("boolean", Some(Out::Bool(d == "true"))),
             Some(d) if number => {
@@ -782,9 +920,17 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
             spec.push(("default".into(), clone_scalar(d)));
         }
         let upper = key.to_ascii_uppercase();
-        if kind == "string" && ["PASSWORD", "SECRET", "TOKEN"].iter().any(|w| upper.contains(w)) {
+        if secret && kind == "string" {
             spec.push(("secret".into(), Out::Bool(true)));
-            im.note(v.pos, format!("`{upper}` becomes a secret input (sealed, never shown back)"));
+            let default = if v.default.is_some() { "; its default is left out of the draft, so requesters give it" } else { "" };
+            im.note(v.pos, format!("`{upper}` becomes a secret input (sealed, never shown back){default}"));
+        }
+        if decimal {
+            spec.push(("pattern".into(), Out::Str(r"^[0-9]{1,3}(\.[0-9]{1,3})?$".into())));
+        }
+        // A tag may not turn into another repository or a digest.
+        if im.tags.contains(key) && v.uses.iter().all(|u| *u == Use::Image) && kind == "string" {
+            spec.push(("pattern".into(), Out::Str("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$".into())));
         }
         // Where a free value could reach past the container (a shell script, a user), the input
         // is an enum of its default; an image's tag is bounded by allowed_images.
@@ -828,7 +974,14 @@ pub fn import(text: &str, id: Option<&str>, fallback: &str) -> Result<Imported, 
         ("version".to_string(), Out::Int(1)),
     ];
     if !im.allowed.is_empty() {
-        doc.push(("allowed_images".into(), Out::List(im.allowed.iter().map(|p| Out::Str(p.clone())).collect())));
+        // The images the file names itself are allowed too (a list holds for every image).
+        let mut allowed = im.allowed.clone();
+        for r in &im.literal_images {
+            if !allowed.contains(r) {
+                allowed.push(r.clone());
+            }
+        }
+        doc.push(("allowed_images".into(), Out::List(allowed.into_iter().map(Out::Str).collect())));
     }
     if !inputs.is_empty() {
         doc.push(("inputs".into(), Out::Map(inputs)));
@@ -860,6 +1013,9 @@ fn clone_scalar(n: &Out) -> Out {
         Out::List(_) | Out::Map(_) => Out::Str(String::new()),
     }
 }
+
+/// The most ports one service may publish (ranges counted port by port).
+const MAX_PORTS: usize = 200;
 
 /// The keys of a service Wharf reads (others are notes or errors).
 const KNOWN: &[&str] = &[
@@ -996,7 +1152,7 @@ impl Importer {
     fn volume(&mut self, item: &Node, component: &str, index: usize) -> Option<(String, String, bool)> {
         let (kind, source, target, read_only, pos) = match item {
             Node::Scalar { value, .. } => {
-                let parts: Vec<&str> = value.split(':').collect();
+                let parts: Vec<&str> = split_outside_variables(value);
                 let (source, target, mode) = match parts.as_slice() {
                     [t] => (None, *t, None),
                     [s, t] => (Some(*s), *t, None),
@@ -1049,6 +1205,7 @@ impl Importer {
             self.err(pos, format!("the volume target `{target}` must be an absolute path"));
             return None;
         }
+        let target = self.interpolate(&target, pos, Use::Text)?;
         let name = match source {
             Some(s) => {
                 let n = s.to_ascii_lowercase().replace(['_', '.'], "-");
@@ -1074,7 +1231,10 @@ impl Importer {
         if get(h, "disable").and_then(scalar) == Some("true") {
             return None;
         }
-        let test = get(h, "test")?;
+        let Some(test) = get(h, "test") else {
+            self.note(pos, "a healthcheck without `test:` is left out (the image's own check, if any, still runs)");
+            return None;
+        };
         let cmd: Vec<(String, Pos)> = match test {
             Node::Scalar { value, .. } => vec![("/bin/sh".into(), test.pos()), ("-c".into(), test.pos()), (value.clone(), test.text_pos())],
             Node::Seq { items, .. } => {
@@ -1119,6 +1279,12 @@ impl Importer {
                                 format!("an interval of {secs} s: Wharf waits for a component's first check to pass when it starts it, so the deployment waits that long (and fails past the health timeout)"),
                             );
                         }
+                        if secs > 3600 {
+                            self.note(
+                                n.text_pos(),
+                                format!("healthcheck.{from} of {secs} s becomes 3600 s, the longest a blueprint takes"),
+                            );
+                        }
                         out.push((to.into(), Out::Int(i64::from(secs.clamp(1, 3600)))))
                     }
                     None => self.err(n.text_pos(), format!("healthcheck.{from} `{s}` is not a duration such as 10s or 1m30s")),
@@ -1129,7 +1295,12 @@ impl Importer {
             && let Some(s) = scalar(n)
         {
             match s.parse::<i64>() {
-                Ok(r) if r >= 1 => out.push(("retries".into(), Out::Int(r.min(1000)))),
+                Ok(r) if r >= 1 => {
+                    if r > 1000 {
+                        self.note(n.text_pos(), "healthcheck.retries becomes 1000, the most a blueprint takes");
+                    }
+                    out.push(("retries".into(), Out::Int(r.min(1000))))
+                }
                 _ => self.err(n.text_pos(), format!("healthcheck.retries `{s}` is not a positive number")),
             }
         }
@@ -1216,8 +1387,7 @@ mod tests {
         assert!(api.env.iter().any(|(k, _)| k == "DATABASE_URL"));
         let db = bp.component("db").unwrap();
         assert!(matches!(db.memory_mb, Some(crate::domain::blueprint::types::IntField::Literal(128, _))));
-        let lines: Vec<usize> = imported.notes.iter().map(|n| n.line).collect();
-        assert!(lines.contains(&2), "version: {:?}", imported.notes);
+        assert!(imported.notes.iter().any(|n| n.line == 2 && n.message.contains("`version` is obsolete")), "{:?}", imported.notes);
         assert!(imported.notes.iter().any(|n| n.message.contains("container_name") && n.line == 10), "{:?}", imported.notes);
         assert!(imported.notes.iter().any(|n| n.message.contains("becomes component `front-end`")));
     }
@@ -1260,7 +1430,7 @@ mod tests {
         let (bp, imported) = draft("named-volumes.yaml");
         assert_eq!(bp.component("app").unwrap().volumes.len(), 4);
         assert!(imported.notes.iter().any(|n| n.message.contains("anonymous volume")));
-        assert!(imported.notes.iter().any(|n| n.message.contains("`unused`")));
+        assert!(imported.notes.iter().any(|n| n.message.contains("`unused`") && n.line == 26), "{:?}", imported.notes);
         let (bp, imported) = draft("port-ranges.yaml");
         assert_eq!(bp.component("edge").unwrap().ports.len(), 5);
         assert!(imported.notes.iter().any(|n| n.message.contains("host address")));
@@ -1291,6 +1461,65 @@ mod tests {
         assert!(has(16, "`extends`"), "{at:?}");
         assert!(has(22, "env_file"), "{at:?}");
         assert!(at.iter().all(|(_, c, _)| *c > 0));
+    }
+
+    #[test]
+    fn hostile_files_cannot_change_the_draft_or_its_guardrails() {
+        // A carriage return in a key would end the comment line the note is written on.
+        let sneaky = "services:\n  a:\n    image: busybox\n    \"x\\rtrusted: true\\r#\": 1\n";
+        let imported = import(sneaky, Some("abc"), "x").unwrap();
+        assert!(!imported.source.lines().any(|l| l.trim_start().starts_with("trusted")), "{}", imported.source);
+        assert!(!super::super::parse(&imported.source).unwrap().trusted);
+        assert!(!imported.source.contains('\r'));
+        // A variable as the program, or in a shell's script through the entrypoint, is bounded.
+        let program = import("services:\n  a:\n    image: busybox\n    command: \"${A:-sleep} ${B:-1}\"\n", Some("abc"), "x").unwrap();
+        let bp = super::super::parse(&program.source).unwrap();
+        assert!(bp.input("a").unwrap().choices.is_some(), "{}", program.source);
+        let script =
+            "services:\n  a:\n    image: busybox\n    entrypoint: [\"/bin/sh\", \"-c\"]\n    command: [\"echo ${MSG:-hello world}\"]\n";
+        let bp = super::super::parse(&import(script, Some("abc"), "x").unwrap().source).unwrap();
+        assert!(bp.input("msg").unwrap().choices.is_some());
+        // A literal `$` right before a variable has no blueprint spelling.
+        let e = import("services:\n  a:\n    image: busybox\n    environment: { P: \"$$${X:-1}\" }\n", Some("abc"), "x").unwrap_err();
+        assert!(e[0].message.contains("literal `$` right before a variable"), "{e:?}");
+        // Names that collide, and ranges that would not end.
+        let e = import("services:\n  web_app:\n    image: busybox\n  web-app:\n    image: busybox\n", Some("abc"), "x").unwrap_err();
+        assert!(e[0].message.contains("would both become component `web-app`"), "{e:?}");
+        let e = import(
+            "services:\n  a:\n    image: busybox\n    volumes: [\"db_data:/a\", \"db-data:/b\"]\nvolumes:\n  db_data:\n  db-data:\n",
+            Some("abc"),
+            "x",
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("would both become `db-data`"), "{e:?}");
+        let many: String = (0..300).map(|i| format!("\"{}-{}\",", 10000 + i * 100, 10000 + i * 100 + 99)).collect();
+        let e = import(&format!("services:\n  a:\n    image: busybox\n    ports: [{}]\n", many.trim_end_matches(',')), Some("abc"), "x")
+            .unwrap_err();
+        assert!(e[0].message.contains("more than 200 ports"), "{e:?}");
+    }
+
+    #[test]
+    fn secrets_tags_and_numbers_are_typed_safely() {
+        let compose = "services:\n  app:\n    image: registry.local:5000/app:${TAG:-1.0}\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASS:-example}\n      API_TOKEN: literal-value\n    cpus: ${CPUS:-0.5}\n  db:\n    image: postgres:16\n";
+        let imported = import(compose, Some("abc"), "x").unwrap();
+        let bp = super::super::parse(&imported.source).unwrap();
+        let pass = bp.input("db_pass").unwrap();
+        assert!(pass.secret && pass.default.is_none(), "the secret's default is not in the draft: {pass:?}");
+        assert!(!imported.source.contains("example"));
+        assert!(imported.notes.iter().any(|n| n.message.contains("`API_TOKEN` holds a literal value")), "{:?}", imported.notes);
+        // Every image of the file is allowed; the tag input cannot name another repository.
+        assert!(
+            bp.allowed_images.allows("registry.local:5000/app:2") && bp.allowed_images.allows("postgres:16"),
+            "{:?}",
+            bp.allowed_images
+        );
+        let tag = bp.input("tag").unwrap();
+        assert!(tag.pattern.as_ref().is_some_and(|p| !p.is_match("5000/evil/x") && p.is_match("1.2.3")), "{tag:?}");
+        assert_eq!(bp.input("cpus").unwrap().kind, crate::domain::blueprint::InputType::String);
+        let e = import("services:\n  a:\n    image: busybox\n    mem_limit: ${MEM:-512}m\n", Some("abc"), "x").unwrap_err();
+        assert!(e[0].message.contains("whole value"), "{e:?}");
+        let e = import("services:\n  a:\n    image: busybox\n    deploy: { mode: replicated-job }\n", Some("abc"), "x").unwrap_err();
+        assert!(e[0].message.contains("replicated-job"), "{e:?}");
     }
 
     #[test]
