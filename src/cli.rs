@@ -161,8 +161,13 @@ pub enum BlueprintCommand {
         #[arg(long)]
         id: Option<String>,
         /// Write the draft to this file instead of standard output.
-        #[arg(long, short)]
+        #[arg(long, short, conflicts_with = "publish")]
         output: Option<PathBuf>,
+        /// Publish the draft as it is and make it a catalog item of the same id (a 7-day lease,
+        /// 30 at most): governed like any item — no group may request it until an admin
+        /// entitles one.
+        #[arg(long)]
+        publish: bool,
     },
 }
 
@@ -264,7 +269,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Host(cmd) => host_command(&settings, cmd).await,
         Command::Registry(cmd) => registry_command(&settings, cmd).await,
-        Command::Blueprint(BlueprintCommand::ImportCompose { file, id, output }) => import_compose(&file, id.as_deref(), output.as_deref()),
+        Command::Blueprint(BlueprintCommand::ImportCompose { file, id, output, publish }) => {
+            let draft = convert_compose(&file, id.as_deref())?;
+            match (publish, output) {
+                (true, _) => publish_import(&settings, &draft).await,
+                (false, Some(out)) => {
+                    std::fs::write(&out, &draft.source).map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
+                    eprintln!("wrote the blueprint draft to {}", out.display());
+                    Ok(())
+                }
+                (false, None) => {
+                    print!("{}", draft.source);
+                    Ok(())
+                }
+            }
+        }
         Command::Secrets(SecretsCommand::Rotate) => rotate_secrets(&settings).await,
         Command::Catalog(CatalogCommand::Validate { dir }) => {
             let dir = dir.unwrap_or_else(|| settings.catalog_dir.clone());
@@ -432,8 +451,41 @@ async fn serve(settings: Settings, args: ServeArgs) -> Result<(), CliError> {
     app.run_until_stopped().await.map_err(CliError::Serve)
 }
 
-/// `wharf blueprint import-compose`: needs no database.
-fn import_compose(file: &std::path::Path, id: Option<&str>, output: Option<&std::path::Path>) -> Result<(), CliError> {
+/// `wharf blueprint import-compose --publish`: the draft published, and a catalog item made of it.
+async fn publish_import(settings: &Settings, draft: &blueprints::ComposeDraft) -> Result<(), CliError> {
+    let db = store::connect(&settings.database_url).await?;
+    store::migrate(&db).await?;
+    let sealer = open_sealer(settings, &db).await?;
+    let ctx = crate::services::Context::new(db, crate::signals::Signals::default(), sealer);
+    let published = blueprints::publish(&ctx.db, audit::CLI, &draft.source).await?;
+    let (bp, _) = blueprints::load(&ctx, &published.id, Some(published.version)).await?;
+    println!("published blueprint {} version {}", published.id, published.version);
+    let item = crate::services::catalog::ItemInput {
+        id: published.id.clone(),
+        name: bp.name.clone(),
+        description: bp.description.clone(),
+        category: bp.category.clone(),
+        icon: String::new(),
+        blueprint: published.id.clone(),
+        blueprint_version: Some(published.version),
+        host_selector: Default::default(),
+        default_days: 7,
+        max_days: 30,
+        grace_days: 3,
+        console_record: false,
+        allowed_images: Vec::new(),
+    };
+    match crate::services::catalog::create_item(&ctx, audit::CLI, item).await {
+        Ok(i) => println!("made catalog item {} (no group is entitled to it yet: add an entitlement to let one request it)", i.id),
+        Err(ServiceError::Conflict(m)) => println!("{m}: left as it is"),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// `wharf blueprint import-compose`: the draft, with its notes (and errors) on standard error as
+/// file:line:column. Needs no database.
+fn convert_compose(file: &std::path::Path, id: Option<&str>) -> Result<blueprints::ComposeDraft, CliError> {
     let text = std::fs::read_to_string(file).map_err(|e| CliError::Input(format!("cannot read {}: {e}", file.display())))?;
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("compose.yaml");
     match blueprints::import_compose(&text, id, name) {
@@ -441,14 +493,7 @@ fn import_compose(file: &std::path::Path, id: Option<&str>, output: Option<&std:
             for n in &draft.notes {
                 eprintln!("{}:{}:{}: note: {}", file.display(), n.line, n.column, n.message);
             }
-            match output {
-                Some(out) => {
-                    std::fs::write(out, &draft.source).map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
-                    eprintln!("wrote the blueprint draft to {}", out.display());
-                }
-                None => print!("{}", draft.source),
-            }
-            Ok(())
+            Ok(draft)
         }
         Err(ServiceError::Blueprint(errors)) => {
             for e in &errors {

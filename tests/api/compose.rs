@@ -128,6 +128,21 @@ fn compose_files_convert_from_the_command_line() {
     assert!(out.status.success());
     assert!(std::fs::read_to_string(&written).unwrap().contains("\"id\": \"my-shop\""));
 
+    // In one command: published and made a catalog item (nobody entitled yet); again, the same
+    // version is found and the item left as it is.
+    let url = tokio::runtime::Runtime::new().unwrap().block_on(crate::helpers::fresh_database(Db::Sqlite));
+    for round in 0..2 {
+        let out = wharf_command().args(["--database-url", &url, "blueprint", "import-compose", "--publish"]).arg(&file).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{stderr}");
+        assert!(stdout.contains("published blueprint three-tier version 1"), "{stdout}");
+        if round == 0 {
+            assert!(stdout.contains("made catalog item three-tier (no group is entitled to it yet"), "{stdout}");
+        } else {
+            assert!(stdout.contains("exists: left as it is"), "{stdout}");
+        }
+    }
+
     let bad = dir.join("unsupported.yaml");
     std::fs::write(&bad, compose_fixture("unsupported.yaml")).unwrap();
     let out = wharf_command().args(["blueprint", "import-compose"]).arg(&bad).output().unwrap();
