@@ -250,6 +250,9 @@ impl Engine {
                 self.inner.settings.network_pool > 0
             }
             Some(_) => false,
+            // The deployment's own network, made by an attempt that died before recording it
+            // (the pool was empty then): used, not left beside a pool network.
+            None if ctx.docker_read("inspect network", || conn.network_exists(&own)).await?? => false,
             None => self.inner.settings.network_pool > 0,
         };
         // A few tries: each gone network is forgotten before the next claim.
