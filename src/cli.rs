@@ -460,21 +460,8 @@ async fn publish_import(settings: &Settings, draft: &blueprints::ComposeDraft) -
     let published = blueprints::publish(&ctx.db, audit::CLI, &draft.source).await?;
     let (bp, _) = blueprints::load(&ctx, &published.id, Some(published.version)).await?;
     println!("published blueprint {} version {}", published.id, published.version);
-    let item = crate::services::catalog::ItemInput {
-        id: published.id.clone(),
-        name: bp.name.clone(),
-        description: bp.description.clone(),
-        category: bp.category.clone(),
-        icon: String::new(),
-        blueprint: published.id.clone(),
-        blueprint_version: Some(published.version),
-        host_selector: Default::default(),
-        default_days: 7,
-        max_days: 30,
-        grace_days: 3,
-        console_record: false,
-        allowed_images: Vec::new(),
-    };
+    let item =
+        crate::services::catalog::ItemInput::for_blueprint(&published.id, &bp.name, &bp.description, &bp.category, Some(published.version));
     match crate::services::catalog::create_item(&ctx, audit::CLI, item).await {
         Ok(i) => println!("made catalog item {} (no group is entitled to it yet: add an entitlement to let one request it)", i.id),
         Err(ServiceError::Conflict(m)) => println!("{m}: left as it is"),

@@ -113,21 +113,7 @@ async fn seed_demo_catalog(ctx: &super::Context) -> ServiceResult<()> {
     }
     let mut categories = Vec::new();
     for b in super::blueprints::list(db).await? {
-        let item = ItemInput {
-            id: b.id.clone(),
-            name: b.name.clone(),
-            description: b.description.clone(),
-            category: b.category.clone(),
-            icon: String::new(),
-            blueprint: b.id.clone(),
-            blueprint_version: None,
-            host_selector: Default::default(),
-            default_days: 7,
-            max_days: 30,
-            grace_days: 3,
-            console_record: false,
-            allowed_images: Vec::new(),
-        };
+        let item = ItemInput::for_blueprint(&b.id, &b.name, &b.description, &b.category, None);
         catalog::create_item(ctx, audit::SYSTEM, item).await?;
         if !categories.contains(&b.category) {
             categories.push(b.category.clone());

@@ -30,6 +30,28 @@ pub struct ItemInput {
     pub allowed_images: Vec<String>,
 }
 
+impl ItemInput {
+    /// An item publishing a blueprint as it is: the blueprint's id, name, description and
+    /// category, a 7-day lease (30 at most, 3 of grace), no host selector, any image.
+    pub fn for_blueprint(id: &str, name: &str, description: &str, category: &str, version: Option<i32>) -> Self {
+        Self {
+            id: id.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            category: category.to_string(),
+            icon: String::new(),
+            blueprint: id.to_string(),
+            blueprint_version: version,
+            host_selector: BTreeMap::new(),
+            default_days: 7,
+            max_days: 30,
+            grace_days: 3,
+            console_record: false,
+            allowed_images: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Lease {
     pub default_days: i32,
