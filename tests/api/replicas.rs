@@ -123,7 +123,10 @@ async fn work_submitted_on_one_replica_is_picked_up_by_another_at_once() {
     took.sort();
     let p50 = took[took.len() / 2];
     println!("picked up by the other replica: p50 {:?}, largest {:?} ({} jobs)", p50, took.last().unwrap(), took.len());
-    assert!(p50 < std::time::Duration::from_millis(400), "p50 {p50:?}: the other replica waited for its poll (about 800 ms here)");
+    // A pickup by the poll comes about 800 ms after submission here (a poll a second, the worker
+    // 200 ms into its wait). Under the full suite's load the wake-up itself has been seen at a
+    // p50 of 435–467 ms; the bound stays well below the poll's 800 ms.
+    assert!(p50 < std::time::Duration::from_millis(600), "p50 {p50:?}: the other replica waited for its poll (about 800 ms here)");
     // Only the replica with workers ran them.
     let rows = conn
         .query_all_raw(sea_orm::Statement::from_string(
