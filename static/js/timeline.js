@@ -24,7 +24,11 @@
   });
   // The server sends the status with its label, its badge tone and whether it is still
   // open: this script maps no status word itself.
+  // The server sends the status as soon as a stream opens: a stream that brought none is stuck
+  // somewhere on the way (a proxy, a connection limit), and the page looks for itself.
+  var heard = false;
   source.addEventListener("status", function (msg) {
+    heard = true;
     var s = JSON.parse(msg.data);
     var badge = document.querySelector("#request-status .status");
     if (badge) {
@@ -93,8 +97,9 @@
           list.parentNode.insertBefore(p, list.nextSibling);
         }
         var stillLive = fresh.getElementById("timeline");
-        if (stillLive && !stillLive.dataset.live && polling) {
-          clearInterval(polling);
+        if (stillLive && !stillLive.dataset.live) {
+          source.close();
+          if (polling) clearInterval(polling);
           polling = null;
         }
       })
@@ -105,4 +110,7 @@
       polling = setInterval(look, 5000);
     }
   });
+  setTimeout(function () {
+    if (!heard && !polling) polling = setInterval(look, 5000);
+  }, 20000);
 })();

@@ -3,11 +3,83 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_PASSWORD, Db, password_of, spawn_app};
+use crate::helpers::{ADMIN_PASSWORD, Db, env, fresh_database, password_of, serve_logged, spawn_app};
 use crate::on_both_databases;
 use crate::requests::world;
 
 on_both_databases!(request_approve_and_follow_live_from_the_pages);
+
+/// A live view does not rest on the change feed alone: in a process whose feed drops every
+/// request's change (a fail point), the view of a request that waits for approval still brings
+/// the decision, each entry after it and the final status, by its own looks at the database,
+/// and ends with the entry that closed the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_view_follows_what_the_feed_dropped() {
+    let url = fresh_database(Db::Sqlite).await;
+    let log = std::path::PathBuf::from(env("WHARF_TEST_TMP")).join(format!("feed-dropped-{}.log", std::process::id()));
+    let served = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || {
+            let envs = [
+                ("WHARF_DATABASE_URL", url.as_str()),
+                ("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+                ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+                ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+                ("WHARF_ENGINE__NETWORK_POOL", "0"),
+                ("WHARF_TEST_FAILPOINTS", "feed.request_change=error"),
+            ];
+            serve_logged(&["serve"], &envs, &log)
+        }
+    })
+    .await
+    .expect("wharf started");
+    let app = served.app();
+    let w = world(&app).await;
+    let res = w
+        .admin
+        .create_approval_policy(&json!({"name": "managers approve", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {"replicas": 1}})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+
+    let dev = app.browser();
+    dev.login_ok("dev", &password_of("dev")).await;
+    let mut stream = dev.get(&format!("/requests/{id}/events")).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    // The backlog first: the request waits.
+    let mut body = String::new();
+    while !body.contains("\"status\":\"pending_approval\"") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk()).await;
+        let chunk = chunk.expect("the backlog comes at once").expect("the stream reads").expect("the stream goes on");
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert_eq!(w.lead.approve_with_comment(&id, "dropped by the feed").await.status(), StatusCode::OK);
+    // Then what happens after: the stream ends once it told the request is closed.
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(120), async move {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            body.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        body
+    })
+    .await
+    .expect("the stream follows the request to its end");
+    assert!(rest.contains("lead approved level 1: “dropped by the feed”"), "the decision: {rest}");
+    assert!(rest.contains("\"kind\":\"provisioning\""), "provisioning: {rest}");
+    // The entry that closed the request, then the status it closed with, last.
+    let entry = rest.find("\"kind\":\"succeeded\"").unwrap_or_else(|| panic!("the entry that closed the request: {rest}"));
+    let last = rest.rfind("event: ").expect("events");
+    assert!(
+        entry < last && rest[last..].starts_with("event: status") && rest[last..].contains("\"status\":\"succeeded\""),
+        "the final status, last: {rest}"
+    );
+    assert_eq!(w.dev.get_request_ok(&id).await["status"], "succeeded");
+    served.stop();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(logged.contains("feed.request_change"), "the feed dropped the request's changes (the fail point was reached)");
+    let _ = std::fs::remove_file(&log);
+}
 
 async fn request_approve_and_follow_live_from_the_pages(db: Db) {
     let app = spawn_app(db).await;

@@ -1,8 +1,9 @@
 //! One change feed per process for every live request view: a single loop reads the timeline
 //! entries written since it last looked (by this replica or another) with their request's
 //! status, and broadcasts them; each server-sent-event stream listens and keeps what is about
-//! its request. However many pages are open, the database sees one small query a tick, and one
-//! when this process commits an entry (so that live views show it at once).
+//! its request. The database sees one small query a tick, and one when this process commits an
+//! entry (so that live views show it at once); each stream adds only a look by primary key every
+//! few seconds (a safety net: what the feed did not bring still shows).
 //! Streams are capped per user ([`Feed::open`]). Deployments' own timeline entries (lease
 //! warnings, expiry, drift, actions) go out the same way, for the live deployment history.
 use std::collections::HashMap;
@@ -106,6 +107,12 @@ impl Feed {
                     for c in changes {
                         if sent.insert(c.event.id) {
                             last = last.max(c.event.id);
+                            // (A test drops what the feed would send, to see the live views
+                            // follow without it.)
+                            #[cfg(feature = "failpoints")]
+                            if crate::failpoint::hit("feed.request_change").await.is_some() {
+                                continue;
+                            }
                             let _ = self.tx.send(Arc::new(c));
                         }
                     }

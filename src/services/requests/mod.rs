@@ -245,10 +245,10 @@ pub async fn is_about(db: &DatabaseConnection, who: &Principal, id: &str, deploy
         .is_some_and(|r| r.deployment_id.as_deref() == Some(deployment_id) && can_see(who, &r))
 }
 
-/// A request's status, for the live page (visibility is checked by the caller).
-/// A request's status now, and its deployment once it has one.
-pub async fn status_of(db: &DatabaseConnection, id: &str) -> Option<(RequestStatus, Option<String>)> {
-    request::Entity::find_by_id(id.to_string()).one(db).await.ok().flatten().map(|r| (r.status, r.deployment_id))
+/// A request's status now, and its deployment once it has one, for the live page (visibility
+/// is checked by the caller); `None` if there is no such request.
+pub async fn status_of(db: &DatabaseConnection, id: &str) -> ServiceResult<Option<(RequestStatus, Option<String>)>> {
+    Ok(request::Entity::find_by_id(id.to_string()).one(db).await?.map(|r| (r.status, r.deployment_id)))
 }
 
 pub async fn events_after(db: &DatabaseConnection, request_id: &str, after: i64) -> ServiceResult<Vec<EventView>> {

@@ -396,54 +396,61 @@ async fn deployment_events(
         _ticket: ticket,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    let stream = futures_util::stream::unfold((watch, true), move |(mut w, first)| async move {
-        if first {
-            let moved = w.moved().await;
-            if !moved.is_empty() {
-                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(moved)), (w, false)));
-            }
-        }
-        loop {
-            if tokio::time::Instant::now() > deadline {
-                return None;
-            }
-            let mut out = String::new();
-            tokio::select! {
-                got = w.rx.recv() => match got {
-                    Ok(c) => {
-                        if w.is_relevant(&c.request_id).await {
-                            out.push_str(&w.entry(c.event.at, c.event.kind.label(), c.event.kind.tone().as_str(), &c.event.message, Some(&c.request_id)));
-                            out.push_str(&w.moved().await);
-                        }
-                    }
-                    // Missed entries: the page reloads to catch up.
-                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {\"lagged\":true}\n\n"),
-                    Err(RecvError::Closed) => return None,
-                },
-                got = w.drx.recv() => match got {
-                    Ok(c) => {
-                        if c.deployment_id == w.id {
-                            out.push_str(&w.entry(c.at, c.kind.label(), c.kind.tone().as_str(), &c.message, None));
-                            out.push_str(&w.moved().await);
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {\"lagged\":true}\n\n"),
-                    Err(RecvError::Closed) => return None,
-                },
-                // A comment keeps proxies from closing a quiet stream; a status moved without an
-                // entry (a job's end) shows too.
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {
-                    out.push_str(&w.moved().await);
-                    if out.is_empty() {
-                        out.push_str(": keep-alive\n\n");
-                    }
+    // When the stream looks at the deployment's status next: every 5 s, however busy the feed
+    // is with other deployments.
+    let look_every = Duration::from_secs(5);
+    let stream = futures_util::stream::unfold(
+        (watch, true, tokio::time::Instant::now() + look_every),
+        move |(mut w, first, mut next_look)| async move {
+            if first {
+                let moved = w.moved().await;
+                if !moved.is_empty() {
+                    return Some((Ok::<_, actix_web::Error>(web::Bytes::from(moved)), (w, false, next_look)));
                 }
             }
-            if !out.is_empty() {
-                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (w, false)));
+            loop {
+                if tokio::time::Instant::now() > deadline {
+                    return None;
+                }
+                let mut out = String::new();
+                tokio::select! {
+                    got = w.rx.recv() => match got {
+                        Ok(c) => {
+                            if w.is_relevant(&c.request_id).await {
+                                out.push_str(&w.entry(c.event.at, c.event.kind.label(), c.event.kind.tone().as_str(), &c.event.message, Some(&c.request_id)));
+                                out.push_str(&w.moved().await);
+                            }
+                        }
+                        // Missed entries: the page reloads to catch up.
+                        Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {\"lagged\":true}\n\n"),
+                        Err(RecvError::Closed) => return None,
+                    },
+                    got = w.drx.recv() => match got {
+                        Ok(c) => {
+                            if c.deployment_id == w.id {
+                                out.push_str(&w.entry(c.at, c.kind.label(), c.kind.tone().as_str(), &c.message, None));
+                                out.push_str(&w.moved().await);
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => out.push_str("event: changed\ndata: {\"lagged\":true}\n\n"),
+                        Err(RecvError::Closed) => return None,
+                    },
+                    // A comment keeps proxies from closing a quiet stream; a status moved without an
+                    // entry (a job's end) shows too.
+                    _ = tokio::time::sleep_until(next_look) => {
+                        next_look = tokio::time::Instant::now() + look_every;
+                        out.push_str(&w.moved().await);
+                        if out.is_empty() {
+                            out.push_str(": keep-alive\n\n");
+                        }
+                    }
+                }
+                if !out.is_empty() {
+                    return Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), (w, false, next_look)));
+                }
             }
-        }
-    });
+        },
+    );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

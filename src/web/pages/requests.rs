@@ -132,6 +132,9 @@ async fn request_page(user: Signed, state: web::Data<AppState>, id: web::Path<St
     show_request(&user, &state, &id, StatusCode::OK, None).await
 }
 
+/// How often a live view looks at the database itself, whatever the feed brings.
+const QUIET: Duration = Duration::from_secs(5);
+
 #[derive(Deserialize)]
 struct EventsQuery {
     after: Option<i64>,
@@ -139,8 +142,10 @@ struct EventsQuery {
 
 /// Server-sent events: each new timeline entry as `event: timeline`, and `event: status`
 /// when the request's status changes. Ends when the request settles, or after ten minutes (the
-/// page reconnects). Fed by the process's one change feed (`requests::feed`), not by a query
-/// per stream; a user holds at most `feed::MAX_STREAMS_PER_USER` at once.
+/// page reconnects). Fed by the process's one change feed (`requests::feed`); every `QUIET` a
+/// stream also looks at the database itself (two small reads), so that a change
+/// the feed did not bring still shows within seconds. A user holds at most
+/// `feed::MAX_STREAMS_PER_USER` streams at once.
 async fn request_events(
     user: Signed,
     state: web::Data<AppState>,
@@ -163,6 +168,7 @@ async fn request_events(
         after: q.after.unwrap_or(0),
         seen: std::collections::HashSet::new(),
         newest: 0,
+        next_look: tokio::time::Instant::now(),
         status: None,
         deployment: None,
         admin: user.principal.is_admin,
@@ -179,20 +185,11 @@ async fn request_events(
             let mut out = String::new();
             if catch_up {
                 // The backlog (and after a lagging receiver, what it missed), from the database.
+                // A read that fails ends the stream: the page reconnects and reads again.
                 catch_up = false;
-                let events = requests::events_after(&live.db, &live.id, live.after).await.ok()?;
-                for e in events {
-                    // A change the feed queued meanwhile carries an older status: it must
-                    // not move the badge back.
-                    live.newest = live.newest.max(e.id);
-                    live.timeline(&mut out, &e);
-                }
-                if let Some((s, deployment)) = requests::status_of(&live.db, &live.id).await {
-                    live.deployment = deployment;
-                    live.status_to(&mut out, s);
-                }
+                live.look(&mut out).await.ok()?;
             } else {
-                match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                match tokio::time::timeout_at(live.next_look, rx.recv()).await {
                     Ok(Ok(change)) => {
                         if change.request_id != live.id {
                             continue;
@@ -202,7 +199,7 @@ async fn request_events(
                         if change.event.id > live.newest {
                             live.newest = change.event.id;
                             if live.deployment.is_none() && change.status.has_deployment() {
-                                live.deployment = requests::status_of(&live.db, &live.id).await.and_then(|(_, d)| d);
+                                live.deployment = requests::status_of(&live.db, &live.id).await.ok().flatten().and_then(|(_, d)| d);
                             }
                             live.status_to(&mut out, change.status);
                         }
@@ -212,8 +209,15 @@ async fn request_events(
                         continue;
                     }
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
-                    // A comment keeps proxies from closing a quiet stream.
-                    Err(_) => out.push_str(": keep-alive\n\n"),
+                    // Time to look at the database (whatever the feed did not bring shows within
+                    // `QUIET`, however busy the feed is with other requests); a comment keeps
+                    // proxies from closing a quiet stream.
+                    Err(_) => {
+                        live.look(&mut out).await.ok()?;
+                        if out.is_empty() {
+                            out.push_str(": keep-alive\n\n");
+                        }
+                    }
                 }
             }
             if out.is_empty() {
@@ -241,6 +245,8 @@ struct Live {
     seen: std::collections::HashSet<i64>,
     /// The newest entry whose status was applied.
     newest: i64,
+    /// When the view looks at the database next, whatever the feed brought.
+    next_look: tokio::time::Instant,
     /// The status the client was sent last (the first catch-up sends the current one, so that
     /// a view opened on a request that closed meanwhile is told, and ends).
     status: Option<RequestStatus>,
@@ -259,6 +265,32 @@ impl Live {
         let message = if self.admin { e.message.clone() } else { crate::domain::redact_addresses(&e.message) };
         let data = serde_json::json!({"id": e.id, "at": e.at, "kind": e.kind, "label": e.kind.label(), "tone": e.kind.tone().as_str(), "message": message});
         out.push_str(&format!("id: {}\nevent: timeline\ndata: {data}\n\n", e.id));
+    }
+
+    /// What the database says now: the entries since the page was drawn that were not sent,
+    /// then the status. The status is read after the entries, so that it is never older than
+    /// one of them; an entry committed in between comes with the feed (or the next look),
+    /// except after a status that ends the view: then its entry, committed with it, is read
+    /// again, so that the view never ends without it.
+    async fn look(&mut self, out: &mut String) -> Result<(), ServiceError> {
+        self.next_look = tokio::time::Instant::now() + QUIET;
+        let mut events = requests::events_after(&self.db, &self.id, self.after).await?;
+        let Some((status, deployment)) = requests::status_of(&self.db, &self.id).await? else {
+            return Err(ServiceError::NotFound(format!("request {} is gone", self.id)));
+        };
+        if !status.is_open() {
+            let since = events.iter().map(|e| e.id).max().unwrap_or(self.after);
+            events.extend(requests::events_after(&self.db, &self.id, since).await?);
+        }
+        for e in &events {
+            // A change the feed queued meanwhile carries an older status: it must not move
+            // the badge back.
+            self.newest = self.newest.max(e.id);
+            self.timeline(out, e);
+        }
+        self.deployment = deployment;
+        self.status_to(out, status);
+        Ok(())
     }
 
     fn closed(&self) -> bool {
