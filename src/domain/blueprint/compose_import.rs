@@ -247,8 +247,9 @@ impl Importer {
     }
 
     /// The entrypoint and the command, read as the one line they run as: a variable in the
-    /// program's name, in a shell's flags, or in the script of a shell (`sh -c SCRIPT`, also
-    /// when the entrypoint is `sh -c` and the command the script) takes only a bounded input.
+    /// program's name, in a shell's or an interpreter's options, or in their script (`sh -c
+    /// SCRIPT`, `python3 -c SCRIPT`, also when the entrypoint is `sh -c` and the command the
+    /// script) takes only a bounded input.
     fn command_line(&mut self, entrypoint: Option<&Node>, command: Option<&Node>) -> (Option<Out>, Option<Out>) {
         let entry = entrypoint.filter(|n| !n.is_null()).and_then(|n| self.raw_words(n, "entrypoint"));
         let cmd = command.filter(|n| !n.is_null()).and_then(|n| self.raw_words(n, "command"));
@@ -258,8 +259,26 @@ impl Importer {
             ["sh", "bash", "ash", "dash", "zsh", "ksh"].contains(&program)
         });
         let script_at = if is_shell { line.iter().position(|(w, _)| w.starts_with('-') && w.contains('c')).map(|i| i + 1) } else { None };
-        let guarded: Vec<bool> =
+        let mut guarded: Vec<bool> =
             (0..line.len()).map(|i| i == 0 || (is_shell && (script_at == Some(i) || line[i].0.starts_with('-')))).collect();
+        // After a shell or an interpreter (`tini -- python3 -c …` too), as the blueprint parser
+        // reads it: a variable among its options could become `-c`, and its script is bounded.
+        if let Some((at, is_flag)) = line.iter().enumerate().find_map(|(i, (w, _))| Some((i, super::parser::script_flag(w)?))) {
+            for i in at + 1..line.len() {
+                let w = &line[i].0;
+                if is_flag(w) {
+                    guarded[i] = true;
+                    if let Some(g) = guarded.get_mut(i + 1) {
+                        *g = true;
+                    }
+                    break;
+                }
+                if w == "--" || !(w.starts_with('-') || (w.starts_with('$') && !w.starts_with("$$"))) {
+                    break;
+                }
+                guarded[i] = true;
+            }
+        }
         let mut index = 0;
         let mut convert = |words: Option<Vec<(String, Pos)>>, im: &mut Self| -> Option<Out> {
             let words = words?;
@@ -1478,6 +1497,15 @@ mod tests {
         let script =
             "services:\n  a:\n    image: busybox\n    entrypoint: [\"/bin/sh\", \"-c\"]\n    command: [\"echo ${MSG:-hello world}\"]\n";
         let bp = super::super::parse(&import(script, Some("abc"), "x").unwrap().source).unwrap();
+        assert!(bp.input("msg").unwrap().choices.is_some());
+        // So is a variable among an interpreter's options (it could be `-c`), behind a wrapper
+        // too, and the script of `python -c`.
+        let options =
+            "services:\n  a:\n    image: busybox\n    command: [\"tini\", \"--\", \"sh\", \"${FLAG:--e}\", \"/run.sh\", \"${ARG:-x}\"]\n";
+        let bp = super::super::parse(&import(options, Some("abc"), "x").unwrap().source).unwrap();
+        assert!(bp.input("flag").unwrap().choices.is_some() && bp.input("arg").unwrap().choices.is_none());
+        let python = "services:\n  a:\n    image: busybox\n    command: [\"python3\", \"-c\", \"print('${MSG:-hi}')\"]\n";
+        let bp = super::super::parse(&import(python, Some("abc"), "x").unwrap().source).unwrap();
         assert!(bp.input("msg").unwrap().choices.is_some());
         // A literal `$` right before a variable has no blueprint spelling.
         let e = import("services:\n  a:\n    image: busybox\n    environment: { P: \"$$${X:-1}\" }\n", Some("abc"), "x").unwrap_err();

@@ -188,6 +188,22 @@ fn free_text_inputs_stay_out_of_images_users_paths_and_shells() {
     refused(&with(free, "    image: busybox\n    health: { cmd: [\"/bin/ash\", \"-c\", \"test ${inputs.x}\"] }\n"), 9, 45, "in a script");
     refused(&with(free, "    image: busybox\n    command: [\"bash\", \"-ec\", \"run ${inputs.x}\"]\n"), 9, 35, "in a script");
     refused(&with(free, "    image: busybox\n    command: [\"python3\", \"-c\", \"print('${inputs.x}')\"]\n"), 9, 40, "in a script");
+    // Nor may it choose the program, or an option of an interpreter (`-c` would make the next
+    // word a script), even behind a wrapper.
+    refused(&with(free, "    image: busybox\n    command: [\"${inputs.x}\", \"-c\", \"echo hi\"]\n"), 9, 16, "the program to run");
+    refused(
+        &with(free, "    image: busybox\n    command: [\"sh\", \"${inputs.x}\", \"echo hi\"]\n"),
+        9,
+        22,
+        "an option of the interpreter",
+    );
+    refused(
+        &with(free, "    image: busybox\n    command: [\"tini\", \"--\", \"python3\", \"${inputs.x}\", \"print(1)\"]\n"),
+        9,
+        41,
+        "an option of the interpreter",
+    );
+    refused(&with(free, "    image: busybox\n    health: { cmd: [\"${inputs.x}\"] }\n"), 9, 22, "the program to run");
     // A pattern that lets shell syntax through is no guard.
     let loose = "  x: { type: string, pattern: \".*\" }\n";
     refused(&with(loose, "    image: busybox\n    command: [\"sh\", \"-c\", \"echo ${inputs.x}\"]\n"), 9, 33, "keeps shell syntax out");
@@ -202,6 +218,16 @@ fn free_text_inputs_stay_out_of_images_users_paths_and_shells() {
     assert!(parse(&src).is_ok(), "{:?}", parse(&src).err());
     let args = with(fine, "    image: busybox\n    command: [\"echo\", \"${inputs.f}\"]\n");
     assert!(parse(&args).is_ok(), "{:?}", parse(&args).err());
+    // A script's own arguments, after its file or its text, and an enum as the program.
+    for line in [
+        "[\"sh\", \"/app/run.sh\", \"${inputs.f}\"]",
+        "[\"sh\", \"-c\", \"echo \\\"$1\\\"\", \"sh\", \"${inputs.f}\"]",
+        "[\"${inputs.x}\", \"${inputs.f}\"]",
+        "[\"python3\", \"--name=${inputs.f}\"]",
+    ] {
+        let src = with(fine, &format!("    image: busybox\n    command: {line}\n"));
+        assert!(parse(&src).is_ok(), "{line}: {:?}", parse(&src).err());
+    }
 }
 
 #[test]

@@ -361,6 +361,19 @@ fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component],
         // The script after `-c` of a shell: in the entrypoint and command, or the health check.
         let line: Vec<&Tmpl> = c.entrypoint.iter().flatten().chain(c.command.iter().flatten()).collect();
         let health: Vec<&Tmpl> = c.health.iter().flat_map(|h| h.cmd.iter()).collect();
+        // The program each line runs, and the options of an interpreter (a free `-c` there
+        // would make the next word a script), take a string input only when it is an enum.
+        for l in [&line, &health] {
+            for (t, what) in program_and_options(l) {
+                for (r, pos) in t.refs_at() {
+                    if let Ref::Input(n) = r
+                        && free(n, false)
+                    {
+                        out.push((pos, format!("{what} may use `${{inputs.{n}}}` only when `{n}` is an enum: a free value could run any program, or make an option like `-c` of it")));
+                    }
+                }
+            }
+        }
         for t in [shell_script(&line), shell_script(&health)].into_iter().flatten() {
             for (r, pos) in t.refs_at() {
                 if let Ref::Input(n) = r
@@ -379,24 +392,48 @@ fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component],
     out
 }
 
+/// The words of a command line that choose what runs: the program (its first word), and, after
+/// a shell or an interpreter, each word before its first operand that begins with a
+/// reference (an option such a word could become; after a literal script flag comes its
+/// script, checked by [`shell_script`], and then the script's own arguments).
+fn program_and_options<'a>(line: &[&'a Tmpl]) -> Vec<(&'a Tmpl, &'static str)> {
+    let Some(program) = line.first() else { return Vec::new() };
+    let mut out = vec![(*program, "the program to run")];
+    // The interpreter: the program, or a word after a wrapper (`tini -- sh -c …`).
+    let Some((at, is_flag)) = line.iter().enumerate().find_map(|(i, t)| Some((i, script_flag(&t.as_literal()?)?))) else { return out };
+    for word in &line[at + 1..] {
+        match word.as_literal() {
+            // `--`, the first operand, or the script flag: the options are over.
+            Some(w) if w == "--" || !w.starts_with('-') || is_flag(&w) => break,
+            Some(_) => {}
+            None if matches!(word.segs.first(), Some(template::Seg::Ref(_))) => out.push((*word, "an option of the interpreter")),
+            // A word that begins with literal text is an operand, or an option named literally.
+            None => break,
+        }
+    }
+    out
+}
+
+/// For a shell or an interpreter (`/bin/sh`, `python3`), what its script flag looks like.
+pub(super) fn script_flag(program: &str) -> Option<fn(&str) -> bool> {
+    const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
+    let w = program.rsplit('/').next().unwrap_or_default();
+    let interpreter = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if SHELLS.contains(&w) {
+        Some(|a: &str| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
+    } else if interpreter == "python" {
+        Some(|a: &str| a == "-c")
+    } else if ["perl", "node", "ruby"].contains(&interpreter) {
+        Some(|a: &str| a == "-e" || a == "-E")
+    } else {
+        None
+    }
+}
+
 /// The script an interpreter runs from its arguments: `sh -c SCRIPT` (and `-ec`, `-lc`, ...),
 /// `python -c`, `perl -e`, `node -e`, `ruby -e`.
 fn shell_script<'a>(line: &[&'a Tmpl]) -> Option<&'a Tmpl> {
-    const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
-    let word = |t: &Tmpl| t.as_literal().map(|s| s.rsplit('/').next().unwrap_or_default().to_string());
-    let (at, flag): (usize, fn(&str) -> bool) = line.iter().enumerate().find_map(|(i, t)| {
-        let w = word(t)?;
-        let interpreter = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-        if SHELLS.contains(&w.as_str()) {
-            Some((i, (|a: &str| a.starts_with('-') && !a.starts_with("--") && a.contains('c')) as fn(&str) -> bool))
-        } else if interpreter == "python" {
-            Some((i, (|a: &str| a == "-c") as fn(&str) -> bool))
-        } else if ["perl", "node", "ruby"].contains(&interpreter) {
-            Some((i, (|a: &str| a == "-e" || a == "-E") as fn(&str) -> bool))
-        } else {
-            None
-        }
-    })?;
+    let (at, flag) = line.iter().enumerate().find_map(|(i, t)| Some((i, script_flag(&t.as_literal()?)?)))?;
     let opt = line.iter().skip(at + 1).position(|t| t.as_literal().is_some_and(|a| flag(&a)))?;
     line.get(at + 1 + opt + 1).copied()
 }
