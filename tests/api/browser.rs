@@ -188,6 +188,8 @@ async fn layout_journey(b: &Chromium, app: &TestApp) {
         "/admin/blueprints/web",
         "/admin/deployments",
         "/admin/catalog",
+        "/admin/catalog/items/web",
+        "/admin/registries",
         "/admin/blueprints",
         "/admin/hosts",
         "/admin/users",

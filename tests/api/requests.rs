@@ -8,6 +8,7 @@ use crate::helpers::{Api, Db, TestApp, error_code, leftovers, password_of, spawn
 use crate::{fixture, on_both_databases};
 
 on_both_databases!(
+    catalog_items_change_in_place,
     refusals_create_nothing,
     a_two_level_policy_then_running_containers_then_destroy,
     a_condition_only_fires_above_a_memory_size,
@@ -67,6 +68,90 @@ async fn wait_request(_app: &TestApp, api: &Api, id: &str, states: &[&str], secs
         states.contains(&r["status"].as_str().unwrap_or_default()).then_some(r)
     })
     .await
+}
+
+/// An admin changes a catalog item (API and page): what is wrong is refused by field and
+/// changes nothing; what is right applies to the next request, and the audit log says what
+/// changed from what.
+async fn catalog_items_change_in_place(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    let before: Value = w.admin.json("/api/v1/catalog-items/web").await;
+    assert_eq!((before["id"].as_str(), before["lease"]["max_days"].as_i64()), (Some("web"), Some(30)), "{before}");
+
+    // The body `GET` gives, changed: the lease shorter, the images bounded to the test image's.
+    let repository = crate::helpers::test_image().rsplit_once(':').map(|(r, _)| r.to_string()).unwrap();
+    let mut changed = before.clone();
+    changed["name"] = json!("Web, shorter");
+    changed["lease"] = json!({"default_days": 2, "max_days": 10, "grace_days": 1});
+    changed["allowed_images"] = json!([repository]);
+    // Wrong: another id, a lease upside down, a pattern that is none, an unknown item.
+    let mut other_id = changed.clone();
+    other_id["id"] = json!("other");
+    let res = w.admin.put("/api/v1/catalog-items/web", &other_id).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["details"][0]["field"], "id");
+    let mut upside_down = changed.clone();
+    upside_down["lease"] = json!({"default_days": 20, "max_days": 10});
+    upside_down["allowed_images"] = json!(["Not A Pattern"]);
+    let res = w.admin.put("/api/v1/catalog-items/web", &upside_down).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: Value = res.json().await.unwrap();
+    let fields: Vec<&str> = err["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["field"].as_str()).collect();
+    assert!(fields.contains(&"lease.default_days") && fields.contains(&"allowed_images[0]"), "{err}");
+    assert_eq!(w.admin.put("/api/v1/catalog-items/nope", &changed).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(w.admin.json("/api/v1/catalog-items/web").await, before, "nothing changed");
+
+    // Right: the next request follows the item as it is now.
+    let res = w.admin.put("/api/v1/catalog-items/web", &changed).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(res.json::<Value>().await.unwrap(), changed);
+    let (s, body) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "lease_days": 20})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"][0]["field"], "lease_days", "{body}");
+    let catalog: Value = w.dev.json("/api/v1/catalog").await;
+    let offered = catalog.as_array().unwrap().iter().find(|i| i["id"] == "web").cloned().unwrap_or_default();
+    assert_eq!(offered["name"], "Web, shorter", "{catalog}");
+    let audit: Value = w.admin.json("/api/v1/audit?action=catalog_item.update").await;
+    let entry = &audit.as_array().unwrap()[0];
+    assert_eq!(entry["details"]["changed"]["lease"]["from"]["max_days"], 30, "{entry}");
+    assert_eq!(entry["details"]["changed"]["allowed_images"]["to"], json!([repository]), "{entry}");
+    assert!(entry["details"]["changed"].get("blueprint").is_none(), "only what changed: {entry}");
+
+    // The page: the form filled in; an error next to its field, the item unchanged; then saved.
+    let admin = app.browser();
+    admin.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let (status, html) = admin.page("/admin/catalog/items/web").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("value=\"Web, shorter\"") && html.contains("readonly") && html.contains(&format!("value=\"{repository}\"")),
+        "{html}"
+    );
+    let (_, list) = admin.page("/admin/catalog").await;
+    assert!(list.contains("href=\"/admin/catalog/items/web\""), "the list links to the item's page");
+    let mut fields = vec![
+        ("id", "web"),
+        ("name", "Web again"),
+        ("category", "Web"),
+        ("blueprint", "web"),
+        ("lease.default_days", "3"),
+        ("lease.max_days", "x"),
+        ("lease.grace_days", "1"),
+        ("allowed_images", ""),
+    ];
+    let res = admin.submit("/admin/catalog/items/web", "/admin/catalog/items/web", &fields).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("value=\"Web again\"") && html.contains("`x` is not a number"), "{html}");
+    assert_eq!(w.admin.json("/api/v1/catalog-items/web").await["name"], "Web, shorter", "nothing changed");
+    fields[5] = ("lease.max_days", "12");
+    let res = admin.submit("/admin/catalog/items/web", "/admin/catalog/items/web", &fields).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let now: Value = w.admin.json("/api/v1/catalog-items/web").await;
+    assert_eq!(
+        (now["name"].as_str(), now["lease"]["max_days"].as_i64(), now["allowed_images"].clone()),
+        (Some("Web again"), Some(12), json!([]))
+    );
 }
 
 async fn refusals_create_nothing(db: Db) {

@@ -97,8 +97,8 @@ pub fn allowed_images(item: &catalog_item::Model) -> ServiceResult<AllowedImages
         .map_err(|e| ServiceError::Invalid(e.into_iter().map(|(f, m)| FieldError::new(format!("catalog_item.{f}"), m)).collect()))
 }
 
-pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
-    let db = &ctx.db;
+/// What is wrong with `input`, field by field; its allow-list when nothing is.
+async fn validate(ctx: &Context, input: &ItemInput) -> ServiceResult<AllowedImages> {
     let mut errors = Vec::new();
     if let Err(e) = crate::domain::Slug::parse(&input.id) {
         errors.push(FieldError::new("id", e.0));
@@ -108,6 +108,12 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
     }
     if input.category.trim().is_empty() || input.category.chars().count() > 60 {
         errors.push(FieldError::new("category", "a category is 1 to 60 characters"));
+    }
+    if input.description.chars().count() > 2000 {
+        errors.push(FieldError::new("description", "a description is at most 2,000 characters"));
+    }
+    if input.icon.chars().count() > 16 {
+        errors.push(FieldError::new("icon", "an icon is at most 16 characters (an emoji, say)"));
     }
     if !(1..=3650).contains(&input.max_days) {
         errors.push(FieldError::new("lease.max_days", "must be 1 to 3650"));
@@ -149,9 +155,15 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         Err(ServiceError::NotFound(m)) => errors.push(FieldError::new("blueprint", m)),
         Err(other) => return Err(other),
     }
-    if !errors.is_empty() {
-        return Err(ServiceError::Invalid(errors));
+    match allowed {
+        Some(allowed) if errors.is_empty() => Ok(allowed),
+        _ => Err(ServiceError::Invalid(errors)),
     }
+}
+
+pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
+    let db = &ctx.db;
+    let allowed = validate(ctx, &input).await?;
     let txn = crate::store::begin(db).await?;
     if catalog_item::Entity::find_by_id(input.id.clone()).one(&txn).await?.is_some() {
         return Err(ServiceError::Conflict(format!("the catalog item `{}` exists", input.id)));
@@ -170,7 +182,7 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         lease_max_days: Set(input.max_days),
         lease_grace_days: Set(input.grace_days),
         console_record: Set(input.console_record),
-        allowed_images: Set(StringList(allowed.map(|a| a.patterns()).unwrap_or_default())),
+        allowed_images: Set(StringList(allowed.patterns())),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -187,6 +199,65 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
     crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
     txn.commit().await?;
     Ok(item_view(row))
+}
+
+/// Changes an item in place (its id stays). What was requested before keeps the blueprint
+/// version it was checked and approved with; new requests, and the images any provisioning
+/// still to come pulls, follow the item as it is now.
+pub async fn update_item(ctx: &Context, actor: &str, id: &str, input: ItemInput) -> ServiceResult<ItemView> {
+    let mut errors = Vec::new();
+    if input.id != id {
+        errors.push(FieldError::new("id", format!("an item keeps its id: `{id}`")));
+    }
+    let allowed = match validate(ctx, &input).await {
+        Ok(a) => Some(a),
+        Err(ServiceError::Invalid(more)) => {
+            errors.extend(more);
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    let txn = crate::store::begin(&ctx.db).await?;
+    let before = catalog_item::Entity::find_by_id(id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))?;
+    let Some(allowed) = allowed.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    let mut row: catalog_item::ActiveModel = before.clone().into();
+    row.name = Set(input.name.trim().to_string());
+    row.description = Set(input.description.trim().to_string());
+    row.category = Set(input.category.trim().to_string());
+    row.icon = Set(input.icon.trim().to_string());
+    row.blueprint_id = Set(input.blueprint.clone());
+    row.blueprint_version = Set(input.blueprint_version);
+    row.host_selector = Set(StringMap(input.host_selector.clone()));
+    row.lease_default_days = Set(input.default_days);
+    row.lease_max_days = Set(input.max_days);
+    row.lease_grace_days = Set(input.grace_days);
+    row.console_record = Set(input.console_record);
+    row.allowed_images = Set(StringList(allowed.patterns()));
+    row.updated_at = Set(Utc::now());
+    let after = row.update(&txn).await?;
+    // What changed, field by field (the audit log says who changed what).
+    let (old, new) =
+        (serde_json::to_value(item_view(before)).unwrap_or_default(), serde_json::to_value(item_view(after.clone())).unwrap_or_default());
+    let changed: serde_json::Map<String, serde_json::Value> = new
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| old.get(k.as_str()) != Some(*v))
+        .map(|(k, v)| (k.clone(), json!({"from": old[k.as_str()], "to": v})))
+        .collect();
+    audit::record(&txn, actor, "catalog_item.update", &format!("catalog_item:{id}"), json!({"changed": changed})).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
+    txn.commit().await?;
+    Ok(item_view(after))
+}
+
+pub async fn get_item(db: &DatabaseConnection, id: &str) -> ServiceResult<ItemView> {
+    find_item(db, id).await.map(item_view)
 }
 
 pub async fn list_items(db: &DatabaseConnection) -> ServiceResult<Vec<ItemView>> {

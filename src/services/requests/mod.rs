@@ -236,13 +236,11 @@ async fn view(ctx: &Context, r: request::Model) -> ServiceResult<RequestView> {
 
 /// Whether request `id` is about deployment `deployment_id` and `who` may see it (for the
 /// deployment's live history).
-pub async fn is_about(db: &DatabaseConnection, who: &Principal, id: &str, deployment_id: &str) -> bool {
-    request::Entity::find_by_id(id.to_string())
+pub async fn is_about(db: &DatabaseConnection, who: &Principal, id: &str, deployment_id: &str) -> ServiceResult<bool> {
+    Ok(request::Entity::find_by_id(id.to_string())
         .one(db)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|r| r.deployment_id.as_deref() == Some(deployment_id) && can_see(who, &r))
+        .await?
+        .is_some_and(|r| r.deployment_id.as_deref() == Some(deployment_id) && can_see(who, &r)))
 }
 
 /// A request's status now, and its deployment once it has one, for the live page (visibility

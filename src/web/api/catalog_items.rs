@@ -6,12 +6,16 @@ use serde::Deserialize;
 
 use super::doc;
 use crate::services::catalog::{self, ItemInput};
+use crate::services::{FieldError, ServiceError};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Admin;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/catalog-items", web::get().to(list_items)).route("/catalog-items", web::post().to(create_item));
+    cfg.route("/catalog-items", web::get().to(list_items))
+        .route("/catalog-items", web::post().to(create_item))
+        .route("/catalog-items/{id}", web::get().to(get_item))
+        .route("/catalog-items/{id}", web::put().to(update_item));
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -26,7 +30,9 @@ struct LeaseBody {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemBody {
-    id: String,
+    /// The item's id: needed to publish one; in a change, the item's own (or left out).
+    #[serde(default)]
+    id: Option<String>,
     name: String,
     #[serde(default)]
     description: String,
@@ -47,25 +53,50 @@ struct ItemBody {
     allowed_images: Vec<String>,
 }
 
+impl ItemBody {
+    fn into_input(self, id: String) -> ItemInput {
+        ItemInput {
+            id,
+            name: self.name,
+            description: self.description,
+            category: self.category,
+            icon: self.icon,
+            blueprint: self.blueprint,
+            blueprint_version: self.blueprint_version,
+            host_selector: self.host_selector,
+            default_days: self.lease.default_days,
+            max_days: self.lease.max_days,
+            grace_days: self.lease.grace_days,
+            console_record: self.console_record,
+            allowed_images: self.allowed_images,
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/catalog-items", tag = "catalog", description = "Publish a catalog item (admins).", request_body = ItemBody, responses((status = 201, body = crate::services::catalog::ItemView), doc::Errors))]
 async fn create_item(admin: Admin, state: web::Data<AppState>, body: web::Json<ItemBody>) -> Result<HttpResponse, AppError> {
-    let b = body.into_inner();
-    let input = ItemInput {
-        id: b.id,
-        name: b.name,
-        description: b.description,
-        category: b.category,
-        icon: b.icon,
-        blueprint: b.blueprint,
-        blueprint_version: b.blueprint_version,
-        host_selector: b.host_selector,
-        default_days: b.lease.default_days,
-        max_days: b.lease.max_days,
-        grace_days: b.lease.grace_days,
-        console_record: b.console_record,
-        allowed_images: b.allowed_images,
+    let mut b = body.into_inner();
+    let Some(id) = b.id.take() else {
+        return Err(ServiceError::Invalid(vec![FieldError::new("id", "an item needs an id (lowercase letters, digits and `-`)")]).into());
     };
-    Ok(HttpResponse::Created().json(catalog::create_item(&state.ctx, &admin.principal.username, input).await?))
+    Ok(HttpResponse::Created().json(catalog::create_item(&state.ctx, &admin.principal.username, b.into_input(id)).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "One catalog item (admins): the body `PUT` takes back.", params(("id" = String, Path)), responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
+async fn get_item(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(catalog::get_item(&state.ctx.db, &id).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Change a catalog item (admins): the whole item, as `GET` gives it; its id stays. Requests made before keep the blueprint version they were approved with; new requests and provisioning still to come follow the item as it is now.", params(("id" = String, Path)), request_body = ItemBody, responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
+async fn update_item(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<ItemBody>,
+) -> Result<HttpResponse, AppError> {
+    let mut b = body.into_inner();
+    let given = b.id.take().unwrap_or_else(|| id.to_string());
+    Ok(HttpResponse::Ok().json(catalog::update_item(&state.ctx, &admin.principal.username, &id, b.into_input(given)).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog-items", tag = "catalog", description = "Catalog items (admins).", responses((status = 200, body = Vec<crate::services::catalog::ItemView>), doc::Errors))]

@@ -136,7 +136,7 @@ impl Modify for Security {
         super::notifications::retry_mail,
         super::registries::create_registry, super::registries::list_registries, super::registries::get_registry,
         super::registries::update_registry, super::registries::delete_registry, super::registries::check_registry,
-        super::catalog_items::create_item, super::catalog_items::list_items,
+        super::catalog_items::create_item, super::catalog_items::list_items, super::catalog_items::get_item, super::catalog_items::update_item,
         super::entitlements::create_entitlement, super::entitlements::list_entitlements,
         super::approval_policies::create_policy, super::approval_policies::list_policies,
         super::groups::set_quota, super::catalog::catalog,

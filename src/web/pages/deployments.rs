@@ -369,9 +369,17 @@ async fn deployment_events(
             if let Some(r) = self.relevant.get(request_id) {
                 return *r;
             }
-            let yes = requests::is_about(&self.db, &self.who, request_id, &self.id).await;
-            self.relevant.insert(request_id.to_string(), yes);
-            yes
+            // A read that fails is not remembered: the next entry of that request asks again.
+            match requests::is_about(&self.db, &self.who, request_id, &self.id).await {
+                Ok(yes) => {
+                    self.relevant.insert(request_id.to_string(), yes);
+                    yes
+                }
+                Err(e) => {
+                    tracing::warn!(request = %request_id, error = %e, "a live history could not tell whether an entry is about its deployment");
+                    false
+                }
+            }
         }
         /// `event: changed` when the deployment's status moved since the last look.
         async fn moved(&mut self) -> String {

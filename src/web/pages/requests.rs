@@ -170,6 +170,7 @@ async fn request_events(
         newest: 0,
         next_look: tokio::time::Instant::now(),
         status: None,
+        told_deployment: false,
         deployment: None,
         admin: user.principal.is_admin,
         _ticket: ticket,
@@ -198,10 +199,14 @@ async fn request_events(
                         // A late entry carries the status of its time: only a newer one moves the badge.
                         if change.event.id > live.newest {
                             live.newest = change.event.id;
-                            if live.deployment.is_none() && change.status.has_deployment() {
-                                live.deployment = requests::status_of(&live.db, &live.id).await.ok().flatten().and_then(|(_, d)| d);
+                            if !change.status.is_open() || (live.deployment.is_none() && change.status.has_deployment()) {
+                                // The status closes the view, or brings a deployment: what the
+                                // database says, the entries first (the one that closed the
+                                // request may not have come from the feed yet), then the status.
+                                live.look(&mut out).await.ok()?;
+                            } else {
+                                live.status_to(&mut out, change.status);
                             }
-                            live.status_to(&mut out, change.status);
                         }
                     }
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
@@ -252,6 +257,8 @@ struct Live {
     status: Option<RequestStatus>,
     /// The request's deployment, once it has one (the page offers a link to it).
     deployment: Option<String>,
+    /// Whether the client was told the deployment.
+    told_deployment: bool,
     /// Admins see the engine's messages whole; others without network addresses.
     admin: bool,
     _ticket: feed::Ticket,
@@ -298,10 +305,12 @@ impl Live {
     }
 
     fn status_to(&mut self, out: &mut String, s: RequestStatus) {
-        if Some(s) == self.status {
+        // Told again when the deployment became known since (the page's link to it).
+        if Some(s) == self.status && self.told_deployment == self.deployment.is_some() {
             return;
         }
         self.status = Some(s);
+        self.told_deployment = self.deployment.is_some();
         // The badge's label and tone come with the word: the page's script maps nothing. The
         // deployment, once there is one, for the page's link to it.
         // What the page may still offer: a cancel button while the status allows it, a decision

@@ -20,6 +20,8 @@ use crate::web::views::{FormErrors, Layout};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/catalog", web::get().to(page))
         .route("/admin/catalog/items", web::post().to(create_item))
+        .route("/admin/catalog/items/{id}", web::get().to(item_page))
+        .route("/admin/catalog/items/{id}", web::post().to(update_item))
         .route("/admin/catalog/entitlements", web::post().to(create_entitlement))
         .route("/admin/catalog/policies", web::post().to(create_policy));
 }
@@ -42,6 +44,35 @@ struct FormState {
 }
 
 impl FormState {
+    /// The item form of a new item: the usual leases filled in.
+    fn new_item() -> Self {
+        let values = [("lease.default_days", "7"), ("lease.max_days", "30"), ("lease.grace_days", "3")];
+        Self {
+            open: false,
+            values: values.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            errors: FormErrors::default(),
+        }
+    }
+    /// The item form filled with `i` as it is.
+    fn item(i: &ItemView) -> Self {
+        let join = |v: Vec<String>| v.join(", ");
+        let values = [
+            ("id", i.id.clone()),
+            ("name", i.name.clone()),
+            ("category", i.category.clone()),
+            ("icon", i.icon.clone()),
+            ("description", i.description.clone()),
+            ("blueprint", i.blueprint.clone()),
+            ("blueprint_version", i.blueprint_version.map(|v| v.to_string()).unwrap_or_default()),
+            ("lease.default_days", i.lease.default_days.to_string()),
+            ("lease.max_days", i.lease.max_days.to_string()),
+            ("lease.grace_days", i.lease.grace_days.to_string()),
+            ("host_selector", join(i.host_selector.iter().map(|(k, v)| format!("{k}={v}")).collect())),
+            ("allowed_images", join(i.allowed_images.clone())),
+            ("console_record", if i.console_record { "true".into() } else { String::new() }),
+        ];
+        Self { open: true, values: values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), errors: FormErrors::default() }
+    }
     fn failed(values: BTreeMap<String, String>, errors: FormErrors) -> Self {
         Self { open: true, values, errors }
     }
@@ -64,6 +95,20 @@ struct CatalogPage {
     item: FormState,
     entitlement: FormState,
     policy: FormState,
+    /// (The item form's fields are shared with the item's page, which changes one.)
+    editing: bool,
+}
+
+/// One catalog item's page: its form, to change it.
+#[derive(Template)]
+#[template(path = "pages/admin/catalog_item.html")]
+struct ItemPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    blueprints: Vec<BlueprintSummary>,
+    item: FormState,
+    editing: bool,
 }
 
 impl CatalogPage {
@@ -111,9 +156,10 @@ async fn build(state: &AppState, admin: &Admin, failed: Option<(Form, FormState)
         blueprints: blueprints::list(&state.ctx.db).await?,
         groups,
         actions: ACTIONS.to_vec(),
-        item: FormState::default(),
+        item: FormState::new_item(),
         entitlement: FormState::default(),
         policy: FormState::default(),
+        editing: false,
     };
     if let Some((form, s)) = failed {
         *match form {
@@ -159,8 +205,8 @@ async fn answer(
     }
 }
 
-async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
-    let (v, _) = collect(form);
+/// The item form's fields as an item, and what does not parse.
+fn item_input(v: &BTreeMap<String, String>) -> (ItemInput, Vec<crate::services::FieldError>) {
     let mut errors = Vec::new();
     let selector = key_values(&v.get("host_selector").cloned().unwrap_or_default(), "host_selector", &mut errors);
     let input = ItemInput {
@@ -170,21 +216,20 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> 
         category: v.get("category").cloned().unwrap_or_default(),
         icon: v.get("icon").cloned().unwrap_or_default(),
         blueprint: v.get("blueprint").cloned().unwrap_or_default(),
-        blueprint_version: number(&v, "blueprint_version", &mut errors),
+        blueprint_version: number(v, "blueprint_version", &mut errors),
         host_selector: selector,
-        default_days: number(&v, "lease.default_days", &mut errors).unwrap_or(7),
-        max_days: number(&v, "lease.max_days", &mut errors).unwrap_or(30),
-        grace_days: number(&v, "lease.grace_days", &mut errors).unwrap_or(3),
+        default_days: number(v, "lease.default_days", &mut errors).unwrap_or(7),
+        max_days: number(v, "lease.max_days", &mut errors).unwrap_or(30),
+        grace_days: number(v, "lease.grace_days", &mut errors).unwrap_or(3),
         console_record: v.get("console_record").is_some_and(|s| s == "true"),
         allowed_images: list(&v.get("allowed_images").cloned().unwrap_or_default()),
     };
-    let result = if errors.is_empty() {
-        catalog::create_item(&state.ctx, &admin.principal.username, input).await.map(|_| ())
-    } else {
-        Err(ServiceError::Invalid(errors))
-    };
-    // One field on the form for the whole list: `allowed_images[2]`'s error shows under it.
-    let result = result.map_err(|e| match e {
+    (input, errors)
+}
+
+/// One field on the form for the whole list: `allowed_images[2]`'s error shows under it.
+fn on_the_form(e: ServiceError) -> ServiceError {
+    match e {
         ServiceError::Invalid(list) => ServiceError::Invalid(
             list.into_iter()
                 .map(|mut f| {
@@ -196,8 +241,58 @@ async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> 
                 .collect(),
         ),
         other => other,
-    });
-    answer(&state, &admin, Form::Item, v, result).await
+    }
+}
+
+async fn create_item(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
+    let (v, _) = collect(form);
+    let (input, errors) = item_input(&v);
+    let result = if errors.is_empty() {
+        catalog::create_item(&state.ctx, &admin.principal.username, input).await.map(|_| ())
+    } else {
+        Err(ServiceError::Invalid(errors))
+    };
+    answer(&state, &admin, Form::Item, v, result.map_err(on_the_form)).await
+}
+
+async fn item_page(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let item = catalog::get_item(&state.ctx.db, &id).await?;
+    let page = ItemPage {
+        layout: layout(&admin.ctx, "governance", &format!("Catalog item {}", item.name)),
+        id: item.id.clone(),
+        name: item.name.clone(),
+        blueprints: blueprints::list(&state.ctx.db).await?,
+        item: FormState::item(&item),
+        editing: true,
+    };
+    render(StatusCode::OK, &page)
+}
+
+async fn update_item(admin: Admin, state: web::Data<AppState>, id: web::Path<String>, form: Fields) -> Result<HttpResponse, AppError> {
+    // A page for an item that is not there is a 404, whatever was sent.
+    let item = catalog::get_item(&state.ctx.db, &id).await?;
+    let (v, _) = collect(form);
+    let (input, errors) = item_input(&v);
+    let result = if errors.is_empty() {
+        catalog::update_item(&state.ctx, &admin.principal.username, &id, input).await.map(|_| ())
+    } else {
+        Err(ServiceError::Invalid(errors))
+    };
+    match result.map_err(on_the_form) {
+        Ok(()) => Ok(see_other("/admin/catalog")),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let page = ItemPage {
+                layout: layout(&admin.ctx, "governance", &format!("Catalog item {}", item.name)),
+                id: item.id.clone(),
+                name: item.name,
+                blueprints: blueprints::list(&state.ctx.db).await?,
+                item: FormState::failed(v, errors),
+                editing: true,
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
 }
 
 async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
