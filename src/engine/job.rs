@@ -204,7 +204,7 @@ pub async fn load_spec(
         .one(db)
         .await?
         .ok_or_else(|| fail(format!("blueprint {} version {} is gone", d.blueprint_id, d.blueprint_version)))?;
-    let bp = blueprint::parse(&v.source).map_err(|e| fail(format!("the stored blueprint no longer parses: {}", e[0])))?;
+    let bp = blueprint::parse_stored(&v.source).map_err(|e| fail(format!("the stored blueprint no longer parses: {}", e[0])))?;
     let opened = sealer.open_inputs(&bp, &d.inputs).map_err(|e| fail(format!("the deployment's inputs: {e}")))?;
     let values = inputs::validate(&bp, &opened.to_json_map())
         .map_err(|e| fail(format!("the stored inputs no longer fit the blueprint: {}: {}", e[0].0, e[0].1)))?;

@@ -192,7 +192,7 @@ pub async fn load(ctx: &Context, id: &str, version: Option<i32>) -> ServiceResul
         .one(db)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("blueprint `{id}` has no version {version}")))?;
-    let bp = blueprint::parse(&row.source).map_err(ServiceError::Blueprint)?;
+    let bp = blueprint::parse_stored(&row.source).map_err(ServiceError::Blueprint)?;
     if let Ok(mut m) = ctx.blueprints().0.write() {
         m.insert(key, bp.clone());
     }

@@ -106,7 +106,8 @@ fn parse_port_range(r: &str) -> Option<(u16, u16)> {
     (1024 <= a && a <= b).then_some((a, b))
 }
 
-fn is_label_key(k: &str) -> bool {
+/// A host label's key (also what a catalog item's host selector names).
+pub fn is_label_key(k: &str) -> bool {
     !k.is_empty() && k.len() <= 63 && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
 }
 

@@ -53,7 +53,7 @@ pub async fn seal_legacy(db: &impl ConnectionTrait, sealer: &Sealer) -> Result<(
     }
     let blueprint = |id: String, version: i32| async move {
         let v = blueprint_version::Entity::find_by_id((id, version)).one(db).await?;
-        Ok::<_, DbErr>(v.and_then(|v| crate::domain::blueprint::parse(&v.source).ok()))
+        Ok::<_, DbErr>(v.and_then(|v| crate::domain::blueprint::parse_stored(&v.source).ok()))
     };
     for r in request::Entity::find().all(db).await? {
         let Some(version) = r.blueprint_version else { continue };

@@ -29,6 +29,11 @@
   var heard = false;
   source.addEventListener("status", function (msg) {
     heard = true;
+    // The stream works again: the page stops looking for itself.
+    if (polling) {
+      clearInterval(polling);
+      polling = null;
+    }
     var s = JSON.parse(msg.data);
     var badge = document.querySelector("#request-status .status");
     if (badge) {

@@ -118,6 +118,21 @@ async fn catalog_items_change_in_place(db: Db) {
     assert_eq!(entry["details"]["changed"]["allowed_images"]["to"], json!([repository]), "{entry}");
     assert!(entry["details"]["changed"].get("blueprint").is_none(), "only what changed: {entry}");
 
+    // What a change leaves out stays as it is.
+    let res = w.admin.put("/api/v1/catalog-items/web", &json!({"description": "only this"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let now: Value = res.json().await.unwrap();
+    assert_eq!((now["description"].as_str(), now["allowed_images"].clone()), (Some("only this"), json!([repository])), "{now}");
+    // Once requested, an item keeps its blueprint (requests name the item and a version).
+    let res = w.admin.create_approval_policy(&json!({"name": "hold", "levels": [{"approvers": {"admins": true}, "mode": "any"}]})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (s, held) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "lease_days": 5})).await;
+    assert_eq!(s, StatusCode::CREATED, "{held}");
+    let res = w.admin.put("/api/v1/catalog-items/web", &json!({"blueprint": "other"})).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("keeps that blueprint"));
+    assert_eq!(w.dev.cancel_request(held["id"].as_str().unwrap()).await.status(), StatusCode::OK);
+
     // The page: the form filled in; an error next to its field, the item unchanged; then saved.
     let admin = app.browser();
     admin.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;

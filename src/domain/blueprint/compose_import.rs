@@ -254,31 +254,10 @@ impl Importer {
         let entry = entrypoint.filter(|n| !n.is_null()).and_then(|n| self.raw_words(n, "entrypoint"));
         let cmd = command.filter(|n| !n.is_null()).and_then(|n| self.raw_words(n, "command"));
         let line: Vec<&(String, Pos)> = entry.iter().flatten().chain(cmd.iter().flatten()).collect();
-        let is_shell = line.first().is_some_and(|(w, _)| {
-            let program = w.rsplit('/').next().unwrap_or(w);
-            ["sh", "bash", "ash", "dash", "zsh", "ksh"].contains(&program)
-        });
-        let script_at = if is_shell { line.iter().position(|(w, _)| w.starts_with('-') && w.contains('c')).map(|i| i + 1) } else { None };
-        let mut guarded: Vec<bool> =
-            (0..line.len()).map(|i| i == 0 || (is_shell && (script_at == Some(i) || line[i].0.starts_with('-')))).collect();
-        // After a shell or an interpreter (`tini -- python3 -c …` too), as the blueprint parser
-        // reads it: a variable among its options could become `-c`, and its script is bounded.
-        if let Some((at, is_flag)) = line.iter().enumerate().find_map(|(i, (w, _))| Some((i, super::parser::script_flag(w)?))) {
-            for i in at + 1..line.len() {
-                let w = &line[i].0;
-                if is_flag(w) {
-                    guarded[i] = true;
-                    if let Some(g) = guarded.get_mut(i + 1) {
-                        *g = true;
-                    }
-                    break;
-                }
-                if w == "--" || !(w.starts_with('-') || (w.starts_with('$') && !w.starts_with("$$"))) {
-                    break;
-                }
-                guarded[i] = true;
-            }
-        }
+        // The words that decide what runs, read as the blueprint parser reads them.
+        let roles = super::parser::roles(&line.iter().map(|(w, _)| as_word(w)).collect::<Vec<_>>());
+        let guarded: Vec<bool> =
+            (0..line.len()).map(|i| roles.program == Some(i) || roles.script == Some(i) || roles.options.contains(&i)).collect();
         let mut index = 0;
         let mut convert = |words: Option<Vec<(String, Pos)>>, im: &mut Self| -> Option<Out> {
             let words = words?;
@@ -294,6 +273,24 @@ impl Importer {
         let cmd = convert(cmd, self);
         (entry, cmd)
     }
+}
+
+/// A Compose word as the blueprint parser will see it: with a variable (`$X`, `${X}`; `$$` is a
+/// literal `$`), or literal.
+fn as_word(w: &str) -> super::parser::Word<'_> {
+    let b = w.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' {
+            if b.get(i + 1) == Some(&b'$') {
+                i += 2;
+                continue;
+            }
+            return super::parser::Word::Reference { lead: &w[..i] };
+        }
+        i += 1;
+    }
+    super::parser::Word::Literal(w)
 }
 
 /// `text` without control characters (a name from the file could hold a carriage return,

@@ -42,8 +42,19 @@ impl fmt::Display for BlueprintError {
 /// that need values (guardrails, ranges) are run again on the spec resolved with the inputs'
 /// defaults, so that a blueprint that could never deploy is refused at import.
 pub fn parse(source: &str) -> Result<Blueprint, Vec<BlueprintError>> {
+    checked(source, true)
+}
+
+/// Parses a version Wharf stored when it was published, without the rules on what inputs may
+/// reach (judged at its publication: a rule added since does not take a published version,
+/// and its deployments' day-2 actions, away). Everything else is checked as by [`parse`].
+pub fn parse_stored(source: &str) -> Result<Blueprint, Vec<BlueprintError>> {
+    checked(source, false)
+}
+
+fn checked(source: &str, publishing: bool) -> Result<Blueprint, Vec<BlueprintError>> {
     let root = yaml::parse(source).map_err(|e| vec![e])?;
-    let bp = parser::parse(&root)?;
+    let bp = parser::parse(&root, publishing)?;
     // Values that come from inputs are checked at deploy time; the literal ones can be checked now.
     let mut sample = inputs::InputValues::new();
     let mut complete = true;

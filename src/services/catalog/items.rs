@@ -2,13 +2,13 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::registry::AllowedImages;
 use crate::services::{Context, FieldError, ServiceError, ServiceResult, audit, blueprints};
-use crate::store::entities::catalog_item;
+use crate::store::entities::{catalog_item, request};
 use crate::store::{StringList, StringMap};
 
 #[derive(Debug, Clone, Default)]
@@ -97,8 +97,9 @@ pub fn allowed_images(item: &catalog_item::Model) -> ServiceResult<AllowedImages
         .map_err(|e| ServiceError::Invalid(e.into_iter().map(|(f, m)| FieldError::new(format!("catalog_item.{f}"), m)).collect()))
 }
 
-/// What is wrong with `input`, field by field; its allow-list when nothing is.
-async fn validate(ctx: &Context, input: &ItemInput) -> ServiceResult<AllowedImages> {
+/// What is wrong with `input`, field by field; its allow-list when nothing is. A change
+/// (`before`: the item as it is) is not refused for a field it leaves as it was.
+async fn validate(ctx: &Context, input: &ItemInput, before: Option<&catalog_item::Model>) -> ServiceResult<AllowedImages> {
     let mut errors = Vec::new();
     if let Err(e) = crate::domain::Slug::parse(&input.id) {
         errors.push(FieldError::new("id", e.0));
@@ -109,11 +110,28 @@ async fn validate(ctx: &Context, input: &ItemInput) -> ServiceResult<AllowedImag
     if input.category.trim().is_empty() || input.category.chars().count() > 60 {
         errors.push(FieldError::new("category", "a category is 1 to 60 characters"));
     }
-    if input.description.chars().count() > 2000 {
+    let changed = |then: &dyn Fn(&catalog_item::Model) -> bool| before.is_none_or(|b| !then(b));
+    if input.description.chars().count() > 2000 && changed(&|b| b.description == input.description.trim()) {
         errors.push(FieldError::new("description", "a description is at most 2,000 characters"));
     }
-    if input.icon.chars().count() > 16 {
+    if input.icon.chars().count() > 16 && changed(&|b| b.icon == input.icon.trim()) {
         errors.push(FieldError::new("icon", "an icon is at most 16 characters (an emoji, say)"));
+    }
+    if changed(&|b| b.host_selector.0 == input.host_selector) {
+        if input.host_selector.len() > 20 {
+            errors.push(FieldError::new("host_selector", "at most 20 labels"));
+        }
+        for (k, v) in &input.host_selector {
+            if !crate::services::hosts::is_label_key(k) {
+                errors.push(FieldError::new("host_selector", format!("`{k}` is not a label key (a-z, 0-9, '.', '_', '-', '/')")));
+            }
+            if v.is_empty() || v.chars().count() > 63 || v.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '=')) {
+                errors.push(FieldError::new(
+                    "host_selector",
+                    format!("the value of `{k}` must be 1 to 63 characters without spaces, `,` or `=`"),
+                ));
+            }
+        }
     }
     if !(1..=3650).contains(&input.max_days) {
         errors.push(FieldError::new("lease.max_days", "must be 1 to 3650"));
@@ -152,7 +170,11 @@ async fn validate(ctx: &Context, input: &ItemInput) -> ServiceResult<AllowedImag
                 }
             }
         }
-        Err(ServiceError::NotFound(m)) => errors.push(FieldError::new("blueprint", m)),
+        Err(ServiceError::NotFound(m)) => {
+            // The blueprint is there but not that version: the version's field says so.
+            let field = if input.blueprint_version.is_some() && m.contains("has no version") { "blueprint_version" } else { "blueprint" };
+            errors.push(FieldError::new(field, m));
+        }
         Err(other) => return Err(other),
     }
     match allowed {
@@ -163,7 +185,7 @@ async fn validate(ctx: &Context, input: &ItemInput) -> ServiceResult<AllowedImag
 
 pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> ServiceResult<ItemView> {
     let db = &ctx.db;
-    let allowed = validate(ctx, &input).await?;
+    let allowed = validate(ctx, &input, None).await?;
     let txn = crate::store::begin(db).await?;
     if catalog_item::Entity::find_by_id(input.id.clone()).one(&txn).await?.is_some() {
         return Err(ServiceError::Conflict(format!("the catalog item `{}` exists", input.id)));
@@ -209,7 +231,8 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, input: ItemInput)
     if input.id != id {
         errors.push(FieldError::new("id", format!("an item keeps its id: `{id}`")));
     }
-    let allowed = match validate(ctx, &input).await {
+    let current = find_item(&ctx.db, id).await?;
+    let allowed = match validate(ctx, &input, Some(&current)).await {
         Ok(a) => Some(a),
         Err(ServiceError::Invalid(more)) => {
             errors.extend(more);
@@ -225,6 +248,17 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, input: ItemInput)
     let Some(allowed) = allowed.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
+    // Requests name their item and the blueprint version they were checked with, not the
+    // blueprint: once requested, an item keeps its blueprint (its version may change).
+    if input.blueprint != before.blueprint_id {
+        let requested = request::Entity::find().filter(request::Column::CatalogItemId.eq(id)).count(&txn).await?;
+        if requested > 0 {
+            return Err(ServiceError::Conflict(format!(
+                "catalog item `{id}` was requested {requested} time(s) with blueprint `{}`: it keeps that blueprint (its version may change); publish another item for `{}`",
+                before.blueprint_id, input.blueprint
+            )));
+        }
+    }
     let mut row: catalog_item::ActiveModel = before.clone().into();
     row.name = Set(input.name.trim().to_string());
     row.description = Set(input.description.trim().to_string());

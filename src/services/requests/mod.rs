@@ -204,7 +204,8 @@ async fn view(ctx: &Context, r: request::Model) -> ServiceResult<RequestView> {
     let masked = match item.as_ref() {
         // A day-2 request's inputs are its parameters (component, days, replicas): no secret.
         _ if r.kind == RequestKind::Day2 => Value::Object(r.inputs.to_json_map()),
-        Some(i) => match blueprints::load(ctx, &i.blueprint_id, i.blueprint_version).await {
+        // The version the request was checked with (older requests: the item's).
+        Some(i) => match blueprints::load(ctx, &i.blueprint_id, r.blueprint_version.or(i.blueprint_version)).await {
             Ok((bp, _)) => inputs::masked(&bp, &r.inputs.0),
             Err(_) => Value::Object(Default::default()),
         },

@@ -225,7 +225,8 @@ async fn start(ctx: &Context, r: request::Model) -> ServiceResult<()> {
         group_id: Some(r.group_id),
         catalog_item: Some(item.id.clone()),
         request_id: Some(r.id.clone()),
-        lease_days: Some(r.lease_days),
+        // Within the item's longest lease as it is now (an admin may have shortened it since).
+        lease_days: Some(r.lease_days.min(item.lease_max_days)),
         grace_days: Some(item.lease_grace_days),
         max_days: Some(item.lease_max_days),
     };

@@ -87,16 +87,66 @@ async fn get_item(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -
     Ok(HttpResponse::Ok().json(catalog::get_item(&state.ctx.db, &id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Change a catalog item (admins): the whole item, as `GET` gives it; its id stays. Requests made before keep the blueprint version they were approved with; new requests and provisioning still to come follow the item as it is now.", params(("id" = String, Path)), request_body = ItemBody, responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LeaseChange {
+    default_days: Option<i32>,
+    max_days: Option<i32>,
+    grace_days: Option<i32>,
+}
+
+/// A change to an item: what is left out stays as it is (`"blueprint_version": null` follows
+/// the blueprint's latest version).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ItemChange {
+    /// The item's own id, if given (an item keeps its id).
+    id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    category: Option<String>,
+    icon: Option<String>,
+    blueprint: Option<String>,
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<i32>)]
+    blueprint_version: Option<Option<i32>>,
+    host_selector: Option<BTreeMap<String, String>>,
+    lease: Option<LeaseChange>,
+    console_record: Option<bool>,
+    allowed_images: Option<Vec<String>>,
+}
+
+/// A field that is there, `null` included (`Some(None)`), against one left out (`None`).
+fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[utoipa::path(put, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Change a catalog item (admins): the fields given, the others kept (the body `GET` gives is accepted whole); its id stays, and so does its blueprint once the item was requested (its version may change). Requests made before keep the blueprint version they were approved with; new requests and provisioning still to come follow the item as it is now.", params(("id" = String, Path)), request_body = ItemChange, responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
 async fn update_item(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<ItemBody>,
+    body: web::Json<ItemChange>,
 ) -> Result<HttpResponse, AppError> {
-    let mut b = body.into_inner();
-    let given = b.id.take().unwrap_or_else(|| id.to_string());
-    Ok(HttpResponse::Ok().json(catalog::update_item(&state.ctx, &admin.principal.username, &id, b.into_input(given)).await?))
+    let now = catalog::get_item(&state.ctx.db, &id).await?;
+    let c = body.into_inner();
+    let lease = c.lease.unwrap_or(LeaseChange { default_days: None, max_days: None, grace_days: None });
+    let input = ItemInput {
+        id: c.id.unwrap_or_else(|| now.id.clone()),
+        name: c.name.unwrap_or(now.name),
+        description: c.description.unwrap_or(now.description),
+        category: c.category.unwrap_or(now.category),
+        icon: c.icon.unwrap_or(now.icon),
+        blueprint: c.blueprint.unwrap_or(now.blueprint),
+        blueprint_version: c.blueprint_version.unwrap_or(now.blueprint_version),
+        host_selector: c.host_selector.unwrap_or(now.host_selector),
+        default_days: lease.default_days.unwrap_or(now.lease.default_days),
+        max_days: lease.max_days.unwrap_or(now.lease.max_days),
+        grace_days: lease.grace_days.unwrap_or(now.lease.grace_days),
+        console_record: c.console_record.unwrap_or(now.console_record),
+        allowed_images: c.allowed_images.unwrap_or(now.allowed_images),
+    };
+    Ok(HttpResponse::Ok().json(catalog::update_item(&state.ctx, &admin.principal.username, &id, input).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog-items", tag = "catalog", description = "Catalog items (admins).", responses((status = 200, body = Vec<crate::services::catalog::ItemView>), doc::Errors))]

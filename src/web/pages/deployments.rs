@@ -365,19 +365,20 @@ async fn deployment_events(
             let data = serde_json::json!({"at": at, "label": label, "tone": tone, "message": message, "request_id": request});
             format!("event: history\ndata: {data}\n\n")
         }
-        async fn is_relevant(&mut self, request_id: &str) -> bool {
+        /// `None` when it cannot be told now (a read failed).
+        async fn is_relevant(&mut self, request_id: &str) -> Option<bool> {
             if let Some(r) = self.relevant.get(request_id) {
-                return *r;
+                return Some(*r);
             }
             // A read that fails is not remembered: the next entry of that request asks again.
             match requests::is_about(&self.db, &self.who, request_id, &self.id).await {
                 Ok(yes) => {
                     self.relevant.insert(request_id.to_string(), yes);
-                    yes
+                    Some(yes)
                 }
                 Err(e) => {
                     tracing::warn!(request = %request_id, error = %e, "a live history could not tell whether an entry is about its deployment");
-                    false
+                    None
                 }
             }
         }
@@ -424,9 +425,14 @@ async fn deployment_events(
                 tokio::select! {
                     got = w.rx.recv() => match got {
                         Ok(c) => {
-                            if w.is_relevant(&c.request_id).await {
-                                out.push_str(&w.entry(c.event.at, c.event.kind.label(), c.event.kind.tone().as_str(), &c.event.message, Some(&c.request_id)));
-                                out.push_str(&w.moved().await);
+                            match w.is_relevant(&c.request_id).await {
+                                Some(true) => {
+                                    out.push_str(&w.entry(c.event.at, c.event.kind.label(), c.event.kind.tone().as_str(), &c.event.message, Some(&c.request_id)));
+                                    out.push_str(&w.moved().await);
+                                }
+                                Some(false) => {}
+                                // Not known now (a read failed): the page reloads to catch up.
+                                None => out.push_str("event: changed\ndata: {\"lagged\":true}\n\n"),
                             }
                         }
                         // Missed entries: the page reloads to catch up.

@@ -180,7 +180,8 @@ async fn request_events(
         loop {
             // Closed, and the client was told: the view ends, and its place goes back at once
             // (the page's script closes it too).
-            if !catch_up && live.closed() {
+            // After ten minutes, too: the page reconnects.
+            if (!catch_up && live.closed()) || tokio::time::Instant::now() > deadline {
                 return None;
             }
             let mut out = String::new();
@@ -195,16 +196,18 @@ async fn request_events(
                         if change.request_id != live.id {
                             continue;
                         }
-                        live.timeline(&mut out, &change.event);
                         // A late entry carries the status of its time: only a newer one moves the badge.
-                        if change.event.id > live.newest {
-                            live.newest = change.event.id;
-                            if !change.status.is_open() || (live.deployment.is_none() && change.status.has_deployment()) {
-                                // The status closes the view, or brings a deployment: what the
-                                // database says, the entries first (the one that closed the
-                                // request may not have come from the feed yet), then the status.
-                                live.look(&mut out).await.ok()?;
-                            } else {
+                        let newer = change.event.id > live.newest;
+                        if newer && (!change.status.is_open() || (live.deployment.is_none() && change.status.has_deployment())) {
+                            // The status closes the view, or brings a deployment: what the
+                            // database says, its entries in order (this one among them, and
+                            // the one that closed the request if the feed has not brought it
+                            // yet), then the status.
+                            live.look(&mut out).await.ok()?;
+                        } else {
+                            live.timeline(&mut out, &change.event);
+                            if newer {
+                                live.newest = change.event.id;
                                 live.status_to(&mut out, change.status);
                             }
                         }

@@ -203,7 +203,7 @@ const COMPONENT: &[&str] = &[
 ];
 
 /// Parses and checks a whole blueprint document.
-pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
+pub fn parse(root: &Node, publishing: bool) -> Result<Blueprint, Vec<BlueprintError>> {
     let mut p = P { errs: Vec::new() };
     let Some(top) = p.map(root, "a blueprint") else { return Err(p.errs) };
     p.known(top, TOP, "the blueprint");
@@ -270,8 +270,13 @@ pub fn parse(root: &Node) -> Result<Blueprint, Vec<BlueprintError>> {
     for (pos, msg) in unknown {
         p.err(pos, msg);
     }
-    for (pos, msg) in injection_risks(&inputs, &components, !allowed_images.is_empty()) {
-        p.err(pos, msg);
+    // What a requester's text may reach is judged when a version is published: a version
+    // stored under the rules of its time keeps loading (its deployments keep their day-2
+    // actions) when a rule is added.
+    if publishing {
+        for (pos, msg) in injection_risks(&inputs, &components, !allowed_images.is_empty()) {
+            p.err(pos, msg);
+        }
     }
     // The images the blueprint names itself must be on its own list.
     for c in &components {
@@ -392,50 +397,159 @@ fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component],
     out
 }
 
-/// The words of a command line that choose what runs: the program (its first word), and, after
-/// a shell or an interpreter, each word before its first operand that begins with a
-/// reference (an option such a word could become; after a literal script flag comes its
-/// script, checked by [`shell_script`], and then the script's own arguments).
-fn program_and_options<'a>(line: &[&'a Tmpl]) -> Vec<(&'a Tmpl, &'static str)> {
-    let Some(program) = line.first() else { return Vec::new() };
-    let mut out = vec![(*program, "the program to run")];
-    // The interpreter: the program, or a word after a wrapper (`tini -- sh -c …`).
-    let Some((at, is_flag)) = line.iter().enumerate().find_map(|(i, t)| Some((i, script_flag(&t.as_literal()?)?))) else { return out };
-    for word in &line[at + 1..] {
-        match word.as_literal() {
-            // `--`, the first operand, or the script flag: the options are over.
-            Some(w) if w == "--" || !w.starts_with('-') || is_flag(&w) => break,
-            Some(_) => {}
-            None if matches!(word.segs.first(), Some(template::Seg::Ref(_))) => out.push((*word, "an option of the interpreter")),
-            // A word that begins with literal text is an operand, or an option named literally.
-            None => break,
-        }
-    }
-    out
+/// Programs that run the program named after their own arguments: what they run is judged as
+/// the program.
+const WRAPPERS: [&str; 16] = [
+    "env",
+    "tini",
+    "dumb-init",
+    "nice",
+    "nohup",
+    "timeout",
+    "setsid",
+    "stdbuf",
+    "su-exec",
+    "gosu",
+    "busybox",
+    "xargs",
+    "ionice",
+    "taskset",
+    "exec",
+    "chpst",
+];
+
+fn basename(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or_default()
 }
 
-/// For a shell or an interpreter (`/bin/sh`, `python3`), what its script flag looks like.
-pub(super) fn script_flag(program: &str) -> Option<fn(&str) -> bool> {
-    const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
-    let w = program.rsplit('/').next().unwrap_or_default();
+/// One word of a command line, as far as what runs is concerned.
+pub(super) enum Word<'a> {
+    Literal(&'a str),
+    /// A word with a reference, and the literal text before its first one.
+    Reference {
+        lead: &'a str,
+    },
+}
+
+/// Which words of a command line decide what runs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Roles {
+    /// The program, after any wrappers and their own words (options, `NAME=VALUE`, a number
+    /// or a duration, the user of `su-exec` and `gosu`).
+    pub program: Option<usize>,
+    /// An interpreter's options that hold a reference, before its first operand (a free `-c`,
+    /// or `-e${x}` made `-ec`, would make the next word a script).
+    pub options: Vec<usize>,
+    /// The script an interpreter runs: after `sh -c` (and `-ec`, `-lc`, ...), `python -c`,
+    /// `perl -e`, `node -e`, `ruby -e`, `php -r`, `lua -e`; `awk`'s first operand.
+    pub script: Option<usize>,
+}
+
+pub(super) fn roles(line: &[Word]) -> Roles {
+    let literal = |i: usize| match line.get(i) {
+        Some(Word::Literal(w)) => Some(*w),
+        _ => None,
+    };
+    let mut at = 0;
+    while let Some(name) = literal(at).map(basename).filter(|n| WRAPPERS.contains(n)) {
+        at += 1;
+        let mut user = matches!(name, "su-exec" | "gosu");
+        while let Some(a) = literal(at) {
+            if a.starts_with('-') || a.contains('=') || a.starts_with(|c: char| c.is_ascii_digit()) || std::mem::take(&mut user) {
+                at += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    let mut roles = Roles { program: (at < line.len()).then_some(at), ..Roles::default() };
+    let Some(program) = literal(at) else { return roles };
+    let awk = ["awk", "gawk", "mawk", "nawk"].contains(&basename(program));
+    let flag = script_flag(program);
+    if flag.is_none() && !awk {
+        return roles;
+    }
+    let mut i = at + 1;
+    while i < line.len() {
+        match &line[i] {
+            Word::Literal("--") => {
+                if awk {
+                    roles.script = (i + 1 < line.len()).then_some(i + 1);
+                }
+                break;
+            }
+            Word::Literal(w) if flag.is_some_and(|f| f(w)) => {
+                roles.script = (i + 1 < line.len()).then_some(i + 1);
+                break;
+            }
+            // `awk -f FILE`: the script is a file.
+            Word::Literal("-f") if awk => break,
+            Word::Literal(w) if w.starts_with('-') => {
+                // `awk -F x`, `-v x=y`: the option's value is not an operand.
+                if awk && matches!(*w, "-F" | "-v") {
+                    i += 1;
+                }
+            }
+            // (`--name=${x}`: only the value is given.)
+            Word::Reference { lead } if lead.starts_with("--") && lead.contains('=') => {}
+            Word::Reference { lead } if lead.is_empty() || lead.starts_with('-') => roles.options.push(i),
+            // The first operand: awk's script; a shell's script file.
+            _ => {
+                if awk {
+                    roles.script = Some(i);
+                }
+                break;
+            }
+        }
+        i += 1;
+    }
+    roles
+}
+
+/// A line of templates as words.
+fn words<'a>(line: &[&'a Tmpl]) -> Vec<Word<'a>> {
+    line.iter()
+        .map(|t| match t.segs.as_slice() {
+            [template::Seg::Lit(l)] => Word::Literal(l),
+            [] => Word::Literal(""),
+            [template::Seg::Lit(l), ..] => Word::Reference { lead: l },
+            _ => Word::Reference { lead: "" },
+        })
+        .collect()
+}
+
+/// The words of a command line that choose what runs: the program, and an interpreter's
+/// options that hold a reference (see [`roles`]).
+fn program_and_options<'a>(line: &[&'a Tmpl]) -> Vec<(&'a Tmpl, &'static str)> {
+    let r = roles(&words(line));
+    let program = r.program.map(|i| (line[i], "the program to run"));
+    program.into_iter().chain(r.options.iter().map(|i| (line[*i], "an option of the interpreter"))).collect()
+}
+
+/// For a shell or an interpreter (`/bin/sh`, `python3`), what its script flag looks like
+/// (flags may be grouped: `sh -ec`, `python3 -uc`, `perl -le`).
+fn script_flag(program: &str) -> Option<fn(&str) -> bool> {
+    const SHELLS: [&str; 11] = ["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "pwsh"];
+    let w = basename(program);
     let interpreter = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     if SHELLS.contains(&w) {
-        Some(|a: &str| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
+        Some(|a: &str| (a.starts_with('-') && !a.starts_with("--") && a.contains('c')) || a.eq_ignore_ascii_case("-command"))
     } else if interpreter == "python" {
-        Some(|a: &str| a == "-c")
-    } else if ["perl", "node", "ruby"].contains(&interpreter) {
-        Some(|a: &str| a == "-e" || a == "-E")
+        Some(|a: &str| a.starts_with('-') && !a.starts_with("--") && a.ends_with('c'))
+    } else if ["perl", "ruby"].contains(&interpreter) {
+        Some(|a: &str| a.starts_with('-') && !a.starts_with("--") && (a.contains('e') || a.contains('E')))
+    } else if interpreter == "node" {
+        Some(|a: &str| matches!(a, "-e" | "-p" | "-pe" | "-ep" | "--eval" | "--print"))
+    } else if ["php", "lua", "luajit", "Rscript"].contains(&interpreter) {
+        Some(|a: &str| matches!(a, "-r" | "-e"))
     } else {
         None
     }
 }
 
-/// The script an interpreter runs from its arguments: `sh -c SCRIPT` (and `-ec`, `-lc`, ...),
-/// `python -c`, `perl -e`, `node -e`, `ruby -e`.
+/// The script an interpreter runs from its arguments (see [`roles`]).
 fn shell_script<'a>(line: &[&'a Tmpl]) -> Option<&'a Tmpl> {
-    let (at, flag) = line.iter().enumerate().find_map(|(i, t)| Some((i, script_flag(&t.as_literal()?)?)))?;
-    let opt = line.iter().skip(at + 1).position(|t| t.as_literal().is_some_and(|a| flag(&a)))?;
-    line.get(at + 1 + opt + 1).copied()
+    roles(&words(line)).script.map(|i| line[i])
 }
 
 /// Whether a pattern lets shell syntax through (a separator, a substitution, a redirection).
