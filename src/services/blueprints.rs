@@ -178,6 +178,18 @@ pub async fn detail(db: &DatabaseConnection, id: &str) -> ServiceResult<Blueprin
 pub struct Cache(Arc<RwLock<HashMap<(String, i32), Blueprint>>>);
 
 /// A published version (`None`: the latest), parsed once per process.
+/// A version new work may start from: it follows today's rules on what inputs may reach (a
+/// version published before a rule was added keeps its deployments, but new requests and
+/// catalog items need a version that follows it). `None` when it does; else why not.
+pub fn outdated(bp: &Blueprint, version: i32) -> Option<String> {
+    let risks = blueprint::input_risks(bp);
+    let first = risks.first()?;
+    Some(format!(
+        "blueprint `{}` version {version} was published before a rule it breaks (line {}, column {}: {}): an admin publishes a version that follows it",
+        bp.id, first.line, first.column, first.message
+    ))
+}
+
 pub async fn load(ctx: &Context, id: &str, version: Option<i32>) -> ServiceResult<(Blueprint, i32)> {
     let db = &ctx.db;
     let version = match version {

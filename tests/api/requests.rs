@@ -9,6 +9,7 @@ use crate::{fixture, on_both_databases};
 
 on_both_databases!(
     catalog_items_change_in_place,
+    a_version_published_before_a_rule_takes_no_new_work,
     refusals_create_nothing,
     a_two_level_policy_then_running_containers_then_destroy,
     a_condition_only_fires_above_a_memory_size,
@@ -167,6 +168,50 @@ async fn catalog_items_change_in_place(db: Db) {
         (now["name"].as_str(), now["lease"]["max_days"].as_i64(), now["allowed_images"].clone()),
         (Some("Web again"), Some(12), json!([]))
     );
+}
+
+/// A version stored before today's rules on inputs (written here straight into the database,
+/// as an older Wharf would have published it) still loads, but takes no new request and serves
+/// no item: both say which rule, where, and what to do.
+async fn a_version_published_before_a_rule_takes_no_new_work(db: Db) {
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+    let url = crate::helpers::fresh_database(db).await;
+    let app = crate::helpers::spawn_app_with(db, json!({"database_url": url})).await;
+    let w = world(&app).await;
+    let source = format!(
+        "id: web\nname: Web web\nversion: 2\ninputs:\n  prog: {{ type: string, default: sleep }}\ncomponents:\n  app:\n    image: {}\n    command: [\"${{inputs.prog}}\", \"600\"]\n",
+        crate::helpers::test_image()
+    );
+    let conn = sea_orm::Database::connect(&url).await.expect("the test's database");
+    wharf::store::entities::blueprint_version::ActiveModel {
+        blueprint_id: Set("web".into()),
+        version: Set(2),
+        source: Set(source),
+        sha256: Set("0".repeat(64)),
+        trusted: Set(false),
+        created_by: Set("an older wharf".into()),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(&conn)
+    .await
+    .expect("the old version");
+    conn.execute_unprepared("UPDATE blueprints SET latest_version = 2 WHERE id = 'web'").await.expect("latest");
+    conn.close().await.ok();
+
+    // `web` follows the latest version: no new request, with the rule and its place.
+    let (s, body) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("version 2 was published before a rule it breaks (line 9, column 16") && message.contains("the program to run"),
+        "{message}"
+    );
+    // No item takes it; `other` stays on version 1 of its own blueprint and is requested as ever.
+    let res = w.admin.put("/api/v1/catalog-items/other", &json!({"blueprint": "web", "blueprint_version": 2})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["details"][0]["field"], "blueprint_version");
+    // The version still loads (what was deployed from it keeps its day-2 actions).
+    assert_eq!(w.admin.get("/api/v1/blueprints/web/versions/2/compose").await.status(), StatusCode::OK);
 }
 
 async fn refusals_create_nothing(db: Db) {

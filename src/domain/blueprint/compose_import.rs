@@ -276,17 +276,20 @@ impl Importer {
 }
 
 /// A Compose word as the blueprint parser will see it: with a variable (`$X`, `${X}`; `$$` is a
-/// literal `$`), or literal.
+/// literal `$`, and so is a `$` before anything else, such as `$1`), or literal.
 fn as_word(w: &str) -> super::parser::Word<'_> {
     let b = w.as_bytes();
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'$' {
-            if b.get(i + 1) == Some(&b'$') {
-                i += 2;
-                continue;
+            match b.get(i + 1) {
+                Some(b'$') => {
+                    i += 2;
+                    continue;
+                }
+                Some(c) if *c == b'{' || *c == b'_' || c.is_ascii_alphabetic() => return super::parser::Word::Reference { lead: &w[..i] },
+                _ => {}
             }
-            return super::parser::Word::Reference { lead: &w[..i] };
         }
         i += 1;
     }
@@ -1276,10 +1279,13 @@ impl Importer {
             self.err(pos, "healthcheck.test names no command");
             return None;
         }
-        let shell = cmd.len() == 3 && cmd[1].0 == "-c";
+        // The words that decide what runs (the program, an interpreter's options and script) are
+        // bounded, as in the command line.
+        let roles = super::parser::roles(&cmd.iter().map(|(w, _)| as_word(w)).collect::<Vec<_>>());
         let mut list = Vec::new();
         for (i, (w, p)) in cmd.iter().enumerate() {
-            let using = if shell && i == 2 { Use::Guarded } else { Use::Text };
+            let guarded = roles.program == Some(i) || roles.script == Some(i) || roles.options.contains(&i);
+            let using = if guarded { Use::Guarded } else { Use::Text };
             list.push(Out::Str(self.interpolate(w, *p, using)?));
         }
         let mut out = vec![("cmd".to_string(), Out::List(list))];
@@ -1504,6 +1510,14 @@ mod tests {
         let python = "services:\n  a:\n    image: busybox\n    command: [\"python3\", \"-c\", \"print('${MSG:-hi}')\"]\n";
         let bp = super::super::parse(&import(python, Some("abc"), "x").unwrap().source).unwrap();
         assert!(bp.input("msg").unwrap().choices.is_some());
+        // The health check's words too: its program and a script after grouped flags.
+        let health =
+            "services:\n  a:\n    image: busybox\n    healthcheck:\n      test: [\"CMD\", \"bash\", \"-ec\", \"test -n ${PROBE:-x}\"]\n";
+        let bp = super::super::parse(&import(health, Some("abc"), "x").unwrap().source).unwrap();
+        assert!(bp.input("probe").unwrap().choices.is_some());
+        let program = "services:\n  a:\n    image: busybox\n    healthcheck:\n      test: [\"CMD\", \"${CHECK:-/bin/probe}\"]\n";
+        let bp = super::super::parse(&import(program, Some("abc"), "x").unwrap().source).unwrap();
+        assert!(bp.input("check").unwrap().choices.is_some());
         // A literal `$` right before a variable has no blueprint spelling.
         let e = import("services:\n  a:\n    image: busybox\n    environment: { P: \"$$${X:-1}\" }\n", Some("abc"), "x").unwrap_err();
         assert!(e[0].message.contains("literal `$` right before a variable"), "{e:?}");

@@ -52,6 +52,16 @@ pub fn parse_stored(source: &str) -> Result<Blueprint, Vec<BlueprintError>> {
     checked(source, false)
 }
 
+/// What a version stored before today's rules on inputs would be refused for now (empty: it
+/// follows them). New requests and new catalog items need a version that follows them; what
+/// was deployed from an older one keeps its day-2 actions.
+pub fn input_risks(bp: &Blueprint) -> Vec<BlueprintError> {
+    parser::injection_risks(&bp.inputs, &bp.components, !bp.allowed_images.is_empty())
+        .into_iter()
+        .map(|(pos, message)| BlueprintError { line: pos.line, column: pos.column, message })
+        .collect()
+}
+
 fn checked(source: &str, publishing: bool) -> Result<Blueprint, Vec<BlueprintError>> {
     let root = yaml::parse(source).map_err(|e| vec![e])?;
     let bp = parser::parse(&root, publishing)?;

@@ -215,6 +215,15 @@ fn free_text_inputs_stay_out_of_images_users_paths_and_shells() {
         ("[\"node\", \"--eval\", \"${inputs.x}\"]", "in a script"),
         ("[\"awk\", \"-F\", \":\", \"{ print ${inputs.x} }\"]", "in a script"),
         ("[\"busybox\", \"sh\", \"-c\", \"echo ${inputs.x}\"]", "in a script"),
+        // Options that take the next word as their value are read past.
+        ("[\"bash\", \"-o\", \"pipefail\", \"-c\", \"echo ${inputs.x}\"]", "in a script"),
+        ("[\"env\", \"-u\", \"HOME\", \"sh\", \"-c\", \"echo ${inputs.x}\"]", "in a script"),
+        ("[\"timeout\", \"-s\", \"KILL\", \"30\", \"sh\", \"-c\", \"echo ${inputs.x}\"]", "in a script"),
+        ("[\"env\", \"N=${deployment.name}\", \"sh\", \"-c\", \"echo ${inputs.x}\"]", "in a script"),
+        ("[\"perl\", \"-I/usr/lib/perl5\", \"-e\", \"print '${inputs.x}'\"]", "in a script"),
+        ("[\"perl\", \"-Mfeature=say\", \"-E\", \"say ${inputs.x}\"]", "in a script"),
+        ("[\"node\", \"-r\", \"${inputs.x}\", \"app.js\"]", "an option of the interpreter"),
+        ("[\"env\", \"-S\", \"${inputs.x}\"]", "an option of the interpreter"),
     ] {
         let errs = errors(&with(free, &format!("    image: busybox\n    command: {line}\n")));
         assert!(errs.iter().any(|e| e.line == 9 && e.message.contains(word)), "{line}: {errs:#?}");
@@ -242,6 +251,10 @@ fn free_text_inputs_stay_out_of_images_users_paths_and_shells() {
         // A shell named as an argument of another program is not what runs.
         "[\"adduser\", \"-D\", \"-s\", \"/bin/sh\", \"${inputs.f}\"]",
         "[\"awk\", \"-f\", \"/app/x.awk\", \"${inputs.f}\"]",
+        // A free value for the environment of a script that quotes it; a script file's arguments.
+        "[\"env\", \"GREETING=${inputs.f}\", \"sh\", \"-c\", \"echo \\\"$GREETING\\\"\"]",
+        "[\"ruby\", \"-E\", \"UTF-8\", \"/app/run.rb\", \"${inputs.f}\"]",
+        "[\"bash\", \"-o\", \"pipefail\", \"/app/run.sh\", \"${inputs.f}\"]",
     ] {
         let src = with(fine, &format!("    image: busybox\n    command: {line}\n"));
         assert!(parse(&src).is_ok(), "{line}: {:?}", parse(&src).err());
@@ -255,6 +268,10 @@ fn a_stored_version_loads_under_the_rules_of_its_publication() {
     let src = "id: demo\nname: Demo\nversion: 1\ninputs:\n  x: { type: string }\ncomponents:\n  app:\n    image: busybox\n    command: [\"${inputs.x}\"]\n";
     assert!(parse(src).is_err());
     assert!(super::parse_stored(src).is_ok(), "{:?}", super::parse_stored(src).err());
+    // ...and says what today's rules would refuse it for (no new request or item starts from it).
+    let risks = super::input_risks(&super::parse_stored(src).unwrap());
+    assert!(risks.len() == 1 && risks[0].line == 9 && risks[0].message.contains("the program to run"), "{risks:?}");
+    assert!(super::input_risks(&parse(&src.replace("\"${inputs.x}\"", "\"echo\", \"${inputs.x}\"")).unwrap()).is_empty());
     assert!(super::parse_stored(&src.replace("    image: busybox\n", "    image: busybox\n    privileges: 1\n")).is_err());
 }
 

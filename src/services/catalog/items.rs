@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 use serde_json::json;
 
@@ -151,6 +151,12 @@ async fn validate(ctx: &Context, input: &ItemInput, before: Option<&catalog_item
     };
     match blueprints::load(ctx, &input.blueprint, input.blueprint_version).await {
         Ok((bp, version)) => {
+            // A version published before today's rules on inputs serves no new item.
+            if changed(&|b| b.blueprint_id == input.blueprint && b.blueprint_version == input.blueprint_version)
+                && let Some(why) = blueprints::outdated(&bp, version)
+            {
+                errors.push(FieldError::new(if input.blueprint_version.is_some() { "blueprint_version" } else { "blueprint" }, why));
+            }
             // The images the blueprint names itself must be allowed; those its inputs give are
             // checked at each request.
             for c in bp.components.iter() {
@@ -223,16 +229,25 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
     Ok(item_view(row))
 }
 
-/// Changes an item in place (its id stays). What was requested before keeps the blueprint
+/// Changes an item in place (its id stays): `change` makes the item wanted from the item as it
+/// is. What was requested before keeps the blueprint
 /// version it was checked and approved with; new requests, and the images any provisioning
 /// still to come pulls, follow the item as it is now.
-pub async fn update_item(ctx: &Context, actor: &str, id: &str, input: ItemInput) -> ServiceResult<ItemView> {
+pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOnce(ItemView) -> ItemInput) -> ServiceResult<ItemView> {
+    // The item as it is, read in the transaction that writes it: a change that gives some
+    // fields keeps the others as they are now, not as they were before another admin's change.
+    let txn = crate::store::begin(&ctx.db).await?;
+    let before = catalog_item::Entity::find_by_id(id.to_string())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))?;
+    let input = change(item_view(before.clone()));
     let mut errors = Vec::new();
     if input.id != id {
         errors.push(FieldError::new("id", format!("an item keeps its id: `{id}`")));
     }
-    let current = find_item(&ctx.db, id).await?;
-    let allowed = match validate(ctx, &input, Some(&current)).await {
+    let allowed = match validate(ctx, &input, Some(&before)).await {
         Ok(a) => Some(a),
         Err(ServiceError::Invalid(more)) => {
             errors.extend(more);
@@ -240,11 +255,6 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, input: ItemInput)
         }
         Err(other) => return Err(other),
     };
-    let txn = crate::store::begin(&ctx.db).await?;
-    let before = catalog_item::Entity::find_by_id(id.to_string())
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))?;
     let Some(allowed) = allowed.filter(|_| errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };

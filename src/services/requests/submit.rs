@@ -45,6 +45,12 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     if reason.chars().count() > 1000 {
         errors.push(FieldError::new("reason", "at most 1000 characters"));
     }
+    // A version published before today's rules on inputs takes no new request.
+    if let Ok((bp, version)) = crate::services::blueprints::load(ctx, &item.blueprint_id, item.blueprint_version).await
+        && let Some(why) = crate::services::blueprints::outdated(&bp, version)
+    {
+        return Err(ServiceError::Conflict(format!("catalog item `{}` takes no new request for now: {why}", item.id)));
+    }
     let prepared = match deployments::prepare(ctx, &item.blueprint_id, item.blueprint_version, &input.inputs, None).await {
         Ok(p) if errors.is_empty() => p,
         Ok(_) => return Err(ServiceError::Invalid(errors)),

@@ -128,10 +128,9 @@ async fn update_item(
     id: web::Path<String>,
     body: web::Json<ItemChange>,
 ) -> Result<HttpResponse, AppError> {
-    let now = catalog::get_item(&state.ctx.db, &id).await?;
     let c = body.into_inner();
     let lease = c.lease.unwrap_or(LeaseChange { default_days: None, max_days: None, grace_days: None });
-    let input = ItemInput {
+    let change = move |now: catalog::ItemView| ItemInput {
         id: c.id.unwrap_or_else(|| now.id.clone()),
         name: c.name.unwrap_or(now.name),
         description: c.description.unwrap_or(now.description),
@@ -146,7 +145,7 @@ async fn update_item(
         console_record: c.console_record.unwrap_or(now.console_record),
         allowed_images: c.allowed_images.unwrap_or(now.allowed_images),
     };
-    Ok(HttpResponse::Ok().json(catalog::update_item(&state.ctx, &admin.principal.username, &id, input).await?))
+    Ok(HttpResponse::Ok().json(catalog::update_item(&state.ctx, &admin.principal.username, &id, change).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog-items", tag = "catalog", description = "Catalog items (admins).", responses((status = 200, body = Vec<crate::services::catalog::ItemView>), doc::Errors))]

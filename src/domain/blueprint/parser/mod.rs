@@ -330,7 +330,7 @@ fn parse_allowed_images(p: &mut P, node: &Node) -> AllowedImages {
 /// network mode or a host path take a string input only when it is an enum; a shell script
 /// (`sh -c …`) takes one only when it is an enum or has a `pattern` (matched against the whole
 /// value). Integer and boolean inputs render as numbers and words, and may go anywhere.
-fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component], images_listed: bool) -> Vec<(Pos, String)> {
+pub(super) fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component], images_listed: bool) -> Vec<(Pos, String)> {
     let free = |n: &str, pattern_ok: bool| {
         inputs.iter().find(|i| i.name == n).is_some_and(|i| {
             let safe_pattern = i.pattern.as_ref().is_some_and(|p| !lets_shell_through(p));
@@ -397,25 +397,25 @@ fn injection_risks(inputs: &[super::types::InputSpec], components: &[Component],
     out
 }
 
-/// Programs that run the program named after their own arguments: what they run is judged as
-/// the program.
-const WRAPPERS: [&str; 16] = [
-    "env",
-    "tini",
-    "dumb-init",
-    "nice",
-    "nohup",
-    "timeout",
-    "setsid",
-    "stdbuf",
-    "su-exec",
-    "gosu",
-    "busybox",
-    "xargs",
-    "ionice",
-    "taskset",
-    "exec",
-    "chpst",
+/// Programs that run the program named after their own arguments, with their options that
+/// take a value as the next word: what they run is judged as the program.
+const WRAPPERS: [(&str, &[&str]); 16] = [
+    ("env", &["-u", "--unset", "-C", "--chdir", "-S", "--split-string"]),
+    ("tini", &["-p", "-e"]),
+    ("dumb-init", &["-r", "--rewrite"]),
+    ("nice", &["-n", "--adjustment"]),
+    ("nohup", &[]),
+    ("timeout", &["-s", "--signal", "-k", "--kill-after"]),
+    ("setsid", &[]),
+    ("stdbuf", &["-i", "-o", "-e"]),
+    ("su-exec", &[]),
+    ("gosu", &[]),
+    ("busybox", &[]),
+    ("xargs", &["-I", "-n", "-L", "-s", "-P", "-d", "-E", "-a"]),
+    ("ionice", &["-c", "-n", "-p"]),
+    ("taskset", &["-c"]),
+    ("exec", &["-a"]),
+    ("chpst", &["-u", "-U", "-e", "-/", "-n", "-l", "-L", "-m", "-d", "-o", "-p", "-f", "-c", "-r", "-t"]),
 ];
 
 fn basename(word: &str) -> &str {
@@ -434,15 +434,83 @@ pub(super) enum Word<'a> {
 /// Which words of a command line decide what runs.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Roles {
-    /// The program, after any wrappers and their own words (options, `NAME=VALUE`, a number
-    /// or a duration, the user of `su-exec` and `gosu`).
+    /// The program, after any wrappers and their own words (options and their values,
+    /// `NAME=VALUE`, a number or a duration, the user of `su-exec` and `gosu`).
     pub program: Option<usize>,
-    /// An interpreter's options that hold a reference, before its first operand (a free `-c`,
-    /// or `-e${x}` made `-ec`, would make the next word a script).
+    /// Words that hold a reference where an interpreter reads options (a free `-c`, or
+    /// `-e${x}` made `-ec`, would make the next word a script; a free value of `node -r`
+    /// would load any module), and a wrapper's `env -S` string.
     pub options: Vec<usize>,
-    /// The script an interpreter runs: after `sh -c` (and `-ec`, `-lc`, ...), `python -c`,
-    /// `perl -e`, `node -e`, `ruby -e`, `php -r`, `lua -e`; `awk`'s first operand.
+    /// The script an interpreter runs: after `sh -c` (and `-ec`, `bash -o pipefail -c`, ...),
+    /// `python -c`, `perl -e`, `node -e`, `ruby -e`, `php -r`, `lua -e`; `awk`'s first operand.
     pub script: Option<usize>,
+}
+
+/// How an interpreter reads its options: the letters that make the next word its script,
+/// those that take a value (the rest of the word, or the next word), those followed by
+/// digits only, and its long options that name the script or take a value.
+struct Options {
+    script: &'static str,
+    value: &'static str,
+    digits: &'static str,
+    long_script: &'static [&'static str],
+    long_value: &'static [&'static str],
+}
+
+fn options_of(program: &str) -> Option<Options> {
+    const SHELLS: [&str; 11] = ["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "pwsh"];
+    let w = basename(program);
+    let interpreter = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let o = |script, value, digits, long_script, long_value| Some(Options { script, value, digits, long_script, long_value });
+    match interpreter {
+        _ if SHELLS.contains(&w) => o("c", "oO", "", &["-command", "--command"], &["--rcfile", "--init-file"]),
+        "python" => o("c", "WXm", "", &[], &["--check-hash-based-pycs"]),
+        "perl" => o("eE", "IMmxCiFdD", "l0", &[], &[]),
+        "ruby" => o("e", "IrCEKFxi", "0lW", &[], &["--encoding", "--external-encoding", "--internal-encoding"]),
+        "node" => {
+            o("ep", "rC", "", &["--eval", "--print"], &["--require", "--import", "--loader", "--experimental-loader", "--conditions"])
+        }
+        "php" => o("r", "cdfzBRFE", "", &[], &[]),
+        "lua" | "luajit" => o("e", "l", "", &[], &[]),
+        "Rscript" => o("e", "", "", &[], &[]),
+        _ => None,
+    }
+}
+
+/// What an option word is to its interpreter.
+enum Opt {
+    /// The next word is the script.
+    Script,
+    /// The next word is this option's value.
+    TakesNext,
+    /// Complete in itself.
+    Plain,
+}
+
+fn read_option(o: &Options, word: &str) -> Opt {
+    if word.starts_with("--") || word.eq_ignore_ascii_case("-command") {
+        let name = word.split('=').next().unwrap_or_default();
+        return if o.long_script.iter().any(|l| l.eq_ignore_ascii_case(name)) {
+            Opt::Script
+        } else if o.long_value.contains(&name) && !word.contains('=') {
+            Opt::TakesNext
+        } else {
+            Opt::Plain
+        };
+    }
+    let mut letters = word.trim_start_matches(['-', '+']).chars().peekable();
+    while let Some(c) = letters.next() {
+        if o.script.contains(c) {
+            return Opt::Script;
+        }
+        if o.value.contains(c) {
+            return if letters.peek().is_none() { Opt::TakesNext } else { Opt::Plain };
+        }
+        if o.digits.contains(c) {
+            while letters.next_if(char::is_ascii_digit).is_some() {}
+        }
+    }
+    Opt::Plain
 }
 
 pub(super) fn roles(line: &[Word]) -> Roles {
@@ -450,56 +518,72 @@ pub(super) fn roles(line: &[Word]) -> Roles {
         Some(Word::Literal(w)) => Some(*w),
         _ => None,
     };
+    let mut roles = Roles::default();
     let mut at = 0;
-    while let Some(name) = literal(at).map(basename).filter(|n| WRAPPERS.contains(n)) {
+    while let Some((name, takes_value)) =
+        literal(at).map(basename).and_then(|n| WRAPPERS.iter().find(|(w, _)| *w == n)).map(|(n, v)| (*n, *v))
+    {
         at += 1;
         let mut user = matches!(name, "su-exec" | "gosu");
-        while let Some(a) = literal(at) {
-            if a.starts_with('-') || a.contains('=') || a.starts_with(|c: char| c.is_ascii_digit()) || std::mem::take(&mut user) {
-                at += 1;
-            } else {
-                break;
+        loop {
+            match line.get(at) {
+                Some(Word::Literal(a)) if takes_value.contains(a) => {
+                    // `env -S STRING` is a whole command line in one word.
+                    if matches!(*a, "-S" | "--split-string") && matches!(line.get(at + 1), Some(Word::Reference { .. })) {
+                        roles.options.push(at + 1);
+                    }
+                    at += 2;
+                }
+                Some(Word::Literal(a)) if a.starts_with('-') || a.contains('=') || a.starts_with(|c: char| c.is_ascii_digit()) => at += 1,
+                Some(Word::Literal(_)) if std::mem::take(&mut user) => at += 1,
+                // `NAME=${x}`: a value for the program's environment.
+                Some(Word::Reference { lead }) if lead.contains('=') && !lead.starts_with('-') => at += 1,
+                _ => break,
             }
         }
     }
-    let mut roles = Roles { program: (at < line.len()).then_some(at), ..Roles::default() };
+    roles.program = (at < line.len()).then_some(at);
     let Some(program) = literal(at) else { return roles };
-    let awk = ["awk", "gawk", "mawk", "nawk"].contains(&basename(program));
-    let flag = script_flag(program);
-    if flag.is_none() && !awk {
+    if ["awk", "gawk", "mawk", "nawk"].contains(&basename(program)) {
+        // Its options (`-F x`, `-v x=y` take a value); with `-f FILE` the script is a file.
+        let mut i = at + 1;
+        while let Some(a) = literal(i).filter(|a| a.starts_with('-')) {
+            match a {
+                "--" => {
+                    i += 1;
+                    break;
+                }
+                "-f" => return roles,
+                "-F" | "-v" => i += 2,
+                _ => i += 1,
+            }
+        }
+        roles.script = (i < line.len()).then_some(i);
         return roles;
     }
+    let Some(o) = options_of(program) else { return roles };
     let mut i = at + 1;
     while i < line.len() {
         match &line[i] {
-            Word::Literal("--") => {
-                if awk {
+            Word::Literal("--") => break,
+            Word::Literal(w) if w.starts_with(['-', '+']) => match read_option(&o, w) {
+                Opt::Script => {
                     roles.script = (i + 1 < line.len()).then_some(i + 1);
+                    break;
                 }
-                break;
-            }
-            Word::Literal(w) if flag.is_some_and(|f| f(w)) => {
-                roles.script = (i + 1 < line.len()).then_some(i + 1);
-                break;
-            }
-            // `awk -f FILE`: the script is a file.
-            Word::Literal("-f") if awk => break,
-            Word::Literal(w) if w.starts_with('-') => {
-                // `awk -F x`, `-v x=y`: the option's value is not an operand.
-                if awk && matches!(*w, "-F" | "-v") {
+                Opt::TakesNext => {
+                    if matches!(line.get(i + 1), Some(Word::Reference { .. })) {
+                        roles.options.push(i + 1);
+                    }
                     i += 1;
                 }
-            }
+                Opt::Plain => {}
+            },
             // (`--name=${x}`: only the value is given.)
             Word::Reference { lead } if lead.starts_with("--") && lead.contains('=') => {}
-            Word::Reference { lead } if lead.is_empty() || lead.starts_with('-') => roles.options.push(i),
-            // The first operand: awk's script; a shell's script file.
-            _ => {
-                if awk {
-                    roles.script = Some(i);
-                }
-                break;
-            }
+            Word::Reference { lead } if lead.is_empty() || lead.starts_with(['-', '+']) => roles.options.push(i),
+            // The first operand (a script's file, or the text of the rest): the options are over.
+            _ => break,
         }
         i += 1;
     }
@@ -524,27 +608,6 @@ fn program_and_options<'a>(line: &[&'a Tmpl]) -> Vec<(&'a Tmpl, &'static str)> {
     let r = roles(&words(line));
     let program = r.program.map(|i| (line[i], "the program to run"));
     program.into_iter().chain(r.options.iter().map(|i| (line[*i], "an option of the interpreter"))).collect()
-}
-
-/// For a shell or an interpreter (`/bin/sh`, `python3`), what its script flag looks like
-/// (flags may be grouped: `sh -ec`, `python3 -uc`, `perl -le`).
-fn script_flag(program: &str) -> Option<fn(&str) -> bool> {
-    const SHELLS: [&str; 11] = ["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "pwsh"];
-    let w = basename(program);
-    let interpreter = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    if SHELLS.contains(&w) {
-        Some(|a: &str| (a.starts_with('-') && !a.starts_with("--") && a.contains('c')) || a.eq_ignore_ascii_case("-command"))
-    } else if interpreter == "python" {
-        Some(|a: &str| a.starts_with('-') && !a.starts_with("--") && a.ends_with('c'))
-    } else if ["perl", "ruby"].contains(&interpreter) {
-        Some(|a: &str| a.starts_with('-') && !a.starts_with("--") && (a.contains('e') || a.contains('E')))
-    } else if interpreter == "node" {
-        Some(|a: &str| matches!(a, "-e" | "-p" | "-pe" | "-ep" | "--eval" | "--print"))
-    } else if ["php", "lua", "luajit", "Rscript"].contains(&interpreter) {
-        Some(|a: &str| matches!(a, "-r" | "-e"))
-    } else {
-        None
-    }
 }
 
 /// The script an interpreter runs from its arguments (see [`roles`]).
