@@ -34,12 +34,7 @@ async fn a_live_view_follows_what_the_feed_dropped() {
     .await
     .expect("wharf started");
     let app = served.app();
-    let w = world(&app).await;
-    let res = w
-        .admin
-        .create_approval_policy(&json!({"name": "managers approve", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let w = world_where_managers_approve(&app).await;
     let res = w.dev.submit_request(&json!({"catalog_item": "web", "group": "team-a", "inputs": {"replicas": 1}})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
@@ -81,14 +76,20 @@ async fn a_live_view_follows_what_the_feed_dropped() {
     let _ = std::fs::remove_file(&log);
 }
 
-async fn request_approve_and_follow_live_from_the_pages(db: Db) {
-    let app = spawn_app(db).await;
-    let w = world(&app).await;
+/// The requests' world, with a policy that holds every request for the group's managers.
+async fn world_where_managers_approve(app: &crate::helpers::TestApp) -> crate::requests::World {
+    let w = world(app).await;
     let res = w
         .admin
         .create_approval_policy(&json!({"name": "managers approve", "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]}))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
+    w
+}
+
+async fn request_approve_and_follow_live_from_the_pages(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world_where_managers_approve(&app).await;
 
     let dev = app.browser();
     dev.login_ok("dev", &password_of("dev")).await;
