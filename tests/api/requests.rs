@@ -212,6 +212,12 @@ async fn a_version_published_before_a_rule_takes_no_new_work(db: Db) {
     assert_eq!(res.json::<Value>().await.unwrap()["error"]["details"][0]["field"], "blueprint_version");
     // The version still loads (what was deployed from it keeps its day-2 actions).
     assert_eq!(w.admin.get("/api/v1/blueprints/web/versions/2/compose").await.status(), StatusCode::OK);
+    // The blueprint's page tells the admin why, and what to do.
+    let admin = app.browser();
+    admin.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let (status, html) = admin.page("/admin/blueprints/web").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No new request or catalog item") && html.contains("publishes a version that follows it"), "{html}");
 }
 
 async fn refusals_create_nothing(db: Db) {

@@ -127,6 +127,8 @@ struct BlueprintPage {
     name: String,
     selector: String,
     errors: FormErrors,
+    /// Why its latest version takes no new request (published before a rule it breaks).
+    outdated: Option<String>,
 }
 
 impl BlueprintPage {
@@ -148,6 +150,7 @@ impl BlueprintPage {
             name,
             selector,
             errors,
+            outdated: blueprints::outdated(bp, i32::try_from(bp.version).unwrap_or(i32::MAX)),
         }
     }
 }
