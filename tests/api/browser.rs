@@ -644,14 +644,30 @@ impl Chromium {
     }
 
     async fn value(&self, css: &str) -> String {
-        self.wait_for(css).await.prop("value").await.expect("a value").unwrap_or_default()
+        self.read(css, "e.value", "").await.as_str().unwrap_or_default().to_string()
     }
 
     async fn attr(&self, css: &str, name: &str) -> String {
-        self.wait_for(css).await.attr(name).await.expect("an attribute").unwrap_or_else(|| panic!("`{css}` has no {name}"))
+        let got = self.read(css, "e.getAttribute(arguments[1])", name).await;
+        got.as_str().unwrap_or_else(|| panic!("`{css}` has no {name}")).to_string()
     }
 
     async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.expect("text")
+        self.read(css, "e.innerText", "").await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// `what` of the element (once the page has it, within `WAIT`), found and read in one
+    /// script: a part of the page redrawn between a find and a read cannot go stale under it.
+    async fn read(&self, css: &str, what: &str, arg: &str) -> serde_json::Value {
+        let script = format!("const e = document.querySelector(arguments[0]); return e ? [{what}] : null;");
+        let started = Instant::now();
+        loop {
+            let got = self.driver.execute(&script, vec![json!(css), json!(arg)]).await.expect("run a script").json().clone();
+            if let Some(value) = got.get(0) {
+                return value.clone();
+            }
+            assert!(started.elapsed() < WAIT, "no `{css}` on {} within {} s", self.url().await, WAIT.as_secs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
