@@ -19,6 +19,7 @@ mod m20261201_000010_audit_lookup;
 mod m20261202_000001_dashboards;
 mod m20261202_000002_swarm;
 mod m20261202_000003_registries;
+mod m20261202_000004_retired_items;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_dashboards::Migration),
             Box::new(m20261202_000002_swarm::Migration),
             Box::new(m20261202_000003_registries::Migration),
+            Box::new(m20261202_000004_retired_items::Migration),
         ]
     }
 }

@@ -314,8 +314,7 @@ async fn developer_journey(b: &Chromium, app: &TestApp, javascript: bool) {
     b.fill("#input-replicas", "9").await;
     b.fill("#reason", reason).await;
     b.go("form[action='/catalog/web'] button[type='submit']").await;
-    let error = b.wait_for("#input-replicas[aria-invalid='true'] ~ .field-error").await;
-    let text = error.text().await.expect("the field's error");
+    let text = b.text("#input-replicas[aria-invalid='true'] ~ .field-error").await;
     assert!(text.contains("at most 3"), "the error next to the replicas field: {text}");
     assert_eq!(b.value("#reason").await, reason, "the reason is kept");
     assert_eq!(b.value("#input-memory_mb").await, "128", "the memory size is kept");
@@ -630,13 +629,34 @@ impl Chromium {
     }
 
     async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+        self.act(css, "click", |e| async move { e.click().await }).await;
     }
 
     async fn fill(&self, css: &str, text: &str) {
-        let e = self.wait_for(css).await;
-        e.clear().await.unwrap_or_else(|e| panic!("clear `{css}`: {e}"));
-        e.send_keys(text).await.unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+        self.act(css, "type into", |e| async move {
+            e.clear().await?;
+            e.send_keys(text).await
+        })
+        .await;
+    }
+
+    /// Does `what` to the element once the page has it; a part of the page redrawn between
+    /// the find and the act (the live views redraw theirs) is found again, within `WAIT`.
+    async fn act<F, Fut>(&self, css: &str, what: &str, act: F)
+    where
+        F: Fn(WebElement) -> Fut,
+        Fut: Future<Output = WebDriverResult<()>>,
+    {
+        let started = Instant::now();
+        loop {
+            match act(self.wait_for(css).await).await {
+                Ok(()) => return,
+                Err(e)
+                    if matches!(e.as_inner(), thirtyfour::error::WebDriverErrorInner::StaleElementReference(_))
+                        && started.elapsed() < WAIT => {}
+                Err(e) => panic!("{what} `{css}`: {e}"),
+            }
+        }
     }
 
     async fn select(&self, css: &str, value: &str) {

@@ -9,6 +9,7 @@ use crate::{fixture, on_both_databases};
 
 on_both_databases!(
     catalog_items_change_in_place,
+    governance_changes_apply_at_once,
     a_version_published_before_a_rule_takes_no_new_work,
     refusals_create_nothing,
     a_two_level_policy_then_running_containers_then_destroy,
@@ -168,6 +169,177 @@ async fn catalog_items_change_in_place(db: Db) {
         (now["name"].as_str(), now["lease"]["max_days"].as_i64(), now["allowed_images"].clone()),
         (Some("Web again"), Some(12), json!([]))
     );
+}
+
+/// Admins change and take back what governs requests: an entitlement narrowed and taken
+/// away, a policy replaced and removed, an item retired and brought back. Each change applies
+/// to what comes next, at once; what was asked before goes on as it was submitted (a request
+/// waiting on a policy that changed is decided under the levels it was submitted under; a
+/// deployment of a retired item keeps its day-2 actions); bad changes are refused by field and
+/// change nothing; the audit log says who changed what.
+async fn governance_changes_apply_at_once(db: Db) {
+    let app = spawn_app(db).await;
+    let w = world(&app).await;
+    let offered = |catalog: Value| -> Vec<String> {
+        catalog.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap_or_default().to_string()).collect()
+    };
+    let mut deployments = Vec::new();
+    let (_, r) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
+    let r = wait_request(&app, &w.dev, r["id"].as_str().unwrap(), &["succeeded", "failed"], 90).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let running = r["deployment_id"].as_str().unwrap().to_string();
+    deployments.push(running.clone());
+
+    // Entitlements: read one, narrow it, take it away.
+    let ent = w.admin.json("/api/v1/entitlements").await[0].clone();
+    let eid = ent["id"].as_i64().unwrap();
+    assert_eq!(w.admin.json(&format!("/api/v1/entitlements/{eid}")).await, ent);
+    let path = format!("/api/v1/entitlements/{eid}");
+    let res = w.admin.put(&path, &json!({"group": "nobody", "catalog_items": ["nope"], "actions": ["fly"]})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: Value = res.json().await.unwrap();
+    let fields: Vec<&str> = err["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["field"].as_str()).collect();
+    assert_eq!(fields, ["group", "catalog_items", "actions"], "{err}");
+    assert_eq!(w.admin.put("/api/v1/entitlements/999999", &ent).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(w.admin.json(&path).await, ent, "nothing changed");
+    let res = w.admin.put(&path, &ent).await;
+    assert_eq!(res.status(), StatusCode::OK, "the body GET gives is taken back");
+    assert_eq!(res.json::<Value>().await.unwrap(), ent);
+    let mut moved = ent.clone();
+    moved["id"] = json!(eid + 1);
+    assert_eq!(w.admin.put(&path, &moved).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "an entitlement keeps its id");
+    let narrow = json!({"group": "team-a", "catalog_items": ["web"], "categories": [], "actions": []});
+    let res = w.admin.put(&path, &narrow).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["catalog_items"], json!(["web"]));
+    assert_eq!(offered(w.dev.json("/api/v1/catalog").await), ["web"], "the catalog follows at once");
+    let (s, body) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(w.dev.deployment_action(&running, "destroy").await.status(), StatusCode::FORBIDDEN, "the action it no longer grants");
+    assert_eq!(w.admin.delete(&path).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(w.admin.get(&path).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(w.admin.delete(&path).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(offered(w.dev.json("/api/v1/catalog").await), Vec::<String>::new());
+    let (s, _) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(w.dev.get_deployment(&running).await.status(), StatusCode::OK, "the deployment stays its owner's");
+    let res = w.admin.create_entitlement(&json!({"group": "team-a", "categories": ["Web"], "actions": ["destroy"]})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // Policies: one level of managers; a request waits on it; the policy becomes two levels.
+    let one = json!({"name": "lead approves", "scope": {"catalog_items": ["other"]}, "levels": [{"approvers": {"group_managers": true}, "mode": "any"}]});
+    let res = w.admin.create_approval_policy(&one).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let pid = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let res = w.admin.create_approval_policy(&json!({"name": "taken", "scope": {"catalog_items": ["nope-not-this"]}, "levels": []})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = w
+        .admin
+        .create_approval_policy(
+            &json!({"name": "taken", "scope": {"catalog_items": ["web"]}, "levels": [{"approvers": {"admins": true}, "mode": "any"}]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    let (s, first) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a"})).await;
+    assert_eq!((s, first["status"].as_str()), (StatusCode::CREATED, Some("pending_approval")), "{first}");
+    let path = format!("/api/v1/approval-policies/{pid}");
+    let two = json!({"name": "admins then lead", "scope": {"catalog_items": ["other"]}, "levels": [
+        {"approvers": {"admins": true}, "mode": "any"}, {"approvers": {"group_managers": true}, "mode": "any"}]});
+    let mut bad = two.clone();
+    bad["levels"] = json!([]);
+    assert_eq!(w.admin.put(&path, &bad).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let mut taken = two.clone();
+    taken["name"] = json!("taken");
+    assert_eq!(w.admin.put(&path, &taken).await.status(), StatusCode::CONFLICT);
+    assert_eq!(w.admin.put("/api/v1/approval-policies/999999", &two).await.status(), StatusCode::NOT_FOUND);
+    let as_is: Value = w.admin.json(&path).await;
+    assert_eq!(as_is["name"], "lead approves", "nothing changed");
+    assert_eq!(w.admin.put(&path, &as_is).await.status(), StatusCode::OK, "the body GET gives is taken back");
+    assert_eq!(w.admin.create_approval_policy(&as_is).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "Wharf gives the id");
+    let res = w.admin.put(&path, &two).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let now: Value = res.json().await.unwrap();
+    assert_eq!((now["id"].as_i64(), now["levels"].as_array().map(Vec::len)), (Some(pid), Some(2)), "{now}");
+    let (_, second) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a"})).await;
+    assert_eq!(second["explain"]["levels"].as_array().map(Vec::len), Some(2), "new requests follow the policy as it is: {second}");
+    // The first request is decided under the one level it was submitted under.
+    let first_id = first["id"].as_str().unwrap();
+    assert_eq!(w.lead.approve(first_id).await.status(), StatusCode::OK);
+    let done = wait_request(&app, &w.dev, first_id, &["succeeded", "failed"], 90).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    deployments.push(done["deployment_id"].as_str().unwrap().to_string());
+    // Removed: the second still waits on its two levels; the next is approved at once.
+    assert_eq!(w.admin.delete(&path).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(w.admin.get(&path).await.status(), StatusCode::NOT_FOUND);
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(w.admin.approve(second_id).await.status(), StatusCode::OK);
+    assert_eq!(w.dev.get_request_ok(second_id).await["status"], "pending_approval", "its second level still waits");
+    assert_eq!(w.lead.approve(second_id).await.status(), StatusCode::OK);
+    let done = wait_request(&app, &w.dev, second_id, &["succeeded", "failed"], 90).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    deployments.push(done["deployment_id"].as_str().unwrap().to_string());
+
+    // Items: `web` retired leaves the catalog and takes no new request; its deployment keeps
+    // its day-2 actions; brought back, it is offered again.
+    assert_eq!(w.admin.delete("/api/v1/catalog-items/web").await.status(), StatusCode::NO_CONTENT);
+    let item: Value = w.admin.json("/api/v1/catalog-items/web").await;
+    assert_eq!(item["retired"], true, "{item}");
+    assert!(!offered(w.dev.json("/api/v1/catalog").await).contains(&"web".to_string()));
+    let (s, body) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("retired"), "{body}");
+    let res = w
+        .admin
+        .create_catalog_item(
+            &json!({"id": "web", "name": "Again", "category": "Web", "blueprint": "web", "lease": {"default_days": 1, "max_days": 2}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("retired"));
+    let res = w.dev.deployment_action(&running, "destroy").await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "a retired item's deployment keeps its day-2 actions");
+    app.wait_deployment(&w.admin, &running, &["destroyed"], 60).await;
+    deployments.retain(|d| *d != running);
+    let res = w.admin.put("/api/v1/catalog-items/web", &json!({"retired": false})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["retired"], false);
+    assert!(offered(w.dev.json("/api/v1/catalog").await).contains(&"web".to_string()));
+
+    // The pages: retire and bring back an item; take an entitlement away; remove a policy.
+    let admin = app.browser();
+    admin.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let page = "/admin/catalog/items/web";
+    assert!(admin.page(page).await.1.contains("Retire Web web"));
+    assert_eq!(admin.submit(page, "/admin/catalog/items/web/retire", &[]).await.status(), StatusCode::SEE_OTHER);
+    assert!(admin.page(page).await.1.contains("Bring it back"));
+    assert!(admin.page("/admin/catalog").await.1.contains(">retired<"));
+    assert_eq!(admin.submit(page, "/admin/catalog/items/web/restore", &[]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(w.admin.json("/api/v1/catalog-items/web").await["retired"], false);
+    let ent = w.admin.json("/api/v1/entitlements").await[0]["id"].as_i64().unwrap();
+    let taken = w.admin.json("/api/v1/approval-policies").await[0]["id"].as_i64().unwrap();
+    let res = admin.submit("/admin/catalog", &format!("/admin/catalog/entitlements/{ent}/remove"), &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = admin.submit("/admin/catalog", &format!("/admin/catalog/policies/{taken}/remove"), &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(w.admin.json("/api/v1/entitlements").await, json!([]));
+    assert_eq!(w.admin.json("/api/v1/approval-policies").await, json!([]));
+
+    // Who changed what.
+    for action in
+        ["entitlement.update", "entitlement.delete", "policy.update", "policy.delete", "catalog_item.retire", "catalog_item.restore"]
+    {
+        let found: Value = w.admin.json(&format!("/api/v1/audit?action={action}")).await;
+        let entry = &found
+            .as_array()
+            .unwrap_or_else(|| panic!("{found}"))
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("no {action} in the audit log"));
+        assert_eq!(entry["actor"], "admin", "{entry}");
+    }
+    let updated: Value = w.admin.json("/api/v1/audit?action=policy.update").await;
+    assert_eq!(updated[0]["details"]["from"]["name"], "lead approves", "{updated}");
+    app.destroy_all(&w.admin, &deployments, &w.hosts).await;
 }
 
 /// A version stored before today's rules on inputs (written here straight into the database,

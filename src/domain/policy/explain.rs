@@ -71,6 +71,12 @@ impl LevelExplain {
         }
     }
 
+    /// The level as its policy said it when the request was submitted: what decides the
+    /// request, whatever became of the policy since.
+    pub fn rule(&self) -> Level {
+        Level { approvers: self.approver_rule.clone(), mode: self.mode, timeout_hours: self.timeout_hours, on_timeout: self.on_timeout }
+    }
+
     /// The approvers as a sentence: `lead, ops` or `nobody (timeout only)`.
     pub fn who(&self) -> String {
         if self.approvers.is_empty() { "nobody (timeout only)".to_string() } else { self.approvers.join(", ") }

@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 use serde_json::json;
 
@@ -33,9 +33,14 @@ pub(super) fn covers(e: &entitlement::Model, item: &catalog_item::Model) -> bool
     e.catalog_items.0.contains(&item.id) || e.categories.0.contains(&item.category)
 }
 
-pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: EntitlementInput) -> ServiceResult<EntitlementView> {
-    let g = accounts::find_group(db, &input.group).await?.ok_or_else(|| ServiceError::NotFound(format!("no group `{}`", input.group)))?;
+/// The group an entitlement names, once what it grants is known to make sense; every field's
+/// error at once.
+async fn check(db: &impl sea_orm::ConnectionTrait, input: &EntitlementInput) -> ServiceResult<group::Model> {
+    let g = accounts::find_group(db, &input.group).await?;
     let mut errors = Vec::new();
+    if g.is_none() {
+        errors.push(FieldError::new("group", format!("no group `{}`", input.group)));
+    }
     if input.catalog_items.is_empty() && input.categories.is_empty() {
         errors.push(FieldError::new("catalog_items", "name catalog items or categories the group may request"));
     }
@@ -44,14 +49,37 @@ pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: Ent
             errors.push(FieldError::new("catalog_items", format!("no catalog item `{id}`")));
         }
     }
+    for c in &input.categories {
+        if c.trim().is_empty() || c.chars().count() > 100 {
+            errors.push(FieldError::new("categories", "a category is 1 to 100 characters"));
+        }
+    }
     for a in &input.actions {
         if !ACTIONS.contains(&a.as_str()) {
             errors.push(FieldError::new("actions", format!("`{a}` is not a day-2 action; use {}", ACTIONS.join(", "))));
         }
     }
-    if !errors.is_empty() {
-        return Err(ServiceError::Invalid(errors));
+    match g {
+        Some(g) if errors.is_empty() => Ok(g),
+        _ => Err(ServiceError::Invalid(errors)),
     }
+}
+
+/// What an entitlement grants, as its audit entries tell it.
+fn grants(e: &EntitlementView) -> serde_json::Value {
+    json!({"group": e.group, "catalog_items": e.catalog_items, "categories": e.categories, "actions": e.actions})
+}
+
+fn view(e: entitlement::Model, group: String) -> EntitlementView {
+    EntitlementView { id: e.id, group, catalog_items: e.catalog_items.0, categories: e.categories.0, actions: e.actions.0 }
+}
+
+pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: EntitlementInput) -> ServiceResult<EntitlementView> {
+    // A missing group is the 404 it always was (the group is the path of what is entitled).
+    if accounts::find_group(db, &input.group).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("no group `{}`", input.group)));
+    }
+    let g = check(db, &input).await?;
     let txn = crate::store::begin(db).await?;
     let row = entitlement::ActiveModel {
         group_id: Set(g.id),
@@ -63,23 +91,67 @@ pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: Ent
     }
     .insert(&txn)
     .await?;
+    let made = view(row, g.name.clone());
+    audit::record(&txn, actor, "entitlement.create", &format!("group:{}", g.name), grants(&made)).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
+    txn.commit().await?;
+    Ok(made)
+}
+
+pub async fn get_entitlement(db: &DatabaseConnection, id: i64) -> ServiceResult<EntitlementView> {
+    let e = entitlement::Entity::find_by_id(id).one(db).await?.ok_or_else(|| no_entitlement(id))?;
+    let group = group::Entity::find_by_id(e.group_id).one(db).await?.map(|g| g.name).unwrap_or_default();
+    Ok(view(e, group))
+}
+
+fn no_entitlement(id: i64) -> ServiceError {
+    ServiceError::NotFound(format!("no entitlement {id}"))
+}
+
+/// Replaces what an entitlement grants (its id stays). It takes effect at once: the catalog,
+/// new requests and day-2 actions follow it; requests already submitted go on as they were.
+pub async fn update_entitlement(db: &DatabaseConnection, actor: &str, id: i64, input: EntitlementInput) -> ServiceResult<EntitlementView> {
+    get_entitlement(db, id).await?;
+    let g = check(db, &input).await?;
+    let txn = crate::store::begin(db).await?;
+    let row = entitlement::Entity::find_by_id(id).lock_exclusive().one(&txn).await?.ok_or_else(|| no_entitlement(id))?;
+    let was = group::Entity::find_by_id(row.group_id).one(&txn).await?.map(|g| g.name).unwrap_or_default();
+    let before = view(row.clone(), was);
+    let mut row: entitlement::ActiveModel = row.into();
+    row.group_id = Set(g.id);
+    row.catalog_items = Set(StringList(input.catalog_items.clone()));
+    row.categories = Set(StringList(input.categories.clone()));
+    row.actions = Set(StringList(input.actions.clone()));
+    let after = view(row.update(&txn).await?, g.name.clone());
     audit::record(
         &txn,
         actor,
-        "entitlement.create",
+        "entitlement.update",
         &format!("group:{}", g.name),
-        json!({"catalog_items": input.catalog_items, "categories": input.categories, "actions": input.actions}),
+        json!({"id": id, "from": grants(&before), "to": grants(&after)}),
     )
     .await?;
     crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
     txn.commit().await?;
-    Ok(EntitlementView {
-        id: row.id,
-        group: g.name,
-        catalog_items: input.catalog_items,
-        categories: input.categories,
-        actions: input.actions,
-    })
+    Ok(after)
+}
+
+/// Takes an entitlement away, at once: its group no longer sees nor requests what it granted
+/// (unless another entitlement grants it), and the day-2 actions it granted stop. Requests
+/// already submitted go on; deployments stay with their owners.
+pub async fn delete_entitlement(db: &DatabaseConnection, actor: &str, id: i64) -> ServiceResult<()> {
+    let txn = crate::store::begin(db).await?;
+    let row = entitlement::Entity::find_by_id(id).lock_exclusive().one(&txn).await?.ok_or_else(|| no_entitlement(id))?;
+    let group = group::Entity::find_by_id(row.group_id).one(&txn).await?.map(|g| g.name).unwrap_or_default();
+    let before = view(row, group);
+    if entitlement::Entity::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
+        return Err(no_entitlement(id));
+    }
+    audit::record(&txn, actor, "entitlement.delete", &format!("group:{}", before.group), json!({"id": id, "granted": grants(&before)}))
+        .await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 pub async fn list_entitlements(db: &DatabaseConnection) -> ServiceResult<Vec<EntitlementView>> {
@@ -89,12 +161,9 @@ pub async fn list_entitlements(db: &DatabaseConnection) -> ServiceResult<Vec<Ent
         .all(db)
         .await?
         .into_iter()
-        .map(|e| EntitlementView {
-            id: e.id,
-            group: groups.get(&e.group_id).cloned().unwrap_or_default(),
-            catalog_items: e.catalog_items.0,
-            categories: e.categories.0,
-            actions: e.actions.0,
+        .map(|e| {
+            let group = groups.get(&e.group_id).cloned().unwrap_or_default();
+            view(e, group)
         })
         .collect())
 }

@@ -73,6 +73,11 @@ pub struct ItemView {
     pub console_record: bool,
     /// Repository patterns its images must match; empty: any image.
     pub allowed_images: Vec<String>,
+    /// A retired item is offered no more and takes no new request; what was requested and
+    /// deployed from it goes on.
+    pub retired: bool,
+    /// When it was retired (set by Wharf).
+    pub retired_at: Option<chrono::DateTime<Utc>>,
 }
 
 pub fn item_view(i: catalog_item::Model) -> ItemView {
@@ -88,6 +93,8 @@ pub fn item_view(i: catalog_item::Model) -> ItemView {
         blueprint_version: i.blueprint_version,
         console_record: i.console_record,
         allowed_images: i.allowed_images.0,
+        retired: i.retired_at.is_some(),
+        retired_at: i.retired_at,
     }
 }
 
@@ -193,8 +200,9 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
     let db = &ctx.db;
     let allowed = validate(ctx, &input, None).await?;
     let txn = crate::store::begin(db).await?;
-    if catalog_item::Entity::find_by_id(input.id.clone()).one(&txn).await?.is_some() {
-        return Err(ServiceError::Conflict(format!("the catalog item `{}` exists", input.id)));
+    if let Some(there) = catalog_item::Entity::find_by_id(input.id.clone()).one(&txn).await? {
+        let retired = if there.retired_at.is_some() { " (retired: bring it back, or choose another id)" } else { "" };
+        return Err(ServiceError::Conflict(format!("the catalog item `{}` exists{retired}", input.id)));
     }
     let now = Utc::now();
     let row = catalog_item::ActiveModel {
@@ -213,6 +221,7 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
         allowed_images: Set(StringList(allowed.patterns())),
         created_at: Set(now),
         updated_at: Set(now),
+        retired_at: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -298,6 +307,44 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOn
     crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
     txn.commit().await?;
     Ok(item_view(after))
+}
+
+/// Retires an item (`retired`) or brings it back. A retired item leaves the catalog at once
+/// and takes no new request (409); requests already made go on, its deployments keep their
+/// day-2 actions and leases, and entitlements and policies that name it stay (and apply
+/// again once it is back).
+pub async fn set_retired(ctx: &Context, actor: &str, id: &str, retired: bool) -> ServiceResult<ItemView> {
+    let txn = crate::store::begin(&ctx.db).await?;
+    let before = catalog_item::Entity::find_by_id(id.to_string())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))?;
+    if before.retired_at.is_some() == retired {
+        return Ok(item_view(before));
+    }
+    let now = Utc::now();
+    let mut row: catalog_item::ActiveModel = before.into();
+    row.retired_at = Set(retired.then_some(now));
+    row.updated_at = Set(now);
+    let after = row.update(&txn).await?;
+    let action = if retired { "catalog_item.retire" } else { "catalog_item.restore" };
+    audit::record(&txn, actor, action, &format!("catalog_item:{id}"), json!({})).await?;
+    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
+    txn.commit().await?;
+    Ok(item_view(after))
+}
+
+/// A 409 when the item is retired: it takes no new request.
+pub fn not_retired(item: &catalog_item::Model) -> ServiceResult<()> {
+    match item.retired_at {
+        Some(at) => Err(ServiceError::Conflict(format!(
+            "the catalog item `{}` was retired on {}: it takes no new request",
+            item.id,
+            at.format("%Y-%m-%d")
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub async fn get_item(db: &DatabaseConnection, id: &str) -> ServiceResult<ItemView> {

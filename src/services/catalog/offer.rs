@@ -74,8 +74,8 @@ pub fn offers() -> Offers {
 }
 
 /// The items one of the caller's groups is entitled to (admins see every item, with the
-/// groups they belong to): the same for everyone with the same groups and admin flag, so it
-/// is cached by them (`Offers`).
+/// groups they belong to), retired ones left out: the same for everyone with the same groups
+/// and admin flag, so it is cached by them (`Offers`).
 pub async fn catalog_for(ctx: &Context, who: &Principal) -> ServiceResult<Arc<Vec<CatalogEntry>>> {
     let mark = ctx.offers.refresh(&ctx.db).await?;
     let mut key = String::from(if who.is_admin { "admin" } else { "user" });
@@ -106,13 +106,15 @@ async fn build_catalog(ctx: &Context, who: &Principal) -> ServiceResult<Vec<Cata
                 groups.insert(g.name.clone());
             }
         }
-        if groups.is_empty() && !who.is_admin {
+        if (groups.is_empty() && !who.is_admin) || item.retired_at.is_some() {
             continue;
         }
         let Some(version) = item.blueprint_version.or_else(|| latest.get(&item.blueprint_id).copied()) else { continue };
         let form = match blueprints::load(ctx, &item.blueprint_id, Some(version)).await {
-            Ok((bp, _)) => form_of(&bp),
-            Err(_) => continue,
+            // A version that takes no new request (published before a rule it breaks) is
+            // not offered; admins still see it, and its blueprint's page says why.
+            Ok((bp, _)) if who.is_admin || blueprints::outdated(&bp, version).is_none() => form_of(&bp),
+            _ => continue,
         };
         out.push(CatalogEntry { item: item_view(item), groups: groups.into_iter().collect(), form });
     }

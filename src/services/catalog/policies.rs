@@ -1,7 +1,7 @@
 //! Approval policies as stored and saved; matching them is `domain::policy::select`.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 
 use super::*;
@@ -35,7 +35,9 @@ pub async fn find_policy(db: &impl sea_orm::ConnectionTrait, id: i64) -> Result<
     Ok(approval_policy::Entity::find_by_id(id).one(db).await?.map(policy_view))
 }
 
-pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyInput) -> ServiceResult<PolicyView> {
+/// A policy's name and row as they would be saved, once every field makes sense; every
+/// field's error at once.
+async fn check(db: &impl sea_orm::ConnectionTrait, input: &PolicyInput) -> ServiceResult<(String, approval_policy::ActiveModel)> {
     let mut errors = Vec::new();
     let name = input.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
@@ -79,31 +81,90 @@ pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyIn
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let txn = crate::store::begin(db).await?;
-    if approval_policy::Entity::find().filter(approval_policy::Column::Name.eq(&name)).one(&txn).await?.is_some() {
-        return Err(ServiceError::Conflict(format!("a policy named `{name}` exists")));
-    }
     let row = approval_policy::ActiveModel {
-        name: Set(name),
+        name: Set(name.clone()),
         scope: Set(input.scope.clone()),
         condition: Set(condition),
         actions: Set(StringList(actions)),
         levels: Set(Levels(input.levels.clone())),
-        created_at: Set(Utc::now()),
         ..Default::default()
+    };
+    Ok((name, row))
+}
+
+/// Whether another policy than `id` has the name.
+async fn name_taken(db: &impl sea_orm::ConnectionTrait, name: &str, id: Option<i64>) -> Result<bool, sea_orm::DbErr> {
+    let mut q = approval_policy::Entity::find().filter(approval_policy::Column::Name.eq(name));
+    if let Some(id) = id {
+        q = q.filter(approval_policy::Column::Id.ne(id));
     }
-    .insert(&txn)
-    .await?;
+    Ok(q.one(db).await?.is_some())
+}
+
+/// What a policy says, as its audit entries tell it.
+fn says(p: &approval_policy::Model) -> serde_json::Value {
+    json!({"name": p.name, "scope": p.scope, "condition": p.condition, "actions": p.actions, "levels": p.levels})
+}
+
+pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyInput) -> ServiceResult<PolicyView> {
+    let (name, mut row) = check(db, &input).await?;
+    let txn = crate::store::begin(db).await?;
+    if name_taken(&txn, &name, None).await? {
+        return Err(ServiceError::Conflict(format!("a policy named `{name}` exists")));
+    }
+    row.created_at = Set(Utc::now());
+    let row = row.insert(&txn).await?;
+    audit::record(&txn, actor, "policy.create", &format!("policy:{}", row.name), says(&row)).await?;
+    txn.commit().await?;
+    Ok(policy_view(row))
+}
+
+fn no_policy(id: i64) -> ServiceError {
+    ServiceError::NotFound(format!("no approval policy {id}"))
+}
+
+pub async fn get_policy(db: &DatabaseConnection, id: i64) -> ServiceResult<PolicyView> {
+    find_policy(db, id).await?.ok_or_else(|| no_policy(id))
+}
+
+/// Replaces a policy (its id, and its place in the order policies are matched, stay). New
+/// requests and day-2 actions are matched against it as it is now; a request already waiting
+/// on approval keeps the levels it was submitted under (its explain record holds them).
+pub async fn update_policy(db: &DatabaseConnection, actor: &str, id: i64, input: PolicyInput) -> ServiceResult<PolicyView> {
+    get_policy(db, id).await?;
+    let (name, mut row) = check(db, &input).await?;
+    let txn = crate::store::begin(db).await?;
+    let before = approval_policy::Entity::find_by_id(id).lock_exclusive().one(&txn).await?.ok_or_else(|| no_policy(id))?;
+    if name_taken(&txn, &name, Some(id)).await? {
+        return Err(ServiceError::Conflict(format!("a policy named `{name}` exists")));
+    }
+    row.id = Set(id);
+    row.created_at = Set(before.created_at);
+    let after = row.update(&txn).await?;
     audit::record(
         &txn,
         actor,
-        "policy.create",
-        &format!("policy:{}", row.name),
-        json!({"scope": row.scope, "condition": row.condition, "levels": row.levels}),
+        "policy.update",
+        &format!("policy:{}", after.name),
+        json!({"id": id, "from": says(&before), "to": says(&after)}),
     )
     .await?;
     txn.commit().await?;
-    Ok(policy_view(row))
+    Ok(policy_view(after))
+}
+
+/// Removes a policy: requests from now on are matched against the others (none left: approved
+/// at once). Requests already waiting on it are decided under the levels they were submitted
+/// under.
+pub async fn delete_policy(db: &DatabaseConnection, actor: &str, id: i64) -> ServiceResult<()> {
+    let txn = crate::store::begin(db).await?;
+    let before = approval_policy::Entity::find_by_id(id).lock_exclusive().one(&txn).await?.ok_or_else(|| no_policy(id))?;
+    if approval_policy::Entity::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
+        return Err(no_policy(id));
+    }
+    audit::record(&txn, actor, "policy.delete", &format!("policy:{}", before.name), json!({"id": id, "said": says(&before)})).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 pub async fn list_policies(db: &DatabaseConnection) -> ServiceResult<Vec<PolicyView>> {

@@ -9,7 +9,7 @@ use super::{RequestView, approvers, can_see, find, get_unchecked, timeline};
 use crate::auth::Principal;
 use crate::domain::policy::Mode;
 use crate::domain::states::{Decision, RequestEvent, RequestKind, RequestStatus, TimelineKind};
-use crate::services::{Context, ServiceError, ServiceResult, audit, catalog};
+use crate::services::{Context, ServiceError, ServiceResult, audit};
 use crate::store::entities::{request, request_decision, user};
 
 /// An approver's decision on the current level.
@@ -77,10 +77,8 @@ pub(super) async fn record_decision(
     approve: bool,
     comment: &str,
 ) -> ServiceResult<()> {
-    let levels = match r.policy_id {
-        Some(pid) => catalog::find_policy(db, pid).await?.map(|p| p.levels).unwrap_or_default(),
-        None => Vec::new(),
-    };
+    // The levels the request was submitted under (its policy may have changed or gone since).
+    let levels: Vec<_> = r.explain.levels.iter().map(|l| l.rule()).collect();
     let level = levels.get(r.level as usize).cloned();
     let txn = crate::store::begin(db).await?;
     // The request must still be where we saw it: a racing decision or timeout wins otherwise.

@@ -69,9 +69,8 @@ async fn time_out_levels(ctx: &Context) -> ServiceResult<()> {
     let db = &ctx.db;
     let now = Utc::now();
     for r in readable(db, Condition::all().add(request::Column::Status.eq(RequestStatus::PendingApproval))).await? {
-        let Some(pid) = r.policy_id else { continue };
-        let Some(policy) = catalog::find_policy(db, pid).await? else { continue };
-        let Some(level) = policy.levels.get(r.level as usize) else { continue };
+        // The level as the request was submitted under it (its policy may have changed since).
+        let Some(level) = r.explain.levels.get(r.level as usize).map(|l| l.rule()) else { continue };
         let (Some(hours), Some(outcome), Some(started)) = (level.timeout_hours, level.on_timeout, r.level_started_at) else { continue };
         // A timeout too far away to be a date is never reached.
         let due = chrono::Duration::try_milliseconds((hours * 3_600_000.0) as i64).and_then(|d| started.checked_add_signed(d));

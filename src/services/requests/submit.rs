@@ -36,6 +36,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     let (ent, via) = catalog::entitlement_for(db, group_id, &item)
         .await?
         .ok_or_else(|| ServiceError::Forbidden(format!("the group `{}` is not entitled to the catalog item `{}`", input.group, item.id)))?;
+    catalog::not_retired(&item)?;
     let lease_days = input.lease_days.unwrap_or(item.lease_default_days);
     let mut errors = Vec::new();
     if lease_days < 1 || lease_days > item.lease_max_days {

@@ -28,6 +28,8 @@ pub mod catalog_item {
         /// Repository patterns its deployments' images must match (`domain::registry::
         /// AllowedImages`); empty: any image.
         pub allowed_images: StringList,
+        /// When it was retired: offered no more, taking no new request (kept for what names it).
+        pub retired_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,7 +15,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/catalog-items", web::get().to(list_items))
         .route("/catalog-items", web::post().to(create_item))
         .route("/catalog-items/{id}", web::get().to(get_item))
-        .route("/catalog-items/{id}", web::put().to(update_item));
+        .route("/catalog-items/{id}", web::put().to(update_item))
+        .route("/catalog-items/{id}", web::delete().to(retire_item));
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -114,6 +115,29 @@ struct ItemChange {
     lease: Option<LeaseChange>,
     console_record: Option<bool>,
     allowed_images: Option<Vec<String>>,
+    /// `true` retires the item (as `DELETE` does), `false` brings it back.
+    retired: Option<bool>,
+    /// Set by Wharf: accepted (the body `GET` gives) and left as it is.
+    #[serde(rename = "retired_at", default, deserialize_with = "given")]
+    #[schema(value_type = Option<String>)]
+    _retired_at: Option<Option<serde_json::Value>>,
+}
+
+impl ItemChange {
+    /// Whether it changes more than whether the item is retired.
+    fn changes_fields(&self) -> bool {
+        self.id.is_some()
+            || self.name.is_some()
+            || self.description.is_some()
+            || self.category.is_some()
+            || self.icon.is_some()
+            || self.blueprint.is_some()
+            || self.blueprint_version.is_some()
+            || self.host_selector.is_some()
+            || self.lease.is_some()
+            || self.console_record.is_some()
+            || self.allowed_images.is_some()
+    }
 }
 
 /// A field that is there, `null` included (`Some(None)`), against one left out (`None`).
@@ -121,14 +145,27 @@ fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[utoipa::path(put, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Change a catalog item (admins): the fields given, the others kept (the body `GET` gives is accepted whole); its id stays, and so does its blueprint once the item was requested (its version may change). Requests made before keep the blueprint version they were approved with; new requests and provisioning still to come follow the item as it is now.", params(("id" = String, Path)), request_body = ItemChange, responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
+#[utoipa::path(put, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Change a catalog item (admins): the fields given, the others kept (the body `GET` gives is accepted whole); `retired` retires it or brings it back; its id stays, and so does its blueprint once the item was requested (its version may change). Requests made before keep the blueprint version they were approved with; new requests and provisioning still to come follow the item as it is now.", params(("id" = String, Path)), request_body = ItemChange, responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
 async fn update_item(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<ItemChange>,
 ) -> Result<HttpResponse, AppError> {
-    let c = body.into_inner();
+    let mut c = body.into_inner();
+    let retired = c.retired.take();
+    let actor = &admin.principal.username;
+    let mut now = catalog::get_item(&state.ctx.db, &id).await?;
+    if c.changes_fields() {
+        now = update_fields(&state, actor, &id, c).await?;
+    }
+    if let Some(retired) = retired {
+        now = catalog::set_retired(&state.ctx, actor, &id, retired).await?;
+    }
+    Ok(HttpResponse::Ok().json(now))
+}
+
+async fn update_fields(state: &AppState, actor: &str, id: &str, c: ItemChange) -> Result<catalog::ItemView, AppError> {
     let lease = c.lease.unwrap_or(LeaseChange { default_days: None, max_days: None, grace_days: None });
     let change = move |now: catalog::ItemView| ItemInput {
         id: c.id.unwrap_or_else(|| now.id.clone()),
@@ -145,7 +182,13 @@ async fn update_item(
         console_record: c.console_record.unwrap_or(now.console_record),
         allowed_images: c.allowed_images.unwrap_or(now.allowed_images),
     };
-    Ok(HttpResponse::Ok().json(catalog::update_item(&state.ctx, &admin.principal.username, &id, change).await?))
+    Ok(catalog::update_item(&state.ctx, actor, id, change).await?)
+}
+
+#[utoipa::path(delete, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Retire a catalog item (admins): it leaves the catalog at once and takes no new request (409); requests already made go on, its deployments keep their day-2 actions and leases. The item is kept (its deployments name it): `PUT` with `\"retired\": false` brings it back.", params(("id" = String, Path)), responses((status = 204), doc::Errors))]
+async fn retire_item(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    catalog::set_retired(&state.ctx, &admin.principal.username, &id, true).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog-items", tag = "catalog", description = "Catalog items (admins).", responses((status = 200, body = Vec<crate::services::catalog::ItemView>), doc::Errors))]

@@ -22,8 +22,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/catalog/items", web::post().to(create_item))
         .route("/admin/catalog/items/{id}", web::get().to(item_page))
         .route("/admin/catalog/items/{id}", web::post().to(update_item))
+        .route("/admin/catalog/items/{id}/retire", web::post().to(retire_item))
+        .route("/admin/catalog/items/{id}/restore", web::post().to(restore_item))
         .route("/admin/catalog/entitlements", web::post().to(create_entitlement))
-        .route("/admin/catalog/policies", web::post().to(create_policy));
+        .route("/admin/catalog/entitlements/{id}/remove", web::post().to(remove_entitlement))
+        .route("/admin/catalog/policies", web::post().to(create_policy))
+        .route("/admin/catalog/policies/{id}/remove", web::post().to(remove_policy));
 }
 
 /// The page's three forms.
@@ -109,6 +113,8 @@ struct ItemPage {
     blueprints: Vec<BlueprintSummary>,
     item: FormState,
     editing: bool,
+    /// When it was retired (`YYYY-MM-DD HH:MM UTC`).
+    retired_at: Option<String>,
 }
 
 impl CatalogPage {
@@ -264,6 +270,7 @@ async fn item_page(admin: Admin, state: web::Data<AppState>, id: web::Path<Strin
         blueprints: blueprints::list(&state.ctx.db).await?,
         item: FormState::item(&item),
         editing: true,
+        retired_at: item.retired_at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
     };
     render(StatusCode::OK, &page)
 }
@@ -289,6 +296,7 @@ async fn update_item(admin: Admin, state: web::Data<AppState>, id: web::Path<Str
                 blueprints: blueprints::list(&state.ctx.db).await?,
                 item: FormState::failed(v, errors),
                 editing: true,
+                retired_at: item.retired_at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
             };
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
@@ -305,6 +313,26 @@ async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fiel
     };
     let result = catalog::create_entitlement(&state.ctx.db, &admin.principal.username, input).await.map(|_| ());
     answer(&state, &admin, Form::Entitlement, v, result).await
+}
+
+async fn retire_item(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    catalog::set_retired(&state.ctx, &admin.principal.username, &id, true).await?;
+    Ok(see_other(&format!("/admin/catalog/items/{id}")))
+}
+
+async fn restore_item(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    catalog::set_retired(&state.ctx, &admin.principal.username, &id, false).await?;
+    Ok(see_other(&format!("/admin/catalog/items/{id}")))
+}
+
+async fn remove_entitlement(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    catalog::delete_entitlement(&state.ctx.db, &admin.principal.username, id.into_inner()).await?;
+    Ok(see_other("/admin/catalog"))
+}
+
+async fn remove_policy(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    catalog::delete_policy(&state.ctx.db, &admin.principal.username, id.into_inner()).await?;
+    Ok(see_other("/admin/catalog"))
 }
 
 async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
