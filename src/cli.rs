@@ -255,6 +255,32 @@ impl CliError {
     }
 }
 
+/// Runs the command line to its end: the exit code, the error (and its causes) on stderr.
+/// The runtime is started here, in the library, rather than in `main.rs`: the whole program is
+/// then compiled once, in this crate (a binary that awaited `run` itself would compile every
+/// future it awaits again, a minute of a release build).
+pub fn main(cli: Cli) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let overrides = Overrides { bind: cli.bind, database_url: cli.database_url };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
