@@ -246,11 +246,7 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOn
     // The item as it is, read in the transaction that writes it: a change that gives some
     // fields keeps the others as they are now, not as they were before another admin's change.
     let txn = crate::store::begin(&ctx.db).await?;
-    let before = catalog_item::Entity::find_by_id(id.to_string())
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))?;
+    let before = locked_item(&txn, id).await?;
     let input = change(item_view(before.clone()));
     let mut errors = Vec::new();
     if input.id != id {
@@ -315,11 +311,7 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOn
 /// again once it is back).
 pub async fn set_retired(ctx: &Context, actor: &str, id: &str, retired: bool) -> ServiceResult<ItemView> {
     let txn = crate::store::begin(&ctx.db).await?;
-    let before = catalog_item::Entity::find_by_id(id.to_string())
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))?;
+    let before = locked_item(&txn, id).await?;
     if before.retired_at.is_some() == retired {
         return Ok(item_view(before));
     }
@@ -345,6 +337,15 @@ pub fn not_retired(item: &catalog_item::Model) -> ServiceResult<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// The item, locked until `txn` ends (on PostgreSQL; SQLite writes one at a time).
+async fn locked_item(txn: &sea_orm::DatabaseTransaction, id: &str) -> ServiceResult<catalog_item::Model> {
+    catalog_item::Entity::find_by_id(id.to_string())
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))
 }
 
 pub async fn get_item(db: &DatabaseConnection, id: &str) -> ServiceResult<ItemView> {

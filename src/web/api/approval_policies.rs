@@ -4,8 +4,8 @@ use serde::Deserialize;
 
 use super::doc;
 use crate::domain::policy::{Level, Scope};
+use crate::services::ServiceError;
 use crate::services::catalog::{self, PolicyInput};
-use crate::services::{FieldError, ServiceError};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Admin;
@@ -42,13 +42,7 @@ async fn create_policy(admin: Admin, state: web::Data<AppState>, body: web::Json
 impl PolicyBody {
     /// The input, once the id (if any) is the one of the policy changed (`expected`).
     fn into_input(self, expected: Option<i64>) -> Result<PolicyInput, ServiceError> {
-        match (self.id, expected) {
-            (Some(given), Some(own)) if given != own => {
-                return Err(ServiceError::Invalid(vec![FieldError::new("id", format!("this policy keeps its id: {own}"))]));
-            }
-            (Some(_), None) => return Err(ServiceError::Invalid(vec![FieldError::new("id", "Wharf gives the id: leave it out")])),
-            _ => {}
-        }
+        super::check_id(self.id, expected, "this policy")?;
         Ok(PolicyInput { name: self.name, scope: self.scope, condition: self.condition, actions: self.actions, levels: self.levels })
     }
 }

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::doc;
+use crate::services::ServiceError;
 use crate::services::catalog::{self, EntitlementInput};
-use crate::services::{FieldError, ServiceError};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Admin;
@@ -42,13 +42,7 @@ async fn create_entitlement(admin: Admin, state: web::Data<AppState>, body: web:
 impl EntitlementBody {
     /// The input, once the id (if any) is the one of the entitlement changed (`expected`).
     fn into_input(self, expected: Option<i64>) -> Result<EntitlementInput, ServiceError> {
-        match (self.id, expected) {
-            (Some(given), Some(own)) if given != own => {
-                return Err(ServiceError::Invalid(vec![FieldError::new("id", format!("this entitlement keeps its id: {own}"))]));
-            }
-            (Some(_), None) => return Err(ServiceError::Invalid(vec![FieldError::new("id", "Wharf gives the id: leave it out")])),
-            _ => {}
-        }
+        super::check_id(self.id, expected, "this entitlement")?;
         Ok(EntitlementInput { group: self.group, catalog_items: self.catalog_items, categories: self.categories, actions: self.actions })
     }
 }

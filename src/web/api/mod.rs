@@ -54,6 +54,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 use super::views::PageQuery;
 
 /// A page as a JSON array, with `X-Total-Count` and a `Link` to the next page.
+/// A body's `id` (the one `GET` gives): none when Wharf makes the thing (`own` is `None`),
+/// else the thing's own; `what` names it in the error.
+fn check_id(given: Option<i64>, own: Option<i64>, what: &str) -> Result<(), crate::services::ServiceError> {
+    use crate::services::{FieldError, ServiceError};
+    match (given, own) {
+        (Some(given), Some(own)) if given != own => {
+            Err(ServiceError::Invalid(vec![FieldError::new("id", format!("{what} keeps its id: {own}"))]))
+        }
+        (Some(_), None) => Err(ServiceError::Invalid(vec![FieldError::new("id", "Wharf gives the id: leave it out")])),
+        _ => Ok(()),
+    }
+}
+
 fn page_response<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     res.insert_header(("X-Total-Count", page.total.to_string()));
