@@ -81,6 +81,10 @@ impl FormErrors {
     pub fn general(&self) -> Option<&str> {
         self.get("")
     }
+    /// Every error of `field`, in order (a policy's levels, say).
+    pub fn all(&self, field: &str) -> Vec<&str> {
+        self.0.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect()
+    }
 }
 
 /// One field of a form generated from a blueprint's typed inputs.

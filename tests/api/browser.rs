@@ -31,7 +31,7 @@ async fn journeys_in_a_real_browser() {
     chromium.journey("developer", developer_journey(&chromium, &app, true)).await;
     chromium.journey("developer-without-javascript", developer_journey(&chromium, &app, false)).await;
     chromium.journey("manager", manager_journey(&chromium, &app, &world)).await;
-    chromium.journey("layout", layout_journey(&chromium, &app)).await;
+    chromium.journey("layout", layout_journey(&chromium, &app, &world)).await;
     // The admin starts from an installation with people only.
     let bare = spawn_app(Db::Sqlite).await;
     let admin = bare.seed_team().await;
@@ -136,6 +136,30 @@ async fn admin_journey(b: &Chromium, app: &TestApp, admin: &crate::helpers::Api)
     b.go("form[action='/admin/catalog/policies'] button[type='submit']").await;
     b.until("the policy to be listed", || async { b.source().await.contains("handmade needs the lead") }).await;
 
+    b.step("save the policy unchanged from its page, then give it a second level");
+    let policies: serde_json::Value = admin.json("/api/v1/approval-policies").await;
+    let made = policies.as_array().and_then(|p| p.iter().find(|p| p["name"] == "handmade needs the lead")).cloned().expect("the policy");
+    b.go("a[aria-label='Edit the policy handmade needs the lead']").await;
+    let save = "form[action^='/admin/catalog/policies/'] button[type='submit']";
+    b.go(save).await;
+    b.wait_for("h1").await;
+    assert!(b.url().await.ends_with("/admin/catalog"), "saved: {}", b.url().await);
+    let again: serde_json::Value = admin.json(&format!("/api/v1/approval-policies/{}", made["id"])).await;
+    assert_eq!(again, made, "the form as drawn holds the policy as it is");
+    b.go("a[aria-label='Edit the policy handmade needs the lead']").await;
+    b.click("input[name='level2.approvers'][value='admins']").await;
+    b.go(save).await;
+    b.wait_for("h1").await;
+    let two: serde_json::Value = admin.json(&format!("/api/v1/approval-policies/{}", made["id"])).await;
+    assert_eq!(two["levels"][1]["approvers"], serde_json::json!({"admins": true}), "{two}");
+    // Back to one level, for what follows.
+    b.go("a[aria-label='Edit the policy handmade needs the lead']").await;
+    b.click("input[name='level2.approvers'][value='admins']").await;
+    b.go(save).await;
+    b.wait_for("h1").await;
+    let one: serde_json::Value = admin.json(&format!("/api/v1/approval-policies/{}", made["id"])).await;
+    assert_eq!(one, made, "{one}");
+
     b.step("a developer's request goes through it");
     let dev = app.api_as("dev", &password_of("dev")).await;
     let res = dev.submit_request(&json!({"catalog_item": "by-hand", "group": "team-a", "inputs": {}})).await;
@@ -179,11 +203,21 @@ async fn admin_journey(b: &Chromium, app: &TestApp, admin: &crate::helpers::Api)
 /// npm, `tests/vendor/axe-core`) finds no serious or critical accessibility violation on it.
 /// With `WHARF_TEST_KEEP_PAGES` set, every page is kept (PNG and HTML, in the artifacts'
 /// folder) for a look by eye.
-async fn layout_journey(b: &Chromium, app: &TestApp) {
+async fn layout_journey(b: &Chromium, app: &TestApp, world: &crate::requests::World) {
     let keep_all = std::env::var_os("WHARF_TEST_KEEP_PAGES").is_some();
     b.scripts(true).await;
+    // A policy with two levels, for its page (scoped to an item no journey requests after this).
+    let two = json!({"name": "layout check", "scope": {"catalog_items": ["other"]}, "levels": [
+        {"approvers": {"group_managers": true, "admins": true}, "mode": "all", "timeout_hours": 4, "on_timeout": "reject"},
+        {"approvers": {"users": ["lead"]}, "mode": "any"}]});
+    let res = world.admin.create_approval_policy(&two).await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED, "the layout's policy");
+    let policy = format!("/admin/catalog/policies/{}", res.json::<serde_json::Value>().await.expect("the policy")["id"]);
+    let entitlement = format!("/admin/catalog/entitlements/{}", world.admin.json("/api/v1/entitlements").await[0]["id"]);
     let everyone = ["/", "/catalog", "/requests", "/deployments", "/notifications", "/profile"];
     let admin = [
+        entitlement.as_str(),
+        policy.as_str(),
         "/admin/groups/team-a",
         "/admin/blueprints/web",
         "/admin/deployments",

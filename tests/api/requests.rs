@@ -342,6 +342,119 @@ async fn governance_changes_apply_at_once(db: Db) {
     app.destroy_all(&w.admin, &deployments, &w.hosts).await;
 }
 
+/// Entitlements and approval policies change on their own pages (linked from the catalog
+/// page): each form is filled in as the thing is (a policy made through the API, with two
+/// levels, named users, a timeout and a day-2 action); a bad change shows its error on the
+/// page and changes nothing; a good one applies and is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entitlements_and_policies_change_on_their_pages() {
+    let app = spawn_app(Db::Sqlite).await;
+    let w = world(&app).await;
+    let admin = app.browser();
+    admin.login_ok("admin", crate::helpers::ADMIN_PASSWORD).await;
+
+    // The entitlement: the form as it is; a change that grants nothing refused; narrowed.
+    let eid = w.admin.json("/api/v1/entitlements").await[0]["id"].as_i64().unwrap();
+    let page = format!("/admin/catalog/entitlements/{eid}");
+    assert!(admin.page("/admin/catalog").await.1.contains(&format!("href=\"{page}\"")), "the list links to its page");
+    let (status, html) = admin.page(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<option value=\"team-a\" selected>") && html.contains("value=\"Web\""), "{html}");
+    assert!(html.contains("value=\"destroy\" checked") && !html.contains("value=\"stop\" checked"), "{html}");
+    let res = admin.submit(&page, &page, &[("group", "team-a"), ("catalog_items", ""), ("categories", ""), ("actions", "stop")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name catalog items or categories") && html.contains("value=\"stop\" checked"), "{html}");
+    assert_eq!(w.admin.json(&format!("/api/v1/entitlements/{eid}")).await["actions"], json!(["destroy"]), "nothing changed");
+    let fields = [("group", "team-a"), ("catalog_items", "web"), ("categories", ""), ("actions", "stop"), ("actions", "destroy")];
+    assert_eq!(admin.submit(&page, &page, &fields).await.status(), StatusCode::SEE_OTHER);
+    let now: Value = w.admin.json(&format!("/api/v1/entitlements/{eid}")).await;
+    assert_eq!(
+        (now["catalog_items"].clone(), now["categories"].clone(), now["actions"].clone()),
+        (json!(["web"]), json!([]), json!(["stop", "destroy"]))
+    );
+    let (s, _) = request(&w.dev, json!({"catalog_item": "other", "group": "team-a"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the group's catalog follows at once");
+    assert_eq!(admin.get("/admin/catalog/entitlements/999999").await.status(), StatusCode::NOT_FOUND);
+
+    // The policy: made through the API with what the form must show back.
+    let made = json!({"name": "two steps", "scope": {"catalog_items": ["web"], "groups": ["team-a"]}, "condition": "request.lease_days > 3",
+        "actions": ["request", "destroy"], "levels": [
+            {"approvers": {"group_managers": true, "admins": true}, "mode": "all", "timeout_hours": 1.5, "on_timeout": "reject"},
+            {"approvers": {"users": ["lead", "dev"]}, "mode": "any"}]});
+    let res = w.admin.create_approval_policy(&made).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let pid = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let page = format!("/admin/catalog/policies/{pid}");
+    assert!(admin.page("/admin/catalog").await.1.contains(&format!("href=\"{page}\"")), "the list links to its page");
+    let (status, html) = admin.page(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "value=\"two steps\"",
+        "value=\"request.lease_days ",
+        "name=\"actions\" value=\"request\" checked",
+        "name=\"actions\" value=\"destroy\" checked",
+        "name=\"level1.approvers\" value=\"group_managers\" checked",
+        "name=\"level1.approvers\" value=\"admins\" checked",
+        "<option value=\"all\" selected>",
+        "name=\"level1.timeout_hours\" placeholder=\"timeout (hours)\" inputmode=\"decimal\" value=\"1.5\"",
+        "<option value=\"reject\" selected>",
+        "name=\"level2.users\" placeholder=\"named users\" value=\"lead, dev\"",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+    assert!(!html.contains("name=\"level2.approvers\" value=\"admins\" checked") && html.contains("Level 3"), "{html}");
+    let mut fields = vec![
+        ("name", "two steps"),
+        ("condition", "request.lease_days > 3"),
+        ("scope.catalog_items", "web"),
+        ("scope.categories", ""),
+        ("scope.groups", "team-a"),
+        ("actions", "request"),
+        ("level1.approvers", "admins"),
+        ("level1.users", ""),
+        ("level1.mode", "any"),
+        ("level1.timeout_hours", "soon"),
+        ("level1.on_timeout", "approve"),
+        ("level2.users", "lead"),
+        ("level2.mode", "any"),
+        ("level3.users", ""),
+        ("level3.mode", "any"),
+    ];
+    let res = admin.submit(&page, &page, &fields).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("level 1: timeout hours: `soon` is not a number") && html.contains("value=\"soon\""), "{html}");
+    let as_is: Value = w.admin.json(&format!("/api/v1/approval-policies/{pid}")).await;
+    assert_eq!(as_is["levels"].as_array().map(Vec::len), Some(2), "nothing changed: {as_is}");
+    assert_eq!(as_is["actions"], json!(["request", "destroy"]), "nothing changed: {as_is}");
+    fields[9] = ("level1.timeout_hours", "2");
+    assert_eq!(admin.submit(&page, &page, &fields).await.status(), StatusCode::SEE_OTHER);
+    let now: Value = w.admin.json(&format!("/api/v1/approval-policies/{pid}")).await;
+    assert_eq!(now["actions"], json!(["request"]), "{now}");
+    assert_eq!(
+        now["levels"],
+        json!([{"approvers": {"admins": true}, "mode": "any", "timeout_hours": 2.0, "on_timeout": "approve"}, {"approvers": {"users": ["lead"]}, "mode": "any"}]),
+        "{now}"
+    );
+    let (s, held) = request(&w.dev, json!({"catalog_item": "web", "group": "team-a", "lease_days": 5})).await;
+    assert_eq!((s, held["status"].as_str()), (StatusCode::CREATED, Some("pending_approval")), "{held}");
+    assert_eq!(held["explain"]["levels"][1]["approvers"], json!(["lead"]), "new requests follow the page's change: {held}");
+    assert_eq!(w.dev.cancel_request(held["id"].as_str().unwrap()).await.status(), StatusCode::OK);
+    // A name another policy has is said on the page; an unknown policy's page is a 404.
+    let res = w.admin.create_approval_policy(&json!({"name": "other", "levels": [{"approvers": {"admins": true}, "mode": "any"}]})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    fields[0] = ("name", "other");
+    let res = admin.submit(&page, &page, &fields).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("a policy named `other` exists"));
+    assert_eq!(admin.get("/admin/catalog/policies/999999").await.status(), StatusCode::NOT_FOUND);
+    for action in ["entitlement.update", "policy.update"] {
+        let found: Value = w.admin.json(&format!("/api/v1/audit?action={action}")).await;
+        assert_eq!(found.as_array().map(Vec::len), Some(1), "{action}: {found}");
+    }
+}
+
 /// A version stored before today's rules on inputs (written here straight into the database,
 /// as an older Wharf would have published it) still loads, but takes no new request and serves
 /// no item: both say which rule, where, and what to do.

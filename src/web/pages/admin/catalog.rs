@@ -1,5 +1,6 @@
 //! `/admin/catalog`: catalog items, entitlements and approval policies, each listed with the
-//! form that adds one (`/admin/catalog/items`, `/entitlements`, `/policies`).
+//! form that adds one (`/admin/catalog/items`, `/entitlements`, `/policies`), and each one's
+//! page, to change it (`/admin/catalog/items/{id}`, `/entitlements/{id}`, `/policies/{id}`).
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
@@ -10,7 +11,7 @@ use super::{key_values, list, number};
 use crate::domain::policy::{Approvers, Level, Mode, Outcome, Scope};
 use crate::services::blueprints::{self, BlueprintSummary};
 use crate::services::catalog::{self, ACTIONS, EntitlementInput, EntitlementView, ItemInput, ItemView, PolicyInput, PolicyView};
-use crate::services::{PageRequest, ServiceError, accounts};
+use crate::services::{FieldError, PageRequest, ServiceError, accounts};
 use crate::web::AppState;
 use crate::web::error::AppError;
 use crate::web::extract::Admin;
@@ -25,8 +26,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/catalog/items/{id}/retire", web::post().to(retire_item))
         .route("/admin/catalog/items/{id}/restore", web::post().to(restore_item))
         .route("/admin/catalog/entitlements", web::post().to(create_entitlement))
+        .route("/admin/catalog/entitlements/{id}", web::get().to(entitlement_page))
+        .route("/admin/catalog/entitlements/{id}", web::post().to(update_entitlement))
         .route("/admin/catalog/entitlements/{id}/remove", web::post().to(remove_entitlement))
         .route("/admin/catalog/policies", web::post().to(create_policy))
+        .route("/admin/catalog/policies/{id}", web::get().to(policy_page))
+        .route("/admin/catalog/policies/{id}", web::post().to(update_policy))
         .route("/admin/catalog/policies/{id}/remove", web::post().to(remove_policy));
 }
 
@@ -77,6 +82,53 @@ impl FormState {
         ];
         Self { open: true, values: values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), errors: FormErrors::default() }
     }
+    /// The entitlement form filled with `e` as it is.
+    fn entitlement(e: &EntitlementView) -> Self {
+        let values = [
+            ("group", e.group.clone()),
+            ("catalog_items", e.catalog_items.join(", ")),
+            ("categories", e.categories.join(", ")),
+            ("actions", e.actions.join(",")),
+        ];
+        Self { open: true, values: values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), errors: FormErrors::default() }
+    }
+    /// The policy form of a new policy: governs new requests, the group's managers approve.
+    fn new_policy() -> Self {
+        let values = [("actions", "request"), ("level1.approvers", "group_managers")];
+        Self {
+            open: false,
+            values: values.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            errors: FormErrors::default(),
+        }
+    }
+    /// The policy form filled with `p` as it is.
+    fn policy(p: &PolicyView) -> Self {
+        let mut values: BTreeMap<String, String> = [
+            ("name", p.name.clone()),
+            ("condition", p.condition.clone().unwrap_or_default()),
+            ("scope.catalog_items", p.scope.catalog_items.join(", ")),
+            ("scope.categories", p.scope.categories.join(", ")),
+            ("scope.groups", p.scope.groups.join(", ")),
+            ("actions", p.actions.join(",")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (i, l) in p.levels.iter().enumerate() {
+            let n = i + 1;
+            let who: Vec<&str> = [(l.approvers.group_managers, "group_managers"), (l.approvers.admins, "admins")]
+                .into_iter()
+                .filter_map(|(on, w)| on.then_some(w))
+                .collect();
+            values.insert(format!("level{n}.approvers"), who.join(","));
+            values.insert(format!("level{n}.users"), l.approvers.users.join(", "));
+            values.insert(format!("level{n}.mode"), l.mode.as_str().to_string());
+            values.insert(format!("level{n}.timeout_hours"), l.timeout_hours.map(|h| h.to_string()).unwrap_or_default());
+            let on = l.on_timeout.map(|o| if o == Outcome::Approve { "approve" } else { "reject" });
+            values.insert(format!("level{n}.on_timeout"), on.unwrap_or_default().to_string());
+        }
+        Self { open: true, values, errors: FormErrors::default() }
+    }
     fn failed(values: BTreeMap<String, String>, errors: FormErrors) -> Self {
         Self { open: true, values, errors }
     }
@@ -84,6 +136,51 @@ impl FormState {
     fn v(&self, key: &str) -> String {
         self.values.get(key).cloned().unwrap_or_default()
     }
+    /// Whether `value` is among the values sent for `key` (a check box, a selected option).
+    fn has(&self, key: &str, value: &str) -> bool {
+        self.values.get(key).is_some_and(|v| v.split(',').any(|x| x == value))
+    }
+    /// The policy form's level rows: every level filled in, one more to add, at least three.
+    fn level_rows(&self) -> Vec<LevelRow> {
+        let filled = (1..=MAX_LEVELS)
+            .filter(|n| {
+                ["approvers", "users", "timeout_hours", "on_timeout"].iter().any(|k| !self.v(&format!("level{n}.{k}")).trim().is_empty())
+            })
+            .max()
+            .unwrap_or(0);
+        (1..=(filled + 1).clamp(3, MAX_LEVELS))
+            .map(|n| LevelRow {
+                n,
+                managers: self.has(&format!("level{n}.approvers"), "group_managers"),
+                admins: self.has(&format!("level{n}.approvers"), "admins"),
+                users: self.v(&format!("level{n}.users")),
+                all: self.v(&format!("level{n}.mode")) == Mode::All.as_str(),
+                timeout_hours: self.v(&format!("level{n}.timeout_hours")),
+                on_timeout: self.v(&format!("level{n}.on_timeout")),
+            })
+            .collect()
+    }
+    /// What the policy form offers to govern: new requests and the day-2 actions that are
+    /// requests (log views and the console are not, but are kept when a policy names them).
+    fn policy_actions(&self) -> Vec<&'static str> {
+        std::iter::once("request")
+            .chain(ACTIONS.into_iter().filter(|a| !matches!(*a, "logs" | "console") || self.has("actions", a)))
+            .collect()
+    }
+}
+
+/// The most levels the policy form shows (the API takes more).
+const MAX_LEVELS: usize = 10;
+
+/// One level of the policy form, as it is filled in.
+struct LevelRow {
+    n: usize,
+    managers: bool,
+    admins: bool,
+    users: String,
+    all: bool,
+    timeout_hours: String,
+    on_timeout: String,
 }
 
 #[derive(Template)]
@@ -101,6 +198,28 @@ struct CatalogPage {
     policy: FormState,
     /// (The item form's fields are shared with the item's page, which changes one.)
     editing: bool,
+}
+
+/// One entitlement's page: its form, to change it.
+#[derive(Template)]
+#[template(path = "pages/admin/catalog_entitlement.html")]
+struct EntitlementPage {
+    layout: Layout,
+    id: i64,
+    group: String,
+    groups: Vec<String>,
+    actions: Vec<&'static str>,
+    entitlement: FormState,
+}
+
+/// One approval policy's page: its form, to change it.
+#[derive(Template)]
+#[template(path = "pages/admin/catalog_policy.html")]
+struct PolicyPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    policy: FormState,
 }
 
 /// One catalog item's page: its form, to change it.
@@ -153,7 +272,7 @@ impl CatalogPage {
 
 /// The page, with `failed` open on what was sent when a form failed.
 async fn build(state: &AppState, admin: &Admin, failed: Option<(Form, FormState)>) -> Result<CatalogPage, AppError> {
-    let groups = accounts::list_groups(&state.ctx.db, PageRequest::new(None, Some(200))).await?.items.into_iter().map(|g| g.name).collect();
+    let groups = groups(state).await?;
     let mut page = CatalogPage {
         layout: layout(&admin.ctx, "governance", "Catalog & policies"),
         items: catalog::list_items(&state.ctx.db).await?,
@@ -164,7 +283,7 @@ async fn build(state: &AppState, admin: &Admin, failed: Option<(Form, FormState)
         actions: ACTIONS.to_vec(),
         item: FormState::new_item(),
         entitlement: FormState::default(),
-        policy: FormState::default(),
+        policy: FormState::new_policy(),
         editing: false,
     };
     if let Some((form, s)) = failed {
@@ -183,14 +302,14 @@ async fn page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, 
 
 type Fields = web::Form<Vec<(String, String)>>;
 
-/// Form pairs as a map (the last value of a key wins) and the list values of repeated keys.
+/// Form pairs as a map (the values of a repeated key, check boxes say, joined by commas, to
+/// fill the form back in) and the list values of each key.
 fn collect(form: Fields) -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
-    let mut one = BTreeMap::new();
     let mut many: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in form.into_inner() {
-        many.entry(k.clone()).or_default().push(v.clone());
-        one.insert(k, v);
+        many.entry(k).or_default().push(v);
     }
+    let one = many.iter().map(|(k, v)| (k.clone(), v.join(","))).collect();
     (one, many)
 }
 
@@ -303,16 +422,57 @@ async fn update_item(admin: Admin, state: web::Data<AppState>, id: web::Path<Str
     }
 }
 
-async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
-    let (v, many) = collect(form);
-    let input = EntitlementInput {
+/// The entitlement form's fields as an entitlement.
+fn entitlement_input(v: &BTreeMap<String, String>, many: &BTreeMap<String, Vec<String>>) -> EntitlementInput {
+    EntitlementInput {
         group: v.get("group").cloned().unwrap_or_default(),
         catalog_items: list(&v.get("catalog_items").cloned().unwrap_or_default()),
         categories: list(&v.get("categories").cloned().unwrap_or_default()),
         actions: many.get("actions").cloned().unwrap_or_default(),
-    };
-    let result = catalog::create_entitlement(&state.ctx.db, &admin.principal.username, input).await.map(|_| ());
+    }
+}
+
+async fn create_entitlement(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
+    let (v, many) = collect(form);
+    let result = catalog::create_entitlement(&state.ctx.db, &admin.principal.username, entitlement_input(&v, &many)).await.map(|_| ());
     answer(&state, &admin, Form::Entitlement, v, result).await
+}
+
+async fn groups(state: &AppState) -> Result<Vec<String>, AppError> {
+    Ok(accounts::list_groups(&state.ctx.db, PageRequest::new(None, Some(200))).await?.items.into_iter().map(|g| g.name).collect())
+}
+
+async fn entitlement_page(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let e = catalog::get_entitlement(&state.ctx.db, *id).await?;
+    let page = EntitlementPage {
+        layout: layout(&admin.ctx, "governance", &format!("Entitlement of {}", e.group)),
+        id: e.id,
+        group: e.group.clone(),
+        groups: groups(&state).await?,
+        actions: ACTIONS.to_vec(),
+        entitlement: FormState::entitlement(&e),
+    };
+    render(StatusCode::OK, &page)
+}
+
+async fn update_entitlement(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>, form: Fields) -> Result<HttpResponse, AppError> {
+    // A page for an entitlement that is not there is a 404, whatever was sent.
+    let e = catalog::get_entitlement(&state.ctx.db, *id).await?;
+    let (v, many) = collect(form);
+    match catalog::update_entitlement(&state.ctx.db, &admin.principal.username, e.id, entitlement_input(&v, &many)).await {
+        Ok(_) => Ok(see_other("/admin/catalog")),
+        Err(err) => {
+            let page = EntitlementPage {
+                layout: layout(&admin.ctx, "governance", &format!("Entitlement of {}", e.group)),
+                id: e.id,
+                group: e.group,
+                groups: groups(&state).await?,
+                actions: ACTIONS.to_vec(),
+                entitlement: FormState::failed(v, form_errors(err)?),
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
 }
 
 async fn retire_item(admin: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -335,33 +495,46 @@ async fn remove_policy(admin: Admin, state: web::Data<AppState>, id: web::Path<i
     Ok(see_other("/admin/catalog"))
 }
 
-async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
-    let (v, _) = collect(form);
+/// The policy form's fields as a policy, and what does not parse. A level is a row with
+/// approvers, users or a timeout; rows left empty are skipped.
+fn policy_input(v: &BTreeMap<String, String>, many: &BTreeMap<String, Vec<String>>) -> (PolicyInput, Vec<FieldError>) {
     let mut errors = Vec::new();
     let mut levels = Vec::new();
-    for n in 1..=3 {
-        let get = |k: &str| v.get(&format!("level{n}.{k}")).cloned().unwrap_or_default();
-        let who = get("approvers");
-        if who.is_empty() {
+    for n in 1..=MAX_LEVELS {
+        let get = |k: &str| v.get(&format!("level{n}.{k}")).map(|s| s.trim().to_string()).unwrap_or_default();
+        let who = many.get(&format!("level{n}.approvers")).cloned().unwrap_or_default();
+        let users = list(&get("users"));
+        let on_timeout = get("on_timeout");
+        if who.iter().all(|w| w.is_empty()) && users.is_empty() && get("timeout_hours").is_empty() && on_timeout.is_empty() {
             continue;
         }
-        let approvers = match who.as_str() {
-            "group_managers" => Approvers { group_managers: true, users: vec![], admins: false },
-            "admins" => Approvers { group_managers: false, users: vec![], admins: true },
-            _ => Approvers { group_managers: false, users: list(&get("users")), admins: false },
-        };
-        let timeout_hours = number::<f64>(&v, &format!("level{n}.timeout_hours"), &mut errors);
-        let on_timeout = match get("on_timeout").as_str() {
+        let approvers =
+            Approvers { group_managers: who.iter().any(|w| w == "group_managers"), users, admins: who.iter().any(|w| w == "admins") };
+        let key = format!("level{n}.timeout_hours");
+        let timeout_hours = number::<f64>(v, &key, &mut errors);
+        let on_timeout = match on_timeout.as_str() {
             "approve" => Some(Outcome::Approve),
             "reject" => Some(Outcome::Reject),
-            _ => None,
+            "" => None,
+            other => {
+                errors.push(FieldError::new("levels", format!("level {n}: `{other}` is not approve or reject")));
+                None
+            }
         };
         levels.push(Level {
             approvers,
             mode: if get("mode") == Mode::All.as_str() { Mode::All } else { Mode::Any },
             timeout_hours,
-            on_timeout: on_timeout.filter(|_| timeout_hours.is_some()),
+            on_timeout,
         });
+    }
+    // A timeout that does not parse is an error of its level, shown with the others.
+    for e in &mut errors {
+        if e.field.starts_with("level") && e.field.ends_with(".timeout_hours") {
+            let n = e.field.trim_start_matches("level").trim_end_matches(".timeout_hours").to_string();
+            e.message = format!("level {n}: timeout hours: {}", e.message);
+            e.field = "levels".into();
+        }
     }
     let input = PolicyInput {
         name: v.get("name").cloned().unwrap_or_default(),
@@ -371,13 +544,54 @@ async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -
             groups: list(&v.get("scope.groups").cloned().unwrap_or_default()),
         },
         condition: v.get("condition").cloned(),
-        actions: vec!["request".into()],
+        actions: many.get("actions").cloned().unwrap_or_default(),
         levels,
     };
+    (input, errors)
+}
+
+async fn create_policy(admin: Admin, state: web::Data<AppState>, form: Fields) -> Result<HttpResponse, AppError> {
+    let (v, many) = collect(form);
+    let (input, errors) = policy_input(&v, &many);
     let result = if errors.is_empty() {
         catalog::create_policy(&state.ctx.db, &admin.principal.username, input).await.map(|_| ())
     } else {
         Err(ServiceError::Invalid(errors))
     };
     answer(&state, &admin, Form::Policy, v, result).await
+}
+
+async fn policy_page(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let p = catalog::get_policy(&state.ctx.db, *id).await?;
+    let page = PolicyPage {
+        layout: layout(&admin.ctx, "governance", &format!("Approval policy {}", p.name)),
+        id: p.id,
+        name: p.name.clone(),
+        policy: FormState::policy(&p),
+    };
+    render(StatusCode::OK, &page)
+}
+
+async fn update_policy(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>, form: Fields) -> Result<HttpResponse, AppError> {
+    // A page for a policy that is not there is a 404, whatever was sent.
+    let p = catalog::get_policy(&state.ctx.db, *id).await?;
+    let (v, many) = collect(form);
+    let (input, errors) = policy_input(&v, &many);
+    let result = if errors.is_empty() {
+        catalog::update_policy(&state.ctx.db, &admin.principal.username, p.id, input).await.map(|_| ())
+    } else {
+        Err(ServiceError::Invalid(errors))
+    };
+    match result {
+        Ok(()) => Ok(see_other("/admin/catalog")),
+        Err(err) => {
+            let page = PolicyPage {
+                layout: layout(&admin.ctx, "governance", &format!("Approval policy {}", p.name)),
+                id: p.id,
+                name: p.name,
+                policy: FormState::failed(v, form_errors(err)?),
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
 }
