@@ -11,6 +11,7 @@ on_both_databases!(
     catalog_items_change_in_place,
     governance_changes_apply_at_once,
     a_version_published_before_a_rule_takes_no_new_work,
+    what_changes_during_a_submission_wins,
     refusals_create_nothing,
     a_two_level_policy_then_running_containers_then_destroy,
     a_condition_only_fires_above_a_memory_size,
@@ -793,4 +794,48 @@ async fn the_approved_blueprint_version_is_the_one_deployed(db: Db) {
     let d = w.admin.get_deployment_ok(r["deployment_id"].as_str().unwrap()).await;
     assert_eq!(d["blueprint_version"], 1, "{d}");
     app.destroy_all(&w.admin, &[d["id"].as_str().unwrap().to_string()], &w.hosts).await;
+}
+
+/// An item retired, or an entitlement taken away, while a request for it is being checked
+/// wins: the request is refused and nothing is stored (a fail point holds each submission
+/// 2.5 s between its first checks and the transaction that stores it, where they are made
+/// again under the rows' locks).
+async fn what_changes_during_a_submission_wins(db: Db) {
+    let url = crate::helpers::fresh_database(db).await;
+    let served = tokio::task::spawn_blocking(move || {
+        let envs = [
+            ("WHARF_DATABASE_URL", url.as_str()),
+            ("WHARF_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD),
+            ("WHARF_CATALOG_DIR", "/nonexistent/wharf-test-catalog"),
+            ("WHARF_HOSTS__REGISTER_LOCAL", "false"),
+            ("WHARF_ENGINE__NETWORK_POOL", "0"),
+            ("WHARF_TEST_FAILPOINTS", "submit.before_store=sleep:2500"),
+        ];
+        crate::helpers::serve(&["serve"], &envs)
+    })
+    .await
+    .expect("wharf started");
+    let app = served.app();
+    let w = world(&app).await;
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(1000));
+    let body = json!({"catalog_item": "web", "group": "team-a"});
+
+    let ((s, refused), retired) = tokio::join!(request(&w.dev, body.clone()), async {
+        pause().await;
+        w.admin.delete("/api/v1/catalog-items/web").await.status()
+    });
+    assert_eq!(retired, StatusCode::NO_CONTENT);
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap_or_default().contains("retired"), "{refused}");
+    assert_eq!(w.admin.put("/api/v1/catalog-items/web", &json!({"retired": false})).await.status(), StatusCode::OK);
+
+    let eid = w.admin.json("/api/v1/entitlements").await[0]["id"].as_i64().unwrap();
+    let ((s, refused), taken) = tokio::join!(request(&w.dev, body.clone()), async {
+        pause().await;
+        w.admin.delete(&format!("/api/v1/entitlements/{eid}")).await.status()
+    });
+    assert_eq!(taken, StatusCode::NO_CONTENT);
+    assert_eq!(s, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(w.dev.list_requests_ok("").await.as_array().map(Vec::len), Some(0), "nothing was stored");
+    served.stop();
 }

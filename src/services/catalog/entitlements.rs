@@ -174,17 +174,39 @@ pub async fn entitlement_for(
     group_id: i64,
     item: &catalog_item::Model,
 ) -> Result<Option<(entitlement::Model, String)>, sea_orm::DbErr> {
-    for e in
-        entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).order_by_asc(entitlement::Column::Id).all(db).await?
-    {
+    let rows =
+        entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).order_by_asc(entitlement::Column::Id).all(db).await?;
+    Ok(first_covering(rows, item))
+}
+
+/// `entitlement_for` inside a transaction that stores what it allows: the rows read are
+/// share-locked (PostgreSQL), so an entitlement being taken away or changed waits for this
+/// transaction, or is seen gone.
+pub async fn entitlement_held(
+    txn: &sea_orm::DatabaseTransaction,
+    group_id: i64,
+    item: &catalog_item::Model,
+) -> Result<Option<(entitlement::Model, String)>, sea_orm::DbErr> {
+    let rows = entitlement::Entity::find()
+        .filter(entitlement::Column::GroupId.eq(group_id))
+        .order_by_asc(entitlement::Column::Id)
+        .lock_shared()
+        .all(txn)
+        .await?;
+    Ok(first_covering(rows, item))
+}
+
+/// The first of a group's entitlements that grants `item`, and how (by id or by category).
+fn first_covering(rows: Vec<entitlement::Model>, item: &catalog_item::Model) -> Option<(entitlement::Model, String)> {
+    for e in rows {
         if e.catalog_items.0.contains(&item.id) {
-            return Ok(Some((e, format!("catalog item {}", item.id))));
+            return Some((e, format!("catalog item {}", item.id)));
         }
         if e.categories.0.contains(&item.category) {
-            return Ok(Some((e, format!("category {}", item.category))));
+            return Some((e, format!("category {}", item.category)));
         }
     }
-    Ok(None)
+    None
 }
 
 /// Whether `group_id` is entitled to `action` on deployments of `item`.

@@ -348,6 +348,16 @@ async fn locked_item(txn: &sea_orm::DatabaseTransaction, id: &str) -> ServiceRes
         .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))
 }
 
+/// An item read in a transaction that acts on what it says (a request stored for it): share-
+/// locked on PostgreSQL, so a change or a retirement waits for that transaction.
+pub async fn locked_item_shared(txn: &sea_orm::DatabaseTransaction, id: &str) -> ServiceResult<catalog_item::Model> {
+    catalog_item::Entity::find_by_id(id.to_string())
+        .lock_shared()
+        .one(txn)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))
+}
+
 pub async fn get_item(db: &DatabaseConnection, id: &str) -> ServiceResult<ItemView> {
     find_item(db, id).await.map(item_view)
 }

@@ -96,11 +96,21 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     let status = if selection.chosen.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Approved };
     let entitlement = EntitlementReason { id: ent.id, group: input.group.clone(), via };
 
+    // (A test holds a submission here to change the catalog under it.)
+    crate::failpoint!("submit.before_store");
     // Quota: check and reserve in one critical section.
     let _guard = ctx.quota_lock().await;
     let txn = crate::store::begin(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         group::Entity::find_by_id(group_id).lock_exclusive().one(&txn).await?;
+    }
+    // What was checked above, again in the transaction that stores the request: an item
+    // retired, or an entitlement taken away, since then refuses it (their writers lock the rows
+    // read here; SQLite writes one transaction at a time).
+    let held = catalog::locked_item_shared(&txn, &item.id).await?;
+    catalog::not_retired(&held)?;
+    if catalog::entitlement_held(&txn, group_id, &held).await?.is_none() {
+        return Err(ServiceError::Forbidden(format!("the group `{}` is not entitled to the catalog item `{}`", input.group, item.id)));
     }
     let limits = catalog::limits_of(&txn, group_id, ctx.default_quota).await?;
     let used = catalog::usage(&txn, group_id).await?;
