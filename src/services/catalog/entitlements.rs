@@ -35,7 +35,14 @@ pub(super) fn covers(e: &entitlement::Model, item: &catalog_item::Model) -> bool
 
 /// The group an entitlement names, once what it grants is known to make sense; every field's
 /// error at once.
-async fn check(db: &impl sea_orm::ConnectionTrait, input: &EntitlementInput) -> ServiceResult<group::Model> {
+async fn check(db: &impl sea_orm::ConnectionTrait, input: &mut EntitlementInput) -> ServiceResult<group::Model> {
+    // Stored as they are matched: ` Web` would never match the category `Web`.
+    for list in [&mut input.catalog_items, &mut input.categories, &mut input.actions] {
+        for s in list.iter_mut() {
+            *s = s.trim().to_string();
+        }
+    }
+    input.group = input.group.trim().to_string();
     let g = accounts::find_group(db, &input.group).await?;
     let mut errors = Vec::new();
     if g.is_none() {
@@ -74,12 +81,12 @@ fn view(e: entitlement::Model, group: String) -> EntitlementView {
     EntitlementView { id: e.id, group, catalog_items: e.catalog_items.0, categories: e.categories.0, actions: e.actions.0 }
 }
 
-pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, input: EntitlementInput) -> ServiceResult<EntitlementView> {
+pub async fn create_entitlement(db: &DatabaseConnection, actor: &str, mut input: EntitlementInput) -> ServiceResult<EntitlementView> {
     // A missing group is the 404 it always was (the group is the path of what is entitled).
     if accounts::find_group(db, &input.group).await?.is_none() {
         return Err(ServiceError::NotFound(format!("no group `{}`", input.group)));
     }
-    let g = check(db, &input).await?;
+    let g = check(db, &mut input).await?;
     let txn = crate::store::begin(db).await?;
     let row = entitlement::ActiveModel {
         group_id: Set(g.id),
@@ -110,9 +117,14 @@ fn no_entitlement(id: i64) -> ServiceError {
 
 /// Replaces what an entitlement grants (its id stays). It takes effect at once: the catalog,
 /// new requests and day-2 actions follow it; requests already submitted go on as they were.
-pub async fn update_entitlement(db: &DatabaseConnection, actor: &str, id: i64, input: EntitlementInput) -> ServiceResult<EntitlementView> {
+pub async fn update_entitlement(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    mut input: EntitlementInput,
+) -> ServiceResult<EntitlementView> {
     get_entitlement(db, id).await?;
-    let g = check(db, &input).await?;
+    let g = check(db, &mut input).await?;
     let txn = crate::store::begin(db).await?;
     let row = entitlement::Entity::find_by_id(id).lock_exclusive().one(&txn).await?.ok_or_else(|| no_entitlement(id))?;
     let was = group::Entity::find_by_id(row.group_id).one(&txn).await?.map(|g| g.name).unwrap_or_default();
@@ -216,10 +228,23 @@ pub async fn action_allowed(
     item: &catalog_item::Model,
     action: &str,
 ) -> Result<bool, sea_orm::DbErr> {
-    for e in entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).all(db).await? {
-        if covers(&e, item) && e.actions.0.iter().any(|a| a == action) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let rows = entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).all(db).await?;
+    Ok(allows(&rows, item, action))
+}
+
+/// `action_allowed` inside the transaction that stores the action: share-locked, as
+/// `entitlement_held`.
+pub async fn action_held(
+    txn: &sea_orm::DatabaseTransaction,
+    group_id: i64,
+    item: &catalog_item::Model,
+    action: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    let rows = entitlement::Entity::find().filter(entitlement::Column::GroupId.eq(group_id)).lock_shared().all(txn).await?;
+    Ok(allows(&rows, item, action))
+}
+
+/// Whether one of a group's entitlements grants `action` on deployments of `item`.
+fn allows(rows: &[entitlement::Model], item: &catalog_item::Model, action: &str) -> bool {
+    rows.iter().any(|e| covers(e, item) && e.actions.0.iter().any(|a| a == action))
 }

@@ -242,11 +242,73 @@ pub async fn create_item(ctx: &Context, actor: &str, input: ItemInput) -> Servic
 /// is. What was requested before keeps the blueprint
 /// version it was checked and approved with; new requests, and the images any provisioning
 /// still to come pulls, follow the item as it is now.
-pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOnce(ItemView) -> ItemInput) -> ServiceResult<ItemView> {
+///
+/// `retirement` says what the change does to whether the item is retired; fields and
+/// retirement are written in one transaction (all or nothing).
+pub async fn update_item<F: FnOnce(ItemView) -> ItemInput>(
+    ctx: &Context,
+    actor: &str,
+    id: &str,
+    change: Option<F>,
+    retirement: Retirement,
+) -> ServiceResult<ItemView> {
     // The item as it is, read in the transaction that writes it: a change that gives some
     // fields keeps the others as they are now, not as they were before another admin's change.
     let txn = crate::store::begin(&ctx.db).await?;
-    let before = locked_item(&txn, id).await?;
+    let mut item = locked_item(&txn, id).await?;
+    if let Retirement::AsRead(read) = retirement
+        && item.retired_at.is_some() != read
+    {
+        let since = if read { "brought back" } else { "retired" };
+        return Err(ServiceError::Conflict(format!(
+            "catalog item `{id}` was {since} since it was read: read it again (or say `retired` alone to change that)"
+        )));
+    }
+    let mut wrote = false;
+    if let Some(change) = change {
+        item = write_fields(ctx, &txn, actor, id, item, change).await?;
+        wrote = true;
+    }
+    if let Retirement::Set(retired) = retirement
+        && item.retired_at.is_some() != retired
+    {
+        let now = Utc::now();
+        let mut row: catalog_item::ActiveModel = item.into();
+        row.retired_at = Set(retired.then_some(now));
+        row.updated_at = Set(now);
+        item = row.update(&txn).await?;
+        let action = if retired { "catalog_item.retire" } else { "catalog_item.restore" };
+        audit::record(&txn, actor, action, &format!("catalog_item:{id}"), json!({})).await?;
+        wrote = true;
+    }
+    if wrote {
+        crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
+        txn.commit().await?;
+    }
+    Ok(item_view(item))
+}
+
+/// What a change does to whether an item is retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retirement {
+    /// Nothing.
+    Keep,
+    /// Retires the item (`true`) or brings it back.
+    Set(bool),
+    /// Nothing, but the caller read it so (a body `GET` gave, sent back): a 409 when another
+    /// admin has retired it or brought it back since, rather than undoing that.
+    AsRead(bool),
+}
+
+/// The fields of an item changed (checked as at publication), in `txn`, audited.
+async fn write_fields(
+    ctx: &Context,
+    txn: &sea_orm::DatabaseTransaction,
+    actor: &str,
+    id: &str,
+    before: catalog_item::Model,
+    change: impl FnOnce(ItemView) -> ItemInput,
+) -> ServiceResult<catalog_item::Model> {
     let input = change(item_view(before.clone()));
     let mut errors = Vec::new();
     if input.id != id {
@@ -266,7 +328,7 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOn
     // Requests name their item and the blueprint version they were checked with, not the
     // blueprint: once requested, an item keeps its blueprint (its version may change).
     if input.blueprint != before.blueprint_id {
-        let requested = request::Entity::find().filter(request::Column::CatalogItemId.eq(id)).count(&txn).await?;
+        let requested = request::Entity::find().filter(request::Column::CatalogItemId.eq(id)).count(txn).await?;
         if requested > 0 {
             return Err(ServiceError::Conflict(format!(
                 "catalog item `{id}` was requested {requested} time(s) with blueprint `{}`: it keeps that blueprint (its version may change); publish another item for `{}`",
@@ -288,7 +350,7 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOn
     row.console_record = Set(input.console_record);
     row.allowed_images = Set(StringList(allowed.patterns()));
     row.updated_at = Set(Utc::now());
-    let after = row.update(&txn).await?;
+    let after = row.update(txn).await?;
     // What changed, field by field (the audit log says who changed what).
     let (old, new) =
         (serde_json::to_value(item_view(before)).unwrap_or_default(), serde_json::to_value(item_view(after.clone())).unwrap_or_default());
@@ -299,10 +361,8 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOn
         .filter(|(k, v)| old.get(k.as_str()) != Some(*v))
         .map(|(k, v)| (k.clone(), json!({"from": old[k.as_str()], "to": v})))
         .collect();
-    audit::record(&txn, actor, "catalog_item.update", &format!("catalog_item:{id}"), json!({"changed": changed})).await?;
-    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
-    txn.commit().await?;
-    Ok(item_view(after))
+    audit::record(txn, actor, "catalog_item.update", &format!("catalog_item:{id}"), json!({"changed": changed})).await?;
+    Ok(after)
 }
 
 /// Retires an item (`retired`) or brings it back. A retired item leaves the catalog at once
@@ -310,21 +370,7 @@ pub async fn update_item(ctx: &Context, actor: &str, id: &str, change: impl FnOn
 /// day-2 actions and leases, and entitlements and policies that name it stay (and apply
 /// again once it is back).
 pub async fn set_retired(ctx: &Context, actor: &str, id: &str, retired: bool) -> ServiceResult<ItemView> {
-    let txn = crate::store::begin(&ctx.db).await?;
-    let before = locked_item(&txn, id).await?;
-    if before.retired_at.is_some() == retired {
-        return Ok(item_view(before));
-    }
-    let now = Utc::now();
-    let mut row: catalog_item::ActiveModel = before.into();
-    row.retired_at = Set(retired.then_some(now));
-    row.updated_at = Set(now);
-    let after = row.update(&txn).await?;
-    let action = if retired { "catalog_item.retire" } else { "catalog_item.restore" };
-    audit::record(&txn, actor, action, &format!("catalog_item:{id}"), json!({})).await?;
-    crate::store::epochs::bump(&txn, crate::store::epochs::CATALOG).await?;
-    txn.commit().await?;
-    Ok(item_view(after))
+    update_item(ctx, actor, id, None::<fn(ItemView) -> ItemInput>, Retirement::Set(retired)).await
 }
 
 /// A 409 when the item is retired: it takes no new request.

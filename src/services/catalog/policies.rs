@@ -101,6 +101,16 @@ async fn name_taken(db: &impl sea_orm::ConnectionTrait, name: &str, id: Option<i
     Ok(q.one(db).await?.is_some())
 }
 
+/// A write that another policy's name refused (two admins naming policies alike at the same
+/// time, on PostgreSQL: the unique index decides) is the 409 the check before it gives.
+fn name_clash(e: sea_orm::DbErr, name: &str) -> ServiceError {
+    if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+        ServiceError::Conflict(format!("a policy named `{name}` exists"))
+    } else {
+        e.into()
+    }
+}
+
 /// What a policy says, as its audit entries tell it.
 fn says(p: &approval_policy::Model) -> serde_json::Value {
     json!({"name": p.name, "scope": p.scope, "condition": p.condition, "actions": p.actions, "levels": p.levels})
@@ -113,7 +123,7 @@ pub async fn create_policy(db: &DatabaseConnection, actor: &str, input: PolicyIn
         return Err(ServiceError::Conflict(format!("a policy named `{name}` exists")));
     }
     row.created_at = Set(Utc::now());
-    let row = row.insert(&txn).await?;
+    let row = row.insert(&txn).await.map_err(|e| name_clash(e, &name))?;
     audit::record(&txn, actor, "policy.create", &format!("policy:{}", row.name), says(&row)).await?;
     txn.commit().await?;
     Ok(policy_view(row))
@@ -140,7 +150,7 @@ pub async fn update_policy(db: &DatabaseConnection, actor: &str, id: i64, input:
     }
     row.id = Set(id);
     row.created_at = Set(before.created_at);
-    let after = row.update(&txn).await?;
+    let after = row.update(&txn).await.map_err(|e| name_clash(e, &name))?;
     audit::record(
         &txn,
         actor,

@@ -252,6 +252,8 @@ pub async fn submit_action(ctx: &Context, who: &Principal, deployment_id: &str, 
         _ => Amount::default(),
     };
 
+    // (A test holds an action here to change its entitlement under it.)
+    crate::failpoint!("day2.before_store");
     // A scale that grows is checked and reserved against the group's quota, like a request.
     let _guard = ctx.quota_lock().await;
     let txn = crate::store::begin(db).await?;
@@ -259,6 +261,18 @@ pub async fn submit_action(ctx: &Context, who: &Principal, deployment_id: &str, 
         deployment::Entity::find_by_id(d.id.clone()).lock_exclusive().one(&txn).await?;
     }
     refuse_if_busy(&txn, &d.id, action).await?;
+    // The entitlement checked above, again under its rows' locks: one taken away or narrowed
+    // since refuses the action.
+    if entitlement.id != 0
+        && let (Some(g), Some(item)) = (d.group_id, &item)
+        && !catalog::action_held(&txn, g, item, action.as_str()).await?
+    {
+        return Err(ServiceError::Forbidden(format!(
+            "your group's entitlement does not allow `{}` on deployments of `{}`",
+            action.as_str(),
+            item.id
+        )));
+    }
     let (used, limits) = match d.group_id {
         Some(g) => {
             if txn.get_database_backend() == DbBackend::Postgres {

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::doc;
-use crate::services::catalog::{self, ItemInput};
+use crate::services::catalog::{self, ItemInput, Retirement};
 use crate::services::{FieldError, ServiceError};
 use crate::web::AppState;
 use crate::web::error::AppError;
@@ -145,7 +145,7 @@ fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[utoipa::path(put, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Change a catalog item (admins): the fields given, the others kept (the body `GET` gives is accepted whole); `retired` retires it or brings it back; its id stays, and so does its blueprint once the item was requested (its version may change). Requests made before keep the blueprint version they were approved with; new requests and provisioning still to come follow the item as it is now.", params(("id" = String, Path)), request_body = ItemChange, responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
+#[utoipa::path(put, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Change a catalog item (admins): the fields given, the others kept (the body `GET` gives is accepted whole); `retired` retires it or brings it back (beside the `retired_at` `GET` gave and agreeing with it, it is the item as read: 409 when another admin retired it or brought it back since); fields and retirement change together or not at all; its id stays, and so does its blueprint once the item was requested (its version may change). Requests made before keep the blueprint version they were approved with; new requests and provisioning still to come follow the item as it is now.", params(("id" = String, Path)), request_body = ItemChange, responses((status = 200, body = crate::services::catalog::ItemView), doc::Errors))]
 async fn update_item(
     admin: Admin,
     state: web::Data<AppState>,
@@ -153,21 +153,21 @@ async fn update_item(
     body: web::Json<ItemChange>,
 ) -> Result<HttpResponse, AppError> {
     let mut c = body.into_inner();
-    let retired = c.retired.take();
-    let actor = &admin.principal.username;
-    let mut now = catalog::get_item(&state.ctx.db, &id).await?;
-    if c.changes_fields() {
-        now = update_fields(&state, actor, &id, c).await?;
-    }
-    if let Some(retired) = retired {
-        now = catalog::set_retired(&state.ctx, actor, &id, retired).await?;
-    }
-    Ok(HttpResponse::Ok().json(now))
+    // `retired` beside the `retired_at` GET gave, and agreeing with it, is the item as read;
+    // otherwise it asks for a change.
+    let retirement = match (c.retired.take(), &c._retired_at) {
+        (None, _) => Retirement::Keep,
+        (Some(r), Some(read)) if r == read.as_ref().is_some_and(|v| !v.is_null()) => Retirement::AsRead(r),
+        (Some(r), _) => Retirement::Set(r),
+    };
+    let change = c.changes_fields().then(|| fields_change(c));
+    Ok(HttpResponse::Ok().json(catalog::update_item(&state.ctx, &admin.principal.username, &id, change, retirement).await?))
 }
 
-async fn update_fields(state: &AppState, actor: &str, id: &str, c: ItemChange) -> Result<catalog::ItemView, AppError> {
+/// The fields a change gives over the item as it is.
+fn fields_change(c: ItemChange) -> impl FnOnce(catalog::ItemView) -> ItemInput {
     let lease = c.lease.unwrap_or(LeaseChange { default_days: None, max_days: None, grace_days: None });
-    let change = move |now: catalog::ItemView| ItemInput {
+    move |now: catalog::ItemView| ItemInput {
         id: c.id.unwrap_or_else(|| now.id.clone()),
         name: c.name.unwrap_or(now.name),
         description: c.description.unwrap_or(now.description),
@@ -181,8 +181,7 @@ async fn update_fields(state: &AppState, actor: &str, id: &str, c: ItemChange) -
         grace_days: lease.grace_days.unwrap_or(now.lease.grace_days),
         console_record: c.console_record.unwrap_or(now.console_record),
         allowed_images: c.allowed_images.unwrap_or(now.allowed_images),
-    };
-    Ok(catalog::update_item(&state.ctx, actor, id, change).await?)
+    }
 }
 
 #[utoipa::path(delete, path = "/api/v1/catalog-items/{id}", tag = "catalog", description = "Retire a catalog item (admins): it leaves the catalog at once and takes no new request (409); requests already made go on, its deployments keep their day-2 actions and leases. The item is kept (its deployments name it): `PUT` with `\"retired\": false` brings it back.", params(("id" = String, Path)), responses((status = 204), doc::Errors))]

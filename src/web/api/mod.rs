@@ -53,7 +53,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 use super::views::PageQuery;
 
-/// A page as a JSON array, with `X-Total-Count` and a `Link` to the next page.
 /// A body's `id` (the one `GET` gives): none when Wharf makes the thing (`own` is `None`),
 /// else the thing's own; `what` names it in the error.
 fn check_id(given: Option<i64>, own: Option<i64>, what: &str) -> Result<(), crate::services::ServiceError> {
@@ -67,6 +66,7 @@ fn check_id(given: Option<i64>, own: Option<i64>, what: &str) -> Result<(), crat
     }
 }
 
+/// A page as a JSON array, with `X-Total-Count` and a `Link` to the next page.
 fn page_response<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     res.insert_header(("X-Total-Count", page.total.to_string()));

@@ -400,7 +400,7 @@ async fn update_item(admin: Admin, state: web::Data<AppState>, id: web::Path<Str
     let (v, _) = collect(form);
     let (input, errors) = item_input(&v);
     let result = if errors.is_empty() {
-        catalog::update_item(&state.ctx, &admin.principal.username, &id, |_| input).await.map(|_| ())
+        catalog::update_item(&state.ctx, &admin.principal.username, &id, Some(|_| input), catalog::Retirement::Keep).await.map(|_| ())
     } else {
         Err(ServiceError::Invalid(errors))
     };
