@@ -2,6 +2,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
+use sea_orm::sea_query::LockType;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 use serde_json::json;
@@ -255,7 +256,7 @@ pub async fn update_item<F: FnOnce(ItemView) -> ItemInput>(
     // The item as it is, read in the transaction that writes it: a change that gives some
     // fields keeps the others as they are now, not as they were before another admin's change.
     let txn = crate::store::begin(&ctx.db).await?;
-    let mut item = locked_item(&txn, id).await?;
+    let mut item = locked_item(&txn, id, LockType::Update).await?;
     if let Retirement::AsRead(read) = retirement
         && item.retired_at.is_some() != read
     {
@@ -385,20 +386,12 @@ pub fn not_retired(item: &catalog_item::Model) -> ServiceResult<()> {
     }
 }
 
-/// The item, locked until `txn` ends (on PostgreSQL; SQLite writes one at a time).
-async fn locked_item(txn: &sea_orm::DatabaseTransaction, id: &str) -> ServiceResult<catalog_item::Model> {
+/// The item, locked until `txn` ends (on PostgreSQL; SQLite writes one at a time): for an
+/// update by what changes it, shared by what acts on what it says (a request stored for it),
+/// so that each waits for the other.
+pub async fn locked_item(txn: &sea_orm::DatabaseTransaction, id: &str, lock: LockType) -> ServiceResult<catalog_item::Model> {
     catalog_item::Entity::find_by_id(id.to_string())
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))
-}
-
-/// An item read in a transaction that acts on what it says (a request stored for it): share-
-/// locked on PostgreSQL, so a change or a retirement waits for that transaction.
-pub async fn locked_item_shared(txn: &sea_orm::DatabaseTransaction, id: &str) -> ServiceResult<catalog_item::Model> {
-    catalog_item::Entity::find_by_id(id.to_string())
-        .lock_shared()
+        .lock(lock)
         .one(txn)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no catalog item `{id}`")))

@@ -107,7 +107,7 @@ pub async fn submit(ctx: &Context, who: &Principal, input: NewRequest) -> Servic
     // What was checked above, again in the transaction that stores the request: an item
     // retired, or an entitlement taken away, since then refuses it (their writers lock the rows
     // read here; SQLite writes one transaction at a time).
-    let held = catalog::locked_item_shared(&txn, &item.id).await?;
+    let held = catalog::locked_item(&txn, &item.id, sea_orm::sea_query::LockType::Share).await?;
     catalog::not_retired(&held)?;
     if catalog::entitlement_held(&txn, group_id, &held).await?.is_none() {
         return Err(ServiceError::Forbidden(format!("the group `{}` is not entitled to the catalog item `{}`", input.group, item.id)));
